@@ -1,0 +1,1 @@
+"""Shapes: geometry helpers and a report."""

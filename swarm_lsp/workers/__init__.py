@@ -1,0 +1,1 @@
+"""Worker runtime and the refactor, research and test roles."""
