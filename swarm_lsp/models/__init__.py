@@ -1,0 +1,1 @@
+"""Model engines: llama.cpp in process, and the packaged default models."""
