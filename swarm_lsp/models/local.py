@@ -1,0 +1,155 @@
+"""The fast local models the LSP server answers from: one for completion, one for chat.
+
+Plain Python, no LSP: the server translates requests into calls here. Each model has its own
+scheduler thread, so a long chat answer never holds up completions of another model, and a
+newer completion for a document supersedes an older one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from swarm_lsp.config import ModelSettings
+from swarm_lsp.models import defaults, fim
+from swarm_lsp.models.llama_engine import Generation, LlamaEngine
+from swarm_lsp.models.scheduler import ModelScheduler
+from swarm_lsp.models.trim import trim_completion
+
+CHAT_SYSTEM_PROMPT = (
+    "You are swarm-lsp, a concise coding assistant running entirely on the user's own machine. "
+    "Answer briefly and precisely; use code blocks for code."
+)
+
+
+@dataclasses.dataclass
+class Completion:
+    """A trimmed completion and the timings of the generation that produced it."""
+
+    text: str
+    raw: str
+    generation: Generation
+    model: str
+    used_fim: bool
+
+
+class LocalModels:
+    """Lazily loaded completion and chat engines behind their schedulers."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._completion: ModelScheduler[LlamaEngine] | None = None
+        self._chat: ModelScheduler[LlamaEngine] | None = None
+
+    def _engine(self, which: str) -> ModelScheduler[LlamaEngine]:
+        with self._lock:
+            current = self._completion if which == "completion" else self._chat
+            if current is not None:
+                return current
+            configured = (
+                self.settings.completion_model if which == "completion" else self.settings.chat_model
+            )
+            path: Path = defaults.resolve(configured, which)
+            engine = LlamaEngine(path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads)
+            scheduler = ModelScheduler(engine, name=which)
+            if which == "completion":
+                self._completion = scheduler
+            else:
+                self._chat = scheduler
+            return scheduler
+
+    @property
+    def completion(self) -> ModelScheduler[LlamaEngine]:
+        return self._engine("completion")
+
+    @property
+    def chat_scheduler(self) -> ModelScheduler[LlamaEngine]:
+        return self._engine("chat")
+
+    def update(self, settings: ModelSettings) -> None:
+        """Apply new settings; a changed model path or context size reloads on next use."""
+        reload_keys = ("completion_model", "chat_model", "n_ctx", "n_threads")
+        with self._lock:
+            old = self.settings
+            self.settings = settings
+            if any(getattr(old, k) != getattr(settings, k) for k in reload_keys):
+                for scheduler in (self._completion, self._chat):
+                    if scheduler is not None:
+                        scheduler.close()
+                self._completion = None
+                self._chat = None
+
+    async def warm_up(self) -> None:
+        """Load both models now so the first keystroke is not the one that pays for it."""
+        await self.completion.run(lambda engine, _cancel: engine.load())
+        await self.chat_scheduler.run(lambda engine, _cancel: engine.load())
+
+    def count_tokens(self, text: str) -> int:
+        engine = self.completion.engine
+        if not engine.loaded:
+            return max(1, int(len(text) / 3.5))
+        return engine.count_tokens(text)
+
+    async def complete(
+        self, *, key: str, preamble: str, prefix: str, suffix: str, max_tokens: int | None = None
+    ) -> Completion:
+        """Complete at the cursor between ``prefix`` and ``suffix``; newest per ``key`` wins."""
+        settings = self.settings
+
+        def work(engine: LlamaEngine, cancel: threading.Event) -> Completion:
+            fim_tokens = engine.fim
+            if fim_tokens is not None:
+                prompt = fim_tokens.prompt(preamble, prefix, suffix)
+            else:
+                prompt = fim.continuation_prompt(preamble, prefix)
+            deadline = time.perf_counter() + settings.completion_timeout_ms / 1000
+            lines_seen = [0]
+
+            def watch(piece: str) -> None:
+                # Stop decoding once we have more lines than we could ever keep.
+                lines_seen[0] += piece.count("\n")
+                if lines_seen[0] > settings.completion_max_lines + 1:
+                    cancel.set()
+
+            generation = engine.complete(
+                prompt,
+                max_tokens=max_tokens or settings.completion_max_tokens,
+                temperature=settings.temperature,
+                stop=["\n\n\n", "<|file_separator|>", "<end_of_turn>", "<eos>"],
+                cancel=cancel,
+                on_token=watch,
+                deadline=deadline,
+            )
+            text = trim_completion(
+                generation.text, prefix, suffix, max_lines=settings.completion_max_lines
+            )
+            return Completion(text, generation.text, generation, engine.name, fim_tokens is not None)
+
+        return await self.completion.run(work, key=key)
+
+    async def chat(
+        self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None
+    ) -> Generation:
+        """Answer ``messages`` (a system prompt is added), streaming each piece to ``on_token``."""
+        settings = self.settings
+        full = [{"role": "system", "content": CHAT_SYSTEM_PROMPT}, *messages]
+
+        def work(engine: LlamaEngine, cancel: threading.Event) -> Generation:
+            return engine.chat(
+                full,
+                max_tokens=settings.chat_max_tokens,
+                temperature=max(settings.temperature, 0.2),
+                cancel=cancel,
+                on_token=on_token,
+            )
+
+        return await self.chat_scheduler.run(work)
+
+    def close(self) -> None:
+        for scheduler in (self._completion, self._chat):
+            if scheduler is not None:
+                scheduler.close()

@@ -1,0 +1,113 @@
+"""``SwarmLanguageServer``: the state every handler needs, and the factory that wires features.
+
+Handlers live in their own modules (completion, chat, lifecycle, ...) and receive the server as
+their first argument; none reaches for a global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument
+
+from swarm_lsp import __version__, config
+from swarm_lsp.config import Settings
+from swarm_lsp.models.local import Completion, LocalModels
+from swarm_lsp.server.text import Cursor
+
+log = logging.getLogger(__name__)
+
+
+class SwarmLanguageServer(LanguageServer):
+    """The LSP server: settings, local models, context engine and swarm client."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="swarm-lsp",
+            version=__version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.settings: Settings = Settings()
+        self.models = LocalModels(self.settings.models)
+        self.workspace_root: Path | None = None
+        self.background: set[asyncio.Task[Any]] = set()
+        self.last_completion: Completion | None = None
+
+    # -- context ------------------------------------------------------------------------
+    def completion_context(
+        self, uri: str, doc: TextDocument, position: types.Position, cursor: Cursor
+    ) -> tuple[str, str, str]:
+        """(preamble, prefix, suffix) for a completion at ``cursor``."""
+        return "", cursor.prefix, cursor.suffix
+
+    # -- settings -----------------------------------------------------------------------
+    def apply_settings(self, settings: Settings) -> None:
+        """Use ``settings`` from now on and tell the user about every value that was bad."""
+        old_problems = set(self.settings.problems)
+        self.settings = settings
+        self.models.update(settings.models)
+        for problem in settings.problems:
+            if problem in old_problems:
+                continue
+            self.notify_user(f"swarm-lsp settings: {problem}", types.MessageType.Warning)
+
+    def load_settings(self, init_options: Any) -> None:
+        root = self.workspace_root
+        self.apply_settings(config.load(root, init_options if isinstance(init_options, dict) else None))
+        if init_options is not None and not isinstance(init_options, dict):
+            self.notify_user(
+                f"swarm-lsp settings: initializationOptions must be an object, got {init_options!r}",
+                types.MessageType.Warning,
+            )
+
+    # -- messages -----------------------------------------------------------------------
+    def notify_user(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        """showMessage for the user plus logMessage for the record."""
+        log.info(message)
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
+        log.info(message)
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference and logging its failure."""
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self.background.discard(t)
+            if not t.cancelled() and (err := t.exception()) is not None:
+                self.log(f"background work failed: {err}", types.MessageType.Error)
+
+        task.add_done_callback(done)
+        return task
+
+    def root_from_params(self, params: types.InitializeParams) -> Path | None:
+        if params.workspace_folders:
+            path = to_fs_path(params.workspace_folders[0].uri)
+            return Path(path) if path else None
+        if params.root_uri:
+            path = to_fs_path(params.root_uri)
+            return Path(path) if path else None
+        if params.root_path:
+            return Path(params.root_path)
+        return None
+
+
+def create_server() -> SwarmLanguageServer:
+    """A server with every feature registered."""
+    from swarm_lsp.server import chat, completion, lifecycle
+
+    server = SwarmLanguageServer()
+    lifecycle.register(server)
+    completion.register(server)
+    chat.register(server)
+    return server

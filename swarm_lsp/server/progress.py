@@ -1,0 +1,60 @@
+"""Work-done progress that can be fed from any thread (model tokens arrive on a worker thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from lsprotocol import types
+
+from swarm_lsp.server.app import SwarmLanguageServer
+
+
+def client_supports_progress(ls: SwarmLanguageServer) -> bool:
+    window = ls.client_capabilities.window
+    return bool(window and window.work_done_progress)
+
+
+class ProgressStream:
+    """begin → report(delta)… → end on one token; ``report_threadsafe`` is safe off the loop."""
+
+    def __init__(self, ls: SwarmLanguageServer, token: Any) -> None:
+        self.ls = ls
+        self.token = token
+        self.loop = asyncio.get_running_loop()
+        self.active = token is not None
+
+    @classmethod
+    async def open(
+        cls, ls: SwarmLanguageServer, token: Any, title: str, *, cancellable: bool = False
+    ) -> ProgressStream:
+        """Use the client's token, or create one when the client supports progress."""
+        if token is None and client_supports_progress(ls):
+            token = f"swarm-{uuid.uuid4().hex[:12]}"
+            try:
+                await asyncio.wait_for(ls.work_done_progress.create_async(token), timeout=5)
+            except (TimeoutError, Exception):  # a client that won't create tokens: no progress
+                token = None
+        stream = cls(ls, token)
+        if stream.active:
+            ls.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title=title, cancellable=cancellable)
+            )
+        return stream
+
+    def report(self, message: str, percentage: int | None = None) -> None:
+        if self.active:
+            self.ls.work_done_progress.report(
+                self.token, types.WorkDoneProgressReport(message=message, percentage=percentage)
+            )
+
+    def report_threadsafe(self, message: str) -> None:
+        if self.active:
+            self.loop.call_soon_threadsafe(self.report, message)
+
+    def end(self, message: str | None = None) -> None:
+        if self.active:
+            self.active = False
+            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
+            self.ls.work_done_progress.tokens.pop(self.token, None)

@@ -1,0 +1,53 @@
+"""Completion and inline completion end to end: real server, real Gemma 3 270M."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from tests.server.conftest import open_doc
+
+SOURCE = "def add(a, b):\n    return a + b\n\n\ndef subtract(a, b):\n    return "
+
+
+async def test_server_advertises_inline_completion(client: LanguageClient) -> None:
+    result: types.InitializeResult = client.swarm_init_result  # type: ignore[attr-defined]
+    assert result.capabilities.inline_completion_provider is not None
+    assert result.capabilities.completion_provider is not None
+    sync = result.capabilities.text_document_sync
+    assert isinstance(sync, types.TextDocumentSyncOptions)
+    assert sync.change == types.TextDocumentSyncKind.Incremental
+
+
+async def test_completion_returns_model_text(client: LanguageClient, sample_project: Path) -> None:
+    uri = open_doc(client, sample_project / "scratch.py", SOURCE)
+    result = await client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=5, character=11),
+        )
+    )
+    assert isinstance(result, types.CompletionList)
+    assert result.is_incomplete
+    assert len(result.items) == 1
+    item = result.items[0]
+    assert item.text_edit is not None and item.text_edit.new_text.strip()
+    assert "gemma" in (item.detail or "").lower()
+
+
+async def test_inline_completion_returns_ghost_text(client: LanguageClient, sample_project: Path) -> None:
+    uri = open_doc(client, sample_project / "scratch.py", SOURCE)
+    result = await client.text_document_inline_completion_async(
+        types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=5, character=11),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+        )
+    )
+    assert result is not None
+    items = result.items if isinstance(result, types.InlineCompletionList) else result
+    assert len(items) == 1
+    assert isinstance(items[0].insert_text, str) and items[0].insert_text.strip()
+    assert items[0].range == types.Range(types.Position(5, 11), types.Position(5, 11))
