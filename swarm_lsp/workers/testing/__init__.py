@@ -1,0 +1,1 @@
+"""Test role: sandboxed test runs, build checks and quality analysis."""

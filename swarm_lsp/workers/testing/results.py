@@ -1,0 +1,261 @@
+"""Runner output → diagnostics.
+
+A diagnostic is a JSON object ``{"path", "line", "character", "end_line", "severity",
+"message", "source": "swarm", "code"}``. ``path`` is relative to the project root with ``/``
+separators; ``line``, ``character`` and ``end_line`` are 0-based, as in LSP. ``severity`` is
+``error``, ``warning``, ``information`` or ``hint``.
+
+JUnit XML (pytest ``-o junit_family=xunit1`` writes ``file`` and ``line`` on each test case)
+gives each failing test at its own line with the assertion message; the failure text's
+traceback frames that point into the project become diagnostics too. Runners without JUnit
+output are read from their text: Python tracebacks, ``path:line:col: message`` (compilers,
+go vet, cargo short messages, tsc), Rust panics and Go test failures.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+Diagnostic = dict[str, Any]
+
+_MAX_MESSAGE = 2000
+
+
+def diagnostic(
+    path: str,
+    line: int,
+    message: str,
+    *,
+    severity: str = "error",
+    code: str = "",
+    character: int = 0,
+    end_line: int | None = None,
+) -> Diagnostic:
+    """One diagnostic in the role's JSON shape (0-based line and character)."""
+    line = max(0, line)
+    return {
+        "path": path,
+        "line": line,
+        "character": max(0, character),
+        "end_line": line if end_line is None else max(line, end_line),
+        "severity": severity,
+        "message": message.strip()[:_MAX_MESSAGE] or code,
+        "source": "swarm",
+        "code": code,
+    }
+
+
+def project_path(raw: str, root: Path) -> str | None:
+    """``raw`` as a path relative to ``root``, or None when it is outside the project.
+
+    Accepts relative paths and absolute paths inside ``root``; files of installed packages and
+    the standard library are not the user's and give None.
+    """
+    raw = raw.strip().strip('"')
+    if not raw:
+        return None
+    candidate = Path(raw)
+    try:
+        resolved_root = root.resolve()
+        absolute = candidate.resolve() if candidate.is_absolute() else (root / candidate).resolve()
+        relative = absolute.relative_to(resolved_root)
+    except (ValueError, OSError):
+        return None
+    text = PurePosixPath(*relative.parts).as_posix()
+    if text in {"", "."} or "site-packages" in relative.parts or not absolute.is_file():
+        return None
+    return text
+
+
+# tests/test_x.py:15: in test_name   |   tests/test_x.py:15: AssertionError
+_PYTEST_FRAME = re.compile(r"^(?P<path>[^\s:][^:\n]*\.py):(?P<line>\d+): (?P<rest>.*)$", re.M)
+# File "path", line 12, in name
+_PY_FRAME = re.compile(
+    r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)(?:, in (?P<rest>.*))?$', re.M
+)
+# path:line:col: message   or   path(line,col): error TS...: message
+_COLON_LOCATION = re.compile(
+    r"^(?P<path>[^\s:()][^:()\n]*\.[A-Za-z0-9+]+):(?P<line>\d+)(?::(?P<col>\d+))?:\s*(?P<msg>.+)$",
+    re.M,
+)
+_TSC_LOCATION = re.compile(
+    r"^(?P<path>[^\s(][^(\n]*\.[jt]sx?)\((?P<line>\d+),(?P<col>\d+)\):\s*(?P<msg>.+)$", re.M
+)
+# thread 'tests::it_works' panicked at src/lib.rs:10:5:
+_RUST_PANIC = re.compile(
+    r"panicked at (?P<path>[^\s:]+):(?P<line>\d+):(?P<col>\d+):?\s*\n?(?P<msg>.*)"
+)
+# Python exception line at the end of a traceback: "ValueError: bad"
+_PY_EXCEPTION = re.compile(
+    r"^(?:E\s+)?(?P<exc>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b.*)$", re.M
+)
+
+
+def _failure_message(message_attr: str, text: str) -> str:
+    first = message_attr.strip()
+    if first:
+        return first
+    errors = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    if errors:
+        return "\n".join(errors[:6])
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "failed"
+
+
+def frames(text: str, root: Path) -> list[tuple[str, int, str]]:
+    """Traceback frames (path, 1-based line, description) that point into the project."""
+    found: list[tuple[str, int, str]] = []
+    for pattern in (_PYTEST_FRAME, _PY_FRAME):
+        for match in pattern.finditer(text):
+            rel = project_path(match["path"], root)
+            if rel is None:
+                continue
+            entry = (rel, int(match["line"]), (match["rest"] or "").strip())
+            if entry not in found:
+                found.append(entry)
+    return found
+
+
+def parse_junit(xml_path: Path, root: Path) -> tuple[list[Diagnostic], dict[str, int]]:
+    """Diagnostics and counts (tests, failures, errors, skipped) from a JUnit XML report."""
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    diagnostics: list[Diagnostic] = []
+    try:
+        tree = ET.parse(xml_path)
+    except (OSError, ET.ParseError):
+        return diagnostics, counts
+    for case in tree.iter("testcase"):
+        counts["tests"] += 1
+        problem = None
+        for tag in ("failure", "error"):
+            problem = case.find(tag)
+            if problem is not None:
+                counts["failures" if tag == "failure" else "errors"] += 1
+                break
+        if problem is None:
+            if case.find("skipped") is not None:
+                counts["skipped"] += 1
+            continue
+        name = case.get("name", "test")
+        text = problem.text or ""
+        message = _failure_message(problem.get("message", ""), text)
+        case_path = project_path(case.get("file", ""), root) if case.get("file") else None
+        case_frames = frames(text, root)
+        if case_path is None and case_frames:
+            case_path = case_frames[0][0]
+        line_attr = case.get("line")
+        if case_path is not None:
+            # xunit1 writes the 0-based line of the test's ``def``.
+            line = int(line_attr) if line_attr and line_attr.isdigit() else 0
+            if not line_attr and case_frames:
+                line = case_frames[0][1] - 1
+            diagnostics.append(
+                diagnostic(
+                    case_path,
+                    line,
+                    f"{name} {'failed' if problem.tag == 'failure' else 'errored'}: {message}",
+                    code="test-failed" if problem.tag == "failure" else "test-error",
+                )
+            )
+        for index, (path, frame_line, where) in enumerate(case_frames):
+            deepest = index == len(case_frames) - 1
+            diagnostics.append(
+                diagnostic(
+                    path,
+                    frame_line - 1,
+                    f"{name}: {message}" if deepest else f"{name} passes through here ({where})",
+                    severity="error" if deepest else "information",
+                    code="traceback",
+                )
+            )
+    return _dedupe(diagnostics), counts
+
+
+def parse_text(output: str, root: Path) -> list[Diagnostic]:
+    """Diagnostics from plain runner output (tracebacks, compiler-style locations)."""
+    diagnostics: list[Diagnostic] = []
+    exceptions = [m["exc"].strip() for m in _PY_EXCEPTION.finditer(output)]
+    last_exception = exceptions[-1] if exceptions else "error"
+    for path, line, where in frames(output, root):
+        diagnostics.append(
+            diagnostic(
+                path, line - 1, f"{last_exception} (in {where or 'module'})", code="traceback"
+            )
+        )
+    for pattern in (_COLON_LOCATION, _TSC_LOCATION):
+        for match in pattern.finditer(output):
+            rel = project_path(match["path"], root)
+            if rel is None:
+                continue
+            message = match["msg"].strip()
+            severity = "warning" if message.lower().startswith("warning") else "error"
+            col = int(match["col"]) - 1 if match["col"] else 0
+            diagnostics.append(
+                diagnostic(
+                    rel,
+                    int(match["line"]) - 1,
+                    message,
+                    severity=severity,
+                    character=col,
+                    code="build",
+                )
+            )
+    for match in _RUST_PANIC.finditer(output):
+        rel = project_path(match["path"], root)
+        if rel is not None:
+            diagnostics.append(
+                diagnostic(
+                    rel,
+                    int(match["line"]) - 1,
+                    f"panicked: {match['msg'].strip()}",
+                    character=int(match["col"]) - 1,
+                    code="panic",
+                )
+            )
+    return _dedupe(diagnostics)
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, int, str]] = set()
+    out: list[Diagnostic] = []
+    for item in diagnostics:
+        key = (item["path"], item["line"], item["message"])
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def parse_ruff(output: str, root: Path) -> list[Diagnostic]:
+    """ruff's ``--output-format json`` → warning diagnostics."""
+    import json
+
+    start = output.find("[")
+    if start < 0:
+        return []
+    try:
+        items = json.loads(output[start : output.rfind("]") + 1])
+    except ValueError:
+        return []
+    diagnostics: list[Diagnostic] = []
+    for item in items:
+        rel = project_path(str(item.get("filename", "")), root)
+        if rel is None:
+            continue
+        location = item.get("location") or {}
+        end = item.get("end_location") or location
+        diagnostics.append(
+            diagnostic(
+                rel,
+                int(location.get("row", 1)) - 1,
+                str(item.get("message", "")),
+                severity="warning",
+                code=f"ruff:{item.get('code') or 'syntax'}",
+                character=int(location.get("column", 1)) - 1,
+                end_line=int(end.get("row", location.get("row", 1))) - 1,
+            )
+        )
+    return diagnostics

@@ -1,0 +1,307 @@
+"""Run an untrusted command on a throw-away copy of a workspace.
+
+Isolation, strongest available first:
+
+- ``bwrap`` (bubblewrap, Debian package ``bubblewrap``): no network (a fresh network namespace
+  with only loopback), the whole file system read-only except the copy and a private ``/tmp``,
+  its own PID namespace so nothing outlives the run;
+- ``unshare -n`` (we run as root on workers): a network namespace with loopback up, but the
+  file system is shared;
+- otherwise only an environment without proxy variables.
+
+Every level adds resource limits set in the child before ``exec`` (CPU seconds, address space,
+file size), a wall-clock limit, an output cap (the first and the last bytes are kept, the count
+of dropped bytes is reported) and a new process group that is killed as a whole on timeout or
+cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import resource
+import shutil
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from swarm_lsp.errors import SandboxError
+
+#: Folders never copied into a sandbox: version control, caches and virtual environments.
+SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv"}
+)
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Resource limits of one sandboxed run."""
+
+    timeout_s: float = 300.0
+    cpu_s: int = 600
+    memory_mb: int = 4096
+    file_size_mb: int = 512
+    output_head_bytes: int = 16 * 1024
+    output_tail_bytes: int = 64 * 1024
+
+
+@dataclasses.dataclass(kw_only=True)
+class SandboxResult:
+    """What a sandboxed command did."""
+
+    argv: list[str]
+    exit_code: int | None
+    output_head: str
+    output_tail: str
+    output_bytes: int
+    dropped_bytes: int
+    timed_out: bool
+    cancelled: bool
+    duration_s: float
+    isolation: str
+
+    @property
+    def output(self) -> str:
+        """Head and tail of the output, with a marker where bytes were dropped."""
+        if not self.dropped_bytes:
+            return self.output_head + self.output_tail
+        marker = f"\n[... {self.dropped_bytes} bytes of output dropped ...]\n"
+        return self.output_head + marker + self.output_tail
+
+
+def isolation_level() -> str:
+    """``bwrap``, ``unshare`` or ``env``: the strongest isolation this machine offers."""
+    if shutil.which("bwrap") and _probe(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "true"]):
+        return "bwrap"
+    if shutil.which("unshare") and _probe(["unshare", "-n", "true"]):
+        return "unshare"
+    return "env"
+
+
+_level_cache: dict[str, str] = {}
+
+
+def _cached_level() -> str:
+    level = _level_cache.get("level")
+    if level is None:
+        level = _level_cache["level"] = isolation_level()
+    return level
+
+
+def _probe(argv: list[str]) -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def copy_workspace(source: Path, dest: Path) -> Path:
+    """Copy ``source`` into ``dest`` (created), skipping caches; symlinks stay links."""
+    if not source.is_dir():
+        raise SandboxError(f"workspace snapshot {source} is not a folder")
+    shutil.copytree(
+        source,
+        dest,
+        symlinks=True,
+        ignore=lambda _dir, names: [n for n in names if n in SKIP_DIRS],
+        dirs_exist_ok=True,
+    )
+    return dest
+
+
+def clean_environment(
+    workdir: Path, extra: Mapping[str, str] | None = None, home: Path | None = None
+) -> dict[str, str]:
+    """A minimal environment: no proxies, no credentials, no inherited Python settings."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": str(home or workdir),
+        "TMPDIR": "/tmp",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(workdir),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "CI": "1",
+        "NO_COLOR": "1",
+        "SWARM_SANDBOX": "1",
+    }
+    if extra:
+        env.update(extra)
+    for name in _PROXY_VARIABLES:
+        env.pop(name, None)
+        env.pop(name.upper(), None)
+    return env
+
+
+def _wrap(argv: Sequence[str], workdir: Path, level: str) -> list[str]:
+    if level == "bwrap":
+        return [
+            "bwrap",
+            "--die-with-parent",
+            "--unshare-net",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            str(workdir),
+            str(workdir),
+            "--chdir",
+            str(workdir),
+            "--",
+            *argv,
+        ]
+    if level == "unshare":
+        # A new network namespace has loopback down; bring it up, then run the command.
+        script = 'ip link set lo up 2>/dev/null; exec "$@"'
+        return ["unshare", "-n", "sh", "-c", script, "sh", *argv]
+    return list(argv)
+
+
+def _limit_child(limits: Limits) -> None:  # pragma: no cover - runs in the child process
+    cpu = max(1, int(limits.cpu_s))
+    memory = limits.memory_mb * 1024 * 1024
+    fsize = limits.file_size_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+class _OutputCap:
+    """Keeps the first ``head`` and the last ``tail`` bytes of a stream."""
+
+    def __init__(self, head: int, tail: int) -> None:
+        self.head_limit = head
+        self.tail_limit = tail
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def feed(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > self.tail_limit:
+                del self.tail[: len(self.tail) - self.tail_limit]
+
+    @property
+    def dropped(self) -> int:
+        return self.total - len(self.head) - len(self.tail)
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+async def run_sandboxed(
+    argv: Sequence[str],
+    workdir: Path,
+    *,
+    limits: Limits | None = None,
+    cancel_event: asyncio.Event | None = None,
+    env: Mapping[str, str] | None = None,
+    isolation: str | None = None,
+) -> SandboxResult:
+    """Run ``argv`` in ``workdir`` (which the command may change) under the sandbox.
+
+    Never raises for what the command does (exit code, timeout, cancellation are reported in
+    the result); raises :class:`SandboxError` only when the command cannot be started.
+    """
+    limits = limits or Limits()
+    level = isolation or _cached_level()
+    if not argv:
+        raise SandboxError("empty command")
+    workdir = workdir.resolve()
+    wrapped = _wrap(argv, workdir, level)
+    cap = _OutputCap(limits.output_head_bytes, limits.output_tail_bytes)
+    start = time.perf_counter()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *wrapped,
+            cwd=str(workdir),
+            env=dict(env) if env is not None else clean_environment(workdir),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: _limit_child(limits),
+        )
+    except OSError as err:
+        raise SandboxError(f"cannot start {argv[0]!r}: {err}") from err
+
+    async def pump() -> None:
+        assert process.stdout is not None
+        while True:
+            data = await process.stdout.read(65536)
+            if not data:
+                return
+            cap.feed(data)
+
+    timed_out = cancelled = False
+    pump_task = asyncio.ensure_future(pump())
+    wait_task = asyncio.ensure_future(process.wait())
+    cancel_task = asyncio.ensure_future(cancel_event.wait()) if cancel_event else None
+    try:
+        watched: set[asyncio.Future[object]] = {wait_task}  # type: ignore[arg-type]
+        if cancel_task is not None:
+            watched.add(cancel_task)  # type: ignore[arg-type]
+        done, _ = await asyncio.wait(
+            watched, timeout=limits.timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if wait_task not in done:
+            if cancel_task is not None and cancel_task in done:
+                cancelled = True
+            else:
+                timed_out = True
+            _kill_group(process)
+            await wait_task
+        # Children that outlived the main process (daemons, stuck grandchildren) go too.
+        _kill_group(process)
+        try:
+            await asyncio.wait_for(pump_task, timeout=5)
+        except TimeoutError:
+            pump_task.cancel()
+    except asyncio.CancelledError:
+        _kill_group(process)
+        raise
+    finally:
+        if cancel_task is not None:
+            cancel_task.cancel()
+        if not pump_task.done():
+            pump_task.cancel()
+    return SandboxResult(
+        argv=list(argv),
+        exit_code=None if (timed_out or cancelled) else process.returncode,
+        output_head=cap.head.decode("utf-8", "replace"),
+        output_tail=cap.tail.decode("utf-8", "replace"),
+        output_bytes=cap.total,
+        dropped_bytes=cap.dropped,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        duration_s=time.perf_counter() - start,
+        isolation=level,
+    )

@@ -1,0 +1,229 @@
+"""The test role on real projects in the real sandbox (bubblewrap when installed)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from swarm_lsp.config import Settings
+from swarm_lsp.errors import WorkerError
+from swarm_lsp.workers.base import TaskRequest
+from swarm_lsp.workers.testing import role as test_role
+from swarm_lsp.workers.testing.sandbox import Limits, isolation_level, run_sandboxed
+from tests.workers.conftest import RecordingReporter
+
+ISOLATION = isolation_level()
+
+
+def _task(kind: str, snapshot: Path | None, **payload: object) -> TaskRequest:
+    return TaskRequest(
+        id=f"t-{kind}", type=kind, payload={"kind": kind, **payload}, snapshot_dir=snapshot
+    )
+
+
+async def test_failing_test_reported_at_its_line(
+    sample_project: Path, reporter: RecordingReporter
+) -> None:
+    result = await test_role.create(Settings()).run(_task("test", sample_project), reporter)
+    assert result["runner"] == "pytest"
+    assert result["passed"] is False
+    assert result["exit_code"] == 1
+    assert "1 failed, 2 passed" in result["summary"]
+    failing = [d for d in result["diagnostics"] if d["code"] == "test-failed"]
+    assert len(failing) == 1
+    (diag,) = failing
+    source_lines = (sample_project / "tests/test_geometry.py").read_text().splitlines()
+    assert diag["path"] == "tests/test_geometry.py"
+    assert source_lines[diag["line"]].startswith("def test_perimeter")
+    assert "assert 5 == 10" in diag["message"]
+    assert diag["source"] == "swarm"
+    # The traceback frame at the failing assertion, in the user's file.
+    frames = [d for d in result["diagnostics"] if d["code"] == "traceback"]
+    assert any(source_lines[d["line"]].strip().startswith("assert Rectangle(2, 3)") for d in frames)
+    # The snapshot itself is untouched: the run happened on a copy.
+    assert not (sample_project / ".swarm-report").exists()
+    assert reporter.progress_messages
+
+
+async def test_passing_project_and_build_check(
+    sample_project: Path, reporter: RecordingReporter
+) -> None:
+    geometry = sample_project / "shapes/geometry.py"
+    geometry.write_text(
+        geometry.read_text().replace("self.width + self.height", "2 * (self.width + self.height)")
+    )
+    result = await test_role.create(Settings()).run(_task("test", sample_project), reporter)
+    assert result["passed"] is True, result["output_tail"]
+    assert result["diagnostics"] == []
+
+    build = await test_role.create(Settings()).run(_task("build", sample_project), reporter)
+    assert build["runner"] == "compileall" and build["passed"] is True
+
+    (sample_project / "shapes/broken.py").write_text("def oops(:\n    pass\n")
+    broken = await test_role.create(Settings()).run(_task("build", sample_project), reporter)
+    assert broken["passed"] is False
+    assert any(d["path"] == "shapes/broken.py" and d["line"] == 0 for d in broken["diagnostics"])
+
+
+@pytest.mark.skipif(ISOLATION == "env", reason="needs bubblewrap or a network namespace")
+async def test_tests_cannot_reach_the_network_or_write_outside(
+    tmp_path: Path, reporter: RecordingReporter
+) -> None:
+    # A listening socket on the host's loopback: inside the sandbox it must be unreachable.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    accepted: list[object] = []
+
+    def accept() -> None:
+        server.settimeout(5)
+        with contextlib.suppress(OSError):
+            accepted.append(server.accept())
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    outside = tmp_path / "outside.txt"
+    host_file = Path("/var/tmp") / f"swarm-escape-{port}.txt"
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "tests/test_escape.py").write_text(
+        textwrap.dedent(
+            f"""
+            import socket
+
+            import pytest
+
+
+            def test_loopback_of_the_host_is_unreachable():
+                with pytest.raises(OSError):
+                    socket.create_connection(("127.0.0.1", {port}), timeout=2)
+
+
+            def test_outside_address_is_unreachable():
+                with pytest.raises(OSError):
+                    socket.create_connection(("10.255.255.1", 80), timeout=2)
+
+
+            def test_write_outside_the_copy():
+                with open({str(outside)!r}, "w") as handle:
+                    handle.write("escaped")
+
+
+            def test_write_to_the_host_file_system():
+                with open({str(host_file)!r}, "w") as handle:
+                    handle.write("escaped")
+            """
+        )
+    )
+    result = await test_role.create(Settings()).run(_task("test", project), reporter)
+    server.close()
+    thread.join(6)
+    assert accepted == []
+    assert "2 passed" in result["summary"], result["output_tail"]
+    if ISOLATION == "bwrap":
+        # The file system outside the copy is read-only, so the write fails and so does that test.
+        assert not outside.exists() and not host_file.exists()
+        assert "2 failed" in result["summary"]
+        failing = {
+            d["message"].split()[0]: d for d in result["diagnostics"] if d["code"] == "test-failed"
+        }
+        assert set(failing) == {"test_write_outside_the_copy", "test_write_to_the_host_file_system"}
+        assert "Read-only file system" in failing["test_write_to_the_host_file_system"]["message"]
+
+
+async def test_hanging_command_is_killed_at_its_limit(
+    tmp_path: Path, reporter: RecordingReporter
+) -> None:
+    (tmp_path / "p").mkdir()
+    hang = [
+        sys.executable,
+        "-c",
+        "import subprocess, time; subprocess.Popen(['sleep', '600']); time.sleep(600)",
+    ]
+    result = await test_role.create(Settings()).run(
+        _task("test", tmp_path / "p", command=hang, limits={"timeout_s": 1.5}), reporter
+    )
+    assert result["timed_out"] is True
+    assert result["passed"] is False
+    assert result["exit_code"] is None
+    assert "time limit" in result["summary"]
+    assert result["duration_s"] < 10
+
+
+async def test_cancellation_kills_the_process_group(tmp_path: Path) -> None:
+    cancel = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.5, cancel.set)
+    result = await run_sandboxed(
+        ["sleep", "600"], tmp_path, cancel_event=cancel, limits=Limits(timeout_s=60)
+    )
+    assert result.cancelled and result.exit_code is None and result.duration_s < 10
+
+
+async def test_output_flood_is_capped_but_the_ends_are_kept(
+    tmp_path: Path, reporter: RecordingReporter
+) -> None:
+    (tmp_path / "p").mkdir()
+    flood = [
+        sys.executable,
+        "-c",
+        "print('FIRST LINE')\nfor i in range(400000): print('x' * 60)\n"
+        "print('LAST LINE')\nraise SystemExit(3)",
+    ]
+    result = await test_role.create(Settings()).run(
+        _task("test", tmp_path / "p", command=flood), reporter
+    )
+    assert result["exit_code"] == 3 and result["passed"] is False
+    assert result["output_bytes"] > 20_000_000
+    assert result["dropped_bytes"] > 0
+    assert "LAST LINE" in result["output_tail"]
+    assert "output capped" in result["summary"]
+    assert len(result["output_tail"]) <= test_role.OUTPUT_TAIL_CHARS
+
+
+async def test_quality_ruff_and_metrics(tmp_path: Path, reporter: RecordingReporter) -> None:
+    project = tmp_path / "q"
+    project.mkdir()
+    (project / "lint.py").write_text("import os\n\n\ndef fine():\n    return 1\n")
+    nested = (
+        "def deep(a):\n"
+        + "".join("    " * (i + 1) + f"if a > {i}:\n" for i in range(6))
+        + "    " * 7
+        + "return a\n    return 0\n"
+    )
+    (project / "deep.py").write_text(nested)
+    js_branches = " ".join(f"if (x === {i}) {{ y += {i}; }}" for i in range(12))
+    (project / "app.js").write_text(
+        f"function busy(x) {{\n  let y = 0;\n  {js_branches}\n  return y;\n}}\n"
+    )
+    result = await test_role.create(Settings()).run(_task("quality", project), reporter)
+    codes = {(d["path"], d["code"]) for d in result["diagnostics"]}
+    assert ("lint.py", "ruff:F401") in codes
+    hints = {d["path"]: d for d in result["diagnostics"] if d["code"] == "metrics"}
+    assert (
+        "nesting depth 6" in hints["deep.py"]["message"] and hints["deep.py"]["severity"] == "hint"
+    )
+    assert "cyclomatic complexity about 13" in hints["app.js"]["message"]
+    assert hints["app.js"]["line"] == 0
+    assert "lint.py" not in hints
+    assert result["passed"] is False
+
+
+async def test_bad_input_is_a_clear_error(tmp_path: Path, reporter: RecordingReporter) -> None:
+    role = test_role.create(Settings())
+    with pytest.raises(WorkerError, match="no snapshot"):
+        await role.run(_task("test", None), reporter)
+    with pytest.raises(WorkerError, match="does not exist"):
+        await role.run(_task("test", tmp_path / "missing"), reporter)
+    with pytest.raises(WorkerError, match="no test runner found"):
+        (tmp_path / "empty").mkdir()
+        await role.run(_task("test", tmp_path / "empty"), reporter)
+    with pytest.raises(WorkerError, match="command must be"):
+        await role.run(_task("test", tmp_path / "empty", command="rm -rf /"), reporter)
