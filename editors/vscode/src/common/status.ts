@@ -1,0 +1,127 @@
+/**
+ * Swarm health → status bar text. Pure, so it is unit-tested without VS Code.
+ */
+import type { MachineStatus, SwarmState, SwarmStatus } from './protocol';
+
+export type StatusSeverity = 'ok' | 'busy' | 'warning' | 'error';
+
+export interface StatusView {
+  /** Status bar text; `$(icon)` codicons allowed. */
+  text: string;
+  /** Markdown tooltip. */
+  tooltip: string;
+  severity: StatusSeverity;
+}
+
+const STATE_ICONS: Record<SwarmState, string> = {
+  starting: '$(loading~spin)',
+  ready: '$(pulse)',
+  degraded: '$(warning)',
+  down: '$(error)',
+};
+
+const STATE_SEVERITY: Record<SwarmState, StatusSeverity> = {
+  starting: 'busy',
+  ready: 'ok',
+  degraded: 'warning',
+  down: 'error',
+};
+
+function isState(value: unknown): value is SwarmState {
+  return typeof value === 'string' && value in STATE_ICONS;
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
+}
+
+/** Keep what looks like a status; anything malformed becomes "down" rather than a crash. */
+export function normalizeStatus(raw: unknown): SwarmStatus {
+  if (typeof raw !== 'object' || raw === null) {
+    return { state: 'down' };
+  }
+  const value = raw as Record<string, unknown>;
+  const machines = Array.isArray(value.machines)
+    ? value.machines.filter(
+        (m): m is MachineStatus => typeof m === 'object' && m !== null && 'id' in m,
+      )
+    : [];
+  return {
+    state: isState(value.state) ? value.state : 'down',
+    coordinator: typeof value.coordinator === 'string' ? value.coordinator : undefined,
+    machines,
+    queueDepth: count(value.queueDepth),
+    running: count(value.running),
+    recent: Array.isArray(value.recent) ? (value.recent as SwarmStatus['recent']) : [],
+  };
+}
+
+function escapeMarkdown(value: unknown): string {
+  // Values come from the server; coerce defensively before escaping.
+  return String(value).replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
+}
+
+function machineLine(machine: MachineStatus): string {
+  const roles = Array.isArray(machine.roles) && machine.roles.length > 0 ? machine.roles.join(', ') : 'no roles';
+  const health = machine.alive ? 'alive' : 'lost';
+  const load = `${count(machine.load)}/${count(machine.capacity)}`;
+  return `- ${escapeMarkdown(machine.id)} on ${escapeMarkdown(machine.host)}: ${escapeMarkdown(roles)}, load ${load}, ${health}`;
+}
+
+/** The status bar item for a status notification. */
+export function formatStatus(status: SwarmStatus): StatusView {
+  const machines = status.machines ?? [];
+  const alive = machines.filter((m) => m.alive).length;
+  const queued = count(status.queueDepth);
+  const running = count(status.running);
+  const parts = [`${STATE_ICONS[status.state]} Swarm`];
+  if (status.state !== 'starting' && status.state !== 'down') {
+    parts.push(`${alive}/${machines.length}`);
+  }
+  if (running > 0) {
+    parts.push(`$(sync~spin) ${running}`);
+  }
+  if (queued > 0) {
+    parts.push(`$(list-ordered) ${queued}`);
+  }
+  const lines = [
+    `**Swarm: ${status.state}**`,
+    '',
+    `Coordinator: ${status.coordinator ? `\`${status.coordinator}\`` : 'none'}`,
+    '',
+    `Machines: ${alive} alive of ${machines.length}; running ${running}, queued ${queued}`,
+  ];
+  if (machines.length > 0) {
+    lines.push('', ...machines.map(machineLine));
+  }
+  const recent = status.recent ?? [];
+  if (recent.length > 0) {
+    lines.push('', 'Recent tasks:', '');
+    for (const task of recent.slice(0, 5)) {
+      lines.push(
+        `- ${escapeMarkdown(task.type)} ${escapeMarkdown(task.id)}: ${escapeMarkdown(task.state)}`,
+      );
+    }
+  }
+  return { text: parts.join(' '), tooltip: lines.join('\n'), severity: STATE_SEVERITY[status.state] };
+}
+
+/** What the item shows while the language server itself is not running. */
+export function formatClientState(state: 'starting' | 'stopped' | 'failed'): StatusView {
+  switch (state) {
+    case 'starting':
+      return { text: '$(loading~spin) Swarm', tooltip: 'Starting swarm-lsp…', severity: 'busy' };
+    case 'stopped':
+      return {
+        text: '$(circle-slash) Swarm',
+        tooltip: 'swarm-lsp is not running. Click for details.',
+        severity: 'warning',
+      };
+    case 'failed':
+      return {
+        text: '$(error) Swarm',
+        tooltip: 'swarm-lsp failed to start. Click to see the log.',
+        severity: 'error',
+      };
+  }
+}

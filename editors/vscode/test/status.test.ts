@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatClientState, formatStatus, normalizeStatus } from '../src/common/status';
+
+const READY = {
+  state: 'ready',
+  coordinator: '127.0.0.1:50051',
+  machines: [
+    { id: 'w1', host: '127.0.0.1', roles: ['refactor', 'research'], load: 1, capacity: 2, alive: true },
+    { id: 'w2', host: '10.0.0.7', roles: ['test'], load: 0, capacity: 1, alive: false },
+  ],
+  queueDepth: 3,
+  running: 1,
+  recent: [{ id: 't-1', type: 'refactor', state: 'done' }],
+};
+
+describe('normalizeStatus', () => {
+  it('keeps a well-formed status', () => {
+    const status = normalizeStatus(READY);
+    assert.equal(status.state, 'ready');
+    assert.equal(status.machines?.length, 2);
+    assert.equal(status.queueDepth, 3);
+  });
+
+  it('turns garbage into down instead of throwing', () => {
+    assert.deepEqual(normalizeStatus(null), { state: 'down' });
+    const status = normalizeStatus({ state: 'weird', machines: 'no', queueDepth: -4 });
+    assert.equal(status.state, 'down');
+    assert.deepEqual(status.machines, []);
+    assert.equal(status.queueDepth, 0);
+  });
+});
+
+describe('formatStatus', () => {
+  it('shows alive machines, running and queued tasks', () => {
+    const view = formatStatus(normalizeStatus(READY));
+    assert.equal(view.text, '$(pulse) Swarm 1/2 $(sync~spin) 1 $(list-ordered) 3');
+    assert.equal(view.severity, 'ok');
+    assert.match(view.tooltip, /Coordinator: `127\.0\.0\.1:50051`/);
+    assert.match(view.tooltip, /w1 on 127\\\.0\\\.0\\\.1: refactor, research, load 1\/2, alive/);
+    assert.match(view.tooltip, /w2 .* lost/);
+    assert.match(view.tooltip, /refactor t\\-1: done/);
+  });
+
+  it('marks degraded and down', () => {
+    assert.equal(formatStatus({ state: 'degraded', machines: [] }).severity, 'warning');
+    const down = formatStatus({ state: 'down' });
+    assert.equal(down.severity, 'error');
+    assert.equal(down.text, '$(error) Swarm');
+    assert.match(down.tooltip, /Coordinator: none/);
+  });
+
+  it('shows a spinner while starting', () => {
+    assert.equal(formatStatus({ state: 'starting' }).text, '$(loading~spin) Swarm');
+  });
+
+  it('escapes markdown in machine names', () => {
+    const view = formatStatus(
+      normalizeStatus({ state: 'ready', machines: [{ id: '[x](http://a)', host: 'h', roles: [], load: 0, capacity: 0, alive: true }] }),
+    );
+    assert.doesNotMatch(view.tooltip, /\[x\]\(http/);
+  });
+});
+
+describe('formatClientState', () => {
+  it('covers every client state', () => {
+    assert.equal(formatClientState('failed').severity, 'error');
+    assert.equal(formatClientState('stopped').severity, 'warning');
+    assert.equal(formatClientState('starting').severity, 'busy');
+  });
+});
