@@ -1,0 +1,126 @@
+"""zstd-compressed JSON payloads and blobs, decompressed with a hard size cap.
+
+``Task.context`` and result data are UTF-8 JSON, zstd-compressed. Decompression streams and
+stops at ``max_size`` so a small frame that expands to gigabytes (a "zstd bomb") is refused,
+not allocated. An optional dictionary id lets the context engine's trained dictionaries plug in
+later: register them with :func:`register_dictionary`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import zstandard
+
+from swarm_lsp.errors import CompressionError
+
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+_CHUNK = 256 * 1024
+
+_dictionaries: dict[int, zstandard.ZstdCompressionDict] = {}
+
+
+class PayloadTooLargeError(CompressionError):
+    """A payload expands past the allowed size."""
+
+
+def register_dictionary(dict_id: int, data: bytes) -> None:
+    """Make a zstd dictionary known under ``dict_id`` for compress and decompress."""
+    if dict_id <= 0:
+        raise ValueError("dictionary ids start at 1")
+    _dictionaries[dict_id] = zstandard.ZstdCompressionDict(data)
+
+
+def known_dictionary(dict_id: int) -> bool:
+    return dict_id == 0 or dict_id in _dictionaries
+
+
+def _dictionary(dict_id: int) -> zstandard.ZstdCompressionDict | None:
+    if dict_id == 0:
+        return None
+    try:
+        return _dictionaries[dict_id]
+    except KeyError:
+        raise CompressionError(f"unknown zstd dictionary id {dict_id}") from None
+
+
+def compress(data: bytes, *, level: int = 3, dict_id: int = 0) -> bytes:
+    dictionary = _dictionary(dict_id)
+    if dictionary is None:
+        return zstandard.ZstdCompressor(level=level).compress(data)
+    return zstandard.ZstdCompressor(level=level, dict_data=dictionary).compress(data)
+
+
+def decompress(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, dict_id: int = 0) -> bytes:
+    """Decompress every frame of ``data``; refuse output past ``max_size`` bytes."""
+    if not data:
+        raise CompressionError("empty zstd payload")
+    try:
+        params = zstandard.get_frame_parameters(data)
+    except zstandard.ZstdError as err:
+        raise CompressionError(f"corrupt zstd payload: {err}") from err
+    if params.content_size not in (0, zstandard.CONTENTSIZE_UNKNOWN) and (
+        params.content_size > max_size
+    ):
+        raise PayloadTooLargeError(
+            f"payload declares {params.content_size} bytes, more than the {max_size} allowed"
+        )
+    frame_dict = params.dict_id or dict_id
+    dictionary = _dictionary(frame_dict)
+    dctx = (
+        zstandard.ZstdDecompressor()
+        if dictionary is None
+        else zstandard.ZstdDecompressor(dict_data=dictionary)
+    )
+    out = bytearray()
+    try:
+        with dctx.stream_reader(data, read_across_frames=True) as reader:
+            while True:
+                chunk = reader.read(_CHUNK)
+                if not chunk:
+                    break
+                out += chunk
+                if len(out) > max_size:
+                    raise PayloadTooLargeError(f"payload expands past the {max_size} bytes allowed")
+    except zstandard.ZstdError as err:
+        raise CompressionError(f"corrupt zstd payload: {err}") from err
+    return bytes(out)
+
+
+def encode_json(value: Any, *, level: int = 3, dict_id: int = 0) -> bytes:
+    """JSON → UTF-8 → zstd."""
+    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return compress(raw, level=level, dict_id=dict_id)
+
+
+def decode_json(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, dict_id: int = 0) -> Any:
+    """zstd → UTF-8 → JSON, with the size cap; corrupt input raises CompressionError."""
+    raw = decompress(data, max_size=max_size, dict_id=dict_id)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CompressionError(f"payload is not UTF-8 JSON: {err}") from err
+
+
+def decode_payload(
+    data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, dict_id: int = 0
+) -> dict[str, Any]:
+    """A task payload: a JSON object (empty context → empty object)."""
+    if not data:
+        return {}
+    value = decode_json(data, max_size=max_size, dict_id=dict_id)
+    if not isinstance(value, dict):
+        raise CompressionError(f"payload must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def dumps(value: Any) -> bytes:
+    """Plain UTF-8 JSON (result data is small; it travels uncompressed)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def loads(data: bytes) -> Any:
+    if not data:
+        return None
+    return json.loads(data.decode("utf-8"))

@@ -1,0 +1,94 @@
+"""Process entry points shared by ``coordinator``, ``worker`` and ``up``: settings, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from swarm_lsp import config, paths
+from swarm_lsp.config import Settings
+
+
+def load_settings(*, token_file: Path | None = None, workspace: Path | None = None) -> Settings:
+    """Settings from swarm.toml/environment; a token file overrides swarm.token."""
+    settings = config.load(workspace or Path.cwd())
+    for problem in settings.problems:
+        print(f"swarm-lsp: {problem}", file=sys.stderr)
+    if token_file is not None:
+        token = token_file.read_text(encoding="utf-8").strip()
+        settings = dataclasses.replace(
+            settings, swarm=dataclasses.replace(settings.swarm, token=token)
+        )
+    return settings
+
+
+def setup_logging() -> None:
+    level = os.environ.get("SWARM_LSP_LOG", "WARNING").upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.WARNING),
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def on_stop_signals(callback: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, callback)
+
+
+def write_ready(path: Path | None, address: str) -> None:
+    if path is None:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(address, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+async def serve_coordinator(
+    settings: Settings,
+    *,
+    listen: str,
+    state_dir: Path | None = None,
+    routing_table: str | None = None,
+    heartbeat_ms: int = 1000,
+    lease_timeout_ms: int = 3000,
+    local_capacity: int = 2,
+    local_fallback: bool = True,
+    max_context_bytes: int = 0,
+    ready_file: Path | None = None,
+) -> int:
+    from swarm_lsp.dispatch import routing
+    from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
+
+    setup_logging()
+    table = routing.load(routing_table or settings.swarm.routing_table)
+    coordinator = Coordinator(
+        CoordinatorConfig(
+            state_dir=state_dir or paths.user_cache_dir() / "coordinator",
+            routing=table,
+            settings=settings,
+            heartbeat_interval_ms=heartbeat_ms,
+            lease_timeout_ms=lease_timeout_ms,
+            local_capacity=local_capacity,
+            local_fallback=local_fallback,
+            max_context_bytes=max_context_bytes,
+        )
+    )
+    server, _port = await create_server(coordinator, listen)
+    await coordinator.start()
+    await server.start()
+    stop = asyncio.Event()
+    on_stop_signals(stop.set)
+    print(f"swarm-lsp coordinator: listening on {coordinator.address}", flush=True)
+    write_ready(ready_file, coordinator.address)
+    await stop.wait()
+    await server.stop(grace=1.0)
+    await coordinator.stop()
+    return 0

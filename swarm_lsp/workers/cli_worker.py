@@ -1,0 +1,69 @@
+"""``swarm-lsp worker --role R [--role R2] --coordinator HOST:PORT``: serve tasks until stopped."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        help="a role to serve: echo, sleep, refactor, research, test (repeatable)",
+    )
+    parser.add_argument(
+        "--coordinator",
+        default="",
+        help="coordinator HOST:PORT (default: swarm.coordinator, else 127.0.0.1:50051)",
+    )
+    parser.add_argument("--capacity", type=int, default=2, help="tasks at once [%(default)s]")
+    parser.add_argument("--name", default="", help="worker name (default: host-pid)")
+    parser.add_argument(
+        "--model-size",
+        action="append",
+        default=[],
+        help="model sizes this machine runs: 7B 13B 70B 180B (repeatable; default: any)",
+    )
+    parser.add_argument("--cache-dir", type=Path, help="blob cache and task folders")
+    parser.add_argument("--token-file", type=Path, help="read the shared token from this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import sys
+
+    from swarm_lsp.dispatch.server_main import load_settings, on_stop_signals, setup_logging
+    from swarm_lsp.errors import SwarmError
+    from swarm_lsp.workers.runtime import WorkerRuntime
+
+    setup_logging()
+    settings = load_settings(token_file=args.token_file)
+    runtime = WorkerRuntime(
+        coordinator=args.coordinator or settings.swarm.coordinator or "127.0.0.1:50051",
+        roles=args.role,
+        settings=settings,
+        capacity=args.capacity,
+        name=args.name,
+        model_sizes=args.model_size,
+        cache_dir=args.cache_dir,
+    )
+    try:
+        runtime.load_handlers()
+    except SwarmError as err:
+        print(f"swarm-lsp worker: {err}", file=sys.stderr)
+        return 1
+
+    async def main() -> int:
+        stopping: list[asyncio.Task[None]] = []
+        on_stop_signals(lambda: stopping.append(asyncio.ensure_future(runtime.stop())))
+        print(
+            f"swarm-lsp worker {runtime.name}: roles {', '.join(runtime.roles)} -> "
+            f"{runtime.coordinator}",
+            flush=True,
+        )
+        await runtime.run()
+        return 0
+
+    return asyncio.run(main())

@@ -1,0 +1,438 @@
+"""The worker runtime: dial the coordinator, register, heartbeat, lease, run, report.
+
+A worker dials out (so it works behind NAT) and keeps one ``SwarmWorker.Connect`` stream per
+session. The coordinator pushes leases up to the worker's capacity and cancellations; the
+worker streams partial results, completions and failures back, with a heartbeat carrying its
+load. When the session breaks, running tasks are stopped (the coordinator has already given
+them to another worker) and the worker reconnects with capped, jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import shutil
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from swarm_lsp import __version__
+from swarm_lsp.config import Settings
+from swarm_lsp.dispatch import codec
+from swarm_lsp.dispatch.proto import swarm_pb2 as pb
+from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
+from swarm_lsp.dispatch.security import call_metadata, open_channel
+from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, materialise
+from swarm_lsp.errors import CompressionError, SwarmError, WorkerError
+from swarm_lsp.workers.base import RoleHandler, TaskReporter, TaskRequest
+
+log = logging.getLogger(__name__)
+
+CANCEL_GRACE_S = 2.0
+BLOB_CALL_TIMEOUT_S = 30.0
+SESSION_TIMEOUT_S = 24 * 3600.0  # a session is long-lived; it still has a deadline
+REGISTER_TIMEOUT_S = 10.0
+
+FetchBlobs = Callable[[list[str]], Awaitable[dict[str, bytes]]]
+Send = Callable[[pb.WorkerMessage], None]
+
+
+class TaskFailure(SwarmError):
+    """A task failed with a gRPC status code name the coordinator records."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+class StreamReporter:
+    """A TaskReporter that sends PartialResult messages through ``send``."""
+
+    def __init__(self, send: Send, task_id: str, attempt: int) -> None:
+        self._send = send
+        self._task_id = task_id
+        self._attempt = attempt
+
+    async def partial(self, text: str, data: dict[str, Any] | None = None) -> None:
+        self._send(
+            pb.WorkerMessage(
+                partial=pb.PartialResult(
+                    task_id=self._task_id,
+                    attempt=self._attempt,
+                    kind=pb.TaskResult.PARTIAL,
+                    text=text,
+                    data=codec.dumps(data) if data is not None else b"",
+                    percentage=-1,
+                )
+            )
+        )
+
+    async def progress(self, message: str, percentage: int | None = None) -> None:
+        self._send(
+            pb.WorkerMessage(
+                partial=pb.PartialResult(
+                    task_id=self._task_id,
+                    attempt=self._attempt,
+                    kind=pb.TaskResult.PROGRESS,
+                    text=message,
+                    percentage=-1 if percentage is None else max(0, min(100, percentage)),
+                )
+            )
+        )
+
+
+async def execute(
+    lease: pb.LeaseTask,
+    handler: RoleHandler,
+    reporter: TaskReporter,
+    *,
+    cancel_event: asyncio.Event,
+    max_payload_bytes: int,
+    blob_store: BlobStore | None,
+    fetch: FetchBlobs | None,
+    work_root: Path,
+) -> tuple[str, bytes, dict[str, str]]:
+    """Run one leased task with ``handler``; return (text, JSON data, stats).
+
+    Raises TaskFailure with a status code name for anything that is not a success.
+    """
+    task = lease.task
+    try:
+        payload = codec.decode_payload(
+            task.context, max_size=max_payload_bytes, dict_id=task.context_dict_id
+        )
+    except CompressionError as err:
+        raise TaskFailure("INVALID_ARGUMENT", f"task context: {err}") from err
+    stats: dict[str, str] = {}
+    snapshot_dir: Path | None = None
+    manifest = dict(task.snapshot.files)
+    if manifest:
+        if blob_store is None or fetch is None:
+            raise TaskFailure("FAILED_PRECONDITION", "this runner has no blob cache for snapshots")
+        snapshot_dir = work_root / f"{task.id}-{lease.attempt}"
+        try:
+            fetched, files = await materialise(manifest, snapshot_dir, blob_store, fetch)
+        except SnapshotError as err:
+            raise TaskFailure("FAILED_PRECONDITION", f"snapshot: {err}") from err
+        stats["snapshot_files"] = str(files)
+        stats["snapshot_fetched"] = str(fetched)
+    request = TaskRequest(
+        id=task.id,
+        type=task.type,
+        priority=task.priority or "background",
+        complexity=task.complexity or "simple",
+        payload=payload,
+        metadata=dict(task.metadata),
+        snapshot_dir=snapshot_dir,
+        cancel_event=cancel_event,
+    )
+    try:
+        result = await handler.run(request, reporter)
+    except asyncio.CancelledError:
+        if cancel_event.is_set():
+            raise TaskFailure("CANCELLED", "cancelled") from None
+        raise
+    except TaskFailure:
+        raise
+    except SwarmError as err:
+        raise TaskFailure("INTERNAL", f"{type(err).__name__}: {err}") from err
+    except Exception as err:
+        log.exception("task %s failed in role %s", task.id, lease.role)
+        raise TaskFailure("INTERNAL", f"{type(err).__name__}: {err}") from err
+    finally:
+        if snapshot_dir is not None:
+            shutil.rmtree(snapshot_dir, ignore_errors=True)
+    if cancel_event.is_set():
+        raise TaskFailure("CANCELLED", "cancelled")
+    if not isinstance(result, dict):
+        raise TaskFailure("INTERNAL", f"role {lease.role!r} returned {type(result).__name__}")
+    try:
+        data = codec.dumps(result)
+    except (TypeError, ValueError) as err:
+        raise TaskFailure("INTERNAL", f"role {lease.role!r} result is not JSON: {err}") from err
+    text = result.get("text")
+    return (text if isinstance(text, str) else ""), data, stats
+
+
+class WorkerRuntime:
+    """One worker process's connection to its coordinator, and the tasks it runs."""
+
+    def __init__(
+        self,
+        *,
+        coordinator: str,
+        roles: Sequence[str],
+        settings: Settings,
+        capacity: int = 2,
+        name: str = "",
+        host: str = "",
+        model_sizes: Sequence[str] = (),
+        cache_dir: Path | None = None,
+        handlers: dict[str, RoleHandler] | None = None,
+    ) -> None:
+        if not roles:
+            raise WorkerError("a worker needs at least one role")
+        self.coordinator = coordinator
+        self.roles = tuple(dict.fromkeys(roles))
+        self.settings = settings
+        self.capacity = max(1, capacity)
+        self.host = host or socket.gethostname()
+        self.name = name or f"{self.host}-{os.getpid()}"
+        self.model_sizes = tuple(model_sizes)
+        from swarm_lsp import paths
+
+        root = cache_dir or paths.user_cache_dir() / "worker"
+        self.blob_store = BlobStore(root / "blobs")
+        self.work_root = root / "tasks" / self.name
+        self.handlers = dict(handlers or {})
+        self.worker_id = ""
+        self.connected = asyncio.Event()
+        self.sessions = 0
+        self._stopping = asyncio.Event()
+        self._draining = False
+        self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self._outbox: asyncio.Queue[pb.WorkerMessage | None] | None = None
+        self._channel: grpc.aio.Channel | None = None
+
+    def load_handlers(self) -> None:
+        """Load every role's handler now, so a missing role fails before we register."""
+        from swarm_lsp.workers.registry import load_role
+
+        for role in self.roles:
+            if role not in self.handlers:
+                self.handlers[role] = load_role(role, self.settings)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until stop(): reconnect with backoff whenever the session ends."""
+        self.load_handlers()
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        backoff = 0.1
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                await self._session()
+            except (grpc.aio.AioRpcError, SwarmError, OSError) as err:
+                log.info("session with %s ended: %s", self.coordinator, _describe(err))
+            finally:
+                await self._stop_running("session ended")
+                self.connected.clear()
+            if self._stopping.is_set():
+                break
+            if time.monotonic() - started > 5:
+                backoff = 0.1
+            delay = backoff * (0.5 + random.random())
+            backoff = min(backoff * 2, 2.0)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+        shutil.rmtree(self.work_root, ignore_errors=True)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Finish running tasks (up to ``grace`` seconds), then close the session."""
+        self._draining = True
+        self._send_heartbeat()
+        tasks = [task for task, _ in self._running.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        self._stopping.set()
+        if self._outbox is not None:
+            self._outbox.put_nowait(None)
+
+    # -- session ---------------------------------------------------------------------------
+
+    async def _session(self) -> None:
+        outbox: asyncio.Queue[pb.WorkerMessage | None] = asyncio.Queue()
+        self._outbox = outbox
+        outbox.put_nowait(
+            pb.WorkerMessage(
+                register=pb.RegisterRequest(
+                    name=self.name,
+                    host=self.host,
+                    roles=list(self.roles),
+                    model_sizes=list(self.model_sizes),
+                    capacity=self.capacity,
+                    version=__version__,
+                )
+            )
+        )
+
+        async def outgoing() -> AsyncIterator[pb.WorkerMessage]:
+            while True:
+                message = await outbox.get()
+                if message is None:
+                    return
+                yield message
+
+        channel = open_channel(self.coordinator, self.settings.swarm)
+        self._channel = channel
+        heartbeat: asyncio.Task[None] | None = None
+        try:
+            stub = pb_grpc.SwarmWorkerStub(channel)
+            call = stub.Connect(
+                outgoing(), metadata=call_metadata(self.settings.swarm), timeout=SESSION_TIMEOUT_S
+            )
+            first = await asyncio.wait_for(call.read(), timeout=REGISTER_TIMEOUT_S)
+            if first is grpc.aio.EOF or not first.HasField("registered"):
+                raise WorkerError("the coordinator did not accept the registration")
+            self.worker_id = first.registered.worker_id
+            interval = max(0.02, first.registered.heartbeat_interval_ms / 1000)
+            self.sessions += 1
+            self.connected.set()
+            log.info("registered with %s as %s", self.coordinator, self.worker_id)
+            heartbeat = asyncio.create_task(self._heartbeats(interval))
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    break
+                self._on_message(message)
+        finally:
+            outbox.put_nowait(None)
+            if heartbeat is not None:
+                heartbeat.cancel()
+            self._outbox = None
+            self._channel = None
+            await channel.close(grace=0.2)
+
+    async def _heartbeats(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self._send_heartbeat()
+
+    def _send(self, message: pb.WorkerMessage) -> None:
+        if self._outbox is not None:
+            self._outbox.put_nowait(message)
+
+    def _send_heartbeat(self) -> None:
+        self._send(
+            pb.WorkerMessage(
+                heartbeat=pb.Heartbeat(
+                    load=len(self._running) / self.capacity,
+                    running=list(self._running),
+                    draining=self._draining,
+                )
+            )
+        )
+
+    def _on_message(self, message: pb.CoordinatorMessage) -> None:
+        body = message.WhichOneof("body")
+        if body == "lease":
+            self._start(message.lease)
+        elif body == "cancel":
+            self._cancel(message.cancel.task_id)
+        elif body == "heartbeat_ack":
+            for task_id in message.heartbeat_ack.cancel:
+                self._cancel(task_id)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def _start(self, lease: pb.LeaseTask) -> None:
+        task_id = lease.task.id
+        if task_id in self._running:
+            return
+        cancel = asyncio.Event()
+        runner = asyncio.create_task(self._run_lease(lease, cancel))
+        self._running[task_id] = (runner, cancel)
+        runner.add_done_callback(lambda _t: self._running.pop(task_id, None))
+
+    def _cancel(self, task_id: str) -> None:
+        entry = self._running.get(task_id)
+        if entry is None:
+            return
+        runner, cancel = entry
+        cancel.set()
+        # A handler that ignores its cancel_event is stopped the hard way after a grace period.
+        asyncio.get_running_loop().call_later(CANCEL_GRACE_S, runner.cancel)
+
+    async def _stop_running(self, reason: str) -> None:
+        entries = list(self._running.values())
+        for runner, cancel in entries:
+            cancel.set()
+            runner.cancel()
+        if entries:
+            await asyncio.wait([runner for runner, _ in entries], timeout=CANCEL_GRACE_S)
+
+    async def _fetch_blobs(self, hashes: list[str]) -> dict[str, bytes]:
+        channel = self._channel
+        if channel is None:
+            raise SnapshotError("not connected to the coordinator")
+        stub = pb_grpc.SwarmWorkerStub(channel)
+        found: dict[str, bytes] = {}
+        wanted = list(hashes)
+        while wanted:
+            try:
+                batch = await stub.GetBlobs(
+                    pb.BlobRefs(hashes=wanted[:256]),
+                    metadata=call_metadata(self.settings.swarm),
+                    timeout=BLOB_CALL_TIMEOUT_S,
+                )
+            except grpc.aio.AioRpcError as err:
+                raise SnapshotError(f"cannot fetch blobs: {_describe(err)}") from err
+            if not batch.blobs:
+                break
+            for blob in batch.blobs:
+                found[blob.hash] = codec.decompress(
+                    blob.data, max_size=self.settings.context.max_decompressed_bytes
+                )
+            wanted = [h for h in wanted if h not in found]
+        return found
+
+    async def _run_lease(self, lease: pb.LeaseTask, cancel: asyncio.Event) -> None:
+        task_id, attempt = lease.task.id, lease.attempt
+        handler = self.handlers.get(lease.role)
+        try:
+            if handler is None:
+                raise TaskFailure("FAILED_PRECONDITION", f"this worker has no role {lease.role!r}")
+            text, data, stats = await execute(
+                lease,
+                handler,
+                StreamReporter(self._send, task_id, attempt),
+                cancel_event=cancel,
+                max_payload_bytes=self.settings.context.max_decompressed_bytes,
+                blob_store=self.blob_store,
+                fetch=self._fetch_blobs,
+                work_root=self.work_root,
+            )
+        except TaskFailure as failure:
+            self._send(
+                pb.WorkerMessage(
+                    fail=pb.FailRequest(
+                        task_id=task_id,
+                        attempt=attempt,
+                        code=failure.code,
+                        message=str(failure),
+                        retryable=failure.retryable,
+                    )
+                )
+            )
+            return
+        except asyncio.CancelledError:
+            self._send(
+                pb.WorkerMessage(
+                    fail=pb.FailRequest(
+                        task_id=task_id, attempt=attempt, code="CANCELLED", message="cancelled"
+                    )
+                )
+            )
+            raise
+        self._send(
+            pb.WorkerMessage(
+                complete=pb.CompleteRequest(
+                    task_id=task_id, attempt=attempt, text=text, data=data, stats=stats
+                )
+            )
+        )
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, grpc.aio.AioRpcError):
+        return f"{err.code().name}: {err.details()}"
+    return str(err) or type(err).__name__
