@@ -1,0 +1,1 @@
+"""Refactor role: validated diffs from a big model, plus explain and review."""

@@ -1,0 +1,1 @@
+"""Research role: index a workspace in Qdrant and answer questions with citations."""

@@ -1,0 +1,75 @@
+"""Answer a question from retrieved chunks, citing ``path:line`` for what it says.
+
+The model sees numbered sources and is asked to cite them as ``[1]``; each ``[n]`` in its answer
+is rewritten to ``[path:line]``. Whatever the model does, the answer ends with the list of
+sources retrieval found, so every answer carries its citations (a tiny local model does not
+always follow instructions).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from swarm_lsp.workers.research.index import Hit
+
+SOURCE_LINES = 30
+SYSTEM_PROMPT = (
+    "You answer questions about a code base using only the numbered sources given. "
+    "Cite the source of every statement as [1], [2], ... Be brief. "
+    "If the sources do not answer the question, say so."
+)
+
+
+def location(hit: Hit) -> str:
+    if hit.end_line > hit.start_line:
+        return f"{hit.path}:{hit.start_line}-{hit.end_line}"
+    return f"{hit.path}:{hit.start_line}"
+
+
+def build_messages(question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
+    """Chat messages: the instructions, the numbered sources, then the question."""
+    blocks = []
+    for number, hit in enumerate(hits, start=1):
+        lines = hit.text.splitlines()
+        body = "\n".join(lines[:SOURCE_LINES])
+        if len(lines) > SOURCE_LINES:
+            body += "\n..."
+        blocks.append(f"[{number}] {location(hit)} ({hit.symbol})\n{body}")
+    user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer:"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+_REFERENCE = re.compile(r"\[(\d{1,2})\]")
+
+
+def resolve_references(text: str, hits: Sequence[Hit]) -> str:
+    """``[2]`` → ``[shapes/geometry.py:7]``; numbers with no source are left as they are."""
+
+    def replace(match: re.Match[str]) -> str:
+        number = int(match[1])
+        if 1 <= number <= len(hits):
+            hit = hits[number - 1]
+            return f"[{hit.path}:{hit.start_line}]"
+        return match[0]
+
+    return _REFERENCE.sub(replace, text)
+
+
+def sources_section(hits: Sequence[Hit]) -> str:
+    """The closing list of citations, one ``path:line`` per retrieved chunk."""
+    if not hits:
+        return "\n\nSources: nothing in the index matched."
+    lines = [f"- {location(hit)} `{hit.symbol}`" for hit in hits]
+    return "\n\nSources:\n" + "\n".join(lines)
+
+
+def extractive_answer(question: str, hits: Sequence[Hit]) -> str:
+    """An answer without a model: where the most relevant code is."""
+    if not hits:
+        return f"Nothing in the index matches {question!r}."
+    best = hits[0]
+    return (
+        f"The most relevant code is `{best.symbol}` at {best.path}:{best.start_line} "
+        f"(no model answer: the chat model is not available)."
+    )
