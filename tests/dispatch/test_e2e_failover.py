@@ -1,0 +1,99 @@
+"""End to end on loopback: workers and the coordinator die, and every accepted task completes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from swarm_lsp.dispatch.client import Result
+
+from .conftest import Swarm, connect, wait_for_workers, wait_state, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+async def test_worker_killed_mid_task_completes_elsewhere_with_one_result(
+    swarm_factory: Callable[..., Swarm], tmp_path: Path
+) -> None:
+    swarm = swarm_factory()
+    swarm.start_coordinator()
+    swarm.start_worker("alpha", ["sleep"], capacity=1)
+    swarm.start_worker("beta", ["sleep"], capacity=1)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    async with connect(swarm.address) as client:
+        await wait_for_workers(client, 2)
+        receipt = await client.submit("sleep", {"seconds": 1.0, "marker_dir": str(markers)})
+        seen: list[Result] = []
+
+        async def follow() -> None:
+            seen.extend([r async for r in client.results(receipt.task_id)])
+
+        follower = asyncio.create_task(follow())
+        await wait_until(lambda: (markers / f"started-{receipt.task_id}").exists())
+        first = (await client.task_status(receipt.task_id)).worker
+        pid_before = int((markers / f"started-{receipt.task_id}").read_text())
+        (markers / f"started-{receipt.task_id}").unlink()
+        killed_at = time.monotonic()
+        swarm.kill(swarm.workers[first])
+        await wait_until(lambda: (markers / f"started-{receipt.task_id}").exists(), timeout=10)
+        failover_s = time.monotonic() - killed_at
+        await asyncio.wait_for(follower, timeout=20)
+
+    finals = [r for r in seen if r.final]
+    assert len(finals) == 1, seen
+    assert finals[0].state == "SUCCEEDED"
+    assert finals[0].worker != first
+    assert finals[0].attempt == 2
+    assert int((markers / f"started-{receipt.task_id}").read_text()) != pid_before
+    assert any(r.kind == "progress" and "requeued" in r.text for r in seen)
+    assert failover_s < 3.0, f"failover took {failover_s:.2f}s"
+
+
+async def test_coordinator_restart_loses_no_accepted_task(
+    swarm_factory: Callable[..., Swarm],
+) -> None:
+    swarm = swarm_factory()
+    address = swarm.start_coordinator()
+    async with connect(address) as client:
+        # No worker yet: fallback 1, the coordinator runs the role on its own.
+        receipt = await client.submit("echo", {"text": "on the coordinator"})
+        assert receipt.fallback == "local"
+        final = await client.wait(receipt.task_id)
+        assert final.state == "SUCCEEDED" and final.fallback == "local"
+        assert final.text == "on the coordinator"
+
+        swarm.start_worker("alpha", ["sleep", "echo"], capacity=2)
+        await wait_for_workers(client, 1)
+
+        # Snapshots by reference: the second run after a one-line edit moves one file.
+        files = {f"pkg/mod{i}.py": f"value = {i}\n".encode() for i in range(5)}
+        one = await client.submit("echo", {}, snapshot=files)
+        assert one.blobs_uploaded == 5
+        done = await client.wait(one.task_id)
+        assert done.data["files"] == {path: len(data) for path, data in files.items()}
+        assert done.stats["snapshot_fetched"] == "5"
+        files["pkg/mod3.py"] = b"value = 33\n"
+        two = await client.submit("echo", {}, snapshot=files)
+        assert two.blobs_uploaded == 1
+        done = await client.wait(two.task_id)
+        assert done.stats["snapshot_fetched"] == "1" and done.stats["snapshot_files"] == "5"
+
+        receipts = [await client.submit("sleep", {"seconds": 0.6}) for _ in range(6)]
+        await wait_state(client, receipts[0].task_id, {"RUNNING"})
+        waiters = [asyncio.create_task(client.wait(r.task_id)) for r in receipts]
+        await asyncio.sleep(0.2)
+
+        swarm.kill(swarm.coordinator)
+        swarm.start_coordinator(listen=address)  # same port, same state dir
+
+        results = await asyncio.wait_for(asyncio.gather(*waiters), timeout=60)
+        assert [r.state for r in results] == ["SUCCEEDED"] * 6
+        status = await client.status(recent=50)
+        assert status.counts.get("SUCCEEDED", 0) >= 9
+        assert status.queue_depth == 0
+        assert [m.name for m in status.machines] == ["alpha"]
