@@ -1092,12 +1092,15 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
 
 
 async def create_server(
-    coordinator: Coordinator, listen: str = "127.0.0.1:0"
+    coordinator: Coordinator,
+    listen: str = "127.0.0.1:0",
+    *,
+    guard: GuardInterceptor | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """A started-ready (not yet started) grpc.aio server for ``coordinator`` and its port."""
+    """A grpc.aio server (not yet started) for ``coordinator``, and the port it bound."""
     swarm = coordinator.settings.swarm
     server = grpc.aio.server(
-        interceptors=[GuardInterceptor(swarm.token, swarm.allowed_hosts)],
+        interceptors=[guard or GuardInterceptor(swarm.token, swarm.allowed_hosts)],
         options=server_options(coordinator.config.max_message_bytes),
         maximum_concurrent_rpcs=None,
     )

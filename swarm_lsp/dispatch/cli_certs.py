@@ -1,0 +1,165 @@
+"""``swarm-lsp certs``: a local CA and per-host certificates for mTLS between swarm machines.
+
+Each host certificate is valid for both serving and connecting (serverAuth + clientAuth), so
+the same files configure a coordinator (``--listen`` with TLS) and its workers and clients:
+``swarm.tlsCa = ca.pem``, ``swarm.tlsCert = <host>.pem``, ``swarm.tlsKey = <host>.key``.
+The CA key never leaves the machine that ran this command; keep it private.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_DAYS = 825
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path.home() / ".config" / "swarm-lsp" / "certs",
+        help="folder for ca.pem, ca.key and <host>.pem/.key [%(default)s]",
+    )
+    parser.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        help="a host name or IP address to certify (repeatable; default: this machine)",
+    )
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="validity [%(default)s]")
+
+
+def run(args: argparse.Namespace) -> int:
+    import socket
+
+    hosts = args.host or [socket.gethostname()]
+    ca_cert, _ca_key = ensure_ca(args.out, days=args.days)
+    print(f"CA: {ca_cert}")
+    for host in hosts:
+        cert, key = make_host_cert(args.out, host, days=args.days)
+        print(f"{host}: {cert} {key}")
+    print(
+        "configure each machine with swarm.tlsCa, swarm.tlsCert and swarm.tlsKey "
+        "(copy ca.pem and that host's .pem/.key; never copy ca.key)"
+    )
+    return 0
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_bytes(data)
+
+
+def ensure_ca(
+    out: Path, *, days: int = DEFAULT_DAYS, name: str = "swarm-lsp local CA"
+) -> tuple[Path, Path]:
+    """Make ``ca.pem``/``ca.key`` in ``out`` unless they exist; return their paths."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    cert_path, key_path = out / "ca.pem", out / "ca.key"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(
+        key_path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def make_host_cert(
+    out: Path, host: str, *, days: int = DEFAULT_DAYS, extra_names: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """A certificate for ``host`` (plus localhost and loopback), signed by ``out``'s CA."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_cert_path, ca_key_path = ensure_ca(out, days=days)
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{ca_key_path} is not an EC key made by swarm-lsp certs")
+    names: list[x509.GeneralName] = []
+    for entry in dict.fromkeys((host, "localhost", "127.0.0.1", "::1", *extra_names)):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(entry)))
+        except ValueError:
+            names.append(x509.DNSName(entry))
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in host)
+    cert_path, key_path = out / f"{safe}.pem", out / f"{safe}.key"
+    _write_private(
+        key_path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
