@@ -169,7 +169,15 @@ def signature_of(source: bytes, node: Node, name: str = "") -> str:
         if value is not None:
             body = value.child_by_field_name("body")
     if body is not None and body.start_byte > node.start_byte:
-        text = decode(source[node.start_byte : body.start_byte])
+        # End at the last header token before the body, so a comment between the header
+        # and the body (Python allows one after the colon) stays out of the signature.
+        end = body.start_byte
+        for child in node.children:
+            if child.start_byte >= body.start_byte:
+                break
+            if "comment" not in child.type:
+                end = child.end_byte
+        text = decode(source[node.start_byte : end])
     else:
         end = source.find(b"\n", node.start_byte, node.end_byte)
         text = decode(source[node.start_byte : node.end_byte if end < 0 else end])
