@@ -43,6 +43,16 @@ def on_stop_signals(callback: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, callback)
 
 
+async def watch_parent(stop: Callable[[], None]) -> None:
+    """Call ``stop`` when the process named by SWARM_LSP_PARENT_PID is gone (a swarm of one)."""
+    parent = os.environ.get("SWARM_LSP_PARENT_PID", "")
+    if not parent.isdigit():
+        return
+    while os.getppid() == int(parent):
+        await asyncio.sleep(1.0)
+    stop()
+
+
 def write_ready(path: Path | None, address: str) -> None:
     if path is None:
         return
@@ -86,9 +96,11 @@ async def serve_coordinator(
     await server.start()
     stop = asyncio.Event()
     on_stop_signals(stop.set)
+    parent_watch = asyncio.create_task(watch_parent(stop.set))
     print(f"swarm-lsp coordinator: listening on {coordinator.address}", flush=True)
     write_ready(ready_file, coordinator.address)
     await stop.wait()
+    parent_watch.cancel()
     await server.stop(grace=1.0)
     await coordinator.stop()
     return 0

@@ -34,7 +34,12 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
-    from swarm_lsp.dispatch.server_main import load_settings, on_stop_signals, setup_logging
+    from swarm_lsp.dispatch.server_main import (
+        load_settings,
+        on_stop_signals,
+        setup_logging,
+        watch_parent,
+    )
     from swarm_lsp.errors import SwarmError
     from swarm_lsp.workers.runtime import WorkerRuntime
 
@@ -57,13 +62,19 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         stopping: list[asyncio.Task[None]] = []
-        on_stop_signals(lambda: stopping.append(asyncio.ensure_future(runtime.stop())))
+
+        def stop() -> None:
+            stopping.append(asyncio.ensure_future(runtime.stop()))
+
+        on_stop_signals(stop)
+        watcher = asyncio.create_task(watch_parent(stop))
         print(
             f"swarm-lsp worker {runtime.name}: roles {', '.join(runtime.roles)} -> "
             f"{runtime.coordinator}",
             flush=True,
         )
         await runtime.run()
+        watcher.cancel()
         return 0
 
     return asyncio.run(main())

@@ -1,0 +1,111 @@
+"""``swarm-lsp status``: machines, roles, load, queue depth and recent tasks (``--watch``)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swarm_lsp.dispatch.client import SwarmStatus
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--coordinator",
+        default="",
+        help="HOST:PORT (default: swarm.coordinator or 127.0.0.1:50051)",
+    )
+    parser.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    parser.add_argument("--interval", type=float, default=1.0, help="--watch refresh seconds")
+    parser.add_argument("--recent", type=int, default=10, help="recent tasks to show [%(default)s]")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return lines
+
+
+def render(status: SwarmStatus) -> str:
+    """The status as plain text tables."""
+    now = int(time.time() * 1000)
+    out = [
+        f"coordinator {status.coordinator}   up {status.uptime_ms // 1000}s   "
+        f"queue depth {status.queue_depth}"
+    ]
+    out.append("")
+    machines = [
+        [
+            m.name,
+            m.host,
+            ",".join(m.roles),
+            f"{m.running}/{m.capacity}",
+            f"{m.load:.2f}",
+            str(m.completed),
+            f"{m.last_heartbeat_ms_ago}ms" + (" draining" if m.draining else ""),
+        ]
+        for m in status.machines
+    ]
+    out += _table(["MACHINE", "HOST", "ROLES", "RUNNING", "LOAD", "DONE", "HEARTBEAT"], machines)
+    if not machines:
+        out.append("(no workers connected)")
+    if status.local_roles:
+        out.append(f"local fallback roles: {', '.join(status.local_roles)}")
+    out.append("")
+    queues = [[role, str(depth)] for role, depth in sorted(status.queues.items())]
+    out += _table(["QUEUE", "DEPTH"], queues) if queues else ["queues: empty"]
+    out.append("")
+    recent = [
+        [
+            t.task_id[:12],
+            t.type,
+            t.state,
+            t.worker + (" (fallback)" if t.fallback else ""),
+            f"{(now - t.submitted_ms) // 1000}s ago",
+            f"{t.duration_ms}ms",
+        ]
+        for t in status.recent
+    ]
+    out += _table(["TASK", "TYPE", "STATE", "WORKER", "SUBMITTED", "TOOK"], recent)
+    if status.counts:
+        out.append("")
+        out.append(
+            "totals: " + ", ".join(f"{k.lower()} {v}" for k, v in sorted(status.counts.items()))
+        )
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+    import sys
+
+    from swarm_lsp.dispatch.client import DispatchClient
+    from swarm_lsp.dispatch.server_main import load_settings
+
+    settings = load_settings()
+    target = args.coordinator or settings.swarm.coordinator or "127.0.0.1:50051"
+
+    async def main() -> int:
+        client = await DispatchClient.connect(settings, target)
+        try:
+            while True:
+                status = await client.status(recent=args.recent)
+                text = json.dumps(status.to_json(), indent=2) if args.json else render(status)
+                if args.watch and sys.stdout.isatty():
+                    sys.stdout.write("\x1b[H\x1b[2J")
+                print(text, flush=True)
+                if not args.watch:
+                    return 0
+                await asyncio.sleep(args.interval)
+        finally:
+            await client.close()
+
+    return asyncio.run(main())

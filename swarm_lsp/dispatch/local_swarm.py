@@ -1,0 +1,193 @@
+"""A swarm of one: coordinator and workers as child processes on 127.0.0.1.
+
+``swarm-lsp up`` runs one in the foreground; ``swarm-lsp serve`` starts one when no coordinator
+is configured and stops it with the server. Children watch their parent (``SWARM_LSP_PARENT_PID``)
+and exit if it dies, so a killed editor leaves no stray processes behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+from swarm_lsp import paths
+from swarm_lsp.config import Settings
+from swarm_lsp.errors import DispatchError
+
+DEFAULT_ROLES = ("refactor", "research", "test")
+PARENT_ENV = "SWARM_LSP_PARENT_PID"
+
+
+class LocalSwarm:
+    """Start with ``await start()`` (returns the address), stop with ``await stop()``."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        roles: tuple[str, ...] = DEFAULT_ROLES,
+        port: int = 0,
+        state_dir: Path | None = None,
+        worker_capacity: int = 2,
+        heartbeat_ms: int = 1000,
+        lease_timeout_ms: int = 3000,
+        token: str | None = None,
+    ) -> None:
+        self.base_settings = settings or Settings()
+        self.roles = roles
+        self.port = port
+        self.state_dir = state_dir or paths.user_cache_dir() / "local-swarm"
+        self.worker_capacity = worker_capacity
+        self.heartbeat_ms = heartbeat_ms
+        self.lease_timeout_ms = lease_timeout_ms
+        # A fresh random token unless one is given: only this process and its children know it.
+        self.token = self.base_settings.swarm.token if token is None else token
+        if token is None and not self.token:
+            self.token = secrets.token_urlsafe(24)
+        self.address = ""
+        self.workers: dict[str, asyncio.subprocess.Process] = {}
+        self.skipped: dict[str, str] = {}  # role -> why no worker runs it
+        self.coordinator: asyncio.subprocess.Process | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Settings for clients of this swarm (its address and token)."""
+        swarm = dataclasses.replace(
+            self.base_settings.swarm, coordinator=self.address, token=self.token
+        )
+        return dataclasses.replace(self.base_settings, swarm=swarm)
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env[PARENT_ENV] = str(os.getpid())
+        env["SWARM_LSP_SWARM__TOKEN"] = self.token
+        env.pop("SWARM_LSP_SWARM__COORDINATOR", None)
+        return env
+
+    async def _spawn(self, name: str, *args: str) -> asyncio.subprocess.Process:
+        logs = self.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{name}.log", "ab") as log:
+            return await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "swarm_lsp.cli",
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=self._env(),
+                cwd=str(self.state_dir),
+            )
+
+    async def start(self, timeout: float = 30.0) -> str:
+        """Start the coordinator, then one worker per available role; return host:port."""
+        from swarm_lsp.workers.registry import role_available
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ready = self.state_dir / "coordinator.ready"
+        ready.unlink(missing_ok=True)
+        self.coordinator = await self._spawn(
+            "coordinator",
+            "coordinator",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--state-dir",
+            str(self.state_dir / "coordinator"),
+            "--ready-file",
+            str(ready),
+            "--heartbeat-ms",
+            str(self.heartbeat_ms),
+            "--lease-timeout-ms",
+            str(self.lease_timeout_ms),
+        )
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if self.coordinator.returncode is not None:
+                raise DispatchError(
+                    f"the local coordinator exited ({self.coordinator.returncode}); see "
+                    f"{self.state_dir / 'logs' / 'coordinator.log'}"
+                )
+            if time.monotonic() > deadline:
+                await self.stop()
+                raise DispatchError(f"the local coordinator did not start within {timeout:g}s")
+            await asyncio.sleep(0.05)
+        self.address = ready.read_text(encoding="utf-8").strip()
+        for role in self.roles:
+            if not role_available(role):
+                self.skipped[role] = "role not installed in this build"
+                continue
+            self.workers[role] = await self._spawn(
+                f"worker-{role}",
+                "worker",
+                "--role",
+                role,
+                "--coordinator",
+                self.address,
+                "--name",
+                f"local-{role}",
+                "--capacity",
+                str(self.worker_capacity),
+                "--cache-dir",
+                str(self.state_dir / "worker-cache"),
+            )
+        await self._wait_for_workers(deadline)
+        return self.address
+
+    async def _wait_for_workers(self, deadline: float) -> None:
+        from swarm_lsp.dispatch.client import DispatchClient
+
+        client = await DispatchClient.connect(self.settings, self.address)
+        try:
+            while True:
+                status = await client.status(recent=1)
+                registered = {m.name for m in status.machines}
+                waiting = []
+                for role, proc in self.workers.items():
+                    if f"local-{role}" in registered:
+                        continue
+                    if proc.returncode is not None:
+                        self.skipped.setdefault(
+                            role,
+                            f"worker exited ({proc.returncode}); see "
+                            f"{self.state_dir / 'logs' / f'worker-{role}.log'}",
+                        )
+                        continue
+                    waiting.append(role)
+                if not waiting or time.monotonic() > deadline:
+                    for role in waiting:
+                        self.skipped.setdefault(role, "worker did not register in time")
+                    return
+                await asyncio.sleep(0.1)
+        finally:
+            await client.close()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM the workers, then the coordinator; SIGKILL whatever is left after timeout."""
+        procs = [*self.workers.values()]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+        await self._reap(procs, timeout)
+        if self.coordinator is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.coordinator.terminate()
+            await self._reap([self.coordinator], timeout)
+        self.workers.clear()
+        self.coordinator = None
+
+    @staticmethod
+    async def _reap(procs: list[asyncio.subprocess.Process], timeout: float) -> None:
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()

@@ -1,0 +1,153 @@
+"""``swarm-lsp up``, ``swarm-lsp status``, ``swarm-lsp certs`` and LocalSwarm, as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from swarm_lsp.dispatch.client import DispatchClient
+from swarm_lsp.dispatch.local_swarm import LocalSwarm
+
+from .conftest import connect
+
+pytestmark = pytest.mark.slow
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "swarm_lsp.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_up_runs_a_swarm_of_one_and_stops_cleanly(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "swarm_lsp.cli",
+            "up",
+            "--port",
+            "0",
+            "--role",
+            "echo",
+            "--role",
+            "sleep",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--ready-file",
+            str(ready),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert up.poll() is None, up.stdout.read() if up.stdout else ""
+            assert time.monotonic() < deadline, "swarm-lsp up did not come up"
+            time.sleep(0.1)
+        address = ready.read_text().strip()
+        assert address.startswith("127.0.0.1:")
+        children = _children(up.pid)
+        assert len(children) == 3  # coordinator + two workers
+
+        async with connect(address) as client:
+            receipt = await client.submit("echo", {"text": "up"})
+            final = await client.wait(receipt.task_id)
+            assert final.worker == "local-echo" and final.text == "up"
+
+        shown = _cli("status", "--coordinator", address, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert "local-echo" in shown.stdout and "local-sleep" in shown.stdout
+        assert "SUCCEEDED" in shown.stdout and "queue depth 0" in shown.stdout
+        as_json = json.loads(
+            _cli("status", "--coordinator", address, "--json", cwd=tmp_path).stdout
+        )
+        assert {m["name"] for m in as_json["machines"]} == {"local-echo", "local-sleep"}
+
+        up.send_signal(signal.SIGINT)
+        out, _ = up.communicate(timeout=30)
+        assert up.returncode == 0
+        assert f"coordinator on {address}" in out and "stopped" in out
+        for pid in children:
+            assert (
+                not Path(f"/proc/{pid}").exists()
+                or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            )
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+
+
+def test_status_without_a_coordinator_says_so(tmp_path: Path) -> None:
+    shown = _cli("status", "--coordinator", "127.0.0.1:1", cwd=tmp_path)
+    assert shown.returncode == 1
+    assert "cannot reach coordinator 127.0.0.1:1" in shown.stderr
+
+
+def test_certs_command_makes_a_ca_and_host_certs(tmp_path: Path) -> None:
+    made = _cli(
+        "certs",
+        "--out",
+        str(tmp_path / "certs"),
+        "--host",
+        "box1",
+        "--host",
+        "10.0.0.7",
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    names = sorted(p.name for p in (tmp_path / "certs").iterdir())
+    assert names == ["10.0.0.7.key", "10.0.0.7.pem", "box1.key", "box1.pem", "ca.key", "ca.pem"]
+    assert oct((tmp_path / "certs" / "ca.key").stat().st_mode & 0o777) == "0o600"
+
+
+async def test_local_swarm_starts_and_stops_child_processes(tmp_path: Path) -> None:
+    swarm = LocalSwarm(roles=("echo", "nonexistent"), state_dir=tmp_path / "swarm")
+    address = await swarm.start()
+    try:
+        assert swarm.token and swarm.settings.swarm.coordinator == address
+        assert "nonexistent" in swarm.skipped
+        client = await DispatchClient.connect(swarm.settings)
+        try:
+            receipt = await client.submit("echo", {"text": "local swarm"})
+            assert (await client.wait(receipt.task_id)).worker == "local-echo"
+            status = await client.status()
+            assert [m.name for m in status.machines] == ["local-echo"]
+        finally:
+            await client.close()
+        pids = [p.pid for p in [swarm.coordinator, *swarm.workers.values()] if p is not None]
+    finally:
+        await swarm.stop()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
