@@ -110,6 +110,7 @@ def test_render_signatures_with_parents(project: SymbolIndex) -> None:
 def test_fit_respects_the_budget(project: SymbolIndex) -> None:
     repomap = RepoMap(project)
     full, all_tags = repomap.fit(10_000, ["app.py"])
+    assert "billing.py:" in full and "core.py:" in full
     assert len(all_tags) == sum(len(e.definitions) for e in project.entries())
     small, some = repomap.fit(12, ["app.py"])
     assert estimate_tokens(small) <= 12 and 0 < len(some) < len(all_tags)
