@@ -169,12 +169,20 @@ def _outermost(tags: list[Tag]) -> list[Tag]:
 class ContextEngine:
     """Code context for one workspace (``root`` may be None: open documents only)."""
 
-    def __init__(self, root: Path | None, settings: ContextSettings, cache_dir: Path) -> None:
+    def __init__(
+        self,
+        root: Path | None,
+        settings: ContextSettings,
+        cache_dir: Path,
+        *,
+        ignore: Iterable[str] = (),
+    ) -> None:
+        """``ignore`` adds gitignore-style patterns to the workspace's own .gitignore files."""
         self.root = root.resolve() if root is not None else None
         self.settings = settings
         self.cache_dir = cache_dir
         self.documents = DocumentStore(max_parse_bytes=settings.max_file_bytes)
-        self.index = SymbolIndex(self.root, cache_dir, settings.max_file_bytes)
+        self.index = SymbolIndex(self.root, cache_dir, settings.max_file_bytes, ignore)
         self.repomap = RepoMap(self.index)
         self._dict_lock = threading.Lock()
         self._dictionaries = compression.load_dictionaries(cache_dir / _DICT_DIR)

@@ -14,6 +14,7 @@ the query files, so changing a query rebuilds the cache instead of serving stale
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -144,11 +145,15 @@ def looks_binary(head: bytes) -> bool:
 class _IgnoreRules:
     """The .gitignore rules in force for one folder and its parents."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra: Iterable[str] = ()) -> None:
         self.root = root
         self._specs: dict[str, pathspec.PathSpec | None] = {}
+        lines = list(extra)
         exclude = root / ".git" / "info" / "exclude"
-        self._global = self._load(exclude)
+        with contextlib.suppress(OSError):
+            lines += exclude.read_text(encoding="utf-8", errors="replace").splitlines()
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        self._global = spec if len(spec) else None
 
     @staticmethod
     def _load(path: Path) -> pathspec.PathSpec | None:
@@ -186,10 +191,16 @@ class _IgnoreRules:
 
 
 def walk_sources(
-    root: Path, skip: Iterable[Path] = (), should_cancel: CancelCheck | None = None
+    root: Path,
+    skip: Iterable[Path] = (),
+    should_cancel: CancelCheck | None = None,
+    ignore: Iterable[str] = (),
 ) -> Iterator[tuple[Path, str]]:
-    """Yield ``(path, rel_posix_path)`` of every file with a grammar, honouring .gitignore."""
-    rules = _IgnoreRules(root)
+    """Yield ``(path, rel_posix_path)`` of every file with a grammar, honouring .gitignore.
+
+    ``ignore`` adds gitignore-style patterns relative to the root (like .git/info/exclude).
+    """
+    rules = _IgnoreRules(root, ignore)
     skip_resolved = {p.resolve() for p in skip}
     for dirpath, dirnames, filenames in os.walk(root):
         if should_cancel is not None and should_cancel():
@@ -286,8 +297,15 @@ class _TagCache:
 class SymbolIndex:
     """Definitions, imports and reference counts of every source file in a workspace."""
 
-    def __init__(self, root: Path | None, cache_dir: Path, max_file_bytes: int) -> None:
+    def __init__(
+        self,
+        root: Path | None,
+        cache_dir: Path,
+        max_file_bytes: int,
+        ignore: Iterable[str] = (),
+    ) -> None:
         self.root = root.resolve() if root is not None else None
+        self.ignore = tuple(ignore)
         self.cache_dir = cache_dir
         self.max_file_bytes = max_file_bytes
         self._cache = _TagCache(cache_dir)
@@ -352,7 +370,9 @@ class SymbolIndex:
         cancel = should_cancel or (lambda: False)
         if progress is not None:
             progress(0, 0, "Scanning workspace")
-        found = list(walk_sources(self.root, skip=[self.cache_dir], should_cancel=cancel))
+        found = list(
+            walk_sources(self.root, [self.cache_dir], should_cancel=cancel, ignore=self.ignore)
+        )
         stats.files_total = len(found)
         if cancel():
             stats.cancelled = True

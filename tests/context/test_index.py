@@ -54,6 +54,11 @@ def test_walk_respects_gitignore(workspace: Path) -> None:
     }
 
 
+def test_extra_ignore_patterns(workspace: Path) -> None:
+    found = {rel for _, rel in walk_sources(workspace, ignore=["web/", "util.py"])}
+    assert found == {"app/main.py", "app/keep.gen.py"}
+
+
 def test_build_indexes_definitions(workspace: Path, tmp_path: Path) -> None:
     index = SymbolIndex(workspace, tmp_path / "cache", MAX)
     stats = index.build()
