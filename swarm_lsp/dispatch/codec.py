@@ -66,8 +66,17 @@ def decompress(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, dict_id: int = 
         raise PayloadTooLargeError(
             f"payload declares {params.content_size} bytes, more than the {max_size} allowed"
         )
-    frame_dict = params.dict_id or dict_id
-    dictionary = _dictionary(frame_dict)
+    if dict_id:
+        dictionary = _dictionary(dict_id)
+    elif params.dict_id:
+        # The frame names the dictionary by its own (zstd) id: find it among ours.
+        dictionary = next(
+            (d for d in _dictionaries.values() if d.dict_id() == params.dict_id), None
+        )
+        if dictionary is None:
+            raise CompressionError(f"payload needs zstd dictionary {params.dict_id}, unknown here")
+    else:
+        dictionary = None
     dctx = (
         zstandard.ZstdDecompressor()
         if dictionary is None

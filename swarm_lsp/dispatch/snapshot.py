@@ -46,7 +46,7 @@ def check_relative_path(path: str) -> PurePosixPath:
     pure = PurePosixPath(path)
     if pure.is_absolute() or re.match(r"^[A-Za-z]:", path):
         raise SnapshotError(f"bad snapshot path {path!r}: must be relative")
-    if any(part in ("..", "") for part in path.split("/")) or pure.parts[0] == ".":
+    if any(part in ("..", ".", "") for part in path.split("/")):
         raise SnapshotError(f"bad snapshot path {path!r}: '..', '.' or empty parts are not allowed")
     return pure
 

@@ -1,0 +1,216 @@
+"""Dispatch benchmarks on loopback, with real processes.
+
+1. SubmitTask latency (p50/p99): one client, one request at a time.
+2. Sustained submit -> complete throughput with 4 echo workers: a window of tasks in flight,
+   each followed to its final result.
+3. Failover: a worker SIGKILLed mid-task -> the task running on another worker.
+
+Run:  .venv/bin/python bench/dispatch.py [--tasks 3000] [--window 128] [--latency 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from swarm_lsp.config import Settings  # noqa: E402
+from swarm_lsp.dispatch.client import DispatchClient  # noqa: E402
+
+
+class Procs:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        with open(self.root / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "swarm_lsp.cli", *args],
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def coordinator(self, *extra: str) -> str:
+        ready = self.root / "ready"
+        self.spawn(
+            "coordinator",
+            "coordinator",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            str(self.root / "state"),
+            "--ready-file",
+            str(ready),
+            *extra,
+        )
+        while not ready.exists():
+            time.sleep(0.05)
+        return ready.read_text().strip()
+
+    def worker(self, address: str, name: str, role: str, capacity: int) -> subprocess.Popen[bytes]:
+        return self.spawn(
+            f"worker-{name}",
+            "worker",
+            "--coordinator",
+            address,
+            "--role",
+            role,
+            "--name",
+            name,
+            "--capacity",
+            str(capacity),
+            "--cache-dir",
+            str(self.root / f"cache-{name}"),
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def wait_workers(client: DispatchClient, count: int) -> None:
+    while len((await client.status()).machines) < count:
+        await asyncio.sleep(0.05)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def bench_latency_and_throughput(args: argparse.Namespace, root: Path) -> dict[str, float]:
+    procs = Procs(root)
+    try:
+        address = procs.coordinator()
+        for i in range(4):
+            procs.worker(address, f"echo{i}", "echo", args.capacity)
+        client = await DispatchClient.connect(Settings(), address)
+        await wait_workers(client, 4)
+        # warm up
+        for _ in range(50):
+            await client.wait((await client.submit("echo", {"n": 0})).task_id)
+
+        latencies = []
+        for i in range(args.latency):
+            start = time.perf_counter()
+            await client.submit("echo", {"n": i})
+            latencies.append((time.perf_counter() - start) * 1000)
+        # let those finish before measuring throughput
+        while (await client.status()).queue_depth or any(
+            m.running for m in (await client.status()).machines
+        ):
+            await asyncio.sleep(0.1)
+
+        window = asyncio.Semaphore(args.window)
+        done = 0
+
+        async def one(i: int) -> None:
+            nonlocal done
+            async with window:
+                receipt = await client.submit("echo", {"n": i, "text": "x"})
+                result = await client.wait(receipt.task_id)
+                assert result.state == "SUCCEEDED", result
+                done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(args.tasks)))
+        elapsed = time.perf_counter() - start
+        status = await client.status()
+        per_worker = {m.name: m.completed for m in status.machines}
+        await client.close()
+        return {
+            "submit_p50_ms": statistics.median(latencies),
+            "submit_p99_ms": pct(latencies, 99),
+            "submit_mean_ms": statistics.fmean(latencies),
+            "throughput_tasks_s": done / elapsed,
+            "throughput_tasks": float(done),
+            "throughput_elapsed_s": elapsed,
+            **{f"completed_{k}": float(v) for k, v in per_worker.items()},
+        }
+    finally:
+        procs.stop()
+
+
+async def bench_failover(root: Path, runs: int) -> list[float]:
+    procs = Procs(root)
+    times = []
+    try:
+        address = procs.coordinator("--heartbeat-ms", "1000", "--lease-timeout-ms", "3000")
+        workers = {name: procs.worker(address, name, "sleep", 1) for name in ("a", "b")}
+        client = await DispatchClient.connect(Settings(), address)
+        markers = root / "markers"
+        markers.mkdir()
+        for run in range(runs):
+            await wait_workers(client, 2)
+            receipt = await client.submit("sleep", {"seconds": 1.0, "marker_dir": str(markers)})
+            started = markers / f"started-{receipt.task_id}"
+            while not started.exists():
+                await asyncio.sleep(0.005)
+            victim = (await client.task_status(receipt.task_id)).worker
+            started.unlink()
+            killed = time.perf_counter()
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].wait()
+            while not started.exists():
+                await asyncio.sleep(0.002)
+            times.append(time.perf_counter() - killed)
+            result = await client.wait(receipt.task_id)
+            assert result.state == "SUCCEEDED" and result.worker != victim, result
+            workers[victim] = procs.worker(address, f"{victim}", "sleep", 1)
+            del run
+        await client.close()
+        return times
+    finally:
+        procs.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=3000)
+    parser.add_argument("--window", type=int, default=128)
+    parser.add_argument("--latency", type=int, default=1000)
+    parser.add_argument("--capacity", type=int, default=16, help="tasks per echo worker")
+    parser.add_argument("--failover-runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="swarm-bench-") as tmp:
+        root = Path(tmp)
+        (root / "a").mkdir()
+        (root / "b").mkdir()
+        os.environ.setdefault("SWARM_LSP_CACHE", str(root / "cache"))
+        figures = asyncio.run(bench_latency_and_throughput(args, root / "a"))
+        failover = asyncio.run(bench_failover(root / "b", args.failover_runs))
+    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, {platform.platform()}")
+    print(f"python {platform.python_version()}")
+    for key, value in figures.items():
+        print(f"{key}: {value:.2f}")
+    print(
+        "failover_s: "
+        + ", ".join(f"{t:.3f}" for t in failover)
+        + f" (max {max(failover):.3f}, median {statistics.median(failover):.3f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

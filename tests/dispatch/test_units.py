@@ -1,0 +1,244 @@
+"""Plain-module tests: codec caps, routing table checks, snapshot paths, store, registry."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from swarm_lsp.config import Settings
+from swarm_lsp.dispatch import codec, routing
+from swarm_lsp.dispatch.snapshot import (
+    BlobStore,
+    SnapshotError,
+    blob_hash,
+    check_relative_path,
+    manifest_of,
+    materialise,
+)
+from swarm_lsp.dispatch.store import TaskRecord, TaskStore
+from swarm_lsp.errors import CompressionError, RoutingTableError, UnknownTaskTypeError, WorkerError
+from swarm_lsp.workers import registry
+from swarm_lsp.workers.base import TaskRequest
+
+# -- codec -------------------------------------------------------------------------------
+
+
+def test_json_round_trip() -> None:
+    payload = {"instruction": "rename", "documents": ["a", "ü"], "n": 3}
+    assert codec.decode_payload(codec.encode_json(payload)) == payload
+    assert codec.decode_payload(b"") == {}
+
+
+def test_bomb_refused_from_header_and_from_stream() -> None:
+    declared = codec.compress(b"\0" * 2_000_000)
+    with pytest.raises(codec.PayloadTooLargeError, match="declares 2000000 bytes"):
+        codec.decompress(declared, max_size=1_000_000)
+    # A streamed frame does not declare its size: the cap stops it while decompressing.
+    streamed = zstandard.ZstdCompressor().compressobj()
+    data = streamed.compress(b"\0" * 2_000_000) + streamed.flush()
+    assert zstandard.get_frame_parameters(data).content_size == zstandard.CONTENTSIZE_UNKNOWN
+    with pytest.raises(codec.PayloadTooLargeError, match="expands past"):
+        codec.decompress(data, max_size=1_000_000)
+
+
+@pytest.mark.parametrize(
+    "data", [b"not zstd at all", codec.compress(b"{}")[:-3], b"\x28\xb5\x2f\xfd"]
+)
+def test_corrupt_zstd_is_a_clear_error(data: bytes) -> None:
+    with pytest.raises(CompressionError, match=r"corrupt zstd|not UTF-8 JSON"):
+        codec.decode_payload(data)
+
+
+def test_payload_must_be_an_object() -> None:
+    with pytest.raises(CompressionError, match="JSON object"):
+        codec.decode_payload(codec.encode_json([1, 2]))
+
+
+def test_dictionary_ids() -> None:
+    samples = [
+        f'{{"path": "src/mod{i}.py", "text": "def f{i}(): return {i}"}}'.encode()
+        for i in range(200)
+    ]
+    trained = zstandard.train_dictionary(4096, samples)
+    codec.register_dictionary(7, trained.as_bytes())
+    packed = codec.encode_json({"a": 1}, dict_id=7)
+    assert codec.decode_payload(packed, dict_id=7) == {"a": 1}
+    assert codec.known_dictionary(7) and not codec.known_dictionary(8)
+    with pytest.raises(CompressionError, match="unknown zstd dictionary id 8"):
+        codec.encode_json({}, dict_id=8)
+
+
+# -- routing -----------------------------------------------------------------------------
+
+
+def test_default_table_routes_every_seed_type() -> None:
+    table = routing.load()
+    assert {"chat", "refactor", "research", "test", "explain", "review", "echo", "sleep"} <= set(
+        table.task_types
+    )
+    chat = table.route("chat", "immediate", "simple")
+    assert (chat.role, chat.model_size, chat.timeout_ms) == ("research", "7B", 10000)
+    assert table.route("chat", "background", "complex").model_size == "13B"
+    assert table.route("refactor", "background", "complex").model_size == "70B"
+    assert table.route("test").role == "test"
+    assert table.wait_bound_ms("immediate") == 2000 and table.wait_bound_ms("batch") == 0
+    with pytest.raises(UnknownTaskTypeError, match="unknown task type 'deploy'"):
+        table.route("deploy")
+    with pytest.raises(ValueError, match="unknown priority"):
+        table.route("chat", "urgent")
+    with pytest.raises(ValueError, match="unknown complexity"):
+        table.route("chat", "immediate", "galactic")
+
+
+BAD_TABLES = [
+    ("[types]\nchat = 'research'\n\n[[route]]\ntaskType = 'chat'\nmodelSize = '65B'\n", 6, "65B"),
+    ("[types]\nchat = 'research'\n\n[[route]]\ntaskType = 'chat'\ntimeout = -5\n", 6, "timeout"),
+    (
+        "[types]\nchat = 'research'\n[[route]]\ntaskType = 'chat'\n[[route]]\ntaskType = 'nope'\n",
+        6,
+        "nope",
+    ),
+    ("[types]\nchat = 'research'\n[[route]]\ntaskType = 'chat'\npriority = 'now'\n", 5, "now"),
+    ("[types]\nchat = 'research'\n[[route]]\ntaskType = 'chat'\nspeed = 3\n", 5, "unknown field"),
+    ("[types]\nchat = 'research'\nbad = = 'x'\n", 3, "not valid TOML"),
+    ("[types]\nchat = 7\n", 2, "needs a role"),
+    ("[types]\nchat = 'research'\n[waitBounds]\nimmediate = 'soon'\n", 4, "waitBounds"),
+    ("[typos]\nchat = 'research'\n", 1, "unknown section"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "word"), BAD_TABLES)
+def test_bad_tables_name_the_line_at_fault(text: str, line: int, word: str) -> None:
+    with pytest.raises(RoutingTableError, match=rf"line {line}:.*{word}"):
+        routing.parse(text, "swarm-routes.toml")
+
+
+def test_first_matching_route_wins_and_types_without_routes_get_a_default(tmp_path: Path) -> None:
+    path = tmp_path / "routes.toml"
+    path.write_text(
+        "[types]\nchat = 'research'\necho = 'echo'\n"
+        "[[route]]\ntaskType = 'chat'\ncomplexity = 'complex'\nmodelSize = '180B'\n"
+        "[[route]]\ntaskType = 'chat'\nmachine = 'gpu-box'\n"
+    )
+    table = routing.load(path)
+    assert table.route("chat", complexity="complex").model_size == "180B"
+    assert table.route("chat").machine == "gpu-box"
+    assert table.route("echo").timeout_ms == 60000
+    with pytest.raises(RoutingTableError, match="cannot read"):
+        routing.load(tmp_path / "missing.toml")
+
+
+# -- snapshots ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["../x", "/abs", "a/../../b", "a//b", "./a", "C:/win", "a\\b", "", "a/\x00"]
+)
+def test_escaping_paths_are_refused(path: str) -> None:
+    with pytest.raises(SnapshotError):
+        check_relative_path(path)
+
+
+async def test_materialise_fetches_only_missing_blobs(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    files = {"a.py": b"a = 1\n", "pkg/b.py": b"b = 2\n", "pkg/c.txt": b"same"}
+    source = {blob_hash(v): v for v in files.values()}
+    asked: list[list[str]] = []
+
+    async def fetch(hashes: list[str]) -> dict[str, bytes]:
+        asked.append(hashes)
+        return {h: source[h] for h in hashes}
+
+    manifest = manifest_of(files)
+    assert await materialise(manifest, tmp_path / "one", store, fetch) == (3, 3)
+    files["a.py"] = b"a = 100\n"
+    source[blob_hash(files["a.py"])] = files["a.py"]
+    assert await materialise(manifest_of(files), tmp_path / "two", store, fetch) == (1, 3)
+    assert asked[1] == [blob_hash(b"a = 100\n")]
+    assert (tmp_path / "two" / "a.py").read_bytes() == b"a = 100\n"
+    # Editing the materialised copy never corrupts the cache.
+    (tmp_path / "two" / "pkg" / "b.py").write_bytes(b"changed")
+    assert store.get(blob_hash(b"b = 2\n")) == b"b = 2\n"
+
+    async def liar(hashes: list[str]) -> dict[str, bytes]:
+        return {h: b"not what you asked for" for h in hashes}
+
+    with pytest.raises(SnapshotError, match="does not match its hash"):
+        await materialise({"x.py": blob_hash(b"x")}, tmp_path / "three", store, liar)
+
+
+# -- store -------------------------------------------------------------------------------
+
+
+def test_store_round_trip_and_reopen(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path / "tasks.sqlite3")
+    record = TaskRecord(
+        id="t1",
+        idempotency_key="k1",
+        type="echo",
+        role="echo",
+        priority="background",
+        complexity="simple",
+        context=b"\x01\x02",
+        context_dict_id=0,
+        metadata={"uri": "file:///a.py"},
+        manifest={"a.py": "0" * 64},
+        route={"role": "echo", "machine": "any", "model_size": "7B", "timeout_ms": 5},
+        state="QUEUED",
+        submitted_ms=1,
+        deadline_ms=2,
+    )
+    store.insert(record)
+    store.update("t1", state="RUNNING", attempt=1, worker="w")
+    store.close()
+    again = TaskStore(tmp_path / "tasks.sqlite3")
+    loaded = again.get("t1")
+    assert loaded is not None and loaded.state == "RUNNING" and loaded.metadata == record.metadata
+    assert again.by_idempotency_key("k1") is not None
+    assert [r.id for r in again.unfinished()] == ["t1"]
+    assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again.close()
+
+
+# -- registry and test roles -------------------------------------------------------------
+
+
+def test_registry_names_the_roles_and_explains_missing_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert set(registry.known_roles()) == {"echo", "sleep", "refactor", "research", "test"}
+    assert registry.ROLES["refactor"] == "swarm_lsp.workers.refactor.role:create"
+    assert registry.role_available("echo")
+    monkeypatch.setitem(registry.ROLES, "ghost", "swarm_lsp.workers.ghost_role:create")
+    assert not registry.role_available("ghost")
+    with pytest.raises(WorkerError, match="role 'ghost' is not available"):
+        registry.load_role("ghost", Settings())
+    with pytest.raises(WorkerError, match="unknown role"):
+        registry.load_role("astrology", Settings())
+
+
+class _Reporter:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    async def partial(self, text: str, data: dict[str, object] | None = None) -> None:
+        self.parts.append(text)
+
+    async def progress(self, message: str, percentage: int | None = None) -> None:
+        self.parts.append(message)
+
+
+async def test_sleep_role_stops_on_cancel(tmp_path: Path) -> None:
+    handler = registry.load_role("sleep", Settings())
+    request = TaskRequest(
+        id="s1", type="sleep", payload={"seconds": 30, "marker_dir": str(tmp_path)}
+    )
+    running = asyncio.create_task(handler.run(request, _Reporter()))
+    await asyncio.sleep(0.1)
+    request.cancel_event.set()
+    result = await asyncio.wait_for(running, timeout=2)
+    assert result["cancelled"] is True
+    assert (tmp_path / "cancelled-s1").exists() and not (tmp_path / "finished-s1").exists()
