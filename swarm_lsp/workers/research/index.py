@@ -154,14 +154,16 @@ def file_problem(path: Path, max_bytes: int) -> str | None:
 class WorkspaceIndex:
     """The index of one workspace folder."""
 
-    def __init__(self, root: Path, settings: Settings) -> None:
+    def __init__(self, root: Path, settings: Settings, *, identity: str | None = None) -> None:
+        """``identity`` names the workspace when ``root`` is a per-task snapshot folder, so
+        the same index is found again for the next task of that workspace."""
         if not root.exists():
             raise WorkerError(f"cannot index {root}: no such folder")
         if not root.is_dir():
             raise WorkerError(f"cannot index {root}: not a folder")
         self.root = root.resolve()
         self.settings = settings
-        self.cache_dir = paths.workspace_cache_dir(self.root)
+        self.cache_dir = paths.workspace_cache_dir(Path(identity) if identity else self.root)
         research = settings.research
         self.collection = research.collection
         self.remote = bool(research.qdrant_url)

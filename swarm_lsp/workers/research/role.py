@@ -6,6 +6,11 @@ the task) or, for a worker on the same machine, ``payload["root"]``.
 ``index`` payload: ``{"root"?: str, "rebuild"?: bool}`` → ``{"stats": {...}, "summary"}``
 (files seen / indexed / unchanged / removed, chunks, points, skipped files with reasons).
 
+With a snapshot, ``root`` (the client's workspace path) names the index so the next task of
+the same workspace finds it again.
+
+``explain`` (the shipped routing table sends it here) runs the refactor role's explain.
+
 ``research`` payload: ``{"question": str, "root"?: str, "top_k"?: int (default 5)}`` →
 ``{"answer": markdown, "citations": [{"path", "line", "end_line", "symbol", "score"}],
 "model": name}``. Lines in citations are 1-based (``path:line`` as people write it). The
@@ -47,7 +52,7 @@ class ResearchRole:
     """Runs ``index`` and ``research`` tasks."""
 
     role = "research"
-    task_types: tuple[str, ...] = ("research", "index")
+    task_types: tuple[str, ...] = ("research", "index", "explain")
 
     def __init__(self, settings: Settings, *, model: backend.ChatModel | None = None) -> None:
         self.settings = settings
@@ -65,7 +70,12 @@ class ResearchRole:
         self, task: TaskRequest, reporter: TaskReporter, rebuild: bool
     ) -> tuple[WorkspaceIndex, IndexStats]:
         root = self._root(task)
-        index = await asyncio.to_thread(WorkspaceIndex, root, self.settings)
+        identity = None
+        if task.snapshot_dir is not None:
+            # Snapshot folders are new for every task: name the index by the client's
+            # workspace so it is reused (and only changed files are embedded again).
+            identity = str(task.payload.get("root") or "swarm-snapshot")
+        index = await asyncio.to_thread(WorkspaceIndex, root, self.settings, identity=identity)
         loop = asyncio.get_running_loop()
         stop = threading.Event()
         last = [-1]
@@ -91,6 +101,12 @@ class ResearchRole:
 
     async def run(self, task: TaskRequest, reporter: TaskReporter) -> dict[str, Any]:
         payload = task.payload or {}
+        if task.type == "explain":
+            # The shipped routing table sends ``explain`` to research workers; the refactor
+            # role's explain runs here with the same chat model.
+            from swarm_lsp.workers.refactor.role import RefactorRole
+
+            return await RefactorRole(self.settings, model=self._model).run(task, reporter)
         if task.type == "index":
             _, stats = await self._update(task, reporter, bool(payload.get("rebuild")))
             return {"stats": stats.as_dict(), "summary": summarize(stats)}
@@ -120,7 +136,8 @@ class ResearchRole:
         if not hits:
             return answer.extractive_answer(question, hits), "none"
         try:
-            model = self._model or backend.chat_model_for(self.settings)
+            # Answers come from the local chat model (a research worker needs no big model).
+            model = self._model or backend.local_chat_model(self.settings)
         except ModelError as err:
             text = answer.extractive_answer(question, hits) + f"\n\n({err})"
             await reporter.partial(text)
