@@ -63,6 +63,7 @@ MAX_IDEMPOTENCY_KEY = 256
 MAX_BLOB_BYTES = 16 * 1024 * 1024
 HISTORY_LIMIT = 512
 LOCAL_WORKER = "local"
+RECOVERY_GRACE_MS = 5000
 
 
 class RequestError(SwarmError):
@@ -178,6 +179,7 @@ class Coordinator:
         self._local = self._make_local_session()
         self._local_handlers: dict[str, Any] = {}
         self._local_errors: dict[str, str] = {}
+        self._local_fallback_after = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -200,8 +202,18 @@ class Coordinator:
         )
 
     async def start(self) -> None:
-        """Recover unfinished tasks from the store and start the lease reaper."""
-        for record in self.store.unfinished():
+        """Recover unfinished tasks from the store and start the lease reaper.
+
+        After a restart with unfinished tasks, the workers that held them are expected back
+        within moments (they reconnect with backoff): local fallback waits a grace period so
+        the coordinator does not grab their work first.
+        """
+        recovered = self.store.unfinished()
+        if recovered:
+            grace = max(self.config.lease_timeout_ms, RECOVERY_GRACE_MS) / 1000
+            self._local_fallback_after = time.monotonic() + grace
+            asyncio.get_running_loop().call_later(grace, self._schedule_all)
+        for record in recovered:
             if record.state == "RUNNING":
                 record.state = "QUEUED"
                 record.worker = ""
@@ -397,9 +409,17 @@ class Coordinator:
                     return None  # workers exist but all are busy: wait in the queue
                 return min(pool, key=lambda w: (len(w.running) / w.capacity, w.load, w.completed))
         local = self._local
-        if route["role"] in local.roles and local.free > 0:
+        if (
+            route["role"] in local.roles
+            and local.free > 0
+            and time.monotonic() >= self._local_fallback_after
+        ):
             return local
         return None
+
+    def _schedule_all(self) -> None:
+        for role in list(self._queues):
+            self._schedule(role)
 
     def _assign(self, active: ActiveTask, runner: WorkerSession) -> None:
         record = active.record

@@ -93,6 +93,9 @@ async def test_coordinator_restart_loses_no_accepted_task(
 
         results = await asyncio.wait_for(asyncio.gather(*waiters), timeout=60)
         assert [r.state for r in results] == ["SUCCEEDED"] * 6
+        # The worker came back and took its tasks; the restarted coordinator did not grab them.
+        assert {r.worker for r in results} == {"alpha"}
+        await wait_for_workers(client, 1)
         status = await client.status(recent=50)
         assert status.counts.get("SUCCEEDED", 0) >= 9
         assert status.queue_depth == 0
