@@ -27,6 +27,7 @@ from swarm_lsp.errors import DispatchError, SwarmError
 CALL_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 RESULTS_RECONNECT_S = 30.0
+WATCH_TIMEOUT_S = 24 * 3600.0  # the shared results stream is long-lived; it still has a deadline
 _BLOB_BATCH_BYTES = 8 * 1024 * 1024
 
 _KINDS = {
@@ -293,6 +294,9 @@ class DispatchClient:
         self._metadata = call_metadata(settings.swarm)
         self._timeout = call_timeout
         self._deadlines: dict[str, int] = {}
+        self._followers: dict[str, set[asyncio.Queue[pb.TaskResult | BaseException]]] = {}
+        self._watch_out: asyncio.Queue[pb.TaskId | None] | None = None
+        self._watch_reader: asyncio.Task[None] | None = None
         self.settings = settings
         self.target = target
 
@@ -327,6 +331,10 @@ class DispatchClient:
         return cls(channel, settings, address, call_timeout=call_timeout)
 
     async def close(self) -> None:
+        if self._watch_out is not None:
+            self._watch_out.put_nowait(None)
+        if self._watch_reader is not None:
+            self._watch_reader.cancel()
         await self._channel.close(grace=0.5)
 
     async def __aenter__(self) -> DispatchClient:
@@ -406,54 +414,106 @@ class DispatchClient:
         self._deadlines[receipt.task_id] = receipt.deadline_ms
         return receipt
 
+    async def _watch(self) -> asyncio.Queue[pb.TaskId | None]:
+        """The shared WatchResults stream (opened on first use, reopened after a failure)."""
+        if self._watch_out is not None:
+            return self._watch_out
+        out: asyncio.Queue[pb.TaskId | None] = asyncio.Queue()
+
+        async def requests() -> AsyncIterator[pb.TaskId]:
+            while True:
+                item = await out.get()
+                if item is None:
+                    return
+                yield item
+
+        call = self._stub.WatchResults(requests(), metadata=self._metadata, timeout=WATCH_TIMEOUT_S)
+        self._watch_out = out
+        self._watch_reader = asyncio.create_task(self._read_watch(call, out))
+        return out
+
+    async def _read_watch(self, call: Any, out: asyncio.Queue[pb.TaskId | None]) -> None:
+        error: BaseException
+        try:
+            async for message in call:
+                for queue in self._followers.get(message.task_id, ()):
+                    queue.put_nowait(message)
+            error = RpcFailure("the results stream ended", "UNAVAILABLE")
+        except grpc.aio.AioRpcError as err:
+            error = err
+        except asyncio.CancelledError:
+            error = RpcFailure("the client was closed", "CANCELLED")
+        if self._watch_out is out:
+            self._watch_out = None
+        out.put_nowait(None)
+        for queues in list(self._followers.values()):
+            for queue in queues:
+                queue.put_nowait(error)
+
     async def results(
         self, task_id: str, *, reconnect_s: float = RESULTS_RECONNECT_S
     ) -> AsyncIterator[Result]:
         """Partial, progress and then exactly one final (or error) result of a task.
 
-        The stream's deadline is the task's own deadline plus a margin: the coordinator ends
-        a task at its deadline, so waiting longer than that would be a hang.
+        Waiting is bounded by the task's own deadline plus a margin (the coordinator ends a
+        task at its deadline), so a lost coordinator is an error here, never a hang. Results
+        ride one shared stream; after a coordinator restart it re-subscribes and skips what
+        it has already yielded.
         """
         seen: set[tuple[int, int]] = set()
         gave_up_at = 0.0
         backoff = 0.05
-        while True:
-            deadline_ms = self._deadlines.get(task_id) or 0
-            timeout = (
-                max(1.0, (deadline_ms - time.time() * 1000) / 1000 + 10.0)
-                if deadline_ms
-                else 24 * 3600.0
-            )
-            call = self._stub.StreamResults(
-                pb.TaskId(id=task_id), metadata=self._metadata, timeout=timeout
-            )
-            try:
-                async for message in call:
-                    gave_up_at = 0.0
-                    backoff = 0.05
-                    result = Result.from_pb(message)
+        queue: asyncio.Queue[pb.TaskResult | BaseException] = asyncio.Queue()
+        self._followers.setdefault(task_id, set()).add(queue)
+        try:
+            while True:
+                (await self._watch()).put_nowait(pb.TaskId(id=task_id))
+                while True:
+                    deadline_ms = self._deadlines.get(task_id) or 0
+                    timeout = (
+                        max(1.0, (deadline_ms - time.time() * 1000) / 1000 + 10.0)
+                        if deadline_ms
+                        else WATCH_TIMEOUT_S
+                    )
+                    try:
+                        item = await asyncio.wait_for(queue.get(), timeout=timeout)
+                    except TimeoutError as err:
+                        raise RpcFailure(
+                            f"task {task_id}: no final result by its deadline", "DEADLINE_EXCEEDED"
+                        ) from err
+                    if isinstance(item, BaseException):
+                        break
+                    gave_up_at, backoff = 0.0, 0.05
+                    result = Result.from_pb(item)
                     if result.final:
+                        if result.error_code == "NOT_FOUND":
+                            raise RpcFailure(
+                                f"following task {task_id}: {result.text}", "NOT_FOUND"
+                            )
                         yield result
                         return
                     key = (result.attempt, result.sequence)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    yield result
-                raise RpcFailure(
-                    f"results of task {task_id} ended without a final result", "UNKNOWN"
-                )
-            except grpc.aio.AioRpcError as err:
-                if err.code() not in _RETRY_CODES:
-                    raise _failure(f"following task {task_id}", err) from err
+                    if key not in seen:
+                        seen.add(key)
+                        yield result
+                if isinstance(item, RpcFailure) and item.code == "CANCELLED":
+                    raise item
+                if isinstance(item, grpc.aio.AioRpcError) and item.code() not in _RETRY_CODES:
+                    raise _failure(f"following task {task_id}", item) from item
                 now = time.monotonic()
                 gave_up_at = gave_up_at or now + reconnect_s
                 if now >= gave_up_at:
-                    raise _failure(f"following task {task_id}", err) from err
+                    if isinstance(item, grpc.aio.AioRpcError):
+                        raise _failure(f"following task {task_id}", item) from item
+                    raise DispatchError(f"following task {task_id}: {item}") from item
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
-            finally:
-                call.cancel()
+        finally:
+            followers = self._followers.get(task_id)
+            if followers is not None:
+                followers.discard(queue)
+                if not followers:
+                    del self._followers[task_id]
 
     async def wait(self, task_id: str, *, reconnect_s: float = RESULTS_RECONNECT_S) -> Result:
         """The task's final (or error) result."""

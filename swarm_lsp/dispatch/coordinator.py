@@ -128,7 +128,7 @@ class WorkerSession:
 class ActiveTask:
     record: TaskRecord
     history: list[pb.TaskResult] = dataclasses.field(default_factory=list)
-    subscribers: set[asyncio.Queue[pb.TaskResult]] = dataclasses.field(default_factory=set)
+    subscribers: set[asyncio.Queue[Any]] = dataclasses.field(default_factory=set)
     sequence: int = 0
     deadline_timer: asyncio.TimerHandle | None = None
     local_cancel: asyncio.Event | None = None
@@ -546,6 +546,28 @@ class Coordinator:
         if active is None or active.record.state != "RUNNING" or active.record.attempt != attempt:
             return None
         return active
+
+    def follow(self, task_id: str, queue: asyncio.Queue[pb.TaskResult | None]) -> None:
+        """Send ``task_id``'s results so far, then every new one, to ``queue``."""
+        active = self.active.get(task_id)
+        if active is not None:
+            for result in active.history:
+                queue.put_nowait(result)
+            active.subscribers.add(queue)
+            return
+        record = self.store.get(task_id)
+        if record is None:
+            queue.put_nowait(
+                pb.TaskResult(
+                    task_id=task_id,
+                    kind=pb.TaskResult.ERROR,
+                    text=f"no task {task_id!r}",
+                    error_code="NOT_FOUND",
+                    percentage=-1,
+                )
+            )
+            return
+        queue.put_nowait(self.final_result(record))
 
     def on_partial(self, session: WorkerSession, message: pb.PartialResult) -> None:
         active = self._current_lease(session, message.task_id, message.attempt)
@@ -1009,6 +1031,36 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                     return
         finally:
             active.subscribers.discard(queue)
+
+    async def WatchResults(
+        self, request_iterator: AsyncIterator[pb.TaskId], context: Any
+    ) -> AsyncIterator[pb.TaskResult]:
+        out: asyncio.Queue[pb.TaskResult | None] = asyncio.Queue()
+        followed: set[str] = set()
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    followed.add(request.id)
+                    self.c.follow(request.id, out)
+            except (grpc.aio.AioRpcError, asyncio.CancelledError):
+                pass
+            finally:
+                out.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                result = await out.get()
+                if result is None:
+                    return
+                yield result
+        finally:
+            reader.cancel()
+            for task_id in followed:
+                active = self.c.active.get(task_id)
+                if active is not None:
+                    active.subscribers.discard(out)
 
     async def CancelTask(self, request: pb.TaskId, context: Any) -> pb.Empty:
         try:
