@@ -295,7 +295,7 @@ class DispatchClient:
         self._timeout = call_timeout
         self._deadlines: dict[str, int] = {}
         self._followers: dict[str, set[asyncio.Queue[pb.TaskResult | BaseException]]] = {}
-        self._watch_out: asyncio.Queue[pb.TaskId | None] | None = None
+        self._watch_out: asyncio.Queue[str | None] | None = None
         self._watch_reader: asyncio.Task[None] | None = None
         self.settings = settings
         self.target = target
@@ -414,30 +414,38 @@ class DispatchClient:
         self._deadlines[receipt.task_id] = receipt.deadline_ms
         return receipt
 
-    async def _watch(self) -> asyncio.Queue[pb.TaskId | None]:
+    async def _watch(self) -> asyncio.Queue[str | None]:
         """The shared WatchResults stream (opened on first use, reopened after a failure)."""
         if self._watch_out is not None:
             return self._watch_out
-        out: asyncio.Queue[pb.TaskId | None] = asyncio.Queue()
+        out: asyncio.Queue[str | None] = asyncio.Queue()
 
-        async def requests() -> AsyncIterator[pb.TaskId]:
+        async def requests() -> AsyncIterator[pb.WatchRequest]:
             while True:
                 item = await out.get()
                 if item is None:
                     return
-                yield item
+                ids = [item]
+                while not out.empty() and len(ids) < 256:
+                    more = out.get_nowait()
+                    if more is None:
+                        yield pb.WatchRequest(task_ids=ids)
+                        return
+                    ids.append(more)
+                yield pb.WatchRequest(task_ids=ids)
 
         call = self._stub.WatchResults(requests(), metadata=self._metadata, timeout=WATCH_TIMEOUT_S)
         self._watch_out = out
         self._watch_reader = asyncio.create_task(self._read_watch(call, out))
         return out
 
-    async def _read_watch(self, call: Any, out: asyncio.Queue[pb.TaskId | None]) -> None:
+    async def _read_watch(self, call: Any, out: asyncio.Queue[str | None]) -> None:
         error: BaseException
         try:
-            async for message in call:
-                for queue in self._followers.get(message.task_id, ()):
-                    queue.put_nowait(message)
+            async for response in call:
+                for message in response.results:
+                    for queue in self._followers.get(message.task_id, ()):
+                        queue.put_nowait(message)
             error = RpcFailure("the results stream ended", "UNAVAILABLE")
         except grpc.aio.AioRpcError as err:
             error = err
@@ -467,7 +475,7 @@ class DispatchClient:
         self._followers.setdefault(task_id, set()).add(queue)
         try:
             while True:
-                (await self._watch()).put_nowait(pb.TaskId(id=task_id))
+                (await self._watch()).put_nowait(task_id)
                 while True:
                     deadline_ms = self._deadlines.get(task_id) or 0
                     timeout = (

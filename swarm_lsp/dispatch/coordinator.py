@@ -180,6 +180,8 @@ class Coordinator:
         self._local_handlers: dict[str, Any] = {}
         self._local_errors: dict[str, str] = {}
         self._local_fallback_after = 0.0
+        self._unsaved_starts: dict[str, TaskRecord] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -226,12 +228,15 @@ class Coordinator:
         for role in list(self._queues):
             self._schedule(role)
         self._reaper = asyncio.create_task(self._reap())
+        self._flusher = asyncio.create_task(self._flush_starts())
 
     async def stop(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+        for task in (self._reaper, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._save_starts()
         for active in list(self.active.values()):
             if active.deadline_timer is not None:
                 active.deadline_timer.cancel()
@@ -240,6 +245,38 @@ class Coordinator:
         for session in list(self.workers.values()):
             session.outbox.put_nowait(None)
         self.store.close()
+
+    def _start_fields(self, task_id: str) -> dict[str, Any]:
+        record = self._unsaved_starts.pop(task_id, None)
+        if record is None:
+            return {}
+        return {
+            "attempt": record.attempt,
+            "worker": record.worker,
+            "fallback": record.fallback,
+            "started_ms": record.started_ms,
+        }
+
+    def _save_starts(self) -> None:
+        if not self._unsaved_starts:
+            return
+        records = list(self._unsaved_starts.values())
+        self._unsaved_starts.clear()
+        with self.store.transaction():
+            for record in records:
+                self.store.update(
+                    record.id,
+                    state=record.state,
+                    attempt=record.attempt,
+                    worker=record.worker,
+                    fallback=record.fallback,
+                    started_ms=record.started_ms,
+                )
+
+    async def _flush_starts(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            self._save_starts()
 
     async def _reap(self) -> None:
         interval = max(0.02, self.config.heartbeat_interval_ms / 2000)
@@ -428,14 +465,9 @@ class Coordinator:
         record.worker = runner.name
         record.fallback = "local" if runner.local else ""
         record.started_ms = now_ms()
-        self.store.update(
-            record.id,
-            state="RUNNING",
-            attempt=record.attempt,
-            worker=record.worker,
-            fallback=record.fallback,
-            started_ms=record.started_ms,
-        )
+        # Not needed for durability (RUNNING goes back to QUEUED on restart): written in
+        # batches by the flusher, or with the task's next state change, whichever is first.
+        self._unsaved_starts[record.id] = record
         runner.running[record.id] = record.attempt
         lease = pb.LeaseTask(
             task=pb.Task(
@@ -645,7 +677,10 @@ class Coordinator:
         record.state = "QUEUED"
         record.worker = ""
         record.fallback = ""
-        self.store.update(record.id, state="QUEUED", worker="", fallback="")
+        self.store.update(
+            record.id,
+            **{**self._start_fields(record.id), "state": "QUEUED", "worker": "", "fallback": ""},
+        )
         active.sequence += 1
         self._publish(
             active,
@@ -686,6 +721,7 @@ class Coordinator:
         record.error_message = error_message
         self.store.update(
             record.id,
+            **self._start_fields(record.id),
             state=state,
             finished_ms=record.finished_ms,
             result_text=text,
@@ -922,6 +958,7 @@ class Coordinator:
         for (role, _priority), count in self._queued_count.items():
             depth[role] = depth.get(role, 0) + count
         stamp = now_ms()
+        self._save_starts()
         rows = self.store.recent(recent or 20)
         return pb.SwarmStatus(
             coordinator=self.address,
@@ -986,6 +1023,19 @@ class Coordinator:
 
 # ------------------------------------------------------------------------- servicers ---
 
+_BATCH_LIMIT = 256
+
+
+def _drain(queue: asyncio.Queue[Any], first: Any) -> tuple[list[Any], bool]:
+    """``first`` and whatever else is already queued (up to a limit); True if None was seen."""
+    items = [first]
+    while len(items) < _BATCH_LIMIT and not queue.empty():
+        item = queue.get_nowait()
+        if item is None:
+            return items, True
+        items.append(item)
+    return items, False
+
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: RequestError) -> None:
     await context.abort(err.code, str(err))
@@ -1033,16 +1083,17 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
             active.subscribers.discard(queue)
 
     async def WatchResults(
-        self, request_iterator: AsyncIterator[pb.TaskId], context: Any
-    ) -> AsyncIterator[pb.TaskResult]:
+        self, request_iterator: AsyncIterator[pb.WatchRequest], context: Any
+    ) -> AsyncIterator[pb.WatchResponse]:
         out: asyncio.Queue[pb.TaskResult | None] = asyncio.Queue()
         followed: set[str] = set()
 
         async def read() -> None:
             try:
                 async for request in request_iterator:
-                    followed.add(request.id)
-                    self.c.follow(request.id, out)
+                    for task_id in request.task_ids:
+                        followed.add(task_id)
+                        self.c.follow(task_id, out)
             except (grpc.aio.AioRpcError, asyncio.CancelledError):
                 pass
             finally:
@@ -1054,7 +1105,10 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                 result = await out.get()
                 if result is None:
                     return
-                yield result
+                results, closing = _drain(out, result)
+                yield pb.WatchResponse(results=results)
+                if closing:
+                    return
         finally:
             reader.cancel()
             for task_id in followed:
@@ -1134,27 +1188,40 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
                 message = await session.outbox.get()
                 if message is None:
                     break
-                yield message
+                if session.outbox.empty():
+                    yield message
+                    continue
+                batch, closing = _drain(session.outbox, message)
+                yield pb.CoordinatorMessage(batch=pb.CoordinatorBatch(messages=batch))
+                if closing:
+                    break
         finally:
             reader.cancel()
             self.c.drop_worker(session, "session closed")
 
+    def _handle(self, session: WorkerSession, message: pb.WorkerMessage) -> None:
+        c = self.c
+        body = message.WhichOneof("body")
+        if body == "heartbeat":
+            c.on_heartbeat(session, message.heartbeat)
+        elif body == "partial":
+            c.on_partial(session, message.partial)
+        elif body == "complete":
+            session.last_heartbeat = time.monotonic()
+            c.on_complete(session, message.complete)
+        elif body == "fail":
+            c.on_fail(session, message.fail)
+        elif body == "batch":
+            for inner in message.batch.messages:
+                if inner.WhichOneof("body") != "batch":
+                    self._handle(session, inner)
+
     async def _read(
         self, session: WorkerSession, request_iterator: AsyncIterator[pb.WorkerMessage]
     ) -> None:
-        c = self.c
         try:
             async for message in request_iterator:
-                body = message.WhichOneof("body")
-                if body == "heartbeat":
-                    c.on_heartbeat(session, message.heartbeat)
-                elif body == "partial":
-                    c.on_partial(session, message.partial)
-                elif body == "complete":
-                    session.last_heartbeat = time.monotonic()
-                    c.on_complete(session, message.complete)
-                elif body == "fail":
-                    c.on_fail(session, message.fail)
+                self._handle(session, message)
         except (grpc.aio.AioRpcError, asyncio.CancelledError):
             pass
         except Exception:

@@ -270,7 +270,21 @@ class WorkerRuntime:
                 message = await outbox.get()
                 if message is None:
                     return
-                yield message
+                if outbox.empty():
+                    yield message
+                    continue
+                # Messages that queued up while the last one was sent go out as one batch.
+                batch = [message]
+                closing = False
+                while len(batch) < 256 and not outbox.empty():
+                    item = outbox.get_nowait()
+                    if item is None:
+                        closing = True
+                        break
+                    batch.append(item)
+                yield pb.WorkerMessage(batch=pb.WorkerBatch(messages=batch))
+                if closing:
+                    return
 
         channel = open_channel(self.coordinator, self.settings.swarm)
         self._channel = channel
@@ -331,6 +345,10 @@ class WorkerRuntime:
         elif body == "heartbeat_ack":
             for task_id in message.heartbeat_ack.cancel:
                 self._cancel(task_id)
+        elif body == "batch":
+            for inner in message.batch.messages:
+                if inner.WhichOneof("body") != "batch":
+                    self._on_message(inner)
 
     # -- tasks -----------------------------------------------------------------------------
 

@@ -58,8 +58,8 @@ class SwarmCoordinatorStub:
                 _registered_method=True)
         self.WatchResults = channel.stream_stream(
                 '/swarm.v1.SwarmCoordinator/WatchResults',
-                request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskId.SerializeToString,
-                response_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskResult.FromString,
+                request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.WatchRequest.SerializeToString,
+                response_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.WatchResponse.FromString,
                 _registered_method=True)
         self.GetSwarmStatus = channel.unary_unary(
                 '/swarm.v1.SwarmCoordinator/GetSwarmStatus',
@@ -173,8 +173,8 @@ def add_SwarmCoordinatorServicer_to_server(servicer, server):
             ),
             'WatchResults': grpc.stream_stream_rpc_method_handler(
                     servicer.WatchResults,
-                    request_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskId.FromString,
-                    response_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskResult.SerializeToString,
+                    request_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.WatchRequest.FromString,
+                    response_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.WatchResponse.SerializeToString,
             ),
             'GetSwarmStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSwarmStatus,
@@ -332,8 +332,8 @@ class SwarmCoordinator:
             request_iterator,
             target,
             '/swarm.v1.SwarmCoordinator/WatchResults',
-            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskId.SerializeToString,
-            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskResult.FromString,
+            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.WatchRequest.SerializeToString,
+            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.WatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
