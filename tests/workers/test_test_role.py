@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import sys
 import textwrap
@@ -15,6 +16,7 @@ import pytest
 from swarm_lsp.config import Settings
 from swarm_lsp.errors import WorkerError
 from swarm_lsp.workers.base import TaskRequest
+from swarm_lsp.workers.testing import detect, results
 from swarm_lsp.workers.testing import role as test_role
 from swarm_lsp.workers.testing.sandbox import Limits, isolation_level, run_sandboxed
 from tests.workers.conftest import RecordingReporter
@@ -227,3 +229,82 @@ async def test_bad_input_is_a_clear_error(tmp_path: Path, reporter: RecordingRep
         await role.run(_task("test", tmp_path / "empty"), reporter)
     with pytest.raises(WorkerError, match="command must be"):
         await role.run(_task("test", tmp_path / "empty", command="rm -rf /"), reporter)
+
+
+# -- other runners -----------------------------------------------------------------------
+
+
+async def test_unittest_output_gives_the_failing_assertion_line(
+    fixtures_dir: Path, reporter: RecordingReporter
+) -> None:
+    command = [sys.executable, "-m", "unittest", "discover", "-s", "tests", "-v"]
+    result = await test_role.create(Settings()).run(
+        _task("test", fixtures_dir / "unittest_project", command=command), reporter
+    )
+    assert result["summary"].startswith("custom: 1 failed, 1 passed")
+    (diag,) = [d for d in result["diagnostics"] if d["code"] == "traceback"]
+    assert (diag["path"], diag["line"]) == ("tests/test_money.py", 12)
+    assert "AssertionError: 28 != 29" in diag["message"]
+
+
+@pytest.mark.skipif(shutil.which("cargo") is None, reason="no Rust toolchain on this machine")
+async def test_cargo_test_and_check_in_the_sandbox(
+    fixtures_dir: Path, reporter: RecordingReporter
+) -> None:
+    role = test_role.create(Settings())
+    result = await role.run(_task("test", fixtures_dir / "rust_crate"), reporter)
+    assert result["runner"] == "cargo", result["output_tail"]
+    assert result["summary"].startswith("cargo: 1 failed, 0 passed"), result["output_tail"]
+    (panic,) = [d for d in result["diagnostics"] if d["code"] == "panic"]
+    assert (panic["path"], panic["line"]) == ("src/lib.rs", 10)
+    build = await role.run(_task("build", fixtures_dir / "rust_crate"), reporter)
+    assert build["passed"] is True and build["runner"] == "cargo"
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="no Node.js on this machine")
+async def test_npm_test_with_node_test_runner(
+    fixtures_dir: Path, reporter: RecordingReporter
+) -> None:
+    result = await test_role.create(Settings()).run(
+        _task("test", fixtures_dir / "node_project"), reporter
+    )
+    assert result["runner"] == "npm" and result["passed"] is False
+    assert result["summary"].startswith("npm: 1 failed, 0 passed")
+    failing = [d for d in result["diagnostics"] if d["code"] == "test-failed"]
+    assert [(d["path"], d["line"]) for d in failing] == [("test/sum.test.js", 3)]
+    assert "2 !== 3" in failing[0]["message"]
+    frames = [d for d in result["diagnostics"] if d["code"] == "traceback"]
+    assert [(d["path"], d["line"]) for d in frames] == [("test/sum.test.js", 4)]
+
+
+def test_go_tsc_and_compiler_output_parse_to_project_lines(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg/sum_test.go").write_text("package pkg\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/app.ts").write_text("let x: number = 'a';\n")
+    output = (
+        "--- FAIL: TestSum (0.00s)\n"
+        "    sum_test.go:8: got 3, want 4\n"
+        "FAIL\n"
+        "src/app.ts(1,5): error TS2322: Type 'string' is not assignable to type 'number'.\n"
+        "/usr/include/stdio.h:10:1: error: not ours\n"
+    )
+    found = {(d["path"], d["line"], d["character"]) for d in results.parse_text(output, tmp_path)}
+    assert found == {("pkg/sum_test.go", 7, 0), ("src/app.ts", 0, 4)}
+    assert results.text_counts("test result: FAILED. 3 passed; 2 failed; 0 ignored") == {
+        "tests": 5,
+        "failures": 2,
+        "errors": 0,
+        "skipped": 0,
+    }
+
+
+def test_detection_of_runners_and_build_checks(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module x\n")
+    assert detect.detect_test(tmp_path).runner == "go"
+    assert detect.detect_build(tmp_path).argv[:2] == ("go", "vet")
+    (tmp_path / "go.mod").unlink()
+    (tmp_path / "tsconfig.json").write_text("{}")
+    assert detect.detect_build(tmp_path).runner == "tsc"
+    (tmp_path / "package.json").write_text('{"scripts": {"test": "vitest run"}}')
+    assert detect.detect_test(tmp_path).argv == ("npm", "test", "--silent")

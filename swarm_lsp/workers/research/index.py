@@ -384,8 +384,11 @@ class WorkspaceIndex:
 
     # -- search ---------------------------------------------------------------------------
 
-    def search(self, question: str, top_k: int = 5) -> list[Hit]:
-        """Hybrid search: dense and sparse prefetches fused by reciprocal rank."""
+    def search(self, question: str, top_k: int = 5, *, mode: str = "hybrid") -> list[Hit]:
+        """Hybrid search: dense and sparse prefetches fused by reciprocal rank.
+
+        ``mode`` ``dense`` or ``sparse`` runs one side alone (for comparisons in benchmarks).
+        """
         from qdrant_client import models
 
         if not question.strip():
@@ -395,22 +398,28 @@ class WorkspaceIndex:
         top_k = max(1, min(int(top_k), 50))
         dense = embedder.embed([question])[0]
         indices, values = sparse.query_vector(question)
-        prefetch = [models.Prefetch(query=dense, using="dense", limit=top_k * 4)]
-        if indices:
-            prefetch.append(
-                models.Prefetch(
-                    query=models.SparseVector(indices=indices, values=values),
-                    using="sparse",
-                    limit=top_k * 4,
-                )
+        sparse_query = models.SparseVector(indices=indices, values=values)
+        if mode == "dense" or (mode == "sparse" and not indices):
+            response = self.client.query_points(
+                self.collection, query=dense, using="dense", limit=top_k, with_payload=True
             )
-        response = self.client.query_points(
-            self.collection,
-            prefetch=prefetch,
-            query=models.FusionQuery(fusion=models.Fusion.RRF),
-            limit=top_k,
-            with_payload=True,
-        )
+        elif mode == "sparse":
+            response = self.client.query_points(
+                self.collection, query=sparse_query, using="sparse", limit=top_k, with_payload=True
+            )
+        else:
+            prefetch = [models.Prefetch(query=dense, using="dense", limit=top_k * 4)]
+            if indices:
+                prefetch.append(
+                    models.Prefetch(query=sparse_query, using="sparse", limit=top_k * 4)
+                )
+            response = self.client.query_points(
+                self.collection,
+                prefetch=prefetch,
+                query=models.FusionQuery(fusion=models.Fusion.RRF),
+                limit=top_k,
+                with_payload=True,
+            )
         hits = []
         for point in response.points:
             payload = point.payload or {}

@@ -97,7 +97,10 @@ def detect_test(root: Path) -> Plan:
                 ),
                 junit=JUNIT_FILE,
             )
-        return Plan("test", "unittest", (sys.executable, "-m", "unittest", "discover", "-v"))
+        argv = [sys.executable, "-m", "unittest", "discover", "-v"]
+        if (root / "tests").is_dir() and not (root / "tests" / "__init__.py").is_file():
+            argv += ["-s", "tests"]
+        return Plan("test", "unittest", tuple(argv))
     raise WorkerError(
         f"no test runner found in {root.name or root}: looked for pytest/unittest tests, "
         "package.json scripts.test, Cargo.toml and go.mod; pass an explicit `command`"

@@ -65,9 +65,24 @@ def project_path(raw: str, root: Path) -> str | None:
     except (ValueError, OSError):
         return None
     text = PurePosixPath(*relative.parts).as_posix()
-    if text in {"", "."} or "site-packages" in relative.parts or not absolute.is_file():
+    if text in {"", "."} or "site-packages" in relative.parts:
         return None
+    if not absolute.is_file():
+        # Go prints paths relative to the package folder: find the one file they can mean.
+        return _unique_suffix_match(raw, resolved_root) if not candidate.is_absolute() else None
     return text
+
+
+def _unique_suffix_match(raw: str, root: Path) -> str | None:
+    suffix = "/" + raw.replace("\\", "/").lstrip("./")
+    matches = [
+        p.relative_to(root).as_posix()
+        for p in root.rglob(PurePosixPath(raw).name)
+        if p.is_file()
+        and ("/" + p.relative_to(root).as_posix()).endswith(suffix)
+        and "node_modules" not in p.parts
+    ]
+    return matches[0] if len(matches) == 1 else None
 
 
 # tests/test_x.py:15: in test_name   |   tests/test_x.py:15: AssertionError
@@ -87,6 +102,17 @@ _TSC_LOCATION = re.compile(
 # thread 'tests::it_works' panicked at src/lib.rs:10:5:
 _RUST_PANIC = re.compile(
     r"panicked at (?P<path>[^\s:]+):(?P<line>\d+):(?P<col>\d+):?\s*\n?(?P<msg>.*)"
+)
+# JavaScript stack frames: "at fn (/abs/test/x.test.js:5:10)" or "(file:///abs/x.js:5:10)"
+_JS_FRAME = re.compile(
+    r"(?:\(|\bat )(?:file://)?(?P<path>/[^\s():]+\.[cm]?[jt]sx?):(?P<line>\d+):(?P<col>\d+)"
+)
+# go test: "    sum_test.go:8: got 3, want 4"
+_GO_TEST = re.compile(r"^\s+(?P<path>[\w./-]+\.go):(?P<line>\d+): (?P<msg>.+)$", re.M)
+# TAP (node --test): "not ok 1 - name" then an indented YAML block ending in "..."
+_TAP_FAIL = re.compile(r"^(?P<indent>\s*)not ok \d+ - (?P<name>.+)$", re.M)
+_TAP_LOCATION = re.compile(
+    r"^\s*location: '(?:file://)?(?P<path>.+?):(?P<line>\d+):(?P<col>\d+)'", re.M
 )
 # Python exception line at the end of a traceback: "ValueError: bad"
 _PY_EXCEPTION = re.compile(
@@ -203,6 +229,26 @@ def parse_text(output: str, root: Path) -> list[Diagnostic]:
                     code="build",
                 )
             )
+    for match in _GO_TEST.finditer(output):
+        rel = project_path(match["path"], root)
+        if rel is not None:
+            diagnostics.append(
+                diagnostic(rel, int(match["line"]) - 1, match["msg"].strip(), code="test-failed")
+            )
+    diagnostics.extend(_tap_failures(output, root))
+    for match in _JS_FRAME.finditer(output):
+        rel = project_path(match["path"], root)
+        if rel is not None:
+            diagnostics.append(
+                diagnostic(
+                    rel,
+                    int(match["line"]) - 1,
+                    "stack frame of a failure",
+                    severity="information",
+                    character=int(match["col"]) - 1,
+                    code="traceback",
+                )
+            )
     for match in _RUST_PANIC.finditer(output):
         rel = project_path(match["path"], root)
         if rel is not None:
@@ -216,6 +262,80 @@ def parse_text(output: str, root: Path) -> list[Diagnostic]:
                 )
             )
     return _dedupe(diagnostics)
+
+
+def _tap_failures(output: str, root: Path) -> list[Diagnostic]:
+    """Failing tests of a TAP stream (``node --test``) at their ``location`` with the error."""
+    found: list[Diagnostic] = []
+    matches = list(_TAP_FAIL.finditer(output))
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(output)
+        block = output[match.end() : end]
+        block = block.split("\n" + match["indent"] + "  ...", 1)[0]
+        location = _TAP_LOCATION.search(block)
+        if location is None:
+            continue
+        rel = project_path(location["path"], root)
+        if rel is None:
+            continue
+        lines = block.splitlines()
+        message: list[str] = []
+        for number, line in enumerate(lines):
+            if line.strip().startswith("error:"):
+                head = line.strip()[len("error:") :].strip().strip("'\"")
+                if head and head not in {"|-", "|", ">-"}:
+                    message.append(head)
+                indent = len(line) - len(line.lstrip())
+                for follow in lines[number + 1 :]:
+                    if follow.strip() and len(follow) - len(follow.lstrip()) <= indent:
+                        break
+                    if follow.strip():
+                        message.append(follow.strip())
+                break
+        found.append(
+            diagnostic(
+                rel,
+                int(location["line"]) - 1,
+                f"{match['name'].strip()} failed: {' '.join(message) or 'not ok'}",
+                character=int(location["col"]) - 1,
+                code="test-failed",
+            )
+        )
+    return found
+
+
+_COUNT_PATTERNS = (
+    # cargo: "test result: FAILED. 0 passed; 1 failed; 0 ignored"
+    re.compile(r"test result: \w+\. (?P<passed>\d+) passed; (?P<failed>\d+) failed"),
+    # pytest / plain: "1 failed, 2 passed"
+    re.compile(r"(?P<failed>\d+) failed, (?P<passed>\d+) passed"),
+    re.compile(r"(?P<passed>\d+) passed, (?P<failed>\d+) failed"),
+)
+_TAP_COUNTS = re.compile(r"^# pass (?P<passed>\d+)\s*\n# fail (?P<failed>\d+)", re.M)
+_UNITTEST_RAN = re.compile(r"^Ran (?P<tests>\d+) tests?", re.M)
+_UNITTEST_FAILED = re.compile(r"^FAILED \((?P<detail>[^)]*)\)", re.M)
+
+
+def text_counts(output: str) -> dict[str, int]:
+    """Test counts read from a runner's closing lines (summed over all such lines)."""
+    passed = failed = 0
+    seen = False
+    for pattern in (*_COUNT_PATTERNS, _TAP_COUNTS):
+        for match in pattern.finditer(output):
+            passed += int(match["passed"])
+            failed += int(match["failed"])
+            seen = True
+        if seen:
+            break
+    if not seen:
+        ran = _UNITTEST_RAN.search(output)
+        if ran is None:
+            return {}
+        total = int(ran["tests"])
+        detail = _UNITTEST_FAILED.search(output)
+        failed = sum(int(n) for n in re.findall(r"=(\d+)", detail["detail"])) if detail else 0
+        passed = total - failed
+    return {"tests": passed + failed, "failures": failed, "errors": 0, "skipped": 0}
 
 
 def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

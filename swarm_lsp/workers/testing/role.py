@@ -176,6 +176,7 @@ class TestRole:
             )
         else:
             diagnostics = await asyncio.to_thread(results.parse_text, run.output, root)
+            counts = results.text_counts(run.output) if kind == "test" else {}
         passed = run.exit_code == 0
         await reporter.progress("done", 100)
         return self._result(plan, run, diagnostics, _summary(plan, run, counts), passed)

@@ -135,12 +135,33 @@ def clean_environment(
         "NO_COLOR": "1",
         "SWARM_SANDBOX": "1",
     }
+    env.update(_toolchain_homes(workdir))
     if extra:
         env.update(extra)
     for name in _PROXY_VARIABLES:
         env.pop(name, None)
         env.pop(name.upper(), None)
     return env
+
+
+def _toolchain_homes(workdir: Path) -> dict[str, str]:
+    """Where rustup/cargo and Go keep their toolchains: HOME moves to the copy, they must not.
+
+    Toolchain folders stay read-only under bubblewrap; caches that must be writable (Go's
+    build cache, cargo's target dir) live in the copy.
+    """
+    home = Path.home()
+    found: dict[str, str] = {}
+    for name, default in (("RUSTUP_HOME", home / ".rustup"), ("CARGO_HOME", home / ".cargo")):
+        value = os.environ.get(name) or (str(default) if default.is_dir() else "")
+        if value:
+            found[name] = value
+    for name in ("GOROOT", "GOPATH", "GOFLAGS", "GOTOOLCHAIN"):
+        if os.environ.get(name):
+            found[name] = os.environ[name]
+    found["GOCACHE"] = str(workdir / ".swarm-report" / "gocache")
+    found["CARGO_TARGET_DIR"] = str(workdir / "target")
+    return found
 
 
 def _wrap(argv: Sequence[str], workdir: Path, level: str) -> list[str]:
