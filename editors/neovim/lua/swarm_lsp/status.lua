@@ -1,0 +1,125 @@
+--- Swarm health from the `swarm/status` notification, for :SwarmStatus and statuslines.
+local M = {}
+
+---@type table<integer, table> last status per client id
+M.last = {}
+
+local ICONS = { starting = '…', ready = '✓', degraded = '!', down = '✗' }
+
+--- Keep what looks like a status; anything malformed is "down".
+---@param raw any
+---@return table
+function M.normalize(raw)
+  if type(raw) ~= 'table' then
+    return { state = 'down', machines = {}, recent = {}, queueDepth = 0, running = 0 }
+  end
+  local function count(value)
+    return (type(value) == 'number' and value > 0) and math.floor(value) or 0
+  end
+  local machines = {}
+  for _, machine in ipairs(type(raw.machines) == 'table' and raw.machines or {}) do
+    if type(machine) == 'table' and machine.id ~= nil then
+      table.insert(machines, machine)
+    end
+  end
+  return {
+    state = ICONS[raw.state] and raw.state or 'down',
+    coordinator = type(raw.coordinator) == 'string' and raw.coordinator or nil,
+    machines = machines,
+    queueDepth = count(raw.queueDepth),
+    running = count(raw.running),
+    recent = type(raw.recent) == 'table' and raw.recent or {},
+  }
+end
+
+--- Short text for a statusline: "Swarm ✓ 2/3 ⟳1 ≡4".
+---@param status table normalized
+---@return string
+function M.short(status)
+  local alive = 0
+  for _, machine in ipairs(status.machines) do
+    if machine.alive then
+      alive = alive + 1
+    end
+  end
+  local parts = { 'Swarm ' .. ICONS[status.state] }
+  if status.state ~= 'starting' and status.state ~= 'down' then
+    table.insert(parts, ('%d/%d'):format(alive, #status.machines))
+  end
+  if status.running > 0 then
+    table.insert(parts, '⟳' .. status.running)
+  end
+  if status.queueDepth > 0 then
+    table.insert(parts, '≡' .. status.queueDepth)
+  end
+  return table.concat(parts, ' ')
+end
+
+--- Lines for :SwarmStatus.
+---@param status table normalized
+---@return string[]
+function M.lines(status)
+  local lines = {
+    ('Swarm: %s'):format(status.state),
+    ('Coordinator: %s'):format(status.coordinator or 'none'),
+    ('Tasks: %d running, %d queued'):format(status.running, status.queueDepth),
+  }
+  if #status.machines > 0 then
+    table.insert(lines, 'Machines:')
+    for _, m in ipairs(status.machines) do
+      local roles = type(m.roles) == 'table' and table.concat(m.roles, ', ') or ''
+      table.insert(
+        lines,
+        ('  %s %s on %s  [%s]  load %s/%s'):format(
+          m.alive and '✓' or '✗',
+          tostring(m.id),
+          tostring(m.host or '?'),
+          roles,
+          tostring(m.load or 0),
+          tostring(m.capacity or 0)
+        )
+      )
+    end
+  else
+    table.insert(lines, 'Machines: none')
+  end
+  if #status.recent > 0 then
+    table.insert(lines, 'Recent tasks:')
+    for i, task in ipairs(status.recent) do
+      if i > 8 then
+        break
+      end
+      if type(task) == 'table' then
+        table.insert(
+          lines,
+          ('  %s %s: %s'):format(tostring(task.type), tostring(task.id), tostring(task.state))
+        )
+      end
+    end
+  end
+  return lines
+end
+
+--- Handler for the `swarm/status` notification.
+function M.on_notification(params, ctx)
+  M.last[ctx.client_id] = M.normalize(params)
+  vim.api.nvim_exec_autocmds('User', {
+    pattern = 'SwarmStatus',
+    modeline = false,
+    data = { client_id = ctx.client_id, status = M.last[ctx.client_id] },
+  })
+  vim.cmd.redrawstatus({ bang = true })
+end
+
+--- Statusline component: the last status of the buffer's client, or ''.
+---@return string
+function M.statusline()
+  local client = require('swarm_lsp.client').get()
+  if not client then
+    return ''
+  end
+  local status = M.last[client.id]
+  return status and M.short(status) or 'Swarm'
+end
+
+return M

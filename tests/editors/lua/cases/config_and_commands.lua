@@ -1,0 +1,65 @@
+-- The plugin's config, commands, option checks and pure helpers; no server is started.
+return function(H)
+  H.setup({ enable = false })
+  local cfg = vim.lsp.config.swarm_lsp
+  H.record('cmd', cfg.cmd)
+  H.record('init_options', cfg.init_options)
+  H.record('settings', cfg.settings)
+  H.record('has_python_ft', vim.tbl_contains(cfg.filetypes, 'python'))
+  H.record('inline_cap', cfg.capabilities.textDocument.inlineCompletion ~= nil)
+  local names = {}
+  for name in pairs(vim.api.nvim_get_commands({})) do
+    if name:match('^Swarm') then
+      table.insert(names, name)
+    end
+  end
+  table.sort(names)
+  H.record('commands', names)
+  H.record('refactor_range', vim.api.nvim_get_commands({}).SwarmRefactor.range)
+
+  local ok, err = pcall(require('swarm_lsp').setup, { settings = { bogus = {} } })
+  H.record('bad_settings', { ok = ok, err = tostring(err) })
+  ok, err = pcall(require('swarm_lsp').setup, { chat = { open = 'sideways' } })
+  H.record('bad_chat', { ok = ok, err = tostring(err) })
+
+  local config = require('swarm_lsp.config')
+  H.record('default_cmd', config.server_cmd(config.resolve({})))
+  H.record('args_cmd', config.server_cmd(config.resolve({ args = { '--log-level', 'DEBUG' } })))
+  H.record('explicit_cmd', config.server_cmd(config.resolve({ cmd = { '/opt/swarm-lsp', 'serve' } })))
+
+  local status = require('swarm_lsp.status')
+  local st = status.normalize({
+    state = 'ready',
+    coordinator = '127.0.0.1:50051',
+    queueDepth = 2,
+    running = 1,
+    machines = {
+      { id = 'w1', host = '127.0.0.1', roles = { 'refactor' }, load = 1, capacity = 2, alive = true },
+      { id = 'w2', host = '10.0.0.2', roles = { 'test' }, load = 0, capacity = 1, alive = false },
+    },
+    recent = { { id = 't1', type = 'test', state = 'done' } },
+  })
+  H.record('status_short', status.short(st))
+  H.record('status_lines', status.lines(st))
+  H.record('status_garbage', status.short(status.normalize('nope')))
+
+  local inline = require('swarm_lsp.inline')
+  local typed = { start = { line = 0, character = 4 }, ['end'] = { line = 0, character = 6 } }
+  H.record('visible_plain', inline.visible_text({ insertText = 'ea(self):' }, 'def ar', 0, 6, 'utf-16'))
+  H.record(
+    'visible_ranged',
+    inline.visible_text({ insertText = 'area(self):', range = typed }, 'def ar', 0, 6, 'utf-16')
+  )
+  H.record(
+    'visible_mismatch',
+    inline.visible_text({ insertText = 'zzz', range = typed }, 'def ar', 0, 6, 'utf-16') or vim.NIL
+  )
+  H.record('snippet_text', inline.item_text({ insertText = { kind = 'snippet', value = 'x()' } }))
+
+  local commands = require('swarm_lsp.commands')
+  H.record('answer', commands.format_answer({
+    answer = 'In geometry.py.',
+    citations = { { path = 'shapes/geometry.py', line = 19 } },
+  }, '/proj'))
+  H.record('qflist', vim.fn.getqflist())
+end

@@ -1,0 +1,138 @@
+-- Test harness for headless Neovim: runs a test body in a coroutine (so it can sleep while
+-- Neovim's loop handles LSP messages and typed keys), records results and errors as JSON in
+-- $SWARM_TEST_RESULT, then quits.
+local H = {}
+
+H.results = {}
+
+local function write_result(payload)
+  local path = assert(vim.env.SWARM_TEST_RESULT, 'SWARM_TEST_RESULT is not set')
+  local file = assert(io.open(path, 'w'))
+  file:write(vim.json.encode(payload))
+  file:close()
+end
+
+--- Record a named value for the Python side.
+function H.record(name, value)
+  H.results[name] = value
+end
+
+--- Pause the test body for `ms`, letting Neovim run.
+function H.sleep(ms)
+  local co = assert(coroutine.running(), 'H.sleep outside a test body')
+  vim.defer_fn(function()
+    local ok, err = coroutine.resume(co)
+    if not ok then
+      H.fail(err)
+    end
+  end, ms)
+  coroutine.yield()
+end
+
+--- Sleep until `cond()` is truthy; error with `what` after `timeout_ms`.
+function H.wait(timeout_ms, cond, what)
+  local waited = 0
+  while true do
+    local value = cond()
+    if value then
+      return value
+    end
+    if waited >= timeout_ms then
+      error(('timed out after %d ms waiting for %s'):format(timeout_ms, what), 2)
+    end
+    H.sleep(50)
+    waited = waited + 50
+  end
+end
+
+--- The LSP log's tail, for failures.
+local function lsp_log_tail()
+  local ok, path = pcall(vim.lsp.log.get_filename)
+  if not ok or vim.fn.filereadable(path) ~= 1 then
+    return ''
+  end
+  local lines = vim.fn.readfile(path)
+  return table.concat(vim.list_slice(lines, math.max(1, #lines - 40)), '\n')
+end
+
+local finished = false
+
+function H.fail(err)
+  if finished then
+    return
+  end
+  finished = true
+  write_result({ ok = false, error = tostring(err), results = H.results, lsp_log = lsp_log_tail() })
+  vim.cmd('qa!')
+end
+
+--- Run `body` as the test; quits Neovim when it returns or fails.
+function H.run(body)
+  local co = coroutine.create(function()
+    local ok, err = xpcall(body, debug.traceback)
+    if finished then
+      return
+    end
+    if not ok then
+      H.fail(err)
+      return
+    end
+    finished = true
+    write_result({ ok = true, results = H.results })
+    vim.cmd('qa!')
+  end)
+  vim.schedule(function()
+    local ok, err = coroutine.resume(co)
+    if not ok then
+      H.fail(err)
+    end
+  end)
+end
+
+--- The plugin set up for tests: the real server through this Python, short generations.
+function H.setup(extra)
+  local opts = vim.tbl_deep_extend('force', {
+    python = vim.env.SWARM_TEST_PYTHON,
+    settings = vim.json.decode(vim.env.SWARM_TEST_SETTINGS or '{}'),
+  }, extra or {})
+  require('swarm_lsp').setup(opts)
+end
+
+--- Open `path` and wait until the swarm_lsp client is attached and initialized.
+function H.open_and_attach(path, timeout_ms)
+  vim.cmd.edit(vim.fn.fnameescape(path))
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = H.wait(timeout_ms or 30000, function()
+    local c = vim.lsp.get_clients({ name = 'swarm_lsp', bufnr = bufnr })[1]
+    return c and c.initialized and c
+  end, 'the swarm_lsp client to attach')
+  return bufnr, client
+end
+
+--- One completion request, answered: the server has loaded its completion model.
+function H.warm_up(client, bufnr)
+  local answered = false
+  local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
+  client:request('textDocument/completion', params, function()
+    answered = true
+  end, bufnr)
+  H.wait(60000, function()
+    return answered
+  end, 'a first completion')
+end
+
+--- Run tests/editors/lua/cases/<name>.lua (a function(H, args)) with args from the test.
+function H.run_case(name)
+  local case = dofile(vim.env.SWARM_TEST_LUA .. '/cases/' .. name .. '.lua')
+  local args = vim.json.decode(vim.env.SWARM_TEST_ARGS or '{}')
+  H.run(function()
+    case(H, args)
+  end)
+end
+
+--- Lines of a buffer as one string.
+function H.text(bufnr)
+  return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), '\n')
+end
+
+return H

@@ -1,0 +1,68 @@
+"""The Neovim plugin without a model: config, commands, options, :checkhealth, help tags."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.editors.nvim import PLUGIN, run_nvim
+
+SWARM_COMMANDS = [
+    "SwarmAsk",
+    "SwarmChat",
+    "SwarmChatClear",
+    "SwarmExplain",
+    "SwarmGenerateTests",
+    "SwarmIndex",
+    "SwarmRefactor",
+    "SwarmResearch",
+    "SwarmRestart",
+    "SwarmReview",
+    "SwarmRunTests",
+    "SwarmStatus",
+]
+
+
+def test_config_commands_and_options(nvim: Path, tmp_path: Path) -> None:
+    run = run_nvim(nvim, "config_and_commands", tmp_path)
+    assert run.ok, run.describe()
+    r = run.results
+    # The test setup runs the server through this interpreter; settings go to the server twice.
+    assert r["cmd"][1:] == ["-m", "swarm_lsp.cli", "serve"]
+    assert r["init_options"]["models"]["completionMaxTokens"] == 16
+    assert r["settings"]["swarm"]["swarm"]["autostart"] is False
+    assert r["has_python_ft"] and r["inline_cap"]
+    assert r["commands"] == SWARM_COMMANDS
+    assert r["refactor_range"] == "."
+    assert not r["bad_settings"]["ok"] and "unknown section" in r["bad_settings"]["err"]
+    assert not r["bad_chat"]["ok"] and "chat.open" in r["bad_chat"]["err"]
+    assert r["default_cmd"] == ["swarm-lsp", "serve"]
+    assert r["args_cmd"] == ["swarm-lsp", "serve", "--log-level", "DEBUG"]
+    assert r["explicit_cmd"] == ["/opt/swarm-lsp", "serve"]
+    assert r["status_short"] == "Swarm ✓ 1/2 ⟳1 ≡2"
+    assert "Coordinator: 127.0.0.1:50051" in r["status_lines"]
+    assert any("✗ w2 on 10.0.0.2" in line for line in r["status_lines"])
+    assert r["status_garbage"] == "Swarm ✗"
+    assert r["visible_plain"] == "ea(self):"
+    assert r["visible_ranged"] == "ea(self):"
+    assert r["visible_mismatch"] is None
+    assert r["snippet_text"] == "x()"
+    assert r["answer"] == "In geometry.py.\n\nSources:\n- shapes/geometry.py:19"
+    assert [(q["lnum"], q["text"]) for q in r["qflist"]] == [(19, "swarm: cited")]
+
+
+def test_checkhealth_and_help(nvim: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "docrt" / "doc"
+    shutil.copytree(PLUGIN / "doc", doc)
+    tags = [":SwarmChat", ":SwarmRefactor", "swarm_lsp-setup", "swarm_lsp-inline"]
+    run = run_nvim(
+        nvim, "health_and_help", tmp_path, args={"doc": str(doc), "tags": tags}, timeout=120
+    )
+    assert run.ok, run.describe()
+    health = "\n".join(run.results["health"])
+    assert "swarm_lsp: Neovim" in health
+    assert "OK Neovim 0.1" in health
+    assert "version: swarm-lsp" in health, health
+    assert "ERROR" not in health, health
+    assert run.results["help_buffer"] == "swarm_lsp.txt"
+    assert run.results["tags"] == dict.fromkeys(tags, True)
