@@ -16,6 +16,7 @@ applied at most once: only the worker holding the current attempt's lease can fi
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import heapq
@@ -63,6 +64,7 @@ MAX_IDEMPOTENCY_KEY = 256
 MAX_BLOB_BYTES = 16 * 1024 * 1024
 HISTORY_LIMIT = 512
 LOCAL_WORKER = "local"
+FINISHED_HISTORY_TASKS = 1000
 RECOVERY_GRACE_MS = 5000
 
 
@@ -181,6 +183,9 @@ class Coordinator:
         self._local_errors: dict[str, str] = {}
         self._local_fallback_after = 0.0
         self._unsaved_starts: dict[str, TaskRecord] = {}
+        self._finished: collections.OrderedDict[str, list[pb.TaskResult]] = (
+            collections.OrderedDict()
+        )
         self._flusher: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -587,6 +592,10 @@ class Coordinator:
                 queue.put_nowait(result)
             active.subscribers.add(queue)
             return
+        for result in self.finished_results(task_id):
+            queue.put_nowait(result)
+            if result.kind in (pb.TaskResult.FINAL, pb.TaskResult.ERROR):
+                return
         record = self.store.get(task_id)
         if record is None:
             queue.put_nowait(
@@ -600,6 +609,10 @@ class Coordinator:
             )
             return
         queue.put_nowait(self.final_result(record))
+
+    def finished_results(self, task_id: str) -> list[pb.TaskResult]:
+        """Every result of a task that finished recently (empty if not remembered)."""
+        return self._finished.get(task_id, [])
 
     def on_partial(self, session: WorkerSession, message: pb.PartialResult) -> None:
         active = self._current_lease(session, message.task_id, message.attempt)
@@ -733,8 +746,13 @@ class Coordinator:
         if active.deadline_timer is not None:
             active.deadline_timer.cancel()
         active.sequence += 1
-        self._publish(active, self.final_result(record, active.sequence))
+        final = self.final_result(record, active.sequence)
+        self._publish(active, final)
         del self.active[record.id]
+        # Late followers still get the partial results of a task that finished a moment ago.
+        self._finished[record.id] = [*active.history, final]
+        while len(self._finished) > FINISHED_HISTORY_TASKS:
+            self._finished.popitem(last=False)
 
     @staticmethod
     def final_result(record: TaskRecord, sequence: int = 0) -> pb.TaskResult:
@@ -1061,6 +1079,10 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
 
     async def StreamResults(self, request: pb.TaskId, context: Any) -> AsyncIterator[pb.TaskResult]:
         active = self.c.active.get(request.id)
+        if active is None and self.c.finished_results(request.id):
+            for result in self.c.finished_results(request.id):
+                yield result
+            return
         if active is None:
             record = self.c.store.get(request.id)
             if record is None:

@@ -141,6 +141,18 @@ async def wait_for_workers(client: DispatchClient, count: int, timeout: float = 
         await asyncio.sleep(0.05)
 
 
+async def wait_idle(client: DispatchClient, timeout: float = 20.0) -> None:
+    """Until no worker runs anything and nothing is queued."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await client.status()
+        if not status.queue_depth and not any(m.running for m in status.machines):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("the swarm did not go idle")
+        await asyncio.sleep(0.05)
+
+
 async def wait_until(predicate: Callable[[], object], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

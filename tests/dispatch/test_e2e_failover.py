@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from swarm_lsp.dispatch.client import Result
+from swarm_lsp.errors import DispatchError
 
 from .conftest import Swarm, connect, wait_for_workers, wait_state, wait_until
 
@@ -100,3 +102,70 @@ async def test_coordinator_restart_loses_no_accepted_task(
         assert status.counts.get("SUCCEEDED", 0) >= 9
         assert status.queue_depth == 0
         assert [m.name for m in status.machines] == ["alpha"]
+
+
+async def test_worker_that_stops_heartbeating_loses_its_task_and_its_late_result_is_ignored(
+    swarm_factory: Callable[..., Swarm], tmp_path: Path
+) -> None:
+    swarm = swarm_factory()
+    swarm.start_coordinator()
+    swarm.start_worker("alpha", ["sleep"], capacity=1)
+    swarm.start_worker("beta", ["sleep"], capacity=1)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    async with connect(swarm.address) as client:
+        await wait_for_workers(client, 2)
+        receipt = await client.submit("sleep", {"seconds": 1.5, "marker_dir": str(markers)})
+        started = markers / f"started-{receipt.task_id}"
+        await wait_until(started.exists)
+        frozen = (await client.task_status(receipt.task_id)).worker
+        started.unlink()
+        # SIGSTOP: the connection stays open but the heartbeats stop.
+        swarm.workers[frozen].send_signal(signal.SIGSTOP)
+        try:
+            await wait_until(
+                started.exists, timeout=10
+            )  # running elsewhere after the lease timeout
+            final = await client.wait(receipt.task_id)
+        finally:
+            swarm.workers[frozen].send_signal(signal.SIGCONT)
+        assert final.state == "SUCCEEDED" and final.worker != frozen and final.attempt == 2
+        # The thawed worker reconnects; whatever it reports for the old attempt changes nothing.
+        await asyncio.sleep(1.0)
+        info = await client.task_status(receipt.task_id)
+        assert info.state == "SUCCEEDED" and info.worker == final.worker and info.attempt == 2
+        await wait_for_workers(client, 2)
+
+
+async def test_sigterm_lets_a_worker_finish_its_task_then_exit(
+    swarm_factory: Callable[..., Swarm], tmp_path: Path
+) -> None:
+    swarm = swarm_factory()
+    swarm.start_coordinator()
+    swarm.start_worker("alpha", ["sleep"], capacity=1)
+    async with connect(swarm.address) as client:
+        await wait_for_workers(client, 1)
+        receipt = await client.submit("sleep", {"seconds": 0.8, "marker_dir": str(tmp_path)})
+        await wait_until((tmp_path / f"started-{receipt.task_id}").exists)
+        swarm.workers["alpha"].send_signal(signal.SIGTERM)
+        final = await client.wait(receipt.task_id)
+        assert final.state == "SUCCEEDED" and final.worker == "alpha"
+        assert swarm.workers["alpha"].wait(timeout=10) == 0
+
+
+async def test_client_never_hangs_when_the_coordinator_is_gone(
+    swarm_factory: Callable[..., Swarm],
+) -> None:
+    swarm = swarm_factory()
+    swarm.start_coordinator("--no-local-fallback")
+    async with connect(swarm.address) as client:
+        receipt = await client.submit("sleep", {"seconds": 5})
+        assert receipt.state == "QUEUED" and receipt.estimated_wait_ms == -1
+        assert "no worker" in receipt.note and receipt.exceeds_wait_bound
+        swarm.kill(swarm.coordinator)
+        started = time.monotonic()
+        with pytest.raises(DispatchError):
+            await client.wait(receipt.task_id, reconnect_s=1.0)
+        with pytest.raises(DispatchError, match=r"UNAVAILABLE|DEADLINE_EXCEEDED"):
+            await client.submit("echo", {})
+        assert time.monotonic() - started < 15

@@ -20,7 +20,7 @@ from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.errors import DispatchError
 
-from .conftest import Swarm, connect, wait_for_workers, wait_state, wait_until
+from .conftest import Swarm, connect, wait_for_workers, wait_idle, wait_state, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +42,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
 async def client(swarm: Swarm) -> DispatchClient:
     async with connect(swarm.address) as client:
         await wait_for_workers(client, 2)
+        await wait_idle(client)  # each test starts with both workers free
         yield client  # type: ignore[misc]
 
 

@@ -2,20 +2,36 @@ import ipaddress
 
 import pytest
 
-from swarm_lsp.dispatch.locality import check_peer, is_loopback_target, is_owned_address, split_host_port
+from swarm_lsp.dispatch.locality import (
+    check_peer,
+    is_loopback_target,
+    is_owned_address,
+    split_host_port,
+)
 from swarm_lsp.errors import LocalityError
 
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.3.4", "::1", "fd00::1", "fe80::1"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "169.254.3.4",
+        "::1",
+        "fd00::1",
+        "fe80::1",
+    ],
 )
 def test_owned_addresses_pass(address: str) -> None:
     assert is_owned_address(ipaddress.ip_address(address))
     check_peer(f"[{address}]:50051" if ":" in address else f"{address}:50051")
 
 
-@pytest.mark.parametrize("target", ["8.8.8.8:443", "https://1.1.1.1/v1", "[2001:4860::8888]:80", "172.32.0.1:1"])
+@pytest.mark.parametrize(
+    "target", ["8.8.8.8:443", "https://1.1.1.1/v1", "[2001:4860::8888]:80", "172.32.0.1:1"]
+)
 def test_public_addresses_refused_with_clear_error(target: str) -> None:
     with pytest.raises(LocalityError, match="not an address you own"):
         check_peer(target)
