@@ -7,6 +7,7 @@ Qdrant local mode on disk under the test's cache, and the packaged SmolLM2 chat 
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,3 +203,21 @@ async def test_research_bad_input(tmp_path: Path, reporter: RecordingReporter) -
     with pytest.raises(WorkerError, match="top_k"):
         bad_k = {"question": "q", "root": str(tmp_path), "top_k": 0}
         await role.run(TaskRequest(id="x", type="research", payload=bad_k), reporter)
+
+
+def test_cancelled_indexing_keeps_what_was_written_and_resumes(inventory: Path) -> None:
+    index = WorkspaceIndex(inventory, Settings())
+    cancel = threading.Event()
+
+    def progress(done: int, total: int, rel: str) -> None:
+        if done == 4:
+            cancel.set()
+
+    with pytest.raises(WorkerError, match="cancelled after 4 of 8 files"):
+        index.update(progress=progress, cancel=cancel)
+    partial_points = index.point_count()
+    assert partial_points > 0
+    resumed = index.update()
+    assert resumed.files_unchanged == 4 and resumed.files_indexed == 4
+    fresh = WorkspaceIndex(inventory, Settings()).update(rebuild=True)
+    assert resumed.points == fresh.points
