@@ -2,7 +2,8 @@
 
 1. SubmitTask latency (p50/p99): one client, one request at a time.
 2. Sustained submit -> complete throughput with 4 echo workers: a window of tasks in flight,
-   each followed to its final result.
+   each followed to its final result; once with one SubmitTask per task, once with
+   SubmitTasks batches.
 3. Failover: a worker SIGKILLed mid-task -> the task running on another worker.
 
 Run:  .venv/bin/python bench/dispatch.py [--tasks 3000] [--window 128] [--latency 1000]
@@ -136,6 +137,27 @@ async def bench_latency_and_throughput(args: argparse.Namespace, root: Path) -> 
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(args.tasks)))
         elapsed = time.perf_counter() - start
+
+        # The same work with SubmitTasks: batches of --batch tasks, each task followed.
+        batches = asyncio.Semaphore(max(1, args.window // args.batch))
+        batched_done = 0
+
+        async def batch(first: int) -> None:
+            nonlocal batched_done
+            async with batches:
+                count = min(args.batch, args.tasks - first)
+                answers = await client.submit_many(
+                    "echo", [{"n": first + i, "text": "x"} for i in range(count)]
+                )
+                for answer in answers:
+                    assert not isinstance(answer, Exception), answer
+                results = await asyncio.gather(*(client.wait(a.task_id) for a in answers))  # type: ignore[union-attr]
+                assert all(r.state == "SUCCEEDED" for r in results)
+                batched_done += count
+
+        start = time.perf_counter()
+        await asyncio.gather(*(batch(i) for i in range(0, args.tasks, args.batch)))
+        batched_elapsed = time.perf_counter() - start
         status = await client.status()
         per_worker = {m.name: m.completed for m in status.machines}
         await client.close()
@@ -146,17 +168,23 @@ async def bench_latency_and_throughput(args: argparse.Namespace, root: Path) -> 
             "throughput_tasks_s": done / elapsed,
             "throughput_tasks": float(done),
             "throughput_elapsed_s": elapsed,
+            "batched_throughput_tasks_s": batched_done / batched_elapsed,
+            "batched_elapsed_s": batched_elapsed,
             **{f"completed_{k}": float(v) for k, v in per_worker.items()},
         }
     finally:
         procs.stop()
 
 
-async def bench_failover(root: Path, runs: int) -> list[float]:
+async def bench_failover(root: Path, runs: int, mode: str) -> list[float]:
+    """Worker death (SIGKILL) or a hung worker (SIGSTOP) -> the task running elsewhere.
+
+    Default coordinator settings (heartbeat 500 ms, lease timeout 2000 ms).
+    """
     procs = Procs(root)
     times = []
     try:
-        address = procs.coordinator("--heartbeat-ms", "1000", "--lease-timeout-ms", "3000")
+        address = procs.coordinator()
         workers = {name: procs.worker(address, name, "sleep", 1) for name in ("a", "b")}
         client = await DispatchClient.connect(Settings(), address)
         markers = root / "markers"
@@ -170,14 +198,20 @@ async def bench_failover(root: Path, runs: int) -> list[float]:
             victim = (await client.task_status(receipt.task_id)).worker
             started.unlink()
             killed = time.perf_counter()
-            workers[victim].send_signal(signal.SIGKILL)
-            workers[victim].wait()
+            if mode == "kill":
+                workers[victim].send_signal(signal.SIGKILL)
+                workers[victim].wait()
+            else:
+                workers[victim].send_signal(signal.SIGSTOP)
             while not started.exists():
                 await asyncio.sleep(0.002)
             times.append(time.perf_counter() - killed)
+            if mode == "stop":
+                workers[victim].send_signal(signal.SIGCONT)
             result = await client.wait(receipt.task_id)
             assert result.state == "SUCCEEDED" and result.worker != victim, result
-            workers[victim] = procs.worker(address, f"{victim}", "sleep", 1)
+            if mode == "kill":
+                workers[victim] = procs.worker(address, f"{victim}", "sleep", 1)
             del run
         await client.close()
         return times
@@ -191,24 +225,27 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=128)
     parser.add_argument("--latency", type=int, default=1000)
     parser.add_argument("--capacity", type=int, default=16, help="tasks per echo worker")
+    parser.add_argument("--batch", type=int, default=32, help="tasks per SubmitTasks call")
     parser.add_argument("--failover-runs", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="swarm-bench-") as tmp:
         root = Path(tmp)
-        (root / "a").mkdir()
-        (root / "b").mkdir()
+        for name in ("a", "b", "c"):
+            (root / name).mkdir()
         os.environ.setdefault("SWARM_LSP_CACHE", str(root / "cache"))
         figures = asyncio.run(bench_latency_and_throughput(args, root / "a"))
-        failover = asyncio.run(bench_failover(root / "b", args.failover_runs))
+        failover = asyncio.run(bench_failover(root / "b", args.failover_runs, "kill"))
+        hung = asyncio.run(bench_failover(root / "c", args.failover_runs, "stop"))
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, {platform.platform()}")
     print(f"python {platform.python_version()}")
     for key, value in figures.items():
         print(f"{key}: {value:.2f}")
-    print(
-        "failover_s: "
-        + ", ".join(f"{t:.3f}" for t in failover)
-        + f" (max {max(failover):.3f}, median {statistics.median(failover):.3f})"
-    )
+    for label, times in (("failover_sigkill_s", failover), ("failover_sigstop_s", hung)):
+        print(
+            f"{label}: "
+            + ", ".join(f"{t:.3f}" for t in times)
+            + f" (max {max(times):.3f}, median {statistics.median(times):.3f})"
+        )
     return 0
 
 

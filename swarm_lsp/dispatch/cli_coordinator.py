@@ -14,11 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--state-dir", type=Path, help="task store and blobs (default: cache)")
     parser.add_argument("--routing-table", help="routing TOML (default: swarm.routingTable)")
-    parser.add_argument("--heartbeat-ms", type=int, default=1000, help="worker heartbeat interval")
+    parser.add_argument(
+        "--heartbeat-ms", type=int, default=500, help="worker heartbeat interval [%(default)s]"
+    )
     parser.add_argument(
         "--lease-timeout-ms",
         type=int,
-        default=3000,
+        default=2000,
         help="a worker silent this long loses its tasks [%(default)s]",
     )
     parser.add_argument(

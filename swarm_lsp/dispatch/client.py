@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -401,6 +401,47 @@ class DispatchClient:
             idempotency_key=idempotency_key,
         )
         return await self.submit_task(task, blobs_uploaded=uploaded)
+
+    async def submit_many(
+        self,
+        type: str,
+        payloads: Sequence[Mapping[str, Any]],
+        *,
+        priority: str = "background",
+        complexity: str = "simple",
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[Receipt | RpcFailure]:
+        """Submit several tasks of one type in one call (one commit on the coordinator).
+
+        Each entry of the answer is a Receipt, or the RpcFailure that refused that task.
+        """
+        batch = pb.TaskBatch(
+            tasks=[
+                pb.Task(
+                    type=type,
+                    priority=priority,
+                    complexity=complexity,
+                    context=codec.encode_json(dict(payload)),
+                    metadata=dict(metadata or {}),
+                )
+                for payload in payloads
+            ]
+        )
+        try:
+            reply = await self._stub.SubmitTasks(
+                batch, metadata=self._metadata, timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as err:
+            raise _failure(f"submitting {len(payloads)} {type!r} tasks", err) from err
+        answers: list[Receipt | RpcFailure] = []
+        for outcome in reply.outcomes:
+            if outcome.HasField("receipt"):
+                receipt = Receipt.from_pb(outcome.receipt)
+                self._deadlines[receipt.task_id] = receipt.deadline_ms
+                answers.append(receipt)
+            else:
+                answers.append(RpcFailure(outcome.error_message, outcome.error_code))
+        return answers
 
     async def submit_task(self, task: pb.Task, *, blobs_uploaded: int = 0) -> Receipt:
         """Submit a ready-made Task message (the context already compressed)."""

@@ -26,7 +26,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ MAX_METADATA_ENTRIES = 64
 MAX_METADATA_VALUE = 4096
 MAX_IDEMPOTENCY_KEY = 256
 MAX_BLOB_BYTES = 16 * 1024 * 1024
+MAX_BATCH_TASKS = 1000
 HISTORY_LIMIT = 512
 LOCAL_WORKER = "local"
 FINISHED_HISTORY_TASKS = 1000
@@ -81,8 +82,8 @@ class CoordinatorConfig:
     state_dir: Path
     routing: RoutingTable
     settings: Settings = dataclasses.field(default_factory=Settings)
-    heartbeat_interval_ms: int = 1000
-    lease_timeout_ms: int = 3000  # no heartbeat for this long: the worker's leases are lost
+    heartbeat_interval_ms: int = 500
+    lease_timeout_ms: int = 2000  # no heartbeat for this long: the worker's leases are lost
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_context_bytes: int = 0  # decompressed; 0: settings.context.max_decompressed_bytes
     local_fallback: bool = True
@@ -362,6 +363,19 @@ class Coordinator:
         self._enqueue(active)
         self._schedule(record.role)
         return self._receipt(active.record)
+
+    def submit_many(self, tasks: Iterable[pb.Task]) -> pb.SubmitOutcomes:
+        """Submit each task; one commit for all of them (before the call returns)."""
+        outcomes = pb.SubmitOutcomes()
+        with self.store.transaction():
+            for task in tasks:
+                try:
+                    outcomes.outcomes.append(pb.SubmitOutcome(receipt=self.submit(task)))
+                except RequestError as err:
+                    outcomes.outcomes.append(
+                        pb.SubmitOutcome(error_code=err.code.name, error_message=str(err))
+                    )
+        return outcomes
 
     def _check_metadata(self, metadata: dict[str, str]) -> None:
         if len(metadata) > MAX_METADATA_ENTRIES:
@@ -1069,6 +1083,13 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
         except RequestError as err:
             await _abort(context, err)
             raise  # pragma: no cover - abort raises
+
+    async def SubmitTasks(self, request: pb.TaskBatch, context: Any) -> pb.SubmitOutcomes:
+        if len(request.tasks) > MAX_BATCH_TASKS:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_BATCH_TASKS} tasks per batch"
+            )
+        return self.c.submit_many(request.tasks)
 
     async def GetTaskStatus(self, request: pb.TaskId, context: Any) -> pb.TaskStatus:
         try:

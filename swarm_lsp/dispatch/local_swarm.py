@@ -35,8 +35,8 @@ class LocalSwarm:
         port: int = 0,
         state_dir: Path | None = None,
         worker_capacity: int = 2,
-        heartbeat_ms: int = 1000,
-        lease_timeout_ms: int = 3000,
+        heartbeat_ms: int = 500,
+        lease_timeout_ms: int = 2000,
         token: str | None = None,
     ) -> None:
         self.base_settings = settings or Settings()

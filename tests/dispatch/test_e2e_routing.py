@@ -182,3 +182,18 @@ async def test_bad_input_is_refused_and_the_coordinator_keeps_serving(
     receipt = await client.submit("echo", {"text": "still here"})
     assert (await client.wait(receipt.task_id)).text == "still here"
     await wait_state(client, receipt.task_id, {"SUCCEEDED"})
+
+
+async def test_submit_many_accepts_each_good_task_and_refuses_each_bad_one(
+    client: DispatchClient,
+) -> None:
+    answers = await client.submit_many("echo", [{"text": f"t{i}"} for i in range(20)])
+    assert all(not isinstance(a, Exception) for a in answers)
+    texts = sorted(
+        [(await client.wait(a.task_id)).text for a in answers if not isinstance(a, Exception)]
+    )
+    assert texts == sorted(f"t{i}" for i in range(20))
+    mixed = await client.submit_many(
+        "echo", [{"text": "fine"}, {"x": 1}], metadata={"bad key": "v"}
+    )
+    assert all(isinstance(a, RpcFailure) and a.code == "INVALID_ARGUMENT" for a in mixed)

@@ -116,6 +116,28 @@ class TaskReceipt(_message.Message):
     note: str
     def __init__(self, task_id: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., queue_position: _Optional[int] = ..., estimated_wait_ms: _Optional[int] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., deadline_ms: _Optional[int] = ..., duplicate: _Optional[bool] = ..., fallback: _Optional[str] = ..., wait_bound_ms: _Optional[int] = ..., exceeds_wait_bound: _Optional[bool] = ..., note: _Optional[str] = ...) -> None: ...
 
+class TaskBatch(_message.Message):
+    __slots__ = ("tasks",)
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[Task]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ...) -> None: ...
+
+class SubmitOutcome(_message.Message):
+    __slots__ = ("receipt", "error_code", "error_message")
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    receipt: TaskReceipt
+    error_code: str
+    error_message: str
+    def __init__(self, receipt: _Optional[_Union[TaskReceipt, _Mapping]] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class SubmitOutcomes(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[SubmitOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[SubmitOutcome, _Mapping]]] = ...) -> None: ...
+
 class TaskStatus(_message.Message):
     __slots__ = ("task_id", "state", "type", "priority", "worker", "attempt", "queue_position", "estimated_wait_ms", "submitted_ms", "started_ms", "finished_ms", "deadline_ms", "error_code", "error_message", "fallback", "route")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]

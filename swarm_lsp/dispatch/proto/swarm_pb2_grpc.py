@@ -56,6 +56,11 @@ class SwarmCoordinatorStub:
                 request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskId.SerializeToString,
                 response_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.Empty.FromString,
                 _registered_method=True)
+        self.SubmitTasks = channel.unary_unary(
+                '/swarm.v1.SwarmCoordinator/SubmitTasks',
+                request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskBatch.SerializeToString,
+                response_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitOutcomes.FromString,
+                _registered_method=True)
         self.WatchResults = channel.stream_stream(
                 '/swarm.v1.SwarmCoordinator/WatchResults',
                 request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.WatchRequest.SerializeToString,
@@ -108,6 +113,13 @@ class SwarmCoordinatorServicer:
 
     def CancelTask(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitTasks(self, request, context):
+        """Several tasks in one call, stored in one commit; each gets a receipt or an error.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -170,6 +182,11 @@ def add_SwarmCoordinatorServicer_to_server(servicer, server):
                     servicer.CancelTask,
                     request_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskId.FromString,
                     response_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.Empty.SerializeToString,
+            ),
+            'SubmitTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitTasks,
+                    request_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskBatch.FromString,
+                    response_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitOutcomes.SerializeToString,
             ),
             'WatchResults': grpc.stream_stream_rpc_method_handler(
                     servicer.WatchResults,
@@ -307,6 +324,33 @@ class SwarmCoordinator:
             '/swarm.v1.SwarmCoordinator/CancelTask',
             swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskId.SerializeToString,
             swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.v1.SwarmCoordinator/SubmitTasks',
+            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskBatch.SerializeToString,
+            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitOutcomes.FromString,
             options,
             channel_credentials,
             insecure,
