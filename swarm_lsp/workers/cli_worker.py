@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cache-dir", type=Path, help="blob cache and task folders")
     parser.add_argument("--token-file", type=Path, help="read the shared token from this file")
+    parser.add_argument(
+        "--health-listen",
+        default="",
+        help="serve grpc.health.v1 here, e.g. 127.0.0.1:0 (default: off; workers dial out)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
 
         on_stop_signals(stop)
         watcher = asyncio.create_task(watch_parent(stop))
+        health_server = None
+        if args.health_listen:
+            health_server, port = await runtime.serve_health(args.health_listen)
+            host = args.health_listen.rsplit(":", 1)[0]
+            print(f"swarm-lsp worker {runtime.name}: health on {host}:{port}", flush=True)
         print(
             f"swarm-lsp worker {runtime.name}: roles {', '.join(runtime.roles)} -> "
             f"{runtime.coordinator}",
@@ -75,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         )
         await runtime.run()
         watcher.cancel()
+        if health_server is not None:
+            await health_server.stop(0.5)
         return 0
 
     return asyncio.run(main())

@@ -195,6 +195,8 @@ class WorkerRuntime:
         self.handlers = dict(handlers or {})
         self.worker_id = ""
         self.connected = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._health_task: asyncio.Task[None] | None = None
         self.sessions = 0
         self._stopping = asyncio.Event()
         self._draining = False
@@ -212,6 +214,44 @@ class WorkerRuntime:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    async def serve_health(self, listen: str) -> tuple[grpc.aio.Server, int]:
+        """grpc.health.v1 on ``listen`` (loopback unless TLS is configured).
+
+        SERVING while registered with the coordinator, NOT_SERVING otherwise. Workers dial
+        out, so this is the only port a worker opens, and only when asked to.
+        """
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+        from swarm_lsp.dispatch.security import GuardInterceptor, bind, server_options
+
+        server = grpc.aio.server(
+            interceptors=[
+                GuardInterceptor(self.settings.swarm.token, self.settings.swarm.allowed_hosts)
+            ],
+            options=server_options(),
+        )
+        servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+        port = bind(server, listen, self.settings.swarm)
+        await server.start()
+        states = {
+            True: health_pb2.HealthCheckResponse.SERVING,
+            False: health_pb2.HealthCheckResponse.NOT_SERVING,
+        }
+
+        async def follow() -> None:
+            while True:
+                up = self.connected.is_set()
+                for service in ("", "swarm.v1.SwarmWorker"):
+                    await servicer.set(service, states[up])
+                if up:
+                    await self._disconnected.wait()
+                else:
+                    await self.connected.wait()
+
+        self._health_task = asyncio.create_task(follow())
+        return server, port
+
     async def run(self) -> None:
         """Serve until stop(): reconnect with backoff whenever the session ends."""
         self.load_handlers()
@@ -226,6 +266,7 @@ class WorkerRuntime:
             finally:
                 await self._stop_running("session ended")
                 self.connected.clear()
+                self._disconnected.set()
             if self._stopping.is_set():
                 break
             if time.monotonic() - started > 5:
@@ -300,6 +341,7 @@ class WorkerRuntime:
             self.worker_id = first.registered.worker_id
             interval = max(0.02, first.registered.heartbeat_interval_ms / 1000)
             self.sessions += 1
+            self._disconnected.clear()
             self.connected.set()
             log.info("registered with %s as %s", self.coordinator, self.worker_id)
             heartbeat = asyncio.create_task(self._heartbeats(interval))
