@@ -539,6 +539,7 @@ class DispatchClient:
                             raise RpcFailure(
                                 f"following task {task_id}: {result.text}", "NOT_FOUND"
                             )
+                        self._deadlines.pop(task_id, None)
                         yield result
                         return
                     key = (result.attempt, result.sequence)

@@ -86,8 +86,13 @@ class LocalSwarm:
                 cwd=str(self.state_dir),
             )
 
-    async def start(self, timeout: float = 30.0) -> str:
-        """Start the coordinator, then one worker per available role; return host:port."""
+    async def start(self, timeout: float = 30.0, *, wait_for_workers: bool = True) -> str:
+        """Start the coordinator, then one worker per available role; return host:port.
+
+        With ``wait_for_workers`` (the default) it returns once every worker has registered
+        (or exited, or ``timeout`` passed: see ``skipped``); tasks submitted before a worker
+        registers run on the coordinator's local fallback.
+        """
         from swarm_lsp.workers.registry import role_available
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +142,8 @@ class LocalSwarm:
                 "--cache-dir",
                 str(self.state_dir / "worker-cache"),
             )
-        await self._wait_for_workers(deadline)
+        if wait_for_workers:
+            await self._wait_for_workers(deadline)
         return self.address
 
     async def _wait_for_workers(self, deadline: float) -> None:
