@@ -45,7 +45,12 @@ def test_chat_streams_into_scratch_buffer(nvim: Path, sample_project: Path) -> N
         nvim,
         "chat_streams",
         sample_project,
-        args={"file": str(sample_project / "shapes" / "geometry.py"), "prompt": prompt},
+        args={
+            "file": str(sample_project / "shapes" / "geometry.py"),
+            "prompt": prompt,
+            "second_prompt": "Now explain it in great detail.",
+            "third_prompt": "Say ok.",
+        },
         settings={**FAST_SETTINGS, "models": {"chatMaxTokens": 12, "completionMaxTokens": 4}},
         timeout=120,
     )
@@ -69,3 +74,25 @@ def test_chat_streams_into_scratch_buffer(nvim: Path, sample_project: Path) -> N
     assert done["text"] in buffer
     assert r["buffer_name"] == "swarm://chat" and r["buftype"] == "nofile"
     assert [turn["role"] for turn in r["history"]] == ["user", "assistant"]
+    # <C-c> stopped the second answer: marked in the buffer, not added to the history...
+    assert r["after_cancel"][-2:] == ["_cancelled_", ""]
+    assert r["active_after_cancel"] and r["history_after_cancel"] == 2
+    # ...and the server answered the next prompt.
+    assert r["third"]["error"] is None and r["third"]["text"].strip()
+    assert r["history_after_third"] == 4
+
+
+def test_restart_reattaches(nvim: Path, sample_project: Path) -> None:
+    (sample_project / "swarm.toml").write_text("")
+    run = run_nvim(
+        nvim,
+        "restart",
+        sample_project,
+        args={"file": str(sample_project / "shapes" / "geometry.py")},
+        timeout=90,
+    )
+    assert run.ok, run.describe()
+    r = run.results
+    assert r["first_stopped"] is True
+    assert r["first_root"] == r["second_root"] == str(sample_project)
+    assert r["clients"] == 1

@@ -47,6 +47,9 @@ def test_config_commands_and_options(nvim: Path, tmp_path: Path) -> None:
     assert r["visible_ranged"] == "ea(self):"
     assert r["visible_mismatch"] is None
     assert r["snippet_text"] == "x()"
+    assert r["status_event"]["client_id"] == 42
+    assert r["status_event"]["status"]["state"] == "degraded"
+    assert r["status_stored"] == "Swarm ! 0/0 ≡5"
     assert r["answer"] == "In geometry.py.\n\nSources:\n- shapes/geometry.py:19"
     assert [(q["lnum"], q["text"]) for q in r["qflist"]] == [(19, "swarm: cited")]
 

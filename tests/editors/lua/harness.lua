@@ -12,9 +12,9 @@ local function write_result(payload)
   file:close()
 end
 
---- Record a named value for the Python side.
+--- Record a named value for the Python side (a copy: later changes do not leak in).
 function H.record(name, value)
-  H.results[name] = value
+  H.results[name] = type(value) == 'table' and vim.deepcopy(value) or value
 end
 
 --- Pause the test body for `ms`, letting Neovim run.

@@ -37,4 +37,23 @@ return function(H, args)
   H.record('buffer_name', vim.api.nvim_buf_get_name(chat.bufnr))
   H.record('buftype', vim.bo[chat.bufnr].buftype)
   H.record('history', chat.history)
+
+  -- Stop the next answer after its first piece; the server keeps serving.
+  local before = #snapshots
+  done = nil
+  vim.cmd('SwarmChat ' .. args.second_prompt)
+  H.wait(80000, function()
+    return #snapshots > before or done
+  end, 'the second answer to start')
+  chat.cancel()
+  H.record('after_cancel', vim.api.nvim_buf_get_lines(chat.bufnr, -3, -1, false))
+  H.record('history_after_cancel', #chat.history)
+  H.record('active_after_cancel', chat.active == nil)
+  done = nil
+  vim.cmd('SwarmChat ' .. args.third_prompt)
+  H.wait(80000, function()
+    return done
+  end, 'the third answer')
+  H.record('third', { text = done.text, error = done.error or vim.NIL })
+  H.record('history_after_third', #chat.history)
 end

@@ -56,6 +56,18 @@ return function(H)
   )
   H.record('snippet_text', inline.item_text({ insertText = { kind = 'snippet', value = 'x()' } }))
 
+  -- The swarm/status handler of the LSP config stores the status and fires User SwarmStatus.
+  local fired = nil
+  vim.api.nvim_create_autocmd('User', {
+    pattern = 'SwarmStatus',
+    callback = function(ev)
+      fired = ev.data
+    end,
+  })
+  cfg.handlers['swarm/status'](nil, { state = 'degraded', machines = {}, queueDepth = 5 }, { client_id = 42 })
+  H.record('status_event', fired)
+  H.record('status_stored', status.short(status.last[42]))
+
   local commands = require('swarm_lsp.commands')
   H.record('answer', commands.format_answer({
     answer = 'In geometry.py.',
