@@ -67,5 +67,6 @@ describe('formatClientState', () => {
     assert.equal(formatClientState('failed').severity, 'error');
     assert.equal(formatClientState('stopped').severity, 'warning');
     assert.equal(formatClientState('starting').severity, 'busy');
+    assert.equal(formatClientState('running').text, '$(pulse) Swarm');
   });
 });

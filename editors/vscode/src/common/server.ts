@@ -68,6 +68,7 @@ export class SwarmServer implements vscode.Disposable {
   private readonly statusEmitter = new vscode.EventEmitter<SwarmStatus>();
   private readonly stateEmitter = new vscode.EventEmitter<ClientState>();
   private progressCounter = 0;
+  private last: SwarmStatus | undefined;
 
   /** Fired for every `swarm/status` notification. */
   readonly onStatus = this.statusEmitter.event;
@@ -82,6 +83,11 @@ export class SwarmServer implements vscode.Disposable {
         void this.onConfigurationChanged(event);
       }),
     );
+  }
+
+  /** The last `swarm/status` of the running server, if it sent one. */
+  get lastStatus(): SwarmStatus | undefined {
+    return this.last;
   }
 
   get isRunning(): boolean {
@@ -119,7 +125,8 @@ export class SwarmServer implements vscode.Disposable {
         }
       }),
       client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
-        this.statusEmitter.fire(normalizeStatus(params));
+        this.last = normalizeStatus(params);
+        this.statusEmitter.fire(this.last);
       }),
     );
     this.stateEmitter.fire('starting');
@@ -196,6 +203,7 @@ export class SwarmServer implements vscode.Disposable {
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.last = undefined;
     for (const disposable of this.clientDisposables.splice(0)) {
       disposable.dispose();
     }
@@ -274,14 +282,21 @@ export class SwarmServer implements vscode.Disposable {
     );
   }
 
-  /** Ask for the current status with `swarm.status`. */
+  /** The current status from `swarm.status`, else the last notification. */
   async status(): Promise<SwarmStatus> {
     const client = await this.runningClient();
-    const raw: unknown = await client.sendRequest(ExecuteCommandRequest.type, {
-      command: 'swarm.status',
-      arguments: [],
-    });
-    return normalizeStatus(raw);
+    try {
+      const raw: unknown = await client.sendRequest(ExecuteCommandRequest.type, {
+        command: 'swarm.status',
+        arguments: [],
+      });
+      return normalizeStatus(raw);
+    } catch (err) {
+      if (this.last) {
+        return this.last;
+      }
+      throw err;
+    }
   }
 
   dispose(): void {

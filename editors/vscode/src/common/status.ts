@@ -107,8 +107,14 @@ export function formatStatus(status: SwarmStatus): StatusView {
 }
 
 /** What the item shows while the language server itself is not running. */
-export function formatClientState(state: 'starting' | 'stopped' | 'failed'): StatusView {
+export function formatClientState(state: 'starting' | 'running' | 'stopped' | 'failed'): StatusView {
   switch (state) {
+    case 'running':
+      return {
+        text: '$(pulse) Swarm',
+        tooltip: 'swarm-lsp is running; no swarm status yet. Click for details.',
+        severity: 'ok',
+      };
     case 'starting':
       return { text: '$(loading~spin) Swarm', tooltip: 'Starting swarm-lsp…', severity: 'busy' };
     case 'stopped':

@@ -22,11 +22,8 @@ export class SwarmStatusBar implements vscode.Disposable {
         this.show(formatStatus(status));
       }),
       server.onState((state: ClientState) => {
-        if (state === 'starting' || state === 'stopped' || state === 'failed') {
-          this.show(formatClientState(state));
-        } else {
-          this.show(formatStatus({ state: 'starting' }));
-        }
+        const last = server.lastStatus;
+        this.show(state === 'running' && last ? formatStatus(last) : formatClientState(state));
       }),
     );
   }
