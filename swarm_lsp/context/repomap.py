@@ -15,6 +15,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import mul, sub
 
 from swarm_lsp.context.index import SymbolIndex
 from swarm_lsp.context.packing import TokenCounter, estimate_tokens, fit_count
@@ -25,7 +26,11 @@ from swarm_lsp.context.tags import Tag
 MAX_DEFINING_FILES = 24
 DAMPING = 0.85
 ITERATIONS = 40
-TOLERANCE = 1e-7
+TOLERANCE = 1e-6
+#: Out-edges kept per file (the strongest); the long tail changes ranks very little.
+MAX_OUT_EDGES = 32
+#: Unreferenced definitions are only considered in this many best-ranked files.
+TOP_FILES = 64
 
 
 def name_weight(name: str, defining_files: int) -> float:
@@ -40,8 +45,39 @@ def name_weight(name: str, defining_files: int) -> float:
     return weight
 
 
+@dataclass(frozen=True)
+class Transition:
+    """A weighted graph in "pull" form: for each node, who links to it and how strongly.
+
+    Weights are normalised per source, so one PageRank step for a node is a dot product
+    over its incoming list, which runs in C (``sum(map(mul, ...))``) instead of a Python loop.
+    """
+
+    size: int
+    incoming: list[tuple[tuple[int, ...], tuple[float, ...]]]
+    dangling: tuple[int, ...]  # nodes without out-edges
+
+
+def transition(edges: Mapping[int, Mapping[int, float]], size: int) -> Transition:
+    sources: list[list[int]] = [[] for _ in range(size)]
+    weights: list[list[float]] = [[] for _ in range(size)]
+    has_out = [False] * size
+    for src, dsts in edges.items():
+        total_w = sum(w for w in dsts.values() if w > 0)
+        if total_w <= 0 or not 0 <= src < size:
+            continue
+        for dst, w in dsts.items():
+            if w > 0 and 0 <= dst < size:
+                sources[dst].append(src)
+                weights[dst].append(w / total_w)
+                has_out[src] = True
+    incoming = [(tuple(s), tuple(w)) for s, w in zip(sources, weights, strict=True)]
+    dangling = tuple(i for i in range(size) if not has_out[i])
+    return Transition(size, incoming, dangling)
+
+
 def pagerank(
-    edges: Mapping[int, Mapping[int, float]],
+    edges: Mapping[int, Mapping[int, float]] | Transition,
     size: int,
     personalization: Mapping[int, float] | None = None,
     damping: float = DAMPING,
@@ -55,40 +91,26 @@ def pagerank(
     """
     if size == 0:
         return []
+    graph = edges if isinstance(edges, Transition) else transition(edges, size)
+    teleport = [1.0 / size] * size
     if personalization:
-        total_p = sum(v for v in personalization.values() if v > 0)
-        teleport = [0.0] * size
-        for node, value in personalization.items():
-            if value > 0 and 0 <= node < size:
-                teleport[node] = value / total_p
-        if not any(teleport):
-            teleport = [1.0 / size] * size
-    else:
-        teleport = [1.0 / size] * size
-    out: list[list[tuple[int, float]]] = [[] for _ in range(size)]
-    for src, dsts in edges.items():
-        total_w = sum(w for w in dsts.values() if w > 0)
-        if total_w > 0:
-            out[src] = [(dst, w / total_w) for dst, w in dsts.items() if w > 0]
+        total_p = sum(v for k, v in personalization.items() if v > 0 and 0 <= k < size)
+        if total_p > 0:
+            teleport = [0.0] * size
+            for node, value in personalization.items():
+                if value > 0 and 0 <= node < size:
+                    teleport[node] = value / total_p
     rank = list(teleport)
+    incoming = graph.incoming
     for _ in range(iterations):
-        new = [0.0] * size
-        dangling = 0.0
-        for src in range(size):
-            r = rank[src]
-            if not r:
-                continue
-            targets = out[src]
-            if not targets:
-                dangling += r
-                continue
-            share = damping * r
-            for dst, w in targets:
-                new[dst] += share * w
-        spill = damping * dangling + (1.0 - damping)
-        for node in range(size):
-            new[node] += spill * teleport[node]
-        delta = sum(abs(a - b) for a, b in zip(new, rank, strict=True))
+        get = rank.__getitem__
+        dangling_mass = sum(map(get, graph.dangling))
+        spill = damping * dangling_mass + (1.0 - damping)
+        new = [
+            damping * sum(map(mul, map(get, srcs), ws)) + spill * t if srcs else spill * t
+            for (srcs, ws), t in zip(incoming, teleport, strict=True)
+        ]
+        delta = sum(map(abs, map(sub, new, rank)))
         rank = new
         if delta < tolerance:
             break
@@ -99,8 +121,11 @@ def pagerank(
 class _Graph:
     files: list[str]
     position: dict[str, int]
-    edges: dict[int, dict[int, float]]  # src → dst → weight
-    uses: dict[int, list[tuple[int, str, float]]]  # src → (dst, name, weight)
+    transition: Transition
+    # src → [(dst, name, weight normalised by the src's total out-weight)]
+    uses: dict[int, list[tuple[int, str, float]]]
+    # (file index, name) → the definitions of that name in that file
+    defined: dict[tuple[int, str], list[Tag]]
 
 
 class RepoMap:
@@ -153,10 +178,22 @@ class RepoMap:
                 for dst in targets:
                     out[dst] = out.get(dst, 0.0) + weight
                     used.append((dst, name, weight))
+            if len(out) > MAX_OUT_EDGES:
+                # Keep the strongest links: on the standard library the top 32 carry 98%
+                # of each file's out-weight, and PageRank's cost is linear in the edges.
+                strongest = sorted(out.items(), key=lambda item: item[1], reverse=True)
+                out = dict(strongest[:MAX_OUT_EDGES])
+                used = [u for u in used if u[0] in out]
             if out:
                 edges[src] = out
-                uses[src] = used
-        return _Graph(files, position, edges, uses)
+                total = sum(out.values())
+                uses[src] = [(dst, name, weight / total) for dst, name, weight in used]
+        defined: dict[tuple[int, str], list[Tag]] = defaultdict(list)
+        for entry in entries:
+            i = position[entry.path]
+            for tag in entry.definitions:
+                defined[(i, tag.name)].append(tag)
+        return _Graph(files, position, transition(edges, len(files)), uses, dict(defined))
 
     def rank_files(
         self, focus_files: Iterable[str] = (), focus_names: Iterable[str] = ()
@@ -164,7 +201,7 @@ class RepoMap:
         """PageRank of every indexed file, personalised toward the focus files and names."""
         graph = self.graph()
         personalization = self._personalization(graph, focus_files, focus_names)
-        ranks = pagerank(graph.edges, len(graph.files), personalization)
+        ranks = pagerank(graph.transition, len(graph.files), personalization)
         return {path: ranks[i] for i, path in enumerate(graph.files)}
 
     def _personalization(
@@ -190,34 +227,52 @@ class RepoMap:
         focus_names: Iterable[str] = (),
         exclude_files: Iterable[str] = (),
     ) -> list[Tag]:
-        """Definitions, best first: rank flowing along the references that use them."""
+        """Definitions, best first: rank flowing along the references that use them.
+
+        Candidates are the definitions some file references, the definitions of the focus
+        names, and everything in the best-ranked files (so a fresh, unreferenced file still
+        shows up); the rest of a big workspace is never scored.
+        """
         focus_files = list(focus_files)
         focus_names = set(focus_names)
         graph = self.graph()
         personalization = self._personalization(graph, focus_files, focus_names)
-        ranks = pagerank(graph.edges, len(graph.files), personalization)
+        ranks = pagerank(graph.transition, len(graph.files), personalization)
+        floor = max(ranks, default=0.0) * 1e-9
         def_rank: dict[tuple[int, str], float] = defaultdict(float)
         for src, used in graph.uses.items():
-            total = sum(graph.edges[src].values())
-            if total <= 0:
+            r = ranks[src]
+            if r <= floor:
                 continue
             for dst, name, weight in used:
-                def_rank[(dst, name)] += ranks[src] * weight / total
-        excluded = {self.index.relative(p) for p in exclude_files}
-        scored: list[tuple[float, str, int, Tag]] = []
-        for entry in self.index.entries():
-            if entry.path in excluded:
-                continue
-            i = graph.position.get(entry.path)
-            if i is None:
-                continue
-            for tag in entry.definitions:
-                score = def_rank.get((i, tag.name), 0.0) + 1e-3 * ranks[i]
+                def_rank[(dst, name)] += r * weight
+        excluded = {graph.position.get(self.index.relative(p)) for p in exclude_files}
+        scores: dict[Tag, float] = {}
+
+        def consider(i: int, tags: Iterable[Tag], base: float) -> None:
+            if i in excluded:
+                return
+            for tag in tags:
+                score = base + 1e-3 * ranks[i]
                 if tag.name in focus_names:
                     score *= 10.0
-                scored.append((-score, tag.path, tag.line, tag))
-        scored.sort(key=lambda item: (item[0], item[1], item[2]))
-        return [item[3] for item in scored]
+                if score > scores.get(tag, -1.0):
+                    scores[tag] = score
+
+        for (i, name), value in def_rank.items():
+            consider(i, graph.defined.get((i, name), ()), value)
+        for name in focus_names:
+            for tag in self.index.definitions(name):
+                where = graph.position.get(tag.path)
+                if where is not None:
+                    consider(where, [tag], def_rank.get((where, name), 0.0))
+        best_files = sorted(range(len(ranks)), key=ranks.__getitem__, reverse=True)[:TOP_FILES]
+        for i in best_files:
+            entry = self.index.get(graph.files[i])
+            if entry is not None:
+                consider(i, [t for t in entry.definitions if t not in scores], 0.0)
+        ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0].path, item[0].line))
+        return [tag for tag, _ in ordered]
 
     def parents_of(self, tag: Tag) -> list[Tag]:
         """Enclosing definitions of ``tag`` (memoised until the index changes)."""
