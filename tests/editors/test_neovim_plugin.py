@@ -43,6 +43,7 @@ def test_config_commands_and_options(nvim: Path, tmp_path: Path) -> None:
     assert "Coordinator: 127.0.0.1:50051" in r["status_lines"]
     assert any("✗ w2 on 10.0.0.2" in line for line in r["status_lines"])
     assert r["status_garbage"] == "Swarm ✗"
+    assert r["status_dispatch_shape"] == "Swarm ✓ 2/2 ⟳1 ≡4"
     assert r["visible_plain"] == "ea(self):"
     assert r["visible_ranged"] == "ea(self):"
     assert r["visible_mismatch"] is None

@@ -22,6 +22,27 @@ describe('normalizeStatus', () => {
     assert.equal(status.queueDepth, 3);
   });
 
+  it('reads the dispatch client shape too', () => {
+    const status = normalizeStatus({
+      coordinator: '127.0.0.1:40000',
+      machines: [
+        { workerId: 'w-1', name: 'thinker', host: '127.0.0.1', roles: ['refactor'], capacity: 2, running: 1, load: 0.5, draining: false },
+        { workerId: 'w-2', name: 'tester', host: '127.0.0.1', roles: ['test'], capacity: 1, running: 0, load: 0 },
+      ],
+      queueDepth: 4,
+      recent: [{ taskId: 't-9', type: 'test', state: 'SUCCEEDED', worker: 'w-2' }],
+    });
+    assert.equal(status.state, 'ready');
+    assert.deepEqual(status.machines?.map((m) => [m.id, m.load, m.capacity, m.alive]), [
+      ['thinker', 1, 2, true],
+      ['tester', 0, 1, true],
+    ]);
+    assert.equal(status.running, 1);
+    assert.deepEqual(status.recent, [{ id: 't-9', type: 'test', state: 'SUCCEEDED' }]);
+    assert.equal(formatStatus(status).text, '$(pulse) Swarm 2/2 $(sync~spin) 1 $(list-ordered) 4');
+    assert.equal(normalizeStatus({ coordinator: '127.0.0.1:1', machines: [] }).state, 'degraded');
+  });
+
   it('turns garbage into down instead of throwing', () => {
     assert.deepEqual(normalizeStatus(null), { state: 'down' });
     const status = normalizeStatus({ state: 'weird', machines: 'no', queueDepth: -4 });

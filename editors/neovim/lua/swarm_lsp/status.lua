@@ -6,6 +6,41 @@ M.last = {}
 
 local ICONS = { starting = '…', ready = '✓', degraded = '!', down = '✗' }
 
+local function count(value)
+  return (type(value) == 'number' and value > 0) and math.floor(value) or 0
+end
+
+local function text(value)
+  return (type(value) == 'string' and value ~= '') and value or nil
+end
+
+--- One machine in either shape the server may send: `{ id, host, roles, load, capacity, alive }`
+--- or the dispatch client's `{ workerId, name, host, roles, capacity, running, load, ... }`. A
+--- listed machine without `alive` is alive (the coordinator lists live workers).
+local function machine(raw)
+  if type(raw) ~= 'table' then
+    return nil
+  end
+  local id = text(raw.id) or text(raw.name) or text(raw.workerId)
+  if not id then
+    return nil
+  end
+  local roles = {}
+  for _, role in ipairs(type(raw.roles) == 'table' and raw.roles or {}) do
+    if type(role) == 'string' then
+      table.insert(roles, role)
+    end
+  end
+  return {
+    id = id,
+    host = text(raw.host) or '?',
+    roles = roles,
+    load = type(raw.running) == 'number' and count(raw.running) or count(raw.load),
+    capacity = count(raw.capacity),
+    alive = type(raw.alive) == 'boolean' and raw.alive or (raw.alive == nil),
+  }
+end
+
 --- Keep what looks like a status; anything malformed is "down".
 ---@param raw any
 ---@return table
@@ -13,22 +48,48 @@ function M.normalize(raw)
   if type(raw) ~= 'table' then
     return { state = 'down', machines = {}, recent = {}, queueDepth = 0, running = 0 }
   end
-  local function count(value)
-    return (type(value) == 'number' and value > 0) and math.floor(value) or 0
-  end
   local machines = {}
-  for _, machine in ipairs(type(raw.machines) == 'table' and raw.machines or {}) do
-    if type(machine) == 'table' and machine.id ~= nil then
-      table.insert(machines, machine)
+  for _, m in ipairs(type(raw.machines) == 'table' and raw.machines or {}) do
+    table.insert(machines, machine(m))
+  end
+  local coordinator = text(raw.coordinator)
+  local state = 'down'
+  if ICONS[raw.state] then
+    state = raw.state
+  elseif coordinator then
+    -- No explicit state: a coordinator that answered is up; without machines it cannot work.
+    state = 'degraded'
+    for _, m in ipairs(machines) do
+      if m.alive then
+        state = 'ready'
+      end
+    end
+  end
+  local running = 0
+  if type(raw.running) == 'number' then
+    running = count(raw.running)
+  else
+    for _, m in ipairs(machines) do
+      running = running + m.load
+    end
+  end
+  local recent = {}
+  for _, task in ipairs(type(raw.recent) == 'table' and raw.recent or {}) do
+    if type(task) == 'table' then
+      table.insert(recent, {
+        id = text(task.id) or text(task.taskId) or '?',
+        type = text(task.type) or '?',
+        state = text(task.state) or '?',
+      })
     end
   end
   return {
-    state = ICONS[raw.state] and raw.state or 'down',
-    coordinator = type(raw.coordinator) == 'string' and raw.coordinator or nil,
+    state = state,
+    coordinator = coordinator,
     machines = machines,
     queueDepth = count(raw.queueDepth),
-    running = count(raw.running),
-    recent = type(raw.recent) == 'table' and raw.recent or {},
+    running = running,
+    recent = recent,
   }
 end
 

@@ -35,6 +35,36 @@ function count(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
 }
 
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * One machine in either shape the server may send: the contract's `{id, host, roles, load,
+ * capacity, alive}` or the dispatch client's `{workerId, name, host, roles, capacity, running,
+ * load, draining, …}`. A listed machine without `alive` is alive (the coordinator lists live
+ * workers).
+ */
+function normalizeMachine(raw: unknown): MachineStatus | undefined {
+  if (typeof raw !== 'object' || raw === null) {
+    return undefined;
+  }
+  const m = raw as Record<string, unknown>;
+  const id = text(m.id) ?? text(m.name) ?? text(m.workerId);
+  if (id === undefined) {
+    return undefined;
+  }
+  const roles = Array.isArray(m.roles) ? m.roles.filter((r): r is string => typeof r === 'string') : [];
+  return {
+    id,
+    host: text(m.host) ?? '?',
+    roles,
+    load: typeof m.running === 'number' ? count(m.running) : count(m.load),
+    capacity: count(m.capacity),
+    alive: typeof m.alive === 'boolean' ? m.alive : true,
+  };
+}
+
 /** Keep what looks like a status; anything malformed becomes "down" rather than a crash. */
 export function normalizeStatus(raw: unknown): SwarmStatus {
   if (typeof raw !== 'object' || raw === null) {
@@ -42,18 +72,28 @@ export function normalizeStatus(raw: unknown): SwarmStatus {
   }
   const value = raw as Record<string, unknown>;
   const machines = Array.isArray(value.machines)
-    ? value.machines.filter(
-        (m): m is MachineStatus => typeof m === 'object' && m !== null && 'id' in m,
-      )
+    ? value.machines.map(normalizeMachine).filter((m): m is MachineStatus => m !== undefined)
     : [];
-  return {
-    state: isState(value.state) ? value.state : 'down',
-    coordinator: typeof value.coordinator === 'string' ? value.coordinator : undefined,
-    machines,
-    queueDepth: count(value.queueDepth),
-    running: count(value.running),
-    recent: Array.isArray(value.recent) ? (value.recent as SwarmStatus['recent']) : [],
-  };
+  const coordinator = text(value.coordinator);
+  let state: SwarmState = 'down';
+  if (isState(value.state)) {
+    state = value.state;
+  } else if (coordinator !== undefined) {
+    // No explicit state: a coordinator that answered is up; without machines it cannot work.
+    state = machines.some((m) => m.alive) ? 'ready' : 'degraded';
+  }
+  const running =
+    typeof value.running === 'number' ? count(value.running) : machines.reduce((sum, m) => sum + m.load, 0);
+  const recent = Array.isArray(value.recent)
+    ? value.recent
+        .filter((t): t is Record<string, unknown> => typeof t === 'object' && t !== null)
+        .map((t) => ({
+          id: text(t.id) ?? text(t.taskId) ?? '?',
+          type: text(t.type) ?? '?',
+          state: text(t.state) ?? '?',
+        }))
+    : [];
+  return { state, coordinator, machines, queueDepth: count(value.queueDepth), running, recent };
 }
 
 function escapeMarkdown(value: unknown): string {

@@ -42,6 +42,15 @@ return function(H)
   H.record('status_short', status.short(st))
   H.record('status_lines', status.lines(st))
   H.record('status_garbage', status.short(status.normalize('nope')))
+  H.record('status_dispatch_shape', status.short(status.normalize({
+    coordinator = '127.0.0.1:40000',
+    machines = {
+      { workerId = 'w-1', name = 'thinker', host = '127.0.0.1', roles = { 'refactor' }, capacity = 2, running = 1 },
+      { workerId = 'w-2', name = 'tester', host = '127.0.0.1', roles = { 'test' }, capacity = 1, running = 0 },
+    },
+    queueDepth = 4,
+    recent = { { taskId = 't-9', type = 'test', state = 'SUCCEEDED' } },
+  })))
 
   local inline = require('swarm_lsp.inline')
   local typed = { start = { line = 0, character = 4 }, ['end'] = { line = 0, character = 6 } }
