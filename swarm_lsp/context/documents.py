@@ -174,6 +174,7 @@ class DocumentStore:
             else:
                 tree = self._parse(old.language, source, None)
             doc = Document(uri, text, old.language, tree, new_version, source)
+            doc._lines = old.lines.edited(start, end, inserted, source)
             self._docs[uri] = doc
         return doc
 

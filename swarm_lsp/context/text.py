@@ -86,6 +86,49 @@ class LineIndex:
         self._starts = starts
         self._content_ends = content_ends
 
+    @classmethod
+    def _from_parts(cls, source: bytes, starts: list[int], content_ends: list[int]) -> LineIndex:
+        index = cls.__new__(cls)
+        index._source = source
+        index._starts = starts
+        index._content_ends = content_ends
+        return index
+
+    def edited(self, start: int, end: int, inserted: bytes, new_source: bytes) -> LineIndex:
+        """The index of ``new_source == old[:start] + inserted + old[end:]``.
+
+        Only the lines around the edit are scanned again; later lines are shifted. That
+        keeps a keystroke in a 5,000-line file from rescanning the whole text.
+        """
+        starts = self._starts
+        delta = len(inserted) - (end - start)
+        # Rescan from one line before the edit (an inserted "\n" can join a "\r" before
+        # it) to the first line starting two bytes past its end (same, on the other side).
+        first = max(0, bisect_right(starts, start) - 2)
+        last = bisect_right(starts, end + 1)
+        region_start = starts[first]
+        region_end = starts[last] + delta if last < len(starts) else len(new_source)
+        new_starts = starts[: first + 1]
+        new_ends = self._content_ends[:first]
+        for match in _LINE_BREAK.finditer(new_source, region_start, region_end):
+            new_ends.append(match.start())
+            new_starts.append(match.end())
+        if last < len(starts):
+            if new_starts[-1] != region_end:  # cannot happen; stay correct if it does
+                return LineIndex(new_source)
+            new_starts.extend(s + delta for s in starts[last + 1 :])
+            new_ends.extend(e + delta for e in self._content_ends[last:])
+        else:
+            new_ends.append(len(new_source))
+        return LineIndex._from_parts(new_source, new_starts, new_ends)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LineIndex):
+            return NotImplemented
+        return (self._starts, self._content_ends) == (other._starts, other._content_ends)
+
+    __hash__ = None  # type: ignore[assignment]
+
     @property
     def line_count(self) -> int:
         return len(self._starts)

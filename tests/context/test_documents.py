@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from hypothesis import HealthCheck, given, settings
@@ -174,6 +175,7 @@ FRAGMENTS = [
     " ",
     "\n",
     "\r\n",
+    "\r",
     "\t",
     "x",
     "é",
@@ -195,7 +197,8 @@ def position(draw: st.DrawFn, text: str) -> tuple[int, int, int]:
 
 
 @settings(
-    max_examples=120,
+    # CONTEXT_PROPERTY_EXAMPLES=2000 for a longer soak; 120 keeps the suite fast.
+    max_examples=int(os.environ.get("CONTEXT_PROPERTY_EXAMPLES", "120")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -222,3 +225,4 @@ def test_incremental_tree_equals_fresh_parse(
         assert doc.source == model.encode("utf-8")
         assert doc.tree is not None
         assert shape(doc.tree) == shape(fresh(language, model))
+        assert doc.lines == LineIndex(doc.source)  # the incrementally updated line index
