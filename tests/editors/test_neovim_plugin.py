@@ -51,6 +51,27 @@ def test_config_commands_and_options(nvim: Path, tmp_path: Path) -> None:
     assert r["status_event"]["client_id"] == 42
     assert r["status_event"]["status"]["state"] == "degraded"
     assert r["status_stored"] == "Swarm ! 0/0 ≡5"
+    assert r["range_charwise"] == {
+        "start": {"line": 1, "character": 3},
+        "end": {"line": 2, "character": 7},
+    }
+    assert r["range_linewise"] == {
+        "start": {"line": 0, "character": 0},
+        "end": {"line": 1, "character": 13},
+    }
+    assert r["range_line"] == {
+        "start": {"line": 2, "character": 0},
+        "end": {"line": 2, "character": 16},
+    }
+    line3 = {"start": {"line": 2, "character": 0}, "end": {"line": 2, "character": 16}}
+    assert r["args_by_command"] == {
+        "swarm.refactor": ["URI", line3, "inline y"],
+        "swarm.explain": ["URI", line3],
+        "swarm.review": ["URI", line3],
+        "swarm.generateTests": ["URI", line3],
+        "swarm.research": ["URI", {"line": 1, "character": 4}],
+        "swarm.runTests": ["URI"],
+    }
     assert r["answer"] == "In geometry.py.\n\nSources:\n- shapes/geometry.py:19"
     assert [(q["lnum"], q["text"]) for q in r["qflist"]] == [(19, "swarm: cited")]
 

@@ -78,6 +78,25 @@ return function(H)
   H.record('status_stored', status.short(status.last[42]))
 
   local commands = require('swarm_lsp.commands')
+
+  -- Ranges for :SwarmRefactor and friends: charwise Visual, linewise Visual, plain line range.
+  local buf = vim.api.nvim_create_buf(true, false)
+  vim.api.nvim_set_current_buf(buf)
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, { 'def f(x):', '    y = x * 2', '    return y + 1', '' })
+  vim.cmd('normal! 2G4|vj7|\27')
+  H.record('range_charwise', commands.command_range({ line1 = 2, line2 = 3, range = 2 }, buf, 'utf-16'))
+  vim.cmd('normal! 1GVj\27')
+  H.record('range_linewise', commands.command_range({ line1 = 1, line2 = 2, range = 2 }, buf, 'utf-16'))
+  H.record('range_line', commands.command_range({ line1 = 3, line2 = 3, range = 0 }, buf, 'utf-16'))
+  local fake_client = { offset_encoding = 'utf-16' }
+  local args_by_command = {}
+  vim.api.nvim_win_set_cursor(0, { 2, 4 })
+  for _, spec in ipairs(commands.CODE_COMMANDS) do
+    local a = commands.arguments(spec, { line1 = 3, line2 = 3, range = 1 }, buf, fake_client, 'inline y')
+    a[1] = vim.startswith(a[1], 'file://') and 'URI' or a[1]
+    args_by_command[spec.server] = a
+  end
+  H.record('args_by_command', args_by_command)
   H.record('answer', commands.format_answer({
     answer = 'In geometry.py.',
     citations = { { path = 'shapes/geometry.py', line = 19 } },
