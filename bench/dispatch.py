@@ -1,9 +1,10 @@
 """Dispatch benchmarks on loopback, with real processes.
 
-1. SubmitTask latency (p50/p99): one client, one request at a time.
+1. Submit latency (p50/p99): one client, one request at a time; the unary SubmitTask RPC and
+   the client's default pipelined submit (SubmitStream).
 2. Sustained submit -> complete throughput with 4 echo workers: a window of tasks in flight,
-   each followed to its final result; once with one SubmitTask per task, once with
-   SubmitTasks batches.
+   each submitted on its own and followed to its final result, with unary SubmitTask and
+   with the default pipelined submit; then with SubmitTasks batches.
 3. Failover: a worker SIGKILLed mid-task -> the task running on another worker.
 
 Run:  .venv/bin/python bench/dispatch.py [--tasks 3000] [--window 128] [--latency 1000]
@@ -27,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from swarm_lsp.config import Settings  # noqa: E402
+from swarm_lsp.dispatch import codec  # noqa: E402
 from swarm_lsp.dispatch.client import DispatchClient  # noqa: E402
+from swarm_lsp.dispatch.proto import swarm_pb2 as pb  # noqa: E402
 
 
 class Procs:
@@ -112,31 +115,35 @@ async def bench_latency_and_throughput(args: argparse.Namespace, root: Path) -> 
         for _ in range(50):
             await client.wait((await client.submit("echo", {"n": 0})).task_id)
 
-        latencies = []
-        for i in range(args.latency):
-            start = time.perf_counter()
-            await client.submit("echo", {"n": i})
-            latencies.append((time.perf_counter() - start) * 1000)
+        latencies: dict[bool, list[float]] = {False: [], True: []}
+        for pipelined in (False, True):
+            for i in range(args.latency):
+                task = pb.Task(type="echo", context=codec.encode_json({"n": i}))
+                start = time.perf_counter()
+                await client.submit_task(task, pipelined=pipelined)
+                latencies[pipelined].append((time.perf_counter() - start) * 1000)
         # let those finish before measuring throughput
         while (await client.status()).queue_depth or any(
             m.running for m in (await client.status()).machines
         ):
             await asyncio.sleep(0.1)
 
-        window = asyncio.Semaphore(args.window)
-        done = 0
+        async def one_by_one(pipelined: bool) -> float:
+            window = asyncio.Semaphore(args.window)
 
-        async def one(i: int) -> None:
-            nonlocal done
-            async with window:
-                receipt = await client.submit("echo", {"n": i, "text": "x"})
-                result = await client.wait(receipt.task_id)
-                assert result.state == "SUCCEEDED", result
-                done += 1
+            async def one(i: int) -> None:
+                async with window:
+                    task = pb.Task(type="echo", context=codec.encode_json({"n": i, "text": "x"}))
+                    receipt = await client.submit_task(task, pipelined=pipelined)
+                    result = await client.wait(receipt.task_id)
+                    assert result.state == "SUCCEEDED", result
 
-        start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(args.tasks)))
-        elapsed = time.perf_counter() - start
+            start = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(args.tasks)))
+            return args.tasks / (time.perf_counter() - start)
+
+        unary_tps = await one_by_one(False)
+        pipelined_tps = await one_by_one(True)
 
         # The same work with SubmitTasks: batches of --batch tasks, each task followed.
         batches = asyncio.Semaphore(max(1, args.window // args.batch))
@@ -162,12 +169,12 @@ async def bench_latency_and_throughput(args: argparse.Namespace, root: Path) -> 
         per_worker = {m.name: m.completed for m in status.machines}
         await client.close()
         return {
-            "submit_p50_ms": statistics.median(latencies),
-            "submit_p99_ms": pct(latencies, 99),
-            "submit_mean_ms": statistics.fmean(latencies),
-            "throughput_tasks_s": done / elapsed,
-            "throughput_tasks": float(done),
-            "throughput_elapsed_s": elapsed,
+            "submit_unary_p50_ms": statistics.median(latencies[False]),
+            "submit_unary_p99_ms": pct(latencies[False], 99),
+            "submit_pipelined_p50_ms": statistics.median(latencies[True]),
+            "submit_pipelined_p99_ms": pct(latencies[True], 99),
+            "throughput_unary_tasks_s": unary_tps,
+            "throughput_pipelined_tasks_s": pipelined_tps,
             "batched_throughput_tasks_s": batched_done / batched_elapsed,
             "batched_elapsed_s": batched_elapsed,
             **{f"completed_{k}": float(v) for k, v in per_worker.items()},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -297,6 +298,11 @@ class DispatchClient:
         self._followers: dict[str, set[asyncio.Queue[pb.TaskResult | BaseException]]] = {}
         self._watch_out: asyncio.Queue[str | None] | None = None
         self._watch_reader: asyncio.Task[None] | None = None
+        self._stream_submits = True
+        self._submit_out: asyncio.Queue[tuple[int, pb.Task] | None] | None = None
+        self._submit_reader: asyncio.Task[None] | None = None
+        self._pending_submits: dict[int, asyncio.Future[pb.SubmitOutcome]] = {}
+        self._request_ids = itertools.count(1)
         self.settings = settings
         self.target = target
 
@@ -331,10 +337,12 @@ class DispatchClient:
         return cls(channel, settings, address, call_timeout=call_timeout)
 
     async def close(self) -> None:
-        if self._watch_out is not None:
-            self._watch_out.put_nowait(None)
-        if self._watch_reader is not None:
-            self._watch_reader.cancel()
+        for out in (self._watch_out, self._submit_out):
+            if out is not None:
+                out.put_nowait(None)
+        for reader in (self._watch_reader, self._submit_reader):
+            if reader is not None:
+                reader.cancel()
         await self._channel.close(grace=0.5)
 
     async def __aenter__(self) -> DispatchClient:
@@ -443,8 +451,19 @@ class DispatchClient:
                 answers.append(RpcFailure(outcome.error_message, outcome.error_code))
         return answers
 
-    async def submit_task(self, task: pb.Task, *, blobs_uploaded: int = 0) -> Receipt:
-        """Submit a ready-made Task message (the context already compressed)."""
+    async def submit_task(
+        self, task: pb.Task, *, blobs_uploaded: int = 0, pipelined: bool = True
+    ) -> Receipt:
+        """Submit a ready-made Task message (the context already compressed).
+
+        By default the submit rides the shared SubmitStream (pipelined: many callers, one
+        stream, one commit per burst); ``pipelined=False`` makes one SubmitTask call. Either
+        way it has a deadline and fails with a DispatchError, never a hang.
+        """
+        if pipelined and self._stream_submits:
+            receipt = await self._submit_pipelined(task, blobs_uploaded)
+            if receipt is not None:
+                return receipt
         try:
             reply = await self._stub.SubmitTask(
                 task, metadata=self._metadata, timeout=self._timeout
@@ -454,6 +473,85 @@ class DispatchClient:
         receipt = Receipt.from_pb(reply, blobs_uploaded)
         self._deadlines[receipt.task_id] = receipt.deadline_ms
         return receipt
+
+    async def _submit_pipelined(self, task: pb.Task, blobs_uploaded: int) -> Receipt | None:
+        """Submit over SubmitStream; None when the coordinator does not offer it."""
+        out = self._submit_out
+        if out is None:
+            out = asyncio.Queue()
+            self._submit_out = out
+            call = self._stub.SubmitStream(
+                self._submit_requests(out), metadata=self._metadata, timeout=WATCH_TIMEOUT_S
+            )
+            self._submit_reader = asyncio.create_task(self._read_submits(call, out))
+        request_id = next(self._request_ids)
+        future: asyncio.Future[pb.SubmitOutcome] = asyncio.get_running_loop().create_future()
+        self._pending_submits[request_id] = future
+        out.put_nowait((request_id, task))
+        try:
+            outcome = await asyncio.wait_for(future, timeout=self._timeout)
+        except TimeoutError as err:
+            raise RpcFailure(
+                f"submitting a {task.type!r} task: DEADLINE_EXCEEDED: no answer in "
+                f"{self._timeout:g}s (the coordinator did not answer in time)",
+                "DEADLINE_EXCEEDED",
+            ) from err
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                self._stream_submits = False
+                return None
+            raise _failure(f"submitting a {task.type!r} task", err) from err
+        finally:
+            self._pending_submits.pop(request_id, None)
+        if not outcome.HasField("receipt"):
+            raise RpcFailure(
+                f"submitting a {task.type!r} task: {outcome.error_code}: {outcome.error_message}",
+                outcome.error_code,
+            )
+        receipt = Receipt.from_pb(outcome.receipt, blobs_uploaded)
+        self._deadlines[receipt.task_id] = receipt.deadline_ms
+        return receipt
+
+    @staticmethod
+    async def _submit_requests(
+        out: asyncio.Queue[tuple[int, pb.Task] | None],
+    ) -> AsyncIterator[pb.SubmitStreamRequest]:
+        while True:
+            item = await out.get()
+            if item is None:
+                return
+            request = pb.SubmitStreamRequest()
+            while item is not None:
+                request.request_ids.append(item[0])
+                request.tasks.append(item[1])
+                if out.empty() or len(request.tasks) >= 256:
+                    break
+                item = out.get_nowait()
+            yield request
+            if item is None:
+                return
+
+    async def _read_submits(
+        self, call: Any, out: asyncio.Queue[tuple[int, pb.Task] | None]
+    ) -> None:
+        error: BaseException
+        try:
+            async for reply in call:
+                for request_id, outcome in zip(reply.request_ids, reply.outcomes, strict=False):
+                    future = self._pending_submits.get(request_id)
+                    if future is not None and not future.done():
+                        future.set_result(outcome)
+            error = RpcFailure("the submit stream ended", "UNAVAILABLE")
+        except grpc.aio.AioRpcError as err:
+            error = err
+        except asyncio.CancelledError:
+            error = RpcFailure("the client was closed", "CANCELLED")
+        if self._submit_out is out:
+            self._submit_out = None
+        out.put_nowait(None)
+        for future in list(self._pending_submits.values()):
+            if not future.done():
+                future.set_exception(error)
 
     async def _watch(self) -> asyncio.Queue[str | None]:
         """The shared WatchResults stream (opened on first use, reopened after a failure)."""

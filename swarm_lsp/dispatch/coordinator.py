@@ -1091,6 +1091,21 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
             )
         return self.c.submit_many(request.tasks)
 
+    async def SubmitStream(
+        self, request_iterator: AsyncIterator[pb.SubmitStreamRequest], context: Any
+    ) -> AsyncIterator[pb.SubmitStreamReply]:
+        async for request in request_iterator:
+            if len(request.tasks) != len(request.request_ids):
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "request_ids and tasks differ in length"
+                )
+            if len(request.tasks) > MAX_BATCH_TASKS:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_BATCH_TASKS} tasks per message"
+                )
+            outcomes = self.c.submit_many(request.tasks)
+            yield pb.SubmitStreamReply(request_ids=request.request_ids, outcomes=outcomes.outcomes)
+
     async def GetTaskStatus(self, request: pb.TaskId, context: Any) -> pb.TaskStatus:
         try:
             return self.c.task_status(request.id)

@@ -138,6 +138,22 @@ class SubmitOutcomes(_message.Message):
     outcomes: _containers.RepeatedCompositeFieldContainer[SubmitOutcome]
     def __init__(self, outcomes: _Optional[_Iterable[_Union[SubmitOutcome, _Mapping]]] = ...) -> None: ...
 
+class SubmitStreamRequest(_message.Message):
+    __slots__ = ("request_ids", "tasks")
+    REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    request_ids: _containers.RepeatedScalarFieldContainer[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[Task]
+    def __init__(self, request_ids: _Optional[_Iterable[int]] = ..., tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ...) -> None: ...
+
+class SubmitStreamReply(_message.Message):
+    __slots__ = ("request_ids", "outcomes")
+    REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    request_ids: _containers.RepeatedScalarFieldContainer[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[SubmitOutcome]
+    def __init__(self, request_ids: _Optional[_Iterable[int]] = ..., outcomes: _Optional[_Iterable[_Union[SubmitOutcome, _Mapping]]] = ...) -> None: ...
+
 class TaskStatus(_message.Message):
     __slots__ = ("task_id", "state", "type", "priority", "worker", "attempt", "queue_position", "estimated_wait_ms", "submitted_ms", "started_ms", "finished_ms", "deadline_ms", "error_code", "error_message", "fallback", "route")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]

@@ -61,6 +61,11 @@ class SwarmCoordinatorStub:
                 request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskBatch.SerializeToString,
                 response_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitOutcomes.FromString,
                 _registered_method=True)
+        self.SubmitStream = channel.stream_stream(
+                '/swarm.v1.SwarmCoordinator/SubmitStream',
+                request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitStreamRequest.SerializeToString,
+                response_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitStreamReply.FromString,
+                _registered_method=True)
         self.WatchResults = channel.stream_stream(
                 '/swarm.v1.SwarmCoordinator/WatchResults',
                 request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.WatchRequest.SerializeToString,
@@ -119,6 +124,16 @@ class SwarmCoordinatorServicer:
 
     def SubmitTasks(self, request, context):
         """Several tasks in one call, stored in one commit; each gets a receipt or an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitStream(self, request_iterator, context):
+        """Pipelined submits over one stream: each request carries tasks with the caller's request
+        ids; each reply answers some of them (a receipt or an error per task). Tasks that arrive
+        together are stored in one commit, before their replies are sent. The dispatch client
+        sends its submits this way; SubmitTask stays for simple callers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -187,6 +202,11 @@ def add_SwarmCoordinatorServicer_to_server(servicer, server):
                     servicer.SubmitTasks,
                     request_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskBatch.FromString,
                     response_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitOutcomes.SerializeToString,
+            ),
+            'SubmitStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SubmitStream,
+                    request_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitStreamRequest.FromString,
+                    response_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitStreamReply.SerializeToString,
             ),
             'WatchResults': grpc.stream_stream_rpc_method_handler(
                     servicer.WatchResults,
@@ -351,6 +371,33 @@ class SwarmCoordinator:
             '/swarm.v1.SwarmCoordinator/SubmitTasks',
             swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.TaskBatch.SerializeToString,
             swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitOutcomes.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/swarm.v1.SwarmCoordinator/SubmitStream',
+            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitStreamRequest.SerializeToString,
+            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SubmitStreamReply.FromString,
             options,
             channel_credentials,
             insecure,
