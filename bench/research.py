@@ -120,6 +120,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="query passes for latency")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="swarm-bench-research-"))
     os.environ["SWARM_LSP_CACHE"] = str(work / "cache")
     from swarm_lsp.config import Settings
@@ -184,6 +185,10 @@ def main() -> int:
     print(
         f"### Research index: {' + '.join(args.packages)} "
         f"from the Python {platform.python_version()} stdlib\n"
+    )
+    print(
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after (shared machine)"
     )
     print(f"- corpus: {stats.files_seen} files, {lines} lines of Python, {stats.chunks} chunks")
     print(f"- embedder load: {load_s:.1f} s (all-MiniLM-L6-v2, CPU, {os.cpu_count()} cores)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -72,6 +73,7 @@ async def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="swarm-bench-sandbox-"))
     try:
         print(f"### Sandbox start-up overhead ({args.runs} runs each; best level here: {best})\n")
+        print(f"Load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n")
         for label, argv in (("true", ["true"]), ("python -c pass", [sys.executable, "-c", "pass"])):
             print(f"`{label}`:\n")
             print("| how | median | p95 | overhead vs bare |")
