@@ -6,6 +6,7 @@ Qdrant local mode on disk under the test's cache, and the packaged SmolLM2 chat 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import threading
 from collections.abc import Iterator
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from swarm_lsp.cli import main as cli_main
-from swarm_lsp.config import Settings
-from swarm_lsp.errors import WorkerError
+from swarm_lsp.config import ResearchSettings, Settings
+from swarm_lsp.errors import LocalityError, WorkerError
 from swarm_lsp.workers.base import TaskRequest
 from swarm_lsp.workers.research import chunking, embedder, sparse
 from swarm_lsp.workers.research import role as research_role
@@ -221,3 +222,15 @@ def test_cancelled_indexing_keeps_what_was_written_and_resumes(inventory: Path) 
     assert resumed.files_unchanged == 4 and resumed.files_indexed == 4
     fresh = WorkspaceIndex(inventory, Settings()).update(rebuild=True)
     assert resumed.points == fresh.points
+
+
+def test_remote_qdrant_must_be_an_owned_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = dataclasses.replace(
+        Settings(), research=ResearchSettings(qdrant_url="http://8.8.8.8:6333")
+    )
+    with pytest.raises(LocalityError, match="not an address you own"):
+        WorkspaceIndex(tmp_path, remote)
+    assert cli_main(["ask", "anything", "--path", str(tmp_path / "missing")]) == 1
+    assert "no such folder" in capsys.readouterr().err
