@@ -24,6 +24,7 @@ import itertools
 import logging
 import math
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -298,6 +299,60 @@ class Coordinator:
     # -- submit ----------------------------------------------------------------------------
 
     def submit(self, task: pb.Task) -> pb.TaskReceipt:
+        """Accept one task (committed before this returns), route it, answer with a receipt."""
+        accepted = self._accept(task)
+        if isinstance(accepted, pb.TaskReceipt):
+            return accepted
+        self._schedule(accepted.record.role)
+        return self._receipt(accepted.record)
+
+    def submit_many(self, tasks: Iterable[pb.Task]) -> pb.SubmitOutcomes:
+        """Accept several tasks with one commit, then route them; a receipt or error each.
+
+        Nothing is handed to a worker before the commit: if it fails, none of the batch was
+        accepted and each gets UNAVAILABLE.
+        """
+        answers: list[ActiveTask | pb.TaskReceipt | RequestError] = []
+        try:
+            with self.store.transaction():
+                for task in tasks:
+                    try:
+                        answers.append(self._accept(task, commit=False))
+                    except RequestError as err:
+                        answers.append(err)
+        except sqlite3.Error as err:
+            for answer in answers:
+                if isinstance(answer, ActiveTask):
+                    self._forget(answer)
+            refusal = f"the task store refused the batch: {err}"
+            return pb.SubmitOutcomes(
+                outcomes=[
+                    pb.SubmitOutcome(error_code="UNAVAILABLE", error_message=refusal)
+                    for _ in answers
+                ]
+            )
+        self._schedule_roles(frozenset(a.record.role for a in answers if isinstance(a, ActiveTask)))
+        outcomes = pb.SubmitOutcomes()
+        for answer in answers:
+            if isinstance(answer, RequestError):
+                outcomes.outcomes.append(
+                    pb.SubmitOutcome(error_code=answer.code.name, error_message=str(answer))
+                )
+            elif isinstance(answer, ActiveTask):
+                outcomes.outcomes.append(pb.SubmitOutcome(receipt=self._receipt(answer.record)))
+            else:
+                outcomes.outcomes.append(pb.SubmitOutcome(receipt=answer))
+        return outcomes
+
+    def _forget(self, active: ActiveTask) -> None:
+        """Drop a task that was never stored (its batch did not commit)."""
+        self._dequeued(active)
+        if active.deadline_timer is not None:
+            active.deadline_timer.cancel()
+        self.active.pop(active.record.id, None)
+
+    def _accept(self, task: pb.Task, *, commit: bool = True) -> ActiveTask | pb.TaskReceipt:
+        """Check and store a task; a receipt instead when its idempotency key is known."""
         key = task.idempotency_key
         if len(key) > MAX_IDEMPOTENCY_KEY:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "idempotency key is too long")
@@ -356,26 +411,21 @@ class Coordinator:
             submitted_ms=submitted,
             deadline_ms=deadline,
         )
-        self.store.insert(record)  # committed: the task survives a crash from here on
+        try:
+            # Committed here (or by submit_many's transaction): from then on the task
+            # survives a coordinator crash.
+            self.store.insert(record)
+        except sqlite3.Error as err:
+            if not commit:
+                raise
+            raise RequestError(
+                grpc.StatusCode.UNAVAILABLE, f"the task store refused the task: {err}"
+            ) from err
         active = ActiveTask(record)
         self.active[task_id] = active
         self._arm_deadline(active)
         self._enqueue(active)
-        self._schedule(record.role)
-        return self._receipt(active.record)
-
-    def submit_many(self, tasks: Iterable[pb.Task]) -> pb.SubmitOutcomes:
-        """Submit each task; one commit for all of them (before the call returns)."""
-        outcomes = pb.SubmitOutcomes()
-        with self.store.transaction():
-            for task in tasks:
-                try:
-                    outcomes.outcomes.append(pb.SubmitOutcome(receipt=self.submit(task)))
-                except RequestError as err:
-                    outcomes.outcomes.append(
-                        pb.SubmitOutcome(error_code=err.code.name, error_message=str(err))
-                    )
-        return outcomes
+        return active
 
     def _check_metadata(self, metadata: dict[str, str]) -> None:
         if len(metadata) > MAX_METADATA_ENTRIES:

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -148,7 +150,7 @@ def check_peer_address(peer: str, allowed_hosts: Iterable[str] = ()) -> None:
         )
 
 
-Guard = Callable[[grpc.aio.ServicerContext[Any, Any]], Awaitable[None]]
+Guard = Callable[[grpc.aio.ServicerContext[Any, Any], Any], Awaitable[None]]
 
 
 def _wrap(handler: grpc.RpcMethodHandler, guard: Guard) -> grpc.RpcMethodHandler:
@@ -157,7 +159,7 @@ def _wrap(handler: grpc.RpcMethodHandler, guard: Guard) -> grpc.RpcMethodHandler
         uu = handler.unary_unary
 
         async def unary_unary(request: Any, context: Any) -> Any:
-            await guard(context)
+            await guard(context, None)
             return await uu(request, context)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -167,7 +169,7 @@ def _wrap(handler: grpc.RpcMethodHandler, guard: Guard) -> grpc.RpcMethodHandler
         us = handler.unary_stream
 
         async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-            await guard(context)
+            await guard(context, None)
             async for item in us(request, context):
                 yield item
 
@@ -178,7 +180,7 @@ def _wrap(handler: grpc.RpcMethodHandler, guard: Guard) -> grpc.RpcMethodHandler
         su = handler.stream_unary
 
         async def stream_unary(requests: Any, context: Any) -> Any:
-            await guard(context)
+            await guard(context, requests)
             return await su(requests, context)
 
         return grpc.stream_unary_rpc_method_handler(
@@ -187,13 +189,26 @@ def _wrap(handler: grpc.RpcMethodHandler, guard: Guard) -> grpc.RpcMethodHandler
     ss = handler.stream_stream
 
     async def stream_stream(requests: Any, context: Any) -> AsyncIterator[Any]:
-        await guard(context)
+        await guard(context, requests)
         async for item in ss(requests, context):
             yield item
 
     return grpc.stream_stream_rpc_method_handler(
         stream_stream, handler.request_deserializer, handler.response_serializer
     )
+
+
+async def _settle(requests: Any) -> None:
+    """Take the first message of a client stream before refusing it.
+
+    Aborting a client-streaming call before reading anything can reach the client as
+    INTERNAL ("Internal error from Core") instead of our status; one read (bounded: a caller
+    that sends nothing waits at most a second) lets the refusal arrive as sent.
+    """
+    if requests is None:
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(anext(aiter(requests)), timeout=1.0)
 
 
 class GuardInterceptor(grpc.aio.ServerInterceptor):
@@ -242,13 +257,15 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                     presented = value.encode() if isinstance(value, str) else value
             token_ok = hmac.compare_digest(presented, self._token)
 
-        async def guard(context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        async def guard(context: grpc.aio.ServicerContext[Any, Any], requests: Any) -> None:
             refusal = self._peer_refusal(context.peer())
             if refusal is not None:
                 self.refused += 1
+                await _settle(requests)
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
             if not token_ok:
                 self.refused += 1
+                await _settle(requests)
                 await context.abort(
                     grpc.StatusCode.UNAUTHENTICATED,
                     f"missing or wrong swarm token (header {TOKEN_HEADER}); "

@@ -262,7 +262,12 @@ class WorkerRuntime:
             try:
                 await self._session()
             except (grpc.aio.AioRpcError, SwarmError, OSError) as err:
-                log.info("session with %s ended: %s", self.coordinator, _describe(err))
+                refused = isinstance(err, grpc.aio.AioRpcError) and err.code() in (
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                )
+                level = logging.WARNING if refused else logging.INFO
+                log.log(level, "session with %s ended: %s", self.coordinator, _describe(err))
             finally:
                 await self._stop_running("session ended")
                 self.connected.clear()

@@ -132,9 +132,10 @@ async def test_bad_input_is_refused_and_the_coordinator_keeps_serving(
         await client.submit("echo", {}, priority="asap")
 
     corrupt = pb.Task(type="echo", context=b"\x28\xb5\x2f\xfd garbage that is not zstd")
-    with pytest.raises(RpcFailure, match="corrupt zstd") as info:
-        await client.submit_task(corrupt)
-    assert info.value.code == "INVALID_ARGUMENT"
+    for pipelined in (True, False):  # SubmitStream (the default) and unary SubmitTask
+        with pytest.raises(RpcFailure, match="corrupt zstd") as info:
+            await client.submit_task(corrupt, pipelined=pipelined)
+        assert info.value.code == "INVALID_ARGUMENT"
     not_json = pb.Task(type="echo", context=codec.compress(b"\xff\xfe not json"))
     with pytest.raises(RpcFailure, match="not UTF-8 JSON"):
         await client.submit_task(not_json)
