@@ -317,3 +317,13 @@ async def test_tiny_gguf_runs_the_whole_path(
     else:
         assert result["edit"]["documentChanges"] and result["model"].endswith(".gguf")
     assert reporter.text.strip()  # the model's tokens streamed
+
+
+async def test_verify_flag_runs_the_tests_on_the_worker_without_a_hook(
+    sample_project: Path, reporter: RecordingReporter
+) -> None:
+    with serve(ScriptedEndpoint([GOOD_DIFF])) as endpoint:
+        role = refactor_role.RefactorRole(_endpoint_settings(endpoint.url))
+        result = await role.run(_refactor_task(sample_project, verify=True), reporter)
+    assert result["verified"]["passed"] is True
+    assert "0 failed, 3 passed" in result["verified"]["summary"]

@@ -11,7 +11,8 @@ Task types ``refactor``, ``explain`` and ``review``. Payload (JSON)::
                  "range": {"start": {"line": 3, "character": 0},
                            "end": {"line": 9, "character": 0}}},   # 0-based, LSP
       "context": "packed context from the context engine (optional)",
-      "max_tokens": 2048   # optional cap on the model's reply (at most 8192)
+      "max_tokens": 2048,  # optional cap on the model's reply (at most 8192)
+      "verify": true       # optional: test the patched snapshot (see below)
     }
 
 When ``documents`` is missing, the target file is read from ``task.snapshot_dir``.
@@ -26,7 +27,9 @@ A diff that fails validation (does not apply to the version sent, adds syntax er
 files out of scope) is sent back to the model once with the error; a second failure raises
 :class:`~swarm_lsp.errors.DiffValidationError` with both reasons. When the role was given a
 ``verify`` callback (the runtime provides one when a test worker is live), the patched files
-go through it and ``verified`` says whether the tests still pass.
+go through it and ``verified`` says whether the tests still pass. Without a callback, a task
+with ``"verify": true`` and a snapshot runs the test role's sandboxed test run on the snapshot
+with the patch applied, on this worker.
 
 ``explain`` / ``review`` result: ``{"markdown": "… path:line references …", "model": name}``.
 """
@@ -253,10 +256,16 @@ class RefactorRole:
                 "model": self.model.name,
                 "files": sorted(patched),
             }
-            if self.verify is not None:
+            verify = self.verify
+            if verify is None and task.payload.get("verify") and task.snapshot_dir is not None:
+                # No hook from the runtime: run the tests here, sandboxed, on the snapshot.
+                from swarm_lsp.workers.testing.role import TestRole
+
+                verify = snapshot_verifier(TestRole(self.settings), task.snapshot_dir)
+            if verify is not None:
                 await reporter.progress("running the tests on the patched files", 90)
                 try:
-                    outcome = await self.verify(patched)
+                    outcome = await verify(patched)
                     result["verified"] = {
                         "passed": bool(outcome.get("passed")),
                         "summary": str(outcome.get("summary", "")),
