@@ -10,6 +10,7 @@ and is fitted to a token budget by binary search over how many definitions to sh
 
 from __future__ import annotations
 
+import heapq
 import math
 import threading
 from collections import defaultdict
@@ -227,8 +228,10 @@ class RepoMap:
         focus_names: Iterable[str] = (),
         exclude_files: Iterable[str] = (),
         iterations: int = ITERATIONS,
+        limit: int | None = None,
     ) -> list[Tag]:
-        """Definitions, best first: rank flowing along the references that use them.
+        """Definitions, best first (at most ``limit``): rank flowing along the references
+        that use them.
 
         Candidates are the definitions some file references, the definitions of the focus
         names, and everything in the best-ranked files (so a fresh, unreferenced file still
@@ -248,17 +251,21 @@ class RepoMap:
             for dst, name, weight in used:
                 def_rank[(dst, name)] += r * weight
         excluded = {graph.position.get(self.index.relative(p)) for p in exclude_files}
-        scores: dict[Tag, float] = {}
+        # Keyed by id(): tags are shared objects of the index, and hashing a 12-field
+        # dataclass tens of thousands of times per query shows up in profiles.
+        scores: dict[int, tuple[float, Tag]] = {}
 
         def consider(i: int, tags: Iterable[Tag], base: float) -> None:
             if i in excluded:
                 return
+            bonus = 1e-3 * ranks[i]
             for tag in tags:
-                score = base + 1e-3 * ranks[i]
+                score = base + bonus
                 if tag.name in focus_names:
                     score *= 10.0
-                if score > scores.get(tag, -1.0):
-                    scores[tag] = score
+                current = scores.get(id(tag))
+                if current is None or score > current[0]:
+                    scores[id(tag)] = (score, tag)
 
         for (i, name), value in def_rank.items():
             consider(i, graph.defined.get((i, name), ()), value)
@@ -267,13 +274,16 @@ class RepoMap:
                 where = graph.position.get(tag.path)
                 if where is not None:
                     consider(where, [tag], def_rank.get((where, name), 0.0))
-        best_files = sorted(range(len(ranks)), key=ranks.__getitem__, reverse=True)[:TOP_FILES]
+        best_files = heapq.nlargest(TOP_FILES, range(len(ranks)), key=ranks.__getitem__)
         for i in best_files:
             entry = self.index.get(graph.files[i])
             if entry is not None:
-                consider(i, [t for t in entry.definitions if t not in scores], 0.0)
-        ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0].path, item[0].line))
-        return [tag for tag, _ in ordered]
+                consider(i, [t for t in entry.definitions if id(t) not in scores], 0.0)
+        values = scores.values()
+        if limit is not None and limit < len(scores):
+            values = heapq.nlargest(limit, values, key=lambda item: item[0])  # type: ignore[assignment]
+        ordered = sorted(values, key=lambda item: (-item[0], item[1].path, item[1].line))
+        return [tag for _, tag in ordered]
 
     def parents_of(self, tag: Tag) -> list[Tag]:
         """Enclosing definitions of ``tag`` (memoised until the index changes)."""
@@ -302,8 +312,9 @@ class RepoMap:
     ) -> tuple[str, list[Tag]]:
         """The largest repo map (by ranked definitions) that fits ``budget`` tokens."""
         count = count_tokens or estimate_tokens
-        ranked = self.ranked_definitions(focus_files, focus_names, exclude_files, iterations)
-        ranked = ranked[: max(1, budget)]  # a signature costs at least a token
+        # A signature line costs a few tokens at least, so no more than budget/2 can fit.
+        limit = max(1, budget // 2)
+        ranked = self.ranked_definitions(focus_files, focus_names, exclude_files, iterations, limit)
         k, text = fit_count(len(ranked), lambda k: self.render(ranked[:k]), budget, count)
         return text, ranked[:k]
 
