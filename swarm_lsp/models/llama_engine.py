@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 TokenCallback = Callable[[str], None]
 
+# llama.cpp's backend and model loading are not safe to run on two threads at once.
+_LOAD_LOCK = threading.Lock()
+
 
 @dataclasses.dataclass
 class Generation:
@@ -86,17 +89,18 @@ class LlamaEngine:
                     "llama-cpp-python is not installed; run `make install` (it builds llama.cpp)"
                 ) from err
             start = time.perf_counter()
-            try:
-                self._llm = Llama(
-                    model_path=str(self.model_path),
-                    n_ctx=self.n_ctx,
-                    n_threads=self.n_threads,
-                    n_batch=self.n_batch,
-                    seed=self.seed,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError) as err:
-                raise ModelError(f"cannot load {self.model_path}: {err}") from err
+            with _LOAD_LOCK:
+                try:
+                    self._llm = Llama(
+                        model_path=str(self.model_path),
+                        n_ctx=self.n_ctx,
+                        n_threads=self.n_threads,
+                        n_batch=self.n_batch,
+                        seed=self.seed,
+                        verbose=False,
+                    )
+                except (ValueError, RuntimeError, OSError) as err:
+                    raise ModelError(f"cannot load {self.model_path}: {err}") from err
             self.load_ms = (time.perf_counter() - start) * 1000
             self._fim = fim.detect(self._is_single_special_token)
             log.info(

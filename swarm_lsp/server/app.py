@@ -90,6 +90,12 @@ class SwarmLanguageServer(LanguageServer):
         task.add_done_callback(done)
         return task
 
+    async def stop_everything(self) -> None:
+        """Cancel background work and free the models (shutdown)."""
+        for task in list(self.background):
+            task.cancel()
+        self.models.close()
+
     def root_from_params(self, params: types.InitializeParams) -> Path | None:
         if params.workspace_folders:
             path = to_fs_path(params.workspace_folders[0].uri)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from lsprotocol import types
@@ -59,7 +61,14 @@ def register(server: SwarmLanguageServer) -> None:
         ls.log("settings updated")
 
     @server.feature(types.SHUTDOWN)
-    def shutdown(ls: SwarmLanguageServer, params: None) -> None:
-        for task in list(ls.background):
-            task.cancel()
+    async def shutdown(ls: SwarmLanguageServer, params: None) -> None:
+        await ls.stop_everything()
+
+    @server.feature(types.EXIT)
+    def exit_(ls: SwarmLanguageServer, params: None) -> None:
+        # pygls would wait for its stdin reader thread, which blocks until the client closes
+        # the pipe, and for any model thread mid-generation: leave at once instead.
+        code = 0 if ls.protocol._shutdown else 1
         ls.models.close()
+        sys.stdout.flush()
+        os._exit(code)
