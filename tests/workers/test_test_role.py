@@ -16,7 +16,7 @@ import pytest
 from swarm_lsp.config import Settings
 from swarm_lsp.errors import WorkerError
 from swarm_lsp.workers.base import TaskRequest
-from swarm_lsp.workers.testing import detect, results
+from swarm_lsp.workers.testing import detect, metrics, results
 from swarm_lsp.workers.testing import role as test_role
 from swarm_lsp.workers.testing.sandbox import Limits, isolation_level, run_sandboxed
 from tests.workers.conftest import RecordingReporter
@@ -308,3 +308,33 @@ def test_detection_of_runners_and_build_checks(tmp_path: Path) -> None:
     assert detect.detect_build(tmp_path).runner == "tsc"
     (tmp_path / "package.json").write_text('{"scripts": {"test": "vitest run"}}')
     assert detect.detect_test(tmp_path).argv == ("npm", "test", "--silent")
+
+
+METRIC_CASES = {
+    "python": "def f(a):\n    if a and a > 1:\n        return 1\n    return 0\n",
+    "javascript": "function f(a) {\n  if (a && a > 1) { return 1; }\n  return 0;\n}\n",
+    "typescript": (
+        "function f(a: number): number {\n  if (a > 1 || a < 0) { return 1; }\n  return 0;\n}\n"
+    ),
+    "go": (
+        "package p\n\nfunc f(a int) int {\n\tif a > 1 && a < 5 {\n\t\treturn 1\n\t}\n"
+        "\treturn 0\n}\n"
+    ),
+    "rust": "fn f(a: i32) -> i32 {\n    if a > 1 && a < 5 { return 1; }\n    0\n}\n",
+    "java": (
+        "class A {\n  int f(int a) {\n    if (a > 1 && a < 5) { return 1; }\n"
+        "    return 0;\n  }\n}\n"
+    ),
+    "c": "int f(int a) {\n  if (a > 1 && a < 5) { return 1; }\n  return 0;\n}\n",
+    "cpp": "int f(int a) {\n  if (a > 1 && a < 5) { return 1; }\n  return 0;\n}\n",
+    "lua": "function f(a)\n  if a > 1 and a < 5 then\n    return 1\n  end\n  return 0\nend\n",
+}
+
+
+@pytest.mark.parametrize("language", sorted(METRIC_CASES))
+def test_metrics_in_every_language(language: str) -> None:
+    (found,) = metrics.function_metrics(METRIC_CASES[language].encode(), language)
+    source_line = METRIC_CASES[language].splitlines()[found.line]
+    assert found.name == "f" and source_line[found.character :].startswith("f")
+    # one if plus one boolean operator: nesting 1, cyclomatic 1 + 2
+    assert (found.nesting, found.complexity) == (1, 3)
