@@ -30,7 +30,7 @@ import pathspec
 from tree_sitter import Tree
 
 from swarm_lsp.context import languages
-from swarm_lsp.context.tags import TAGS_VERSION, Tag, extract_tags, query_source
+from swarm_lsp.context.tags import TAGS_VERSION, Tag, extract_file_tags, query_source
 from swarm_lsp.errors import ContextError
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -90,6 +90,15 @@ class FileTags:
     definitions: tuple[Tag, ...]
     imports: tuple[Tag, ...]
     references: dict[str, int]
+
+    @classmethod
+    def extract(
+        cls, source: bytes, language: str, path: str, digest: str, tree: Tree | None = None
+    ) -> FileTags:
+        tags, refs = extract_file_tags(source, language, path, tree)
+        defs = tuple(t for t in tags if t.role == "def")
+        imports = tuple(t for t in tags if t.role == "import")
+        return cls(path, language, digest, defs, imports, dict(refs))
 
     @classmethod
     def from_tags(cls, path: str, language: str, digest: str, tags: Iterable[Tag]) -> FileTags:
@@ -443,7 +452,7 @@ class SymbolIndex:
         current = self._files.get(rel)
         if current is not None and current.digest == digest:
             return current
-        entry = FileTags.from_tags(rel, language, digest, extract_tags(source, language, rel, tree))
+        entry = FileTags.extract(source, language, rel, digest, tree)
         self._store(entry)
         return entry
 
@@ -501,10 +510,9 @@ class SymbolIndex:
                 entry = None
         if entry is None:
             try:
-                tags = extract_tags(data, language, rel)
+                entry = FileTags.extract(data, language, rel, digest)
             except ContextError as err:
                 return str(err)
-            entry = FileTags.from_tags(rel, language, digest, tags)
         self._cache.put(rel, st.st_mtime_ns, st.st_size, entry, new_blob=blob is None)
         self._store(entry)
         return outcome

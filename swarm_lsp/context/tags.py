@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
@@ -197,6 +198,20 @@ def _strip_import(text: str) -> str:
     return text.strip().strip("\"'`<>")
 
 
+def _capture_roles(query: Query) -> dict[str, tuple[Role, str] | None]:
+    """``name.definition.function`` → ("def", "function"), per capture name of a query."""
+    roles: dict[str, tuple[Role, str] | None] = {}
+    for index in range(query.capture_count):
+        capture = query.capture_name(index)
+        parts = capture.split(".")
+        role = _ROLE_OF_CAPTURE.get(parts[1]) if parts[0] == "name" and len(parts) > 1 else None
+        roles[capture] = None if role is None else (role, parts[2] if len(parts) > 2 else role)
+    return roles
+
+
+_roles_cache: dict[str, dict[str, tuple[Role, str] | None]] = {}
+
+
 def extract_tags(
     source: bytes,
     language: str,
@@ -208,36 +223,61 @@ def extract_tags(
     ``tree`` is reused when given (an open document's incremental tree); otherwise the
     source is parsed here. Unknown languages raise :class:`ContextError`.
     """
+    return _extract(source, language, path, tree, None)
+
+
+def extract_file_tags(
+    source: bytes, language: str, path: str, tree: Tree | None = None
+) -> tuple[list[Tag], Counter[str]]:
+    """Definitions and imports as tags, references only as name counts (for the index).
+
+    Cheaper than :func:`extract_tags` on big workspaces: references are most of the
+    captures, and the index needs only how often each name is used.
+    """
+    counts: Counter[str] = Counter()
+    return _extract(source, language, path, tree, counts), counts
+
+
+def _extract(
+    source: bytes,
+    language: str,
+    path: str,
+    tree: Tree | None,
+    ref_counts: Counter[str] | None,
+) -> list[Tag]:
     query = get_query(language)
+    roles = _roles_cache.get(language)
+    if roles is None:
+        roles = _roles_cache[language] = _capture_roles(query)
     if tree is None:
         tree = languages.get_parser(language).parse(source)
     positions = _Positions(source)
     best: dict[tuple[int, int], tuple[int, int, str, Role, Node, Node]] = {}
     for pattern_index, captures in QueryCursor(query).matches(tree.root_node):
         outer: Node | None = None
+        named: list[tuple[tuple[Role, str], list[Node]]] = []
         for capture_name, nodes in captures.items():
-            if not capture_name.startswith("name.") and nodes and capture_name[0] != "_":
+            role_kind = roles.get(capture_name)
+            if role_kind is not None:
+                named.append((role_kind, nodes))
+            elif nodes and capture_name[0] != "_" and not capture_name.startswith("name."):
                 outer = nodes[0]
-        for capture_name, nodes in captures.items():
-            if not capture_name.startswith("name."):
-                continue
-            parts = capture_name.split(".")
-            role = _ROLE_OF_CAPTURE.get(parts[1]) if len(parts) > 1 else None
-            if role is None:
-                continue
-            kind = parts[2] if len(parts) > 2 else role
+        for (role, kind), nodes in named:
+            role_rank = _ROLE_RANK[role]
             for name_node in nodes:
                 key = (name_node.start_byte, name_node.end_byte)
-                rank = (_ROLE_RANK[role], pattern_index)
                 current = best.get(key)
-                if current is not None and (current[0], current[1]) <= rank:
+                if current is not None and (current[0], current[1]) <= (role_rank, pattern_index):
                     continue
-                best[key] = (rank[0], rank[1], kind, role, name_node, outer or name_node)
+                best[key] = (role_rank, pattern_index, kind, role, name_node, outer or name_node)
 
     defs_stack: list[tuple[int, str]] = []  # (end byte, name) of enclosing definitions
     tags: list[Tag] = []
     ordered = sorted(best.values(), key=lambda item: (item[5].start_byte, -item[5].end_byte))
     for _, _, kind, role, name_node, outer in ordered:
+        if ref_counts is not None and role == "ref":
+            ref_counts[decode(source[name_node.start_byte : name_node.end_byte])] += 1
+            continue
         name = node_text(source, name_node)
         if role == "import":
             name = _strip_import(name)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from swarm_lsp.context import languages
-from swarm_lsp.context.tags import Tag, extract_tags, get_query, tags_for_path
+from swarm_lsp.context.tags import Tag, extract_file_tags, extract_tags, get_query, tags_for_path
 from swarm_lsp.errors import ContextError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tags"
@@ -221,3 +222,15 @@ def test_invalid_utf8_does_not_crash() -> None:
     source = b"def f\xff\xfe(x):\n    return g(x)\n\xc3\x28 = 1\n"
     tags = extract_tags(source, "python", "bad.py")
     assert any(t.name == "g" and t.role == "ref" for t in tags)
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.iterdir()))
+def test_index_extraction_agrees_with_full_tags(fixture: str) -> None:
+    source = (FIXTURES / fixture).read_bytes()
+    language = languages.language_for_path(fixture)
+    assert language is not None
+    full = extract_tags(source, language, fixture)
+    tags, counts = extract_file_tags(source, language, fixture)
+    assert tags == [t for t in full if t.role != "ref"]
+    expected: Counter[str] = Counter(t.name for t in full if t.role == "ref")
+    assert counts == expected
