@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
-from swarm_lsp import __version__, config
+from swarm_lsp import __version__, config, paths
 from swarm_lsp.config import Settings
+from swarm_lsp.context.engine import ContextEngine
+from swarm_lsp.errors import SwarmError
 from swarm_lsp.models.local import Completion, LocalModels
 from swarm_lsp.server.text import Cursor
 
@@ -38,13 +41,45 @@ class SwarmLanguageServer(LanguageServer):
         self.workspace_root: Path | None = None
         self.background: set[asyncio.Task[Any]] = set()
         self.last_completion: Completion | None = None
+        self.context: ContextEngine | None = None
+        # Extension points for feature modules that need lifecycle or document events
+        # (one pygls handler per method, so modules subscribe here instead).
+        self.on_initialized: list[Callable[[], Awaitable[None]]] = []
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
+        self.on_did_save: list[Callable[[str], None]] = []
+        self.on_did_change: list[Callable[[str, int], None]] = []
+        self.on_did_close: list[Callable[[str], None]] = []
+        self.on_settings_changed: list[Callable[[Settings], None]] = []
 
     # -- context ------------------------------------------------------------------------
+    def start_context(self) -> None:
+        """Create the context engine for the workspace (open documents only without one)."""
+        root = self.workspace_root
+        cache = paths.workspace_cache_dir(root) if root else paths.user_cache_dir() / "no-workspace"
+        self.context = ContextEngine(root, self.settings.context, cache)
+
     def completion_context(
         self, uri: str, doc: TextDocument, position: types.Position, cursor: Cursor
     ) -> tuple[str, str, str]:
-        """(preamble, prefix, suffix) for a completion at ``cursor``."""
-        return "", cursor.prefix, cursor.suffix
+        """(preamble, prefix, suffix) for a completion at ``cursor``.
+
+        The context engine adds imports and the signatures of symbols used near the cursor
+        that are defined in other files; without it, the text around the cursor is used.
+        """
+        engine = self.context
+        if engine is None or uri not in engine.documents:
+            return "", cursor.prefix, cursor.suffix
+        try:
+            ctx = engine.completion_context(
+                uri,
+                position.line,
+                position.character,
+                count_tokens=self.models.count_tokens,
+            )
+        except SwarmError as err:
+            self.log(f"context: {err}; using the text around the cursor", types.MessageType.Warning)
+            return "", cursor.prefix, cursor.suffix
+        return ctx.preamble, ctx.prefix, ctx.suffix
 
     # -- settings -----------------------------------------------------------------------
     def apply_settings(self, settings: Settings) -> None:
@@ -52,6 +87,8 @@ class SwarmLanguageServer(LanguageServer):
         old_problems = set(self.settings.problems)
         self.settings = settings
         self.models.update(settings.models)
+        for hook in self.on_settings_changed:
+            hook(settings)
         for problem in settings.problems:
             if problem in old_problems:
                 continue
@@ -91,10 +128,17 @@ class SwarmLanguageServer(LanguageServer):
         return task
 
     async def stop_everything(self) -> None:
-        """Cancel background work and free the models (shutdown)."""
+        """Run shutdown hooks, cancel background work, free the models and the index."""
+        for hook in self.on_shutdown:
+            try:
+                await asyncio.wait_for(hook(), timeout=10)
+            except Exception as err:  # shutdown goes on whatever one hook does
+                log.warning("shutdown hook failed: %s", err)
         for task in list(self.background):
             task.cancel()
         self.models.close()
+        if self.context is not None:
+            self.context.close()
 
     def root_from_params(self, params: types.InitializeParams) -> Path | None:
         if params.workspace_folders:
@@ -110,10 +154,13 @@ class SwarmLanguageServer(LanguageServer):
 
 def create_server() -> SwarmLanguageServer:
     """A server with every feature registered."""
-    from swarm_lsp.server import chat, completion, lifecycle
+    from swarm_lsp.server import chat, completion, documents, lifecycle, swarm_features, symbols
 
     server = SwarmLanguageServer()
     lifecycle.register(server)
+    documents.register(server)
     completion.register(server)
     chat.register(server)
+    symbols.register(server)
+    swarm_features.register(server)
     return server

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import time
 from typing import Any
 
 from lsprotocol import types
 
 from swarm_lsp import config
+from swarm_lsp.errors import SwarmError
 from swarm_lsp.server.app import SwarmLanguageServer
+from swarm_lsp.server.progress import ProgressStream
 
 
 def _section(raw: Any) -> Any:
@@ -19,6 +23,31 @@ def _section(raw: Any) -> Any:
         if set(inner) & {"models", "context", "swarm", "research"}:
             return inner
     return raw
+
+
+async def index_workspace(ls: SwarmLanguageServer) -> None:
+    """Build the symbol index in a worker thread, with work-done progress."""
+    engine = ls.context
+    if engine is None or engine.root is None:
+        return
+    progress = await ProgressStream.open(ls, None, "Swarm: indexing workspace")
+    last = [0.0]
+
+    def report(done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.2 or done == total:  # at most five reports a second
+            last[0] = now
+            pct = int(done * 100 / total) if total else 100
+            progress.loop.call_soon_threadsafe(progress.report, f"{done}/{total} {message}", pct)
+
+    try:
+        stats = await asyncio.to_thread(engine.index_workspace, report)
+    except SwarmError as err:
+        progress.loop.call_soon(progress.end, f"indexing failed: {err}")
+        ls.log(f"indexing failed: {err}", types.MessageType.Error)
+        return
+    progress.loop.call_soon(progress.end, f"{stats.files_total} files indexed")
+    ls.log(f"index: {stats}")
 
 
 def register(server: SwarmLanguageServer) -> None:
@@ -33,7 +62,12 @@ def register(server: SwarmLanguageServer) -> None:
             f"swarm-lsp ready (workspace: {ls.workspace_root or 'none'}, "
             f"coordinator: {ls.settings.swarm.coordinator or 'local swarm of one'})"
         )
+        ls.start_context()
         ls.spawn(ls.models.warm_up())
+        if ls.settings.context.index_on_start:
+            ls.spawn(index_workspace(ls))
+        for hook in ls.on_initialized:
+            ls.spawn(hook())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def did_change_configuration(

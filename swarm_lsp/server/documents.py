@@ -1,0 +1,78 @@
+"""Document sync into the context engine: didOpen / didChange / didSave / didClose / watched files.
+
+pygls keeps its own copy of each document (``ls.workspace``); the context engine keeps the
+incrementally parsed tree-sitter trees. Both see every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from lsprotocol import types
+
+from swarm_lsp.context.documents import uri_to_path
+from swarm_lsp.server.app import SwarmLanguageServer
+
+
+def register(server: SwarmLanguageServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: SwarmLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        if ls.context is not None:
+            ls.context.documents.open(doc.uri, doc.text, doc.language_id, doc.version)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: SwarmLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri, version = params.text_document.uri, params.text_document.version
+        engine = ls.context
+        if engine is not None:
+            for change in params.content_changes:
+                if isinstance(change, types.TextDocumentContentChangePartial):
+                    r = change.range
+                    engine.documents.apply_change(
+                        uri,
+                        r.start.line,
+                        r.start.character,
+                        r.end.line,
+                        r.end.character,
+                        change.text,
+                        version,
+                    )
+                else:
+                    engine.documents.replace(uri, change.text, version)
+        for hook in ls.on_did_change:
+            hook(uri, version)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    async def did_save(ls: SwarmLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        path = uri_to_path(uri)
+        if ls.context is not None and path is not None:
+            await asyncio.to_thread(ls.context.file_changed, path)
+        for hook in ls.on_did_save:
+            hook(uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: SwarmLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if ls.context is not None:
+            ls.context.documents.close(uri)
+        for hook in ls.on_did_close:
+            hook(uri)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    async def did_change_watched_files(
+        ls: SwarmLanguageServer, params: types.DidChangeWatchedFilesParams
+    ) -> None:
+        engine = ls.context
+        if engine is None:
+            return
+        for event in params.changes:
+            path = uri_to_path(event.uri)
+            if path is None:
+                continue
+            if event.type == types.FileChangeType.Deleted:
+                await asyncio.to_thread(engine.file_deleted, Path(path))
+            else:
+                await asyncio.to_thread(engine.file_changed, Path(path))
