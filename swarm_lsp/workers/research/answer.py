@@ -60,7 +60,8 @@ def sources_section(hits: Sequence[Hit]) -> str:
     """The closing list of citations, one ``path:line`` per retrieved chunk."""
     if not hits:
         return "\n\nSources: nothing in the index matched."
-    lines = [f"- {location(hit)} `{hit.symbol}`" for hit in hits]
+    # Numbered like the prompt's sources, so a streamed "[2]" can be looked up here.
+    lines = [f"[{n}] {location(hit)} `{hit.symbol}`" for n, hit in enumerate(hits, start=1)]
     return "\n\nSources:\n" + "\n".join(lines)
 
 
