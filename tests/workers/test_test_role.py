@@ -338,3 +338,20 @@ def test_metrics_in_every_language(language: str) -> None:
     assert found.name == "f" and source_line[found.character :].startswith("f")
     # one if plus one boolean operator: nesting 1, cyclomatic 1 + 2
     assert (found.nesting, found.complexity) == (1, 3)
+
+
+async def test_flooding_test_output_loses_no_diagnostics(
+    tmp_path: Path, reporter: RecordingReporter
+) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests/test_noisy.py").write_text(
+        "def test_noisy_and_failing():\n"
+        "    for i in range(80000):\n"
+        "        print('noise line', i, 'x' * 40)\n"
+        "    assert 1 + 1 == 3\n"
+    )
+    result = await test_role.create(Settings()).run(_task("test", tmp_path), reporter)
+    assert result["dropped_bytes"] > 0 and "output capped" in result["summary"]
+    (failing,) = [d for d in result["diagnostics"] if d["code"] == "test-failed"]
+    assert (failing["path"], failing["line"]) == ("tests/test_noisy.py", 0)
+    assert "assert (1 + 1) == 3" in failing["message"]
