@@ -138,6 +138,7 @@ class ActiveTask:
     local_cancel: asyncio.Event | None = None
     local_task: asyncio.Task[None] | None = None
     queue_key: tuple[int, int, int, str] | None = None
+    losses: int = 0  # runners lost (worker died, lease expired, gave it back) since start
 
 
 def _route_dict(route: Route) -> dict[str, Any]:
@@ -727,7 +728,7 @@ class Coordinator:
         active = self._current_lease(session, message.task_id, message.attempt)
         self._release(session, message.task_id, message.attempt)
         if active is not None:
-            if message.retryable and active.record.attempt < self.config.max_attempts:
+            if message.retryable:
                 self._requeue(active, f"{session.name} gave it back: {message.message}")
             else:
                 code = message.code or "INTERNAL"
@@ -742,13 +743,19 @@ class Coordinator:
             self._schedule(role)
 
     def _requeue(self, active: ActiveTask, reason: str) -> None:
+        """Back to the queue after losing its runner; a task that keeps losing them fails.
+
+        Only losses while this coordinator runs count: a coordinator restart is not the
+        task's fault, so a task survives any number of them.
+        """
         record = active.record
-        if record.attempt >= self.config.max_attempts:
+        active.losses += 1
+        if active.losses >= self.config.max_attempts:
             self._finish(
                 active,
                 "FAILED",
                 error_code="UNAVAILABLE",
-                error_message=f"gave up after {record.attempt} attempts; last: {reason}",
+                error_message=f"gave up after losing {active.losses} runners; last: {reason}",
             )
             return
         record.state = "QUEUED"

@@ -257,6 +257,7 @@ class WorkerRuntime:
         self.load_handlers()
         self.work_root.mkdir(parents=True, exist_ok=True)
         backoff = 0.1
+        failing = False
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
@@ -266,8 +267,12 @@ class WorkerRuntime:
                     grpc.StatusCode.UNAUTHENTICATED,
                     grpc.StatusCode.PERMISSION_DENIED,
                 )
-                level = logging.WARNING if refused else logging.INFO
+                # Say it once per outage (and always for a refusal); retries stay quiet.
+                level = logging.WARNING if refused or not failing else logging.INFO
                 log.log(level, "session with %s ended: %s", self.coordinator, _describe(err))
+                failing = True
+            else:
+                failing = False
             finally:
                 await self._stop_running("session ended")
                 self.connected.clear()
