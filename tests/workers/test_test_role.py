@@ -355,3 +355,13 @@ async def test_flooding_test_output_loses_no_diagnostics(
     (failing,) = [d for d in result["diagnostics"] if d["code"] == "test-failed"]
     assert (failing["path"], failing["line"]) == ("tests/test_noisy.py", 0)
     assert "assert (1 + 1) == 3" in failing["message"]
+
+
+async def test_memory_and_cpu_limits_stop_greedy_commands(tmp_path: Path) -> None:
+    greedy = [sys.executable, "-c", "blob = bytearray(2 * 1024**3)"]
+    memory = await run_sandboxed(greedy, tmp_path, limits=Limits(memory_mb=512))
+    assert memory.exit_code == 1 and "MemoryError" in memory.output
+    spin = [sys.executable, "-c", "while True: pass"]
+    cpu = await run_sandboxed(spin, tmp_path, limits=Limits(cpu_s=1, timeout_s=30))
+    assert cpu.exit_code is not None and cpu.exit_code != 0 and not cpu.timed_out
+    assert cpu.duration_s < 20
