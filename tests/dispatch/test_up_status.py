@@ -151,3 +151,15 @@ async def test_local_swarm_starts_and_stops_child_processes(tmp_path: Path) -> N
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_worker_with_an_unknown_role_says_so_and_exits(tmp_path: Path) -> None:
+    shown = _cli("worker", "--role", "astrology", "--coordinator", "127.0.0.1:1", cwd=tmp_path)
+    assert shown.returncode == 1
+    assert "unknown role 'astrology'" in shown.stderr and "Traceback" not in shown.stderr
+
+
+def test_coordinator_refuses_plaintext_beyond_loopback(tmp_path: Path) -> None:
+    shown = _cli("coordinator", "--listen", "0.0.0.0:0", "--state-dir", str(tmp_path), cwd=tmp_path)
+    assert shown.returncode == 1
+    assert "without TLS" in shown.stderr and "Traceback" not in shown.stderr
