@@ -91,6 +91,7 @@ class CoordinatorConfig:
     local_capacity: int = 2
     max_attempts: int = 3
     default_task_ms: int = 1000  # wait estimate before any task of a role has finished
+    keep_finished_ms: int = 7 * 24 * 3600 * 1000  # finished tasks older than this are pruned
 
 
 @dataclasses.dataclass(eq=False)
@@ -218,6 +219,7 @@ class Coordinator:
         within moments (they reconnect with backoff): local fallback waits a grace period so
         the coordinator does not grab their work first.
         """
+        self.store.prune(now_ms() - self.config.keep_finished_ms)
         recovered = self.store.unfinished()
         if recovered:
             grace = max(self.config.lease_timeout_ms, RECOVERY_GRACE_MS) / 1000
@@ -282,9 +284,13 @@ class Coordinator:
                 )
 
     async def _flush_starts(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(0.1)
             self._save_starts()
+            ticks += 1
+            if ticks % 36_000 == 0:  # hourly
+                self.store.prune(now_ms() - self.config.keep_finished_ms)
 
     async def _reap(self) -> None:
         interval = max(0.02, self.config.heartbeat_interval_ms / 2000)
@@ -803,9 +809,11 @@ class Coordinator:
         record.result_stats = stats or {}
         record.error_code = error_code
         record.error_message = error_message
+        record.context = b""  # only a task that may still run needs its context
         self.store.update(
             record.id,
             **self._start_fields(record.id),
+            context=b"",
             state=state,
             finished_ms=record.finished_ms,
             result_text=text,

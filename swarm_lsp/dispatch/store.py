@@ -173,6 +173,14 @@ class TaskStore:
             (limit,),
         ).fetchall()
 
+    def prune(self, finished_before_ms: int) -> int:
+        """Forget finished tasks older than the given time; return how many went."""
+        cursor = self._db.execute(
+            "DELETE FROM tasks WHERE state NOT IN ('QUEUED','RUNNING') AND finished_ms < ?",
+            (finished_before_ms,),
+        )
+        return cursor.rowcount
+
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
         return {row[0]: int(row[1]) for row in rows}

@@ -242,3 +242,32 @@ async def test_sleep_role_stops_on_cancel(tmp_path: Path) -> None:
     result = await asyncio.wait_for(running, timeout=2)
     assert result["cancelled"] is True
     assert (tmp_path / "cancelled-s1").exists() and not (tmp_path / "finished-s1").exists()
+
+
+def test_store_prunes_only_old_finished_tasks(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path / "tasks.sqlite3")
+    for task_id, state, finished in (
+        ("old", "SUCCEEDED", 10),
+        ("new", "FAILED", 5000),
+        ("q", "QUEUED", 0),
+    ):
+        store.insert(
+            TaskRecord(
+                id=task_id,
+                idempotency_key=None,
+                type="echo",
+                role="echo",
+                priority="background",
+                complexity="simple",
+                context=b"",
+                context_dict_id=0,
+                metadata={},
+                manifest={},
+                route={},
+                state=state,
+                finished_ms=finished,
+            )
+        )
+    assert store.prune(1000) == 1
+    assert store.get("old") is None and store.get("new") is not None and store.get("q") is not None
+    store.close()
