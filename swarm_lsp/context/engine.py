@@ -208,6 +208,8 @@ class ContextEngine:
             and self._code_bytes_at_least(MIN_TRAIN_CODE_BYTES)
         ):
             # A tiny workspace has too little code to train on: frames go without one.
+            if progress is not None:
+                progress(stats.files_total, stats.files_total, "Training the zstd dictionary")
             with contextlib.suppress(CompressionError):
                 self.train_dictionary(should_cancel=should_cancel)
         return stats

@@ -242,6 +242,7 @@ class _TagCache:
         cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = cache_dir / f"tags-v{TAGS_VERSION}.sqlite"
         self._lock = threading.Lock()
+        self._closed = False
         try:
             self._db = self._open()
         except sqlite3.DatabaseError:
@@ -268,18 +269,26 @@ class _TagCache:
         db.commit()
         return db
 
+    # After close() (say, the server shutting down while a background build still runs)
+    # the cache quietly does nothing: it is only a cache.
     def files(self) -> dict[str, tuple[int, int, str]]:
         with self._lock:
+            if self._closed:
+                return {}
             rows = self._db.execute("SELECT path, mtime_ns, size, digest FROM files").fetchall()
         return {path: (mtime, size, digest) for path, mtime, size, digest in rows}
 
     def blob(self, digest: str) -> bytes | None:
         with self._lock:
+            if self._closed:
+                return None
             row = self._db.execute("SELECT data FROM blobs WHERE digest=?", (digest,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def put(self, rel: str, mtime_ns: int, size: int, entry: FileTags, new_blob: bool) -> None:
         with self._lock:
+            if self._closed:
+                return
             if new_blob:
                 self._db.execute(
                     "INSERT OR REPLACE INTO blobs VALUES (?, ?)", (entry.digest, entry.to_blob())
@@ -291,16 +300,20 @@ class _TagCache:
 
     def forget(self, rel: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM files WHERE path=?", (rel,))
+            if not self._closed:
+                self._db.execute("DELETE FROM files WHERE path=?", (rel,))
 
     def commit(self) -> None:
         with self._lock:
-            self._db.commit()
+            if not self._closed:
+                self._db.commit()
 
     def close(self) -> None:
         with self._lock:
-            self._db.commit()
-            self._db.close()
+            if not self._closed:
+                self._closed = True
+                self._db.commit()
+                self._db.close()
 
 
 class SymbolIndex:

@@ -177,3 +177,11 @@ def test_corrupt_cache_is_rebuilt(workspace: Path, tmp_path: Path) -> None:
 def test_no_root_means_no_walk(tmp_path: Path) -> None:
     index = SymbolIndex(None, tmp_path / "cache", MAX)
     assert index.build().files_total == 0
+
+
+def test_closed_cache_does_not_break_a_running_build(workspace: Path, tmp_path: Path) -> None:
+    index = SymbolIndex(workspace, tmp_path / "cache", MAX)
+    index.close()  # e.g. the server shut down while a background build was starting
+    stats = index.build()
+    assert stats.files_parsed == 5 and index.definitions("helper")
+    index.close()
