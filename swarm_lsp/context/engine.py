@@ -704,10 +704,12 @@ class ContextEngine:
     def workspace_symbols(self, query: str, limit: int = 200) -> list[Symbol]:
         """Definitions whose names match ``query`` (fuzzy), best first, with their paths."""
         scored: list[tuple[int, int, str, int, Tag]] = []
-        for tag in self.index.all_definitions():
-            score = match_score(query, tag.name)
-            if score is not None:
-                scored.append((-score, len(tag.name), tag.path, tag.line, tag))
+        for name in self.index.names():  # score each distinct name once
+            score = match_score(query, name)
+            if score is None:
+                continue
+            for tag in self.index.definitions(name):
+                scored.append((-score, len(name), tag.path, tag.line, tag))
         scored.sort(key=lambda item: item[:4])
         return [
             symbol_of(item[4], str(self.index.absolute(item[4].path))) for item in scored[:limit]

@@ -371,6 +371,11 @@ class SymbolIndex:
         """Every definition of ``name`` in the workspace."""
         return list(self._definitions.get(name, ()))
 
+    def names(self) -> list[str]:
+        """Every defined name in the workspace."""
+        with self._lock:
+            return list(self._definitions)
+
     def all_definitions(self) -> Iterator[Tag]:
         for entry in self.entries():
             yield from entry.definitions
