@@ -22,7 +22,7 @@ from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.security import DEFAULT_MAX_MESSAGE_BYTES, call_metadata, open_channel
-from swarm_lsp.dispatch.snapshot import manifest_of
+from swarm_lsp.dispatch.snapshot import blob_hash, manifest_of
 from swarm_lsp.errors import DispatchError, SwarmError
 
 CALL_TIMEOUT_S = 10.0
@@ -303,6 +303,7 @@ class DispatchClient:
         self._submit_reader: asyncio.Task[None] | None = None
         self._pending_submits: dict[int, asyncio.Future[pb.SubmitOutcome]] = {}
         self._request_ids = itertools.count(1)
+        self._dictionaries: dict[str, int] = {}  # blob hash -> zstd id, uploaded already
         self.settings = settings
         self.target = target
 
@@ -391,24 +392,50 @@ class DispatchClient:
         snapshot: Mapping[str, bytes] | None = None,
         deadline_ms: int = 0,
         task_id: str = "",
+        dictionary: bytes | None = None,
     ) -> Receipt:
-        """Submit one task; the receipt says where it runs or how long it would wait."""
+        """Submit one task; the receipt says where it runs or how long it would wait.
+
+        ``dictionary``: a trained zstd dictionary to compress the payload with (the context
+        engine's workspace dictionary); it is uploaded once, as a blob, and workers fetch it
+        once into their blob cache.
+        """
         manifest: dict[str, str] = {}
         uploaded = 0
         if snapshot:
             manifest, uploaded = await self.upload_snapshot(snapshot)
+        dict_id, dict_blob = 0, ""
+        if dictionary:
+            dict_id, dict_blob, sent = await self._upload_dictionary(dictionary)
+            uploaded += sent
         task = pb.Task(
             id=task_id,
             type=type,
             priority=priority,
-            context=codec.encode_json(dict(payload or {})),
+            context=codec.encode_json(dict(payload or {}), dict_id=dict_id),
             metadata=dict(metadata or {}),
             complexity=complexity,
             deadline_ms=deadline_ms,
             snapshot=pb.SnapshotManifest(files=manifest),
             idempotency_key=idempotency_key,
+            context_dict_id=dict_id,
+            context_dict_blob=dict_blob,
         )
         return await self.submit_task(task, blobs_uploaded=uploaded)
+
+    async def _upload_dictionary(self, dictionary: bytes) -> tuple[int, str, int]:
+        """Register and upload a dictionary (once per client); (zstd id, blob hash, sent)."""
+        digest = blob_hash(dictionary)
+        known = self._dictionaries.get(digest)
+        if known is not None:
+            return known, digest, 0
+        try:
+            dict_id = codec.register_dictionary(dictionary)
+        except SwarmError as err:
+            raise DispatchError(f"dictionary: {err}") from err
+        _, sent = await self.upload_snapshot({"zstd.dict": dictionary})
+        self._dictionaries[digest] = dict_id
+        return dict_id, digest, sent
 
     async def submit_many(
         self,

@@ -2,8 +2,9 @@
 
 ``Task.context`` and result data are UTF-8 JSON, zstd-compressed. Decompression streams and
 stops at ``max_size`` so a small frame that expands to gigabytes (a "zstd bomb") is refused,
-not allocated. An optional dictionary id lets the context engine's trained dictionaries plug in
-later: register them with :func:`register_dictionary`.
+not allocated. Dictionaries (the context engine trains one per workspace) are known by the id
+zstd writes into each frame; register one with :func:`register_dictionary`. Between machines a
+dictionary travels once, as a snapshot blob named in ``Task.context_dict_blob``.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ class PayloadTooLargeError(CompressionError):
     """A payload expands past the allowed size."""
 
 
-def register_dictionary(dict_id: int, data: bytes) -> None:
-    """Make a zstd dictionary known under ``dict_id`` for compress and decompress."""
-    if dict_id <= 0:
-        raise ValueError("dictionary ids start at 1")
-    _dictionaries[dict_id] = zstandard.ZstdCompressionDict(data)
+def register_dictionary(data: bytes) -> int:
+    """Make a trained zstd dictionary known; return the id zstd records in its frames."""
+    dictionary = zstandard.ZstdCompressionDict(data)
+    dict_id = dictionary.dict_id()
+    if dict_id == 0:
+        raise CompressionError("not a trained zstd dictionary (it has no dictionary id)")
+    _dictionaries[dict_id] = dictionary
+    return int(dict_id)
 
 
 def known_dictionary(dict_id: int) -> bool:
@@ -66,17 +70,9 @@ def decompress(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, dict_id: int = 
         raise PayloadTooLargeError(
             f"payload declares {params.content_size} bytes, more than the {max_size} allowed"
         )
-    if dict_id:
-        dictionary = _dictionary(dict_id)
-    elif params.dict_id:
-        # The frame names the dictionary by its own (zstd) id: find it among ours.
-        dictionary = next(
-            (d for d in _dictionaries.values() if d.dict_id() == params.dict_id), None
-        )
-        if dictionary is None:
-            raise CompressionError(f"payload needs zstd dictionary {params.dict_id}, unknown here")
-    else:
-        dictionary = None
+    # The frame names the dictionary it needs; ``dict_id`` is what the sender said it used.
+    needed = params.dict_id or dict_id
+    dictionary = _dictionary(needed)
     dctx = (
         zstandard.ZstdDecompressor()
         if dictionary is None

@@ -50,7 +50,7 @@ from swarm_lsp.dispatch.security import (
     bind,
     server_options,
 )
-from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, check_manifest
+from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, check_hash, check_manifest
 from swarm_lsp.dispatch.store import TaskRecord, TaskStore, now_ms
 from swarm_lsp.errors import CompressionError, SwarmError, UnknownTaskTypeError
 
@@ -411,6 +411,7 @@ class Coordinator:
             complexity=task.complexity or "simple",
             context=task.context,
             context_dict_id=task.context_dict_id,
+            context_dict_blob=task.context_dict_blob,
             metadata=metadata,
             manifest=manifest,
             route=_route_dict(route),
@@ -455,10 +456,33 @@ class Coordinator:
                 )
 
     def _check_context(self, task: pb.Task) -> None:
+        if task.context_dict_blob:
+            try:
+                check_hash(task.context_dict_blob)
+            except SnapshotError as err:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from err
+            if not self.blobs.has(task.context_dict_blob):
+                raise RequestError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "the context's zstd dictionary is not uploaded yet (PutBlobs first)",
+                )
         if not task.context:
             return
-        if not codec.known_dictionary(task.context_dict_id):
-            return  # compressed with a dictionary only the workers know: checked there
+        if task.context_dict_id and not codec.known_dictionary(task.context_dict_id):
+            if not task.context_dict_blob:
+                raise RequestError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"context needs zstd dictionary {task.context_dict_id}: set context_dict_blob",
+                )
+            try:
+                known = codec.register_dictionary(self.blobs.get(task.context_dict_blob))
+            except CompressionError as err:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"dictionary: {err}") from err
+            if known != task.context_dict_id:
+                raise RequestError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"context_dict_blob is dictionary {known}, not {task.context_dict_id}",
+                )
         try:
             codec.decode_payload(
                 task.context, max_size=self.max_context_bytes, dict_id=task.context_dict_id
@@ -556,6 +580,7 @@ class Coordinator:
                 deadline_ms=record.deadline_ms,
                 snapshot=pb.SnapshotManifest(files=record.manifest),
                 context_dict_id=record.context_dict_id,
+                context_dict_blob=record.context_dict_blob,
             ),
             attempt=record.attempt,
             role=record.role,

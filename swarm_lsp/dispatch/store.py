@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     complexity TEXT NOT NULL,
     context BLOB NOT NULL,
     context_dict_id INTEGER NOT NULL DEFAULT 0,
+    context_dict_blob TEXT NOT NULL DEFAULT '',
     metadata TEXT NOT NULL,
     manifest TEXT NOT NULL,
     route TEXT NOT NULL,
@@ -68,6 +69,7 @@ class TaskRecord:
     manifest: dict[str, str]
     route: dict[str, Any]
     state: str
+    context_dict_blob: str = ""
     attempt: int = 0
     worker: str = ""
     fallback: str = ""
@@ -87,6 +89,8 @@ class TaskRecord:
 
 
 _COLUMNS = [f.name for f in dataclasses.fields(TaskRecord)]
+# Columns added after the first release, with their definitions for ALTER TABLE.
+_ADDED_COLUMNS = {"context_dict_blob": "TEXT NOT NULL DEFAULT ''"}
 _JSON_COLUMNS = {"metadata", "manifest", "route", "result_stats"}
 
 
@@ -114,6 +118,11 @@ class TaskStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+        for name in _COLUMNS:
+            if name not in columns:  # a store made by an older version
+                default = _ADDED_COLUMNS[name]
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {default}")
 
     def close(self) -> None:
         self._db.close()

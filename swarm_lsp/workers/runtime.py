@@ -89,6 +89,26 @@ class StreamReporter:
         )
 
 
+async def _load_dictionary(
+    task: pb.Task, blob_store: BlobStore | None, fetch: FetchBlobs | None
+) -> None:
+    """Fetch (once: it stays in the blob cache) and register the context's dictionary."""
+    digest = task.context_dict_blob
+    if not digest or blob_store is None or fetch is None:
+        raise TaskFailure(
+            "FAILED_PRECONDITION", f"task context needs zstd dictionary {task.context_dict_id}"
+        )
+    try:
+        if not blob_store.has(digest):
+            fetched = await fetch([digest])
+            if digest not in fetched:
+                raise SnapshotError("the coordinator does not have it")
+            blob_store.put(digest, fetched[digest])
+        codec.register_dictionary(blob_store.get(digest))
+    except (SnapshotError, CompressionError) as err:
+        raise TaskFailure("FAILED_PRECONDITION", f"zstd dictionary: {err}") from err
+
+
 async def execute(
     lease: pb.LeaseTask,
     handler: RoleHandler,
@@ -105,6 +125,8 @@ async def execute(
     Raises TaskFailure with a status code name for anything that is not a success.
     """
     task = lease.task
+    if task.context_dict_id and not codec.known_dictionary(task.context_dict_id):
+        await _load_dictionary(task, blob_store, fetch)
     try:
         payload = codec.decode_payload(
             task.context, max_size=max_payload_bytes, dict_id=task.context_dict_id

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import zstandard
 
 from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.client import DispatchClient, RpcFailure
@@ -198,3 +199,33 @@ async def test_submit_many_accepts_each_good_task_and_refuses_each_bad_one(
         "echo", [{"text": "fine"}, {"x": 1}], metadata={"bad key": "v"}
     )
     assert all(isinstance(a, RpcFailure) and a.code == "INVALID_ARGUMENT" for a in mixed)
+
+
+async def test_payload_compressed_with_a_workspace_dictionary(client: DispatchClient) -> None:
+    samples = [
+        f'{{"instruction": "explain", "path": "pkg/m{i}.py", "text": "def g{i}(): pass"}}'.encode()
+        for i in range(400)
+    ]
+    dictionary = zstandard.train_dictionary(4096, samples).as_bytes()
+    payload = {"instruction": "explain", "path": "pkg/m3.py", "text": "def g3(): pass"}
+    first = await client.submit("echo", payload, dictionary=dictionary)
+    assert first.blobs_uploaded == 1  # the dictionary, once
+    second = await client.submit("echo", payload, dictionary=dictionary)
+    assert second.blobs_uploaded == 0
+    for receipt in (first, second):
+        final = await client.wait(receipt.task_id)
+        assert final.state == "SUCCEEDED" and final.data["echo"] == payload
+
+    dict_id = zstandard.ZstdCompressionDict(dictionary).dict_id()
+    unknown = pb.Task(
+        type="echo",
+        context=codec.compress(b"{}"),
+        context_dict_id=dict_id + 1,
+    )
+    with pytest.raises(RpcFailure, match="context_dict_blob") as info:
+        await client.submit_task(unknown)
+    assert info.value.code == "INVALID_ARGUMENT"
+    missing = pb.Task(type="echo", context_dict_id=dict_id, context_dict_blob="ab" * 32)
+    with pytest.raises(RpcFailure, match="dictionary is not uploaded") as info:
+        await client.submit_task(missing)
+    assert info.value.code == "FAILED_PRECONDITION"

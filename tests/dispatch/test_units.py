@@ -57,18 +57,26 @@ def test_payload_must_be_an_object() -> None:
         codec.decode_payload(codec.encode_json([1, 2]))
 
 
-def test_dictionary_ids() -> None:
+def _trained_dictionary() -> bytes:
     samples = [
-        f'{{"path": "src/mod{i}.py", "text": "def f{i}(): return {i}"}}'.encode()
-        for i in range(200)
+        f'{{"path": "src/mod{i}.py", "text": "def f{i}(x): return x * {i} + {i % 7}"}}'.encode()
+        for i in range(400)
     ]
-    trained = zstandard.train_dictionary(4096, samples)
-    codec.register_dictionary(7, trained.as_bytes())
-    packed = codec.encode_json({"a": 1}, dict_id=7)
-    assert codec.decode_payload(packed, dict_id=7) == {"a": 1}
-    assert codec.known_dictionary(7) and not codec.known_dictionary(8)
-    with pytest.raises(CompressionError, match="unknown zstd dictionary id 8"):
-        codec.encode_json({}, dict_id=8)
+    return zstandard.train_dictionary(4096, samples).as_bytes()
+
+
+def test_dictionaries_are_known_by_their_zstd_id() -> None:
+    trained = _trained_dictionary()
+    dict_id = codec.register_dictionary(trained)
+    assert dict_id > 0 and codec.known_dictionary(dict_id)
+    packed = codec.encode_json({"a": 1}, dict_id=dict_id)
+    assert zstandard.get_frame_parameters(packed).dict_id == dict_id
+    assert codec.decode_payload(packed) == {"a": 1}  # the frame names its dictionary
+    assert not codec.known_dictionary(dict_id + 1)
+    with pytest.raises(CompressionError, match="unknown zstd dictionary id"):
+        codec.encode_json({}, dict_id=dict_id + 1)
+    with pytest.raises(CompressionError, match="not a trained zstd dictionary"):
+        codec.register_dictionary(b"raw content, not a dictionary")
 
 
 # -- routing -----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ class TaskId(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "type", "priority", "context", "metadata", "complexity", "deadline_ms", "snapshot", "idempotency_key", "context_dict_id")
+    __slots__ = ("id", "type", "priority", "context", "metadata", "complexity", "deadline_ms", "snapshot", "idempotency_key", "context_dict_id", "context_dict_blob")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class Task(_message.Message):
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_DICT_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_DICT_BLOB_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: str
     priority: str
@@ -63,7 +64,8 @@ class Task(_message.Message):
     snapshot: SnapshotManifest
     idempotency_key: str
     context_dict_id: int
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., priority: _Optional[str] = ..., context: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ..., complexity: _Optional[str] = ..., deadline_ms: _Optional[int] = ..., snapshot: _Optional[_Union[SnapshotManifest, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., context_dict_id: _Optional[int] = ...) -> None: ...
+    context_dict_blob: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., priority: _Optional[str] = ..., context: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ..., complexity: _Optional[str] = ..., deadline_ms: _Optional[int] = ..., snapshot: _Optional[_Union[SnapshotManifest, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., context_dict_id: _Optional[int] = ..., context_dict_blob: _Optional[str] = ...) -> None: ...
 
 class SnapshotManifest(_message.Message):
     __slots__ = ("files",)
