@@ -231,6 +231,8 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
     def _peer_refusal(self, peer: str) -> str | None:
         host = peer.rsplit(":", 1)[0]
         if host not in self._peer_ok:
+            if len(self._peer_ok) > 4096:
+                self._peer_ok.clear()
             try:
                 self._peer_check(peer, self._allowed)
                 self._peer_ok[host] = None
