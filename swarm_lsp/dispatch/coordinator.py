@@ -1360,9 +1360,12 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
         elif body == "fail":
             c.on_fail(session, message.fail)
         elif body == "batch":
-            for inner in message.batch.messages:
-                if inner.WhichOneof("body") != "batch":
-                    self._handle(session, inner)
+            # One commit for every completion in the batch (they are published only once
+            # this returns, so no one sees a result that is not stored).
+            with c.store.transaction():
+                for inner in message.batch.messages:
+                    if inner.WhichOneof("body") != "batch":
+                        self._handle(session, inner)
 
     async def _read(
         self, session: WorkerSession, request_iterator: AsyncIterator[pb.WorkerMessage]
