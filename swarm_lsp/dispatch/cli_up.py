@@ -20,7 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="worker roles to start (repeatable; default: refactor, research, test)",
     )
     parser.add_argument("--capacity", type=int, default=2, help="tasks per worker [%(default)s]")
-    parser.add_argument("--state-dir", type=Path, help="task store, blobs and logs")
+    parser.add_argument(
+        "--state-dir", type=Path, help="task store, blobs and logs (default: cache/up-PORT)"
+    )
     parser.add_argument("--token-file", type=Path, help="read the shared token from this file")
     parser.add_argument("--ready-file", type=Path, help="write host:port here once up")
 
@@ -28,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from swarm_lsp import paths
     from swarm_lsp.dispatch.local_swarm import DEFAULT_ROLES, LocalSwarm
     from swarm_lsp.dispatch.server_main import load_settings, on_stop_signals, write_ready
 
@@ -38,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
             settings,
             roles=tuple(args.role) or DEFAULT_ROLES,
             port=args.port,
-            state_dir=args.state_dir,
+            # Kept across runs: accepted tasks survive a restart of `swarm-lsp up`.
+            state_dir=args.state_dir or paths.user_cache_dir() / f"up-{args.port}",
             worker_capacity=args.capacity,
             token=settings.swarm.token,
         )

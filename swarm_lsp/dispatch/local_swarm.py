@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,10 @@ class LocalSwarm:
         self.base_settings = settings or Settings()
         self.roles = roles
         self.port = port
-        self.state_dir = state_dir or paths.user_cache_dir() / "local-swarm"
+        # Without a state_dir each swarm gets its own (two editors, two swarms), removed
+        # again by stop(): its tasks end with the process that started them anyway.
+        self._own_state_dir = state_dir is None
+        self.state_dir = state_dir or paths.user_cache_dir() / "local-swarm" / str(os.getpid())
         self.worker_capacity = worker_capacity
         self.heartbeat_ms = heartbeat_ms
         self.lease_timeout_ms = lease_timeout_ms
@@ -187,6 +191,8 @@ class LocalSwarm:
             await self._reap([self.coordinator], timeout)
         self.workers.clear()
         self.coordinator = None
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     @staticmethod
     async def _reap(procs: list[asyncio.subprocess.Process], timeout: float) -> None:

@@ -132,7 +132,7 @@ def test_certs_command_makes_a_ca_and_host_certs(tmp_path: Path) -> None:
 
 
 async def test_local_swarm_starts_and_stops_child_processes(tmp_path: Path) -> None:
-    swarm = LocalSwarm(roles=("echo", "nonexistent"), state_dir=tmp_path / "swarm")
+    swarm = LocalSwarm(roles=("echo", "nonexistent"))  # its own state dir, removed by stop()
     address = await swarm.start()
     try:
         assert swarm.token and swarm.settings.swarm.coordinator == address
@@ -151,6 +151,7 @@ async def test_local_swarm_starts_and_stops_child_processes(tmp_path: Path) -> N
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+    assert not swarm.state_dir.exists()
 
 
 def test_worker_with_an_unknown_role_says_so_and_exits(tmp_path: Path) -> None:
