@@ -22,6 +22,7 @@ from swarm_lsp.config import Settings
 from swarm_lsp.context.engine import ContextEngine
 from swarm_lsp.errors import SwarmError
 from swarm_lsp.models.local import Completion, LocalModels
+from swarm_lsp.server.protocol import SwarmProtocol
 from swarm_lsp.server.text import Cursor
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class SwarmLanguageServer(LanguageServer):
             name="swarm-lsp",
             version=__version__,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=SwarmProtocol,
         )
         self.settings: Settings = Settings()
         self.models = LocalModels(self.settings.models)
@@ -80,6 +82,13 @@ class SwarmLanguageServer(LanguageServer):
             self.log(f"context: {err}; using the text around the cursor", types.MessageType.Warning)
             return "", cursor.prefix, cursor.suffix
         return ctx.preamble, ctx.prefix, ctx.suffix
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors pygls could not pin on a request: unreadable bodies get a ParseError."""
+        protocol = self.protocol
+        if isinstance(protocol, SwarmProtocol):
+            protocol.report_unreadable_body(error)
+        log.error("%s", error)
 
     # -- settings -----------------------------------------------------------------------
     def apply_settings(self, settings: Settings) -> None:

@@ -1,0 +1,275 @@
+"""The server's connection to the swarm: connect, or start a swarm of one; status; shutdown.
+
+On ``initialized``: with ``swarm.coordinator`` set, connect to it (the locality guard and TLS
+checks happen in the dispatch client); otherwise, with ``swarm.autostart``, start a
+:class:`LocalSwarm` (coordinator and workers as child processes on 127.0.0.1) and connect to
+it. A poller asks the coordinator for its status every few seconds and sends ``swarm/status``
+when it changes; a lost coordinator turns the state to ``down`` and the poller reconnects. The
+local swarm stops with the server. Nothing here blocks a request for long: callers wait for
+the connection with a bound and get a clear error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from swarm_lsp import paths
+from swarm_lsp.config import Settings, to_wire
+from swarm_lsp.dispatch.client import DispatchClient
+from swarm_lsp.dispatch.local_swarm import LocalSwarm
+from swarm_lsp.errors import DispatchError, SwarmError
+from swarm_lsp.server.app import SwarmLanguageServer
+from swarm_lsp.server.swarm_status import STATUS_NOTIFICATION, roles_available, status_params
+
+POLL_INTERVAL_S = 2.0
+LOCAL_START_TIMEOUT_S = 90.0
+# Settings the local swarm's children need to behave like this server (models, context,
+# research, the routing table); the address and token are the local swarm's own.
+_PASSED_SWARM_KEYS = ("routing_table", "allowed_hosts")
+
+
+class SwarmUnavailable(DispatchError):
+    """No coordinator to send a task to (none configured, starting too long, or down)."""
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """``SWARM_LSP_<SECTION>__<KEY>`` for every setting that differs from its default.
+
+    Settings from initializationOptions exist only in this process; the local swarm's children
+    read theirs from the environment.
+    """
+    defaults = to_wire(Settings())
+    current = to_wire(settings)
+    env: dict[str, str] = {}
+    for section, values in current.items():
+        for key, value in values.items():
+            if value == defaults[section][key]:
+                continue
+            field = _snake(key)
+            if section == "swarm" and field not in _PASSED_SWARM_KEYS:
+                continue
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, list):
+                text = ",".join(str(v) for v in value)
+            else:
+                text = str(value)
+            env[f"SWARM_LSP_{section.upper()}__{field.upper()}"] = text
+    return env
+
+
+def _snake(name: str) -> str:
+    from swarm_lsp.config import snake_case
+
+    return snake_case(name)
+
+
+class _ServerLocalSwarm(LocalSwarm):
+    """A LocalSwarm whose children also get this server's settings."""
+
+    def __init__(self, settings: Settings, extra_env: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.extra_env = extra_env
+
+    def _env(self) -> dict[str, str]:
+        env = super()._env()
+        env.update(self.extra_env)
+        return env
+
+
+@dataclasses.dataclass
+class _Connection:
+    client: DispatchClient
+    address: str
+
+
+class SwarmBridge:
+    """One per server: the dispatch client, the local swarm if we started one, the status."""
+
+    def __init__(self, ls: SwarmLanguageServer) -> None:
+        self.ls = ls
+        self.state = "starting"
+        self.message = ""
+        self.local: LocalSwarm | None = None
+        self._connection: _Connection | None = None
+        self._connected = asyncio.Event()
+        self._settled = asyncio.Event()  # the first start attempt is over (either way)
+        self._poller: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.status: dict[str, Any] = status_params("starting", "", None)
+        self._sent: dict[str, Any] | None = None
+        self._state_dir: Path | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @property
+    def client(self) -> DispatchClient | None:
+        return self._connection.client if self._connection else None
+
+    @property
+    def address(self) -> str:
+        return self._connection.address if self._connection else ""
+
+    async def start(self) -> None:
+        """Connect or start a local swarm; never raises (failures become the ``down`` state)."""
+        self._publish()
+        try:
+            await self._connect_or_start()
+        except SwarmError as err:
+            self._set_state("down", str(err))
+            self.ls.notify_user(f"swarm-lsp: the swarm is not available: {err}", types.MessageType.Warning)
+        except Exception as err:  # a bug here must not take the server down
+            self._set_state("down", f"unexpected error: {err}")
+            self.ls.log(f"swarm: start failed: {err!r}", types.MessageType.Error)
+        finally:
+            self._settled.set()
+        if not self._stopping and (self._connection or self._configured()):
+            self._poller = asyncio.ensure_future(self._poll())
+
+    def _configured(self) -> bool:
+        return bool(self.ls.settings.swarm.coordinator)
+
+    async def _connect_or_start(self) -> None:
+        settings = self.ls.settings
+        if settings.swarm.coordinator:
+            await self._connect(settings, settings.swarm.coordinator)
+            return
+        if not settings.swarm.autostart:
+            self._set_state(
+                "down", "no coordinator configured (swarm.coordinator) and swarm.autostart is off"
+            )
+            return
+        await self._start_local(settings)
+
+    async def _start_local(self, settings: Settings) -> None:
+        root = self.ls.workspace_root
+        base = paths.workspace_cache_dir(root) if root else paths.user_cache_dir()
+        self._state_dir = base / "local-swarm" / str(os.getpid())
+        self.message = "starting a local swarm of one"
+        self._publish()
+        local = _ServerLocalSwarm(
+            settings, child_environment(settings), state_dir=self._state_dir
+        )
+        self.local = local
+        address = await local.start(timeout=LOCAL_START_TIMEOUT_S)
+        if self._stopping:
+            return
+        if local.skipped:
+            skipped = ", ".join(f"{role} ({why})" for role, why in local.skipped.items())
+            self.ls.log(f"swarm: local workers not running: {skipped}", types.MessageType.Warning)
+        self.ls.log(f"swarm: local swarm of one on {address}")
+        await self._connect(local.settings, address)
+
+    async def _connect(self, settings: Settings, address: str) -> None:
+        client = await DispatchClient.connect(settings, address)
+        if self._stopping:
+            await client.close()
+            return
+        self._connection = _Connection(client, address)
+        self._connected.set()
+        await self.refresh()
+
+    async def stop(self) -> None:
+        """Stop polling, close the client, stop the local swarm (and remove its state)."""
+        self._stopping = True
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poller
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.client.close()
+            self._connection = None
+        if self.local is not None:
+            await self.local.stop()
+            self.local = None
+        if self._state_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self._state_dir, True)
+
+    # -- use -----------------------------------------------------------------------------
+    async def require_client(self, timeout: float) -> DispatchClient:
+        """The connected client, waiting up to ``timeout`` s for it; else SwarmUnavailable."""
+        if self.client is None and not self._settled.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), timeout=timeout)
+        if self.client is None and self._configured() and not self._stopping and timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), timeout=timeout)
+        client = self.client
+        if client is None or self.state == "down":
+            why = self.message or "the swarm is still starting"
+            raise SwarmUnavailable(f"the swarm is not available: {why}")
+        return client
+
+    def roles(self) -> set[str]:
+        return roles_available(self.status) if self.state != "down" else set()
+
+    # -- status --------------------------------------------------------------------------
+    async def refresh(self) -> dict[str, Any]:
+        """Ask the coordinator for its status now; publish it if it changed."""
+        client = self.client
+        if client is None:
+            self._publish()
+            return self.status
+        try:
+            status = await client.status(recent=10)
+        except SwarmError as err:
+            await self._lost(str(err))
+            return self.status
+        state = "ready" if status.machines else "degraded"
+        self.state = state
+        self.message = "" if status.machines else "no worker is connected"
+        self.status = status_params(state, self.address, status, self.message)
+        self.state = self.status["state"]
+        self._publish()
+        return self.status
+
+    async def _lost(self, why: str) -> None:
+        connection, self._connection = self._connection, None
+        self._connected.clear()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.client.close()
+            self.ls.log(f"swarm: lost the coordinator {connection.address}: {why}", types.MessageType.Warning)
+        self._set_state("down", why, connection.address if connection else "")
+
+    async def _poll(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(POLL_INTERVAL_S)
+            if self._connection is not None:
+                await self.refresh()
+                continue
+            await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        settings = self.ls.settings
+        try:
+            if settings.swarm.coordinator:
+                await self._connect(settings, settings.swarm.coordinator)
+            elif self.local is not None and self.local.address:
+                await self._connect(self.local.settings, self.local.address)
+        except SwarmError as err:
+            self.message = str(err)
+
+    def _set_state(self, state: str, message: str, address: str = "") -> None:
+        self.state = state
+        self.message = message
+        self.status = status_params(state, address or self.address, None, message)
+        self._publish()
+
+    def _publish(self) -> None:
+        params = dict(self.status)
+        params["state"] = self.state
+        params["message"] = self.message
+        if params == self._sent:
+            return
+        self._sent = params
+        with contextlib.suppress(Exception):  # before initialize completes there is no client
+            self.ls.protocol.notify(STATUS_NOTIFICATION, params)
