@@ -50,5 +50,11 @@ class SwarmProtocol(LanguageServerProtocol):
     def report_unreadable_body(self, error: Exception) -> None:
         """A body that is not JSON at all: answer ParseError with a null id."""
         if isinstance(error, json.JSONDecodeError):
-            response = JsonRpcParseError(f"cannot parse message: {error}").to_response_error()
-            self._send_response(None, error=response)  # type: ignore[arg-type]
+            message = f"{JsonRpcParseError.MESSAGE}: cannot parse message: {error}"
+            self._send_data(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": JsonRpcParseError.CODE, "message": message},
+                }
+            )

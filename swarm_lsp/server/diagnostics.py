@@ -1,0 +1,170 @@
+"""Diagnostics from test (and quality) runs: published per file with source ``swarm``.
+
+We own every diagnostic we publish and merge them with nothing: each run replaces the last
+for every file it or the previous run mentioned, so a fixed failure disappears (its file gets
+an empty list). Runs start on save (debounced, only when a test worker or the coordinator's
+local fallback can run tests) and on demand (``swarm.runTests``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from swarm_lsp.context.documents import path_to_uri, uri_to_path
+from swarm_lsp.errors import SwarmError
+from swarm_lsp.server.app import SwarmLanguageServer
+from swarm_lsp.server.progress import ProgressStream
+from swarm_lsp.server.swarm_bridge import SwarmBridge
+from swarm_lsp.server.swarm_tasks import run_task
+from swarm_lsp.server.task_payloads import open_overlay, workspace_snapshot
+
+SOURCE = "swarm"
+SAVE_DEBOUNCE_S = 1.5
+_SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "information": types.DiagnosticSeverity.Information,
+    "info": types.DiagnosticSeverity.Information,
+    "hint": types.DiagnosticSeverity.Hint,
+}
+
+
+def group_by_file(root: Path, found: list[dict[str, Any]]) -> dict[str, list[types.Diagnostic]]:
+    """Worker diagnostics (relative paths, 0-based lines) as LSP diagnostics per file URI."""
+    by_uri: dict[str, list[types.Diagnostic]] = {}
+    for item in found:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            continue
+        file = (root / item["path"]).resolve()
+        if not file.is_relative_to(root.resolve()):
+            continue  # a path that escapes the workspace is never shown
+        line = max(int(item.get("line") or 0), 0)
+        end_line = max(int(item.get("end_line") or line), line)
+        character = max(int(item.get("character") or 0), 0)
+        end_character = 0 if end_line > line else 10_000  # to the end of the line
+        code = item.get("code")
+        by_uri.setdefault(path_to_uri(file), []).append(
+            types.Diagnostic(
+                range=types.Range(
+                    start=types.Position(line=line, character=character),
+                    end=types.Position(line=end_line, character=end_character),
+                ),
+                message=str(item.get("message") or "(no message)"),
+                severity=_SEVERITY.get(str(item.get("severity")), types.DiagnosticSeverity.Error),
+                source=SOURCE,
+                code=str(code) if code else None,
+            )
+        )
+    return by_uri
+
+
+class SwarmDiagnostics:
+    """Test runs and the diagnostics they publish."""
+
+    def __init__(self, ls: SwarmLanguageServer, bridge: SwarmBridge) -> None:
+        self.ls = ls
+        self.bridge = bridge
+        self.published: set[str] = set()
+        self._debounce: asyncio.TimerHandle | None = None
+        self._running: asyncio.Task[dict[str, Any]] | None = None
+        self._again = False
+
+    def publish(self, result: dict[str, Any]) -> int:
+        """Replace our diagnostics with ``result``'s; the number published."""
+        root = self.ls.workspace_root
+        found = result.get("diagnostics") or []
+        by_uri = group_by_file(root, found) if root is not None else {}
+        for uri in self.published - set(by_uri):
+            self.ls.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+            )
+        for uri, diagnostics in by_uri.items():
+            version = None
+            doc = self.ls.workspace.text_documents.get(uri)
+            if doc is not None:
+                version = doc.version
+            self.ls.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
+            )
+        self.published = set(by_uri)
+        return sum(len(d) for d in by_uri.values())
+
+    async def run_tests(self, token: Any = None, kind: str = "test") -> dict[str, Any]:
+        """One test run over a snapshot of the workspace (with unsaved text), then publish."""
+        root = self.ls.workspace_root
+        if root is None:
+            raise SwarmError("running tests needs a workspace folder")
+        progress = await ProgressStream.open(self.ls, token, "Swarm: running tests")
+        try:
+            files = await asyncio.to_thread(workspace_snapshot, root, open_overlay(self.ls))
+            outcome = await run_task(
+                self.ls,
+                self.bridge,
+                "test",
+                {"kind": kind, "root": str(root)},
+                progress,
+                priority="background",
+                snapshot=files,
+            )
+        except BaseException:
+            progress.end("test run failed")
+            raise
+        result = outcome.data
+        count = self.publish(result)
+        summary = str(result.get("summary") or ("passed" if result.get("passed") else "failed"))
+        progress.end(summary)
+        return {
+            "summary": summary,
+            "passed": bool(result.get("passed")),
+            "diagnostics": count,
+            "files": sorted(self.published),
+            "taskId": outcome.task_id,
+        }
+
+    # -- on save ---------------------------------------------------------------------------
+    def can_run_tests(self) -> bool:
+        return "test" in self.bridge.roles()
+
+    def on_save(self, uri: str) -> None:
+        root = self.ls.workspace_root
+        path = uri_to_path(uri)
+        if root is None or path is None:
+            return
+        with contextlib.suppress(ValueError):
+            Path(path).resolve().relative_to(root.resolve())
+            if not self.can_run_tests():
+                return
+            if self._debounce is not None:
+                self._debounce.cancel()
+            loop = asyncio.get_running_loop()
+            self._debounce = loop.call_later(SAVE_DEBOUNCE_S, self._start_saved_run)
+
+    def _start_saved_run(self) -> None:
+        self._debounce = None
+        if self._running is not None and not self._running.done():
+            self._again = True  # one more run after this one, with the newest files
+            return
+        self._running = self.ls.spawn(self._saved_run())
+
+    async def _saved_run(self) -> dict[str, Any]:
+        try:
+            result = await self.run_tests()
+            self.ls.log(f"swarm: tests after save: {result['summary']}")
+            return result
+        except SwarmError as err:
+            self.ls.log(f"swarm: tests after save failed: {err}", types.MessageType.Warning)
+            return {}
+        finally:
+            if self._again:
+                self._again = False
+                self._running = None
+                self._start_saved_run()
+
+    def cancel(self) -> None:
+        if self._debounce is not None:
+            self._debounce.cancel()
