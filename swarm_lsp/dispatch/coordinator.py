@@ -296,8 +296,13 @@ class Coordinator:
         interval = max(0.02, self.config.heartbeat_interval_ms / 2000)
         timeout = self.config.lease_timeout_ms / 1000
         while True:
+            before = time.monotonic()
             await asyncio.sleep(interval)
             now = time.monotonic()
+            if now - before > 2 * interval + 0.1:
+                # This loop was stalled (a busy local fallback, a slow disk): heartbeats that
+                # arrived meanwhile are not read yet, so judge no one on this tick.
+                continue
             for session in list(self.workers.values()):
                 if now - session.last_heartbeat > timeout:
                     log.warning("worker %s missed its heartbeats; its leases go", session.name)
