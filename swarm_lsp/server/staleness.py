@@ -44,7 +44,9 @@ def _span(edit: dict[str, Any], base_len: int) -> tuple[int, int]:
     return min(first, base_len), min(max(last, first), base_len)
 
 
-def _line_map(blocks: list[_Block], first: int, last: int, base_len: int, cur_len: int) -> int | None:
+def _line_map(
+    blocks: list[_Block], first: int, last: int, base_len: int, cur_len: int
+) -> int | None:
     """Current line of base line ``first`` if base lines ``[first, last)`` are untouched.
 
     For an insertion (``first == last``) the neighbouring lines ``first - 1`` and ``first``
@@ -74,7 +76,9 @@ def _line_map(blocks: list[_Block], first: int, last: int, base_len: int, cur_le
     return None
 
 
-def rebase_edits(base: str, current: str, edits: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+def rebase_edits(
+    base: str, current: str, edits: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
     """``edits`` (against ``base``) moved onto ``current``, or None when any no longer applies.
 
     Characters inside a line are kept: a touched line is unchanged, so offsets in it are too.

@@ -124,7 +124,9 @@ class SwarmBridge:
             await self._connect_or_start()
         except SwarmError as err:
             self._set_state("down", str(err))
-            self.ls.notify_user(f"swarm-lsp: the swarm is not available: {err}", types.MessageType.Warning)
+            self.ls.notify_user(
+                f"swarm-lsp: the swarm is not available: {err}", types.MessageType.Warning
+            )
         except Exception as err:  # a bug here must not take the server down
             self._set_state("down", f"unexpected error: {err}")
             self.ls.log(f"swarm: start failed: {err!r}", types.MessageType.Error)
@@ -154,9 +156,7 @@ class SwarmBridge:
         self._state_dir = base / "local-swarm" / str(os.getpid())
         self.message = "starting a local swarm of one"
         self._publish()
-        local = _ServerLocalSwarm(
-            settings, child_environment(settings), state_dir=self._state_dir
-        )
+        local = _ServerLocalSwarm(settings, child_environment(settings), state_dir=self._state_dir)
         self.local = local
         address = await local.start(timeout=LOCAL_START_TIMEOUT_S)
         if self._stopping:
@@ -237,7 +237,10 @@ class SwarmBridge:
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.client.close()
-            self.ls.log(f"swarm: lost the coordinator {connection.address}: {why}", types.MessageType.Warning)
+            self.ls.log(
+                f"swarm: lost the coordinator {connection.address}: {why}",
+                types.MessageType.Warning,
+            )
         self._set_state("down", why, connection.address if connection else "")
 
     async def _poll(self) -> None:

@@ -67,7 +67,9 @@ def settle(
             continue
         if outcome.state == "rebased":
             rebased.append(uri)
-        changes.append({"textDocument": {"uri": uri, "version": current_version}, "edits": outcome.edits})
+        changes.append(
+            {"textDocument": {"uri": uri, "version": current_version}, "edits": outcome.edits}
+        )
     if stale:
         names = ", ".join(uri.rsplit("/", 1)[-1] for uri in stale)
         return SettledEdit(
@@ -112,11 +114,15 @@ async def ask_and_apply(
         ls.notify_user(f"Swarm: {label}: {settled.message}", types.MessageType.Warning)
         return {"applied": False, "stale": True, "summary": f"{label}: {settled.message}"}
     result = await ls.workspace_apply_edit_async(
-        types.ApplyWorkspaceEditParams(edit=to_workspace_edit(ls, settled.edit), label=f"Swarm: {label}")
+        types.ApplyWorkspaceEditParams(
+            edit=to_workspace_edit(ls, settled.edit), label=f"Swarm: {label}"
+        )
     )
     if not result.applied:
         why = result.failure_reason or "the editor refused it"
-        ls.notify_user(f"Swarm: {label}: the edit was not applied ({why})", types.MessageType.Warning)
+        ls.notify_user(
+            f"Swarm: {label}: the edit was not applied ({why})", types.MessageType.Warning
+        )
         return {"applied": False, "summary": f"{label}: not applied ({why})"}
     summary = f"{label}: applied"
     if settled.message:

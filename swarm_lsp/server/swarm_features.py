@@ -1,12 +1,39 @@
-"""Swarm features in the editor: code actions, diagnostics, status, the fallback question.
+"""Swarm features in the editor: code actions, commands, diagnostics, status, the fallback question.
 
-Registered by ``create_server``; filled in by the editor-integration work.
+``register`` wires them into the server: the bridge connects (or starts a local swarm) when the
+client is initialized and stops with the server; saves trigger debounced test runs.
 """
 
 from __future__ import annotations
 
+from swarm_lsp.config import Settings
 from swarm_lsp.server.app import SwarmLanguageServer
+from swarm_lsp.server.codeactions import register_code_actions
+from swarm_lsp.server.diagnostics import SwarmDiagnostics
+from swarm_lsp.server.swarm_bridge import SwarmBridge
+from swarm_lsp.server.swarm_commands import SwarmActions, register_commands
 
 
 def register(server: SwarmLanguageServer) -> None:
-    """Nothing yet: the swarm bridge lands with the editor-integration issue."""
+    bridge = SwarmBridge(server)
+    diagnostics = SwarmDiagnostics(server, bridge)
+    actions = SwarmActions(server, bridge, diagnostics)
+    register_commands(server, actions)
+    register_code_actions(server, actions)
+
+    async def start() -> None:
+        await bridge.start()
+
+    async def stop() -> None:
+        diagnostics.cancel()
+        await bridge.stop()
+
+    def settings_changed(settings: Settings) -> None:
+        # A new coordinator address takes effect on the next reconnect; say so once.
+        if bridge.client is not None and settings.swarm.coordinator not in ("", bridge.address):
+            server.log("swarm: swarm.coordinator changed; restart the server to use it")
+
+    server.on_initialized.append(start)
+    server.on_shutdown.append(stop)
+    server.on_did_save.append(diagnostics.on_save)
+    server.on_settings_changed.append(settings_changed)

@@ -71,10 +71,3 @@ def roles_available(params: dict[str, Any]) -> set[str]:
         if machine.get("alive"):
             roles.update(machine.get("roles") or ())
     return roles
-
-
-def comparable(params: dict[str, Any]) -> dict[str, Any]:
-    """The parts worth a new notification (loads flicker; recent ids and states do not)."""
-    return {k: v for k, v in params.items() if k != "message"} | {
-        "message": params.get("message", "")
-    }

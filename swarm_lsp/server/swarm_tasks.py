@@ -49,7 +49,10 @@ async def ask_wait_or_local(ls: SwarmLanguageServer, reason: str) -> bool:
                 types.ShowMessageRequestParams(
                     type=types.MessageType.Warning,
                     message=f"Swarm: {reason}. Wait, or use the fast local model?",
-                    actions=[types.MessageActionItem(title=WAIT), types.MessageActionItem(title=USE_LOCAL)],
+                    actions=[
+                        types.MessageActionItem(title=WAIT),
+                        types.MessageActionItem(title=USE_LOCAL),
+                    ],
                 )
             ),
             timeout=QUESTION_TIMEOUT_S,
@@ -114,7 +117,9 @@ async def run_task(
                 if not stream_partials:
                     progress.report(result.text, result.percentage)
             elif result.kind == "error":
-                raise TaskFailed(f"{task_type} task failed on {result.worker or 'the swarm'}: {result.text}")
+                raise TaskFailed(
+                    f"{task_type} task failed on {result.worker or 'the swarm'}: {result.text}"
+                )
             else:
                 data = result.data if isinstance(result.data, dict) else {"text": result.text}
                 return TaskOutcome(data, task_id, False, result.worker)

@@ -1,0 +1,249 @@
+"""The real ``swarm-lsp serve`` over stdio, connected to a real swarm on loopback.
+
+One swarm per test module (a coordinator, a ``thinker`` worker with the refactor and research
+roles and a ``tester`` worker with the test role, as real processes); each test gets a fresh
+server and a fresh copy of the sample project. The refactor role's big model is the scripted
+OpenAI-compatible endpoint on 127.0.0.1 (the tiny local models cannot write a valid diff);
+everything else is real, including the server's own tiny chat model for the local fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.dispatch.conftest import Swarm
+from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
+from tests.workers.test_refactor import GOOD_DIFF
+
+SERVER_CMD = [sys.executable, "-m", "swarm_lsp.cli", "serve"]
+
+# ``review`` goes to a role no worker has: the receipt says it would wait forever, so the
+# server asks "Wait" or "Use fast local model".
+ROUTING = """
+[types]
+refactor = "refactor"
+explain = "refactor"
+review = "gpu-review"
+research = "research"
+index = "research"
+test = "test"
+
+[waitBounds]
+immediate = 2000
+background = 60000
+batch = 0
+
+[[route]]
+taskType = "refactor"
+machine = "any"
+modelSize = "70B"
+timeout = 120000
+
+[[route]]
+taskType = "explain"
+machine = "any"
+modelSize = "7B"
+timeout = 60000
+
+[[route]]
+taskType = "review"
+machine = "any"
+modelSize = "70B"
+timeout = 60000
+
+[[route]]
+taskType = "research"
+machine = "any"
+modelSize = "7B"
+timeout = 120000
+
+[[route]]
+taskType = "index"
+machine = "any"
+modelSize = "7B"
+timeout = 120000
+
+[[route]]
+taskType = "test"
+machine = "any"
+modelSize = "7B"
+timeout = 120000
+"""
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[ScriptedEndpoint]:
+    with serve(ScriptedEndpoint([GOOD_DIFF])) as scripted:
+        yield scripted
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory: pytest.TempPathFactory, endpoint: ScriptedEndpoint) -> Iterator[Swarm]:
+    root = tmp_path_factory.mktemp("server-swarm")
+    (root / "routing.toml").write_text(ROUTING)
+    env = {
+        "SWARM_LSP_CACHE": str(root / "cache"),
+        "SWARM_LSP_MODELS__ENDPOINT_URL": endpoint.url,
+        "SWARM_LSP_MODELS__ENDPOINT_MODEL": "scripted-big-coder",
+        "SWARM_LSP_MODELS__CHAT_MAX_TOKENS": "32",
+    }
+    swarm = Swarm(root, env)
+    try:
+        swarm.start_coordinator("--routing-table", str(root / "routing.toml"))
+        swarm.start_worker("thinker", ["refactor", "research"], capacity=2)
+        swarm.start_worker("tester", ["test"], capacity=2)
+        yield swarm
+    finally:
+        swarm.stop_all()
+
+
+class Editor:
+    """What the test client saw and how it answers the server's requests."""
+
+    def __init__(self) -> None:
+        self.questions: list[types.ShowMessageRequestParams] = []
+        self.answers: list[str | None] = []
+        self.before_answer: Callable[[types.ShowMessageRequestParams], None] | None = None
+        self.applied: list[types.ApplyWorkspaceEditParams] = []
+        self.statuses: list[dict[str, Any]] = []
+
+    def answer(self, *titles: str | None) -> None:
+        self.answers = list(titles)
+
+
+def install_handlers(client: LanguageClient, editor: Editor) -> None:
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def show_message_request(
+        params: types.ShowMessageRequestParams,
+    ) -> types.MessageActionItem | None:
+        editor.questions.append(params)
+        if editor.before_answer is not None:
+            editor.before_answer(params)
+        title = editor.answers.pop(0) if editor.answers else None
+        return types.MessageActionItem(title=title) if title else None
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        editor.applied.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    @client.feature("swarm/status")
+    def status(params: Any) -> None:
+        editor.statuses.append(params if isinstance(params, dict) else _plain(params))
+
+
+def _plain(value: Any) -> Any:
+    """pygls hands custom notification params over as namedtuple-like objects."""
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def capabilities() -> types.ClientCapabilities:
+    return types.ClientCapabilities(
+        window=types.WindowClientCapabilities(
+            work_done_progress=True,
+            show_document=types.ShowDocumentClientCapabilities(support=True),
+        ),
+        workspace=types.WorkspaceClientCapabilities(
+            apply_edit=True,
+            workspace_edit=types.WorkspaceEditClientCapabilities(
+                document_changes=True,
+                resource_operations=[types.ResourceOperationKind.Create],
+            ),
+        ),
+        text_document=types.TextDocumentClientCapabilities(
+            code_action=types.CodeActionClientCapabilities(
+                resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]),
+                data_support=True,
+            ),
+        ),
+    )
+
+
+def server_options(swarm: Swarm, endpoint: ScriptedEndpoint) -> dict[str, Any]:
+    return {
+        "models": {"chatMaxTokens": 24, "endpointUrl": endpoint.url},
+        "swarm": {"coordinator": swarm.address, "autostart": False},
+        "context": {"indexOnStart": False},
+    }
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD))
+async def client(
+    lsp_client: LanguageClient, sample_project: Path, swarm: Swarm, endpoint: ScriptedEndpoint
+) -> AsyncIterator[LanguageClient]:
+    editor = Editor()
+    install_handlers(lsp_client, editor)
+    lsp_client.editor = editor  # type: ignore[attr-defined]
+    lsp_client.root = sample_project  # type: ignore[attr-defined]
+    lsp_client.init_result = await lsp_client.initialize_session(  # type: ignore[attr-defined]
+        types.InitializeParams(
+            capabilities=capabilities(),
+            root_uri=sample_project.as_uri(),
+            workspace_folders=[
+                types.WorkspaceFolder(uri=sample_project.as_uri(), name=sample_project.name)
+            ],
+            initialization_options=server_options(swarm, endpoint),
+        )
+    )
+    yield lsp_client
+    await lsp_client.shutdown_session()
+
+
+def open_doc(client: LanguageClient, path: Path, text: str | None = None, version: int = 1) -> str:
+    uri = path.as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri,
+                language_id="python",
+                version=version,
+                text=path.read_text() if text is None else text,
+            )
+        )
+    )
+    return uri
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (value := predicate()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def ready(client: LanguageClient, timeout: float = 60.0) -> dict[str, Any]:
+    """The first ``swarm/status`` that says ready (both workers connected)."""
+    editor: Editor = client.editor  # type: ignore[attr-defined]
+
+    def seen() -> dict[str, Any] | None:
+        for status in editor.statuses:
+            if status.get("state") == "ready" and len(status.get("machines") or []) >= 2:
+                return status
+        return None
+
+    result: dict[str, Any] = await wait_for(seen, timeout, "a ready swarm/status")
+    return result
+
+
+async def command(client: LanguageClient, name: str, *args: Any, timeout: float = 120.0) -> Any:
+    return await asyncio.wait_for(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=name, arguments=list(args))
+        ),
+        timeout=timeout,
+    )
