@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote, urlparse
 from tree_sitter import Tree
 
 from swarm_lsp.context import languages
-from swarm_lsp.context.text import LineIndex, encode, point_after, point_at
+from swarm_lsp.context.text import LineIndex, encode, point_after
 
 #: Documents larger than this many bytes keep their text but get no tree by default.
 DEFAULT_MAX_PARSE_BYTES = 1_000_000
@@ -161,13 +161,13 @@ class DocumentStore:
                 tree = None
             elif old.tree is not None:
                 edited = old.tree.copy()  # never mutate a tree an older snapshot still holds
-                start_point = point_at(old.source, start)
+                start_point = old.lines.point(start)
                 edited.edit(
                     start_byte=start,
                     old_end_byte=end,
                     new_end_byte=start + len(inserted),
                     start_point=start_point,
-                    old_end_point=point_at(old.source, end),
+                    old_end_point=old.lines.point(end),
                     new_end_point=point_after(start_point, inserted),
                 )
                 tree = self._parse(old.language, source, edited)

@@ -125,8 +125,8 @@ class LineIndex:
         if last < len(starts):
             if new_starts[-1] != region_end:  # cannot happen; stay correct if it does
                 return LineIndex(new_source)
-            new_starts.extend(s + delta for s in starts[last + 1 :])
-            new_ends.extend(e + delta for e in self._content_ends[last:])
+            new_starts.extend(map(add, starts[last + 1 :], repeat(delta)))  # in C, not Python
+            new_ends.extend(map(add, self._content_ends[last:], repeat(delta)))
         else:
             new_ends.append(len(new_source))
         return LineIndex._from_parts(new_source, new_starts, new_ends)
@@ -141,6 +141,14 @@ class LineIndex:
     @property
     def line_count(self) -> int:
         return len(self._starts)
+
+    def point(self, offset: int) -> Point:
+        """The tree-sitter point of byte ``offset``: a bisect when lines end in ``\n`` only."""
+        if b"\r" in self._source:  # rows count "\n" only; LSP lines also break at "\r"
+            return point_at(self._source, offset)
+        offset = max(0, min(offset, len(self._source)))
+        line = bisect_right(self._starts, offset) - 1
+        return Point(line, offset - self._starts[line])
 
     def line_bytes(self, line: int) -> bytes:
         """Bytes of ``line`` without its terminator (empty past the end)."""

@@ -11,7 +11,7 @@ from tree_sitter import Node, Tree
 
 from swarm_lsp.context import languages
 from swarm_lsp.context.documents import DocumentStore, path_to_uri, uri_to_path
-from swarm_lsp.context.text import LineIndex, utf16_len
+from swarm_lsp.context.text import LineIndex, point_at, utf16_len
 
 URI = "file:///work/x.py"
 
@@ -226,3 +226,11 @@ def test_incremental_tree_equals_fresh_parse(
         assert doc.tree is not None
         assert shape(doc.tree) == shape(fresh(language, model))
         assert doc.lines == LineIndex(doc.source)  # the incrementally updated line index
+
+
+@given(text_strategy, st.data())
+def test_line_index_points_match_tree_sitter_rows(text: str, data: st.DataObject) -> None:
+    source = text.encode()
+    index = LineIndex(source)
+    offset = data.draw(st.integers(-2, len(source) + 2))
+    assert index.point(offset) == point_at(source, max(0, min(offset, len(source))))
