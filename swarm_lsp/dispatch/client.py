@@ -30,6 +30,7 @@ CONNECT_TIMEOUT_S = 5.0
 RESULTS_RECONNECT_S = 30.0
 WATCH_TIMEOUT_S = 24 * 3600.0  # the shared results stream is long-lived; it still has a deadline
 _BLOB_BATCH_BYTES = 8 * 1024 * 1024
+_COALESCE = True
 
 _KINDS = {
     pb.TaskResult.PARTIAL: "partial",
@@ -547,6 +548,9 @@ class DispatchClient:
             item = await out.get()
             if item is None:
                 return
+            if _COALESCE and out.empty():
+                # Let the other callers that are ready right now add their submits first.
+                await asyncio.sleep(0)
             request = pb.SubmitStreamRequest()
             while item is not None:
                 request.request_ids.append(item[0])

@@ -1258,6 +1258,8 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                 result = await out.get()
                 if result is None:
                     return
+                if out.empty():
+                    await asyncio.sleep(0)  # let what is ready right now join this message
                 results, closing = _drain(out, result)
                 yield pb.WatchResponse(results=results)
                 if closing:
@@ -1341,6 +1343,8 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
                 message = await session.outbox.get()
                 if message is None:
                     break
+                if session.outbox.empty():
+                    await asyncio.sleep(0)  # let what is ready right now join this message
                 if session.outbox.empty():
                     yield message
                     continue

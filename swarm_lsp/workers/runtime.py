@@ -344,6 +344,8 @@ class WorkerRuntime:
                 if message is None:
                     return
                 if outbox.empty():
+                    await asyncio.sleep(0)  # let what is ready right now join this message
+                if outbox.empty():
                     yield message
                     continue
                 # Messages that queued up while the last one was sent go out as one batch.
