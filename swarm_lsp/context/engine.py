@@ -227,6 +227,20 @@ class ContextEngine:
         """A file was created or saved on disk (didSave, didChangeWatchedFiles)."""
         self.index.update_file(path)
 
+    def refresh_document(self, uri: str) -> None:
+        """Re-index an open document from its unsaved text, reusing its tree.
+
+        Call it debounced after didChange (and :meth:`file_changed` after didClose, so the
+        index returns to what is on disk); :meth:`task_context` calls it itself.
+        """
+        doc = self.documents.get(uri)
+        if doc is None or doc.path is None or doc.language is None:
+            return
+        if not languages.is_supported(doc.language):
+            return
+        with contextlib.suppress(ContextError):
+            self.index.update_source(doc.path, doc.source, doc.language, doc.tree)
+
     def file_deleted(self, path: Path) -> None:
         self.index.remove_file(path)
 
@@ -610,6 +624,8 @@ class ContextEngine:
         budget = budget_tokens if budget_tokens is not None else self.settings.task_budget_tokens
         count = counter_or_estimate(count_tokens)
         packed = PackedContext(budget=budget)
+        if uri and iterations == ITERATIONS:  # a real request, not a training sample
+            self.refresh_document(uri)
         doc = self._document(uri) if uri else None
         display = self._display_path(uri, doc) if uri else ""
         language = doc.language if doc is not None else None

@@ -361,3 +361,21 @@ def test_indexing_a_real_sized_workspace_trains_a_dictionary(tmp_path: Path) -> 
     text = engine.task_context(uri, 3, 10, budget_tokens=1500).text
     assert engine.decompress(blob).decode() == text
     assert len(blob) < len(compression.compress(text.encode()))
+
+
+def test_refresh_document_indexes_unsaved_text(sample_project: Path, tmp_path: Path) -> None:
+    engine = make_engine(sample_project, tmp_path)
+    geometry = sample_project / "shapes" / "geometry.py"
+    uri = open_file(engine, geometry, "python")
+    engine.documents.apply_change(
+        uri, 0, 0, 0, 0, "def brand_new_helper(x: int) -> int:\n    return x\n"
+    )
+    assert engine.workspace_symbols("brand_new_helper") == []  # not saved, not refreshed
+    engine.refresh_document(uri)
+    found = engine.workspace_symbols("brand_new_helper")
+    assert [s.name for s in found] == ["brand_new_helper"]
+    # Closing without saving: re-reading the file restores the on-disk view.
+    engine.documents.close(uri)
+    engine.file_changed(geometry)
+    assert engine.workspace_symbols("brand_new_helper") == []
+    engine.refresh_document("file:///not/open.py")  # harmless
