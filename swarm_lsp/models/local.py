@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from swarm_lsp.config import ModelSettings
+from swarm_lsp.errors import GenerationCancelled
 from swarm_lsp.models import defaults, fim
 from swarm_lsp.models.llama_engine import Generation, LlamaEngine
 from swarm_lsp.models.scheduler import ModelScheduler
@@ -108,22 +109,25 @@ class LocalModels:
                 prompt = fim.continuation_prompt(preamble, prefix)
             deadline = time.perf_counter() + settings.completion_timeout_ms / 1000
             lines_seen = [0]
+            stop = threading.Event()  # set by a superseding request or by too many lines
 
             def watch(piece: str) -> None:
                 # Stop decoding once we have more lines than we could ever keep.
                 lines_seen[0] += piece.count("\n")
-                if lines_seen[0] > settings.completion_max_lines + 1:
-                    cancel.set()
+                if cancel.is_set() or lines_seen[0] > settings.completion_max_lines + 1:
+                    stop.set()
 
             generation = engine.complete(
                 prompt,
                 max_tokens=max_tokens or settings.completion_max_tokens,
                 temperature=settings.temperature,
                 stop=["\n\n\n", "<|file_separator|>", "<end_of_turn>", "<eos>"],
-                cancel=cancel,
+                cancel=stop,
                 on_token=watch,
                 deadline=deadline,
             )
+            if cancel.is_set():
+                raise GenerationCancelled("superseded by a newer request")
             text = trim_completion(
                 generation.text, prefix, suffix, max_lines=settings.completion_max_lines
             )
