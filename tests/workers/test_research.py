@@ -136,7 +136,8 @@ def test_binary_huge_and_minified_files_are_skipped_with_reasons(inventory: Path
     (inventory / "data.txt").write_text("row\n" * 400_000)  # 1.6 MB, over the 1 MB limit
     (inventory / "bundle.min.js").write_text("var a=1;" * 2000)
     (inventory / "latin1.txt").write_bytes("caf\xe9 au lait\n".encode("latin-1"))
-    stats = WorkspaceIndex(inventory, Settings()).update()
+    with WorkspaceIndex(inventory, Settings()) as index:
+        stats = index.update()
     reasons = dict(stats.skipped)
     assert reasons["logo.json"] == "binary"
     assert reasons["data.txt"].startswith("too large")
@@ -220,7 +221,9 @@ def test_cancelled_indexing_keeps_what_was_written_and_resumes(inventory: Path) 
     assert partial_points > 0
     resumed = index.update()
     assert resumed.files_unchanged == 4 and resumed.files_indexed == 4
-    fresh = WorkspaceIndex(inventory, Settings()).update(rebuild=True)
+    index.close()
+    with WorkspaceIndex(inventory, Settings()) as again:
+        fresh = again.update(rebuild=True)
     assert resumed.points == fresh.points
 
 
@@ -234,3 +237,14 @@ def test_remote_qdrant_must_be_an_owned_address(
         WorkspaceIndex(tmp_path, remote)
     assert cli_main(["ask", "anything", "--path", str(tmp_path / "missing")]) == 1
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_two_users_of_one_local_index_take_turns(inventory: Path) -> None:
+    first = WorkspaceIndex(inventory, Settings())
+    with pytest.raises(WorkerError, match="in use by another process"):
+        WorkspaceIndex(inventory, Settings(), lock_wait_s=0.3)
+    timer = threading.Timer(0.5, first.close)
+    timer.start()
+    with WorkspaceIndex(inventory, Settings(), lock_wait_s=10) as second:
+        assert second.update().files_indexed == 8
+    timer.join()

@@ -9,6 +9,10 @@ in the worker's sandbox. Files travel as snapshots, as they would from the edito
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -89,7 +93,16 @@ def swarm(tmp_path_factory: pytest.TempPathFactory, endpoint: ScriptedEndpoint) 
     }
     swarm = Swarm(root, env)
     try:
-        swarm.start_coordinator("--routing-table", str(root / "routing.toml"))
+        # Model and embedder loading keep a worker busy for seconds on a loaded 2-core
+        # machine: a generous lease, not the dispatch tests' 1 s failover setting.
+        swarm.start_coordinator(
+            "--routing-table",
+            str(root / "routing.toml"),
+            "--heartbeat-ms",
+            "1000",
+            "--lease-timeout-ms",
+            "30000",
+        )
         swarm.start_worker("thinker", ["refactor", "research"], capacity=2)
         swarm.start_worker("tester", ["test"], capacity=2)
         yield swarm
@@ -192,3 +205,25 @@ async def test_research_answer_cites_the_defining_file(client: DispatchClient) -
     again = await client.submit("index", {"root": "/ws/sample"}, snapshot=_files(SAMPLE))
     stats = (await client.wait(again.task_id)).data["stats"]
     assert stats["files_indexed"] == 0 and stats["files_unchanged"] == 5
+
+
+async def test_cancel_reaches_the_sandboxed_test_run(
+    client: DispatchClient, tmp_path: Path
+) -> None:
+    marker = "swarm-e2e-hang-marker"
+    hang = [sys.executable, "-c", f"import time  # {marker}\ntime.sleep(600)"]
+    receipt = await client.submit(
+        "test", {"kind": "test", "command": hang}, snapshot=_files(SAMPLE)
+    )
+    async for result in client.results(receipt.task_id):
+        if result.kind == "progress" and result.text.startswith("running"):
+            break
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    await client.cancel(receipt.task_id)
+    final = await client.wait(receipt.task_id)
+    assert final.kind == "error" and final.error_code == "CANCELLED"
+    assert time.monotonic() - started < 10
+    await asyncio.sleep(0.5)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    assert marker not in ps.stdout, "the sandboxed process outlived its cancelled task"

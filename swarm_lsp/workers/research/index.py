@@ -102,38 +102,47 @@ class Hit:
         }
 
 
-_clients: dict[str, Any] = {}
-_clients_lock = threading.Lock()
+LOCK_WAIT_S = 30.0
+
+_open_clients: set[Any] = set()
+_open_lock = threading.Lock()
 
 
-def _local_client(path: Path) -> Any:
-    """One local-mode client per folder per process (local mode locks its folder)."""
+def _open_local(path: Path, wait_s: float) -> Any:
+    """A local-mode client of ``path``, waiting up to ``wait_s`` for another user to finish.
+
+    Local mode locks its folder for one client at a time (across processes and within one):
+    a CLI run and a worker, or two tasks of one workspace, take turns.
+    """
     from qdrant_client import QdrantClient
 
-    key = str(path.resolve())
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            path.mkdir(parents=True, exist_ok=True)
-            try:
-                client = QdrantClient(path=key)
-            except RuntimeError as err:
+    path.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            client = QdrantClient(path=str(path))
+        except RuntimeError as err:
+            if time.monotonic() >= deadline:
                 raise WorkerError(
                     f"the index at {path} is in use by another process ({err}); "
-                    "stop it, or point research.qdrantUrl at a Qdrant server"
+                    "try again when it is done, or point research.qdrantUrl at a Qdrant server"
                 ) from err
-            _clients[key] = client
+            time.sleep(0.2)
+            continue
+        with _open_lock:
+            _open_clients.add(client)
         return client
 
 
 @atexit.register
 def close_local_clients() -> None:
-    """Close every local-mode client of this process (tests and CLI exit)."""
-    with _clients_lock:
-        for client in _clients.values():
-            with contextlib.suppress(Exception):
-                client.close()
-        _clients.clear()
+    """Close every local-mode client still open in this process (tests and CLI exit)."""
+    with _open_lock:
+        clients = list(_open_clients)
+        _open_clients.clear()
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close()
 
 
 def file_problem(path: Path, max_bytes: int) -> str | None:
@@ -154,7 +163,14 @@ def file_problem(path: Path, max_bytes: int) -> str | None:
 class WorkspaceIndex:
     """The index of one workspace folder."""
 
-    def __init__(self, root: Path, settings: Settings, *, identity: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        *,
+        identity: str | None = None,
+        lock_wait_s: float = LOCK_WAIT_S,
+    ) -> None:
         """``identity`` names the workspace when ``root`` is a per-task snapshot folder, so
         the same index is found again for the next task of that workspace."""
         if not root.exists():
@@ -181,9 +197,22 @@ class WorkspaceIndex:
             store = (
                 Path(research.qdrant_path) if research.qdrant_path else self.cache_dir / "qdrant"
             )
-            self.client = _local_client(store)
+            self.client = _open_local(store, lock_wait_s)
             self.manifest_path = store / f"manifest-{self.collection}.json"
         self.max_file_bytes = settings.context.max_file_bytes
+
+    def close(self) -> None:
+        """Release the index (local mode: its folder lock) for other processes and tasks."""
+        with _open_lock:
+            _open_clients.discard(self.client)
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+    def __enter__(self) -> WorkspaceIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- manifest -------------------------------------------------------------------------
 

@@ -95,6 +95,9 @@ class ResearchRole:
             stats = await asyncio.to_thread(
                 index.update, rebuild=rebuild, progress=progress, cancel=stop
             )
+        except BaseException:
+            await asyncio.to_thread(index.close)
+            raise
         finally:
             watcher.cancel()
         return index, stats
@@ -108,7 +111,8 @@ class ResearchRole:
 
             return await RefactorRole(self.settings, model=self._model).run(task, reporter)
         if task.type == "index":
-            _, stats = await self._update(task, reporter, bool(payload.get("rebuild")))
+            index, stats = await self._update(task, reporter, bool(payload.get("rebuild")))
+            await asyncio.to_thread(index.close)
             return {"stats": stats.as_dict(), "summary": summarize(stats)}
         if task.type != "research":
             raise WorkerError(f"the research role does not run {task.type!r} tasks")
@@ -119,8 +123,11 @@ class ResearchRole:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 50:
             raise WorkerError(f"top_k must be an integer from 1 to 50, got {top_k!r}")
         index, _ = await self._update(task, reporter, False)
-        await reporter.progress("searching", 90)
-        hits = await asyncio.to_thread(index.search, question, top_k)
+        try:
+            await reporter.progress("searching", 90)
+            hits = await asyncio.to_thread(index.search, question, top_k)
+        finally:
+            await asyncio.to_thread(index.close)
         text, model_name = await self._answer(task, reporter, question, hits)
         sources = answer.sources_section(hits)
         await reporter.partial(sources)

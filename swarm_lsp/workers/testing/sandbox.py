@@ -9,7 +9,7 @@ Isolation, strongest available first:
   file system is shared;
 - otherwise only an environment without proxy variables.
 
-Every level adds resource limits set in the child before ``exec`` (CPU seconds, address space,
+Every level adds resource limits applied by ``prlimit`` before ``exec`` (CPU seconds, address space,
 file size), a wall-clock limit, an output cap (the first and the last bytes are kept, the count
 of dropped bytes is reported) and a new process group that is killed as a whole on timeout or
 cancellation.
@@ -21,9 +21,9 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import resource
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -197,14 +197,35 @@ def _wrap(argv: Sequence[str], workdir: Path, level: str) -> list[str]:
     return list(argv)
 
 
-def _limit_child(limits: Limits) -> None:  # pragma: no cover - runs in the child process
+def _limited(argv: list[str], limits: Limits) -> list[str]:
+    """``argv`` behind resource limits (CPU seconds, address space, file size, no core).
+
+    The limits are set by ``prlimit`` (util-linux) or, without it, by a tiny Python
+    ``exec`` wrapper. Not by ``preexec_fn``: that makes Python fork instead of vfork and run
+    fork handlers in the child, and gRPC's handlers in a worker process can crash it.
+    """
     cpu = max(1, int(limits.cpu_s))
     memory = limits.memory_mb * 1024 * 1024
     fsize = limits.file_size_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if shutil.which("prlimit"):
+        return [
+            "prlimit",
+            f"--cpu={cpu}:{cpu + 5}",
+            f"--as={memory}",
+            f"--fsize={fsize}",
+            "--core=0",
+            "--",
+            *argv,
+        ]
+    script = (
+        "import os, resource, sys\n"
+        f"resource.setrlimit(resource.RLIMIT_CPU, ({cpu}, {cpu + 5}))\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory}))\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize}))\n"
+        "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+        "os.execvp(sys.argv[1], sys.argv[1:])\n"
+    )
+    return [sys.executable, "-c", script, *argv]
 
 
 class _OutputCap:
@@ -257,7 +278,7 @@ async def run_sandboxed(
     if not argv:
         raise SandboxError("empty command")
     workdir = workdir.resolve()
-    wrapped = _wrap(argv, workdir, level)
+    wrapped = _limited(_wrap(argv, workdir, level), limits)
     cap = _OutputCap(limits.output_head_bytes, limits.output_tail_bytes)
     start = time.perf_counter()
     try:
@@ -269,7 +290,6 @@ async def run_sandboxed(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=lambda: _limit_child(limits),
         )
     except OSError as err:
         raise SandboxError(f"cannot start {argv[0]!r}: {err}") from err
