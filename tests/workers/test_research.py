@@ -16,7 +16,7 @@ import pytest
 
 from swarm_lsp.cli import main as cli_main
 from swarm_lsp.config import ResearchSettings, Settings
-from swarm_lsp.errors import LocalityError, WorkerError
+from swarm_lsp.errors import LocalityError, ModelError, WorkerError
 from swarm_lsp.workers.base import TaskRequest
 from swarm_lsp.workers.research import chunking, embedder, sparse
 from swarm_lsp.workers.research import role as research_role
@@ -248,3 +248,27 @@ def test_two_users_of_one_local_index_take_turns(inventory: Path) -> None:
     with WorkspaceIndex(inventory, Settings(), lock_wait_s=10) as second:
         assert second.update().files_indexed == 8
     timer.join()
+
+
+class _BrokenModel:
+    """Stands in for a model that fails mid-answer (a crashed llama.cpp cannot be staged)."""
+
+    name = "broken"
+
+    def chat(self, messages: list[dict[str, str]], **kwargs: object) -> str:
+        raise ModelError("the model crashed")
+
+
+async def test_a_failing_model_still_gives_the_sources(
+    sample_project: Path, reporter: RecordingReporter
+) -> None:
+    role = research_role.ResearchRole(Settings(), model=_BrokenModel())
+    task = TaskRequest(
+        id="r3",
+        type="research",
+        payload={"question": "Where is scale defined?"},
+        snapshot_dir=sample_project,
+    )
+    result = await role.run(task, reporter)
+    assert "(the model crashed)" in result["answer"] and result["model"] == "none"
+    assert "shapes/geometry.py:27-29 `scale`" in result["answer"]

@@ -150,8 +150,9 @@ async def run_chat(
             cancel=stop,
             on_token=token,
         )
-    except asyncio.CancelledError:
+    except BaseException:
         stop.set()
+        forwarder.cancel()
         raise
     finally:
         watcher.cancel()

@@ -149,14 +149,20 @@ class ResearchRole:
             text = answer.extractive_answer(question, hits) + f"\n\n({err})"
             await reporter.partial(text)
             return text, "none"
-        text = await backend.run_chat(
-            model,
-            answer.build_messages(question, hits),
-            max_tokens=self.settings.models.chat_max_tokens,
-            temperature=self.settings.models.temperature,
-            cancel_event=task.cancel_event,
-            on_token=reporter.partial,
-        )
+        try:
+            text = await backend.run_chat(
+                model,
+                answer.build_messages(question, hits),
+                max_tokens=self.settings.models.chat_max_tokens,
+                temperature=self.settings.models.temperature,
+                cancel_event=task.cancel_event,
+                on_token=reporter.partial,
+            )
+        except ModelError as err:
+            # Retrieval worked: still answer with where the code is, and say what failed.
+            text = answer.extractive_answer(question, hits) + f"\n\n({err})"
+            await reporter.partial(text)
+            return text, "none"
         if task.cancelled:
             raise WorkerError("research cancelled")
         return answer.resolve_references(text.strip(), hits), model.name
