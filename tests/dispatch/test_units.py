@@ -279,3 +279,28 @@ def test_store_prunes_only_old_finished_tasks(tmp_path: Path) -> None:
     assert store.prune(1000) == 1
     assert store.get("old") is None and store.get("new") is not None and store.get("q") is not None
     store.close()
+
+
+def test_store_made_by_an_older_version_gets_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, idempotency_key TEXT UNIQUE, type TEXT, "
+        "role TEXT, priority TEXT, complexity TEXT, context BLOB, context_dict_id INTEGER, "
+        "metadata TEXT, manifest TEXT, route TEXT, state TEXT, attempt INTEGER, worker TEXT, "
+        "fallback TEXT, submitted_ms INTEGER, deadline_ms INTEGER, started_ms INTEGER, "
+        "finished_ms INTEGER, result_text TEXT, result_data BLOB, result_stats TEXT, "
+        "error_code TEXT, error_message TEXT)"
+    )
+    db.execute(
+        "INSERT INTO tasks VALUES ('t', NULL, 'echo', 'echo', 'batch', 'simple', x'', 0, '{}', "
+        "'{}', '{}', 'QUEUED', 0, '', '', 1, 2, 0, 0, '', x'', '{}', '', '')"
+    )
+    db.commit()
+    db.close()
+    store = TaskStore(path)
+    (record,) = store.unfinished()
+    assert record.id == "t" and record.context_dict_blob == ""
+    store.close()
