@@ -270,11 +270,20 @@ def apply_text_edits(text: str, edits: list[dict[str, Any]]) -> str:
 
 
 def workspace_edit(changes: list[tuple[str, int | None, str, str]]) -> dict[str, Any]:
-    """WorkspaceEdit JSON with versioned TextDocumentEdits from (uri, version, old, new)."""
-    return {
-        "documentChanges": [
+    """WorkspaceEdit JSON with versioned TextDocumentEdits from (uri, version, old, new).
+
+    A document with no version and no text is a file that may not exist yet: a CreateFile
+    (ignored when the file exists) comes before its edit.
+    """
+    document_changes: list[dict[str, Any]] = []
+    for uri, version, old, new in changes:
+        if old == new:
+            continue
+        if version is None and not old:
+            document_changes.append(
+                {"kind": "create", "uri": uri, "options": {"ignoreIfExists": True}}
+            )
+        document_changes.append(
             {"textDocument": {"uri": uri, "version": version}, "edits": text_edits(old, new)}
-            for uri, version, old, new in changes
-            if old != new
-        ]
-    }
+        )
+    return {"documentChanges": document_changes}

@@ -327,3 +327,47 @@ async def test_verify_flag_runs_the_tests_on_the_worker_without_a_hook(
         result = await role.run(_refactor_task(sample_project, verify=True), reporter)
     assert result["verified"]["passed"] is True
     assert "0 failed, 3 passed" in result["verified"]["summary"]
+
+
+NEW_TEST_FILE_DIFF = """```diff
+--- /dev/null
++++ b/tests/test_report.py
+@@ -0,0 +1,5 @@
++from shapes.geometry import Rectangle
++from shapes.report import describe_rectangle
++
++def test_describe_rectangle():
++    assert describe_rectangle(Rectangle(1, 2)).startswith("1 x 2")
+```
+"""
+
+
+async def test_new_file_sent_as_an_empty_document_can_be_created(
+    sample_project: Path, reporter: RecordingReporter
+) -> None:
+    report = "shapes/report.py"
+    new_uri = (sample_project / "tests/test_report.py").as_uri()
+    payload = {
+        "instruction": "Write tests for describe_rectangle in tests/test_report.py.",
+        "documents": [
+            {
+                "path": report,
+                "uri": "file:///r.py",
+                "version": 2,
+                "text": (sample_project / report).read_text(),
+            },
+            {"path": "tests/test_report.py", "uri": new_uri, "version": None, "text": ""},
+        ],
+    }
+    with serve(ScriptedEndpoint([NEW_TEST_FILE_DIFF])) as endpoint:
+        role = refactor_role.RefactorRole(_endpoint_settings(endpoint.url))
+        result = await role.run(
+            TaskRequest(id="gen", type="refactor", payload=payload, snapshot_dir=sample_project),
+            reporter,
+        )
+    create, edit = result["edit"]["documentChanges"]
+    assert create == {"kind": "create", "uri": new_uri, "options": {"ignoreIfExists": True}}
+    assert edit["textDocument"] == {"uri": new_uri, "version": None}
+    text = diffs.apply_text_edits("", edit["edits"])
+    assert text.startswith("from shapes.geometry import Rectangle\n")
+    assert "def test_describe_rectangle" in text and result["files"] == ["tests/test_report.py"]

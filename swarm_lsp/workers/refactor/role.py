@@ -23,6 +23,10 @@ When ``documents`` is missing, the target file is read from ``task.snapshot_dir`
      "edits": [TextEdit…]}]}, "explanation": str, "verified": null | {"passed", "summary"},
      "attempts": 1 | 2, "model": name, "files": [paths changed]}
 
+A document sent with ``"version": null`` and empty text is a file that may not exist yet (a test
+file to write): the diff may create it (``--- /dev/null``), and the edit starts with a
+CreateFile (``ignoreIfExists``) for it.
+
 A diff that fails validation (does not apply to the version sent, adds syntax errors, touches
 files out of scope) is sent back to the model once with the error; a second failure raises
 :class:`~swarm_lsp.errors.DiffValidationError` with both reasons. When the role was given a

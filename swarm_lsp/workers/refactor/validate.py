@@ -1,8 +1,9 @@
 """Check a model's diff before anyone sees it.
 
 A diff passes when (1) it touches only documents in scope (the ones sent with the task; no
-new, deleted or renamed files), (2) every hunk applies to the exact text of the version sent,
-and (3) each patched document parses with tree-sitter with no more syntax errors than before.
+deleted or renamed files, and new files only where the task sent an empty document for
+them), (2) every hunk applies to the exact text of the version sent, and (3) each patched
+document parses with tree-sitter with no more syntax errors than before.
 Any failure is a :class:`~swarm_lsp.errors.DiffValidationError` whose message is specific
 enough to hand back to the model for a second try.
 """
@@ -54,6 +55,14 @@ def validate(diff_text: str, documents: dict[str, Document]) -> dict[str, str]:
     patches = diffs.parse_unified_diff(diff_text)
     patched: dict[str, str] = {}
     for patch in patches:
+        creates_empty = (
+            patch.old_path is None
+            and patch.new_path in documents
+            and not documents[patch.new_path].text
+        )
+        if creates_empty:
+            # A new file the client sent as an empty document (e.g. a test file to write).
+            patch.old_path = patch.new_path
         if patch.old_path is None or patch.new_path is None:
             raise DiffValidationError(
                 f"the diff creates or deletes {patch.path}; only edits to the documents sent "
