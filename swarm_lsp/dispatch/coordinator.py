@@ -1290,14 +1290,14 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
 
     async def PutBlobs(self, request: pb.BlobBatch, context: Any) -> pb.Empty:
         try:
-            self.c.put_blobs(request)
+            await asyncio.to_thread(self.c.put_blobs, request)  # hashing, zstd, disk
         except RequestError as err:
             await _abort(context, err)
         return pb.Empty()
 
     async def GetBlobs(self, request: pb.BlobRefs, context: Any) -> pb.BlobBatch:
         try:
-            return self.c.get_blobs(request)
+            return await asyncio.to_thread(self.c.get_blobs, request)
         except RequestError as err:
             await _abort(context, err)
             raise  # pragma: no cover
@@ -1309,7 +1309,7 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
 
     async def GetBlobs(self, request: pb.BlobRefs, context: Any) -> pb.BlobBatch:
         try:
-            return self.c.get_blobs(request)
+            return await asyncio.to_thread(self.c.get_blobs, request)
         except RequestError as err:
             await _abort(context, err)
             raise  # pragma: no cover

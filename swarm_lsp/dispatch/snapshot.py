@@ -8,6 +8,7 @@ no drive letters or backslashes, nothing that resolves outside the snapshot fold
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -110,7 +111,8 @@ async def materialise(
 ) -> tuple[int, int]:
     """Write the manifest's files under ``dest``; fetch only missing blobs.
 
-    Returns (blobs fetched, files written).
+    Returns (blobs fetched, files written). Disk work runs in a thread so a big snapshot does
+    not hold up the caller's event loop (and with it the worker's heartbeats).
     """
     check_manifest(manifest)
     missing = store.missing(manifest.values())
@@ -119,7 +121,17 @@ async def materialise(
         for digest in missing:
             if digest not in fetched:
                 raise SnapshotError(f"blob {digest[:12]}… is not available from the coordinator")
-            store.put(digest, fetched[digest])
+        await asyncio.to_thread(_store_all, store, {d: fetched[d] for d in missing})
+    await asyncio.to_thread(_place, manifest, dest, store)
+    return len(missing), len(manifest)
+
+
+def _store_all(store: BlobStore, blobs: Mapping[str, bytes]) -> None:
+    for digest, data in blobs.items():
+        store.put(digest, data)
+
+
+def _place(manifest: Mapping[str, str], dest: Path, store: BlobStore) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
     for path, digest in manifest.items():
@@ -129,4 +141,3 @@ async def materialise(
         target.parent.mkdir(parents=True, exist_ok=True)
         # A copy, not a hard link: roles may edit their snapshot, never the cache.
         shutil.copyfile(store.path(digest), target)
-    return len(missing), len(manifest)

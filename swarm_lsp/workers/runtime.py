@@ -171,7 +171,7 @@ async def execute(
         raise TaskFailure("INTERNAL", f"{type(err).__name__}: {err}") from err
     finally:
         if snapshot_dir is not None:
-            shutil.rmtree(snapshot_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, snapshot_dir, True)
     if cancel_event.is_set():
         raise TaskFailure("CANCELLED", "cancelled")
     if not isinstance(result, dict):
