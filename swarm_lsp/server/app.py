@@ -43,6 +43,7 @@ class SwarmLanguageServer(LanguageServer):
         self.workspace_root: Path | None = None
         self.background: set[asyncio.Task[Any]] = set()
         self.last_completion: Completion | None = None
+        self.last_completion_stats: dict[str, Any] | None = None
         self.context: ContextEngine | None = None
         # Extension points for feature modules that need lifecycle or document events
         # (one pygls handler per method, so modules subscribe here instead).

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from lsprotocol import types
 
 from swarm_lsp.errors import GenerationCancelled, ModelError
@@ -22,7 +25,9 @@ async def complete_at(
     cursor = cursor_at(doc, position)
     if cursor is None:
         return None
+    started = time.perf_counter()
     preamble, prefix, suffix = ls.completion_context(uri, doc, position, cursor)
+    context_ms = (time.perf_counter() - started) * 1000
     try:
         result = await ls.models.complete(key=uri, preamble=preamble, prefix=prefix, suffix=suffix)
     except GenerationCancelled:
@@ -31,6 +36,19 @@ async def complete_at(
         ls.log(f"completion failed: {err}", types.MessageType.Error)
         raise
     ls.last_completion = result
+    gen = result.generation
+    ls.last_completion_stats = {
+        "contextMs": round(context_ms, 3),
+        "promptMs": round(gen.prompt_ms, 3),
+        "generationMs": round(gen.generation_ms, 3),
+        "promptTokens": gen.prompt_tokens,
+        "reusedTokens": gen.reused_tokens,
+        "completionTokens": gen.completion_tokens,
+        "stopReason": gen.stop_reason,
+        "handlerMs": round((time.perf_counter() - started) * 1000, 3),
+        "model": result.model,
+        "fim": result.used_fim,
+    }
     if not result.text.strip():
         return None
     return result, cursor.word
@@ -72,6 +90,11 @@ def register(server: SwarmLanguageServer) -> None:
             text_edit=types.TextEdit(range=types.Range(start, params.position), new_text=text),
         )
         return types.CompletionList(is_incomplete=True, items=[item])
+
+    @server.feature("swarm/debug/lastCompletion")
+    def last_completion(ls: SwarmLanguageServer, params: Any) -> dict[str, Any] | None:
+        """Timings of the last completion, for benchmarks and bug reports."""
+        return ls.last_completion_stats
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(

@@ -96,10 +96,12 @@ async def run_task(
             return TaskOutcome(await local(progress), "", True)
         raise
     progress.report(f"sending the {task_type} task to the swarm")
+    ls.log(f"DEBUG submitting {task_type}")
     receipt = await client.submit(
         task_type, payload, priority=priority, complexity=complexity, snapshot=snapshot
     )
     task_id = receipt.task_id
+    ls.log(f"DEBUG receipt {receipt}")
     if receipt.exceeds_wait_bound and local is not None:
         if await ask_wait_or_local(ls, _wait_reason(receipt)):
             with contextlib.suppress(SwarmError):
