@@ -9,7 +9,7 @@ N cursor positions in a real file asks for an inline completion twice, side by s
 
 For each request it records the client's round trip and the server's own figures
 (``swarm/debug/lastCompletion``): context build, prompt evaluation, generation. Server
-overhead = round trip − (prompt evaluation + generation). Prints a Markdown table.
+overhead = round trip - (prompt evaluation + generation). Prints a Markdown table.
 
     .venv/bin/python bench/completion.py --n 30 [--file PATH] [--write bench/completion-results.md]
 """
@@ -94,7 +94,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         uri = path.as_uri()
         client.text_document_did_open(
             types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=text
+                )
             )
         )
 
@@ -138,7 +140,7 @@ def summarise(result: dict[str, Any]) -> str:
         ("promptMs", "prompt evaluation"),
         ("generationMs", "generation"),
         ("roundTripMs", "LSP round trip (client)"),
-        ("overheadMs", "server overhead (round trip − model)"),
+        ("overheadMs", "server overhead (round trip - model)"),
     ]
     for kind in ("cold", "warm"):
         for key, label in keys:
@@ -153,7 +155,9 @@ def summarise(result: dict[str, Any]) -> str:
     reused = statistics.median(
         r["reusedTokens"] / max(1, r["promptTokens"]) for r in result["warm"]
     )
-    overhead_share = statistics.median(r["overheadMs"] / r["roundTripMs"] for r in result["warm"] + result["cold"])
+    overhead_share = statistics.median(
+        r["overheadMs"] / r["roundTripMs"] for r in result["warm"] + result["cold"]
+    )
     lines = [
         f"File: `{result['file']}`, {result['n']} cursor positions, cold then warm at each.",
         "",
@@ -162,9 +166,9 @@ def summarise(result: dict[str, Any]) -> str:
         *rows,
         "",
         f"- warm vs cold inline completion, median round trip: {cold_rt:.1f} → {warm_rt:.1f} ms "
-        f"(**{cold_rt / warm_rt:.2f}× faster** warm)",
+        f"(**{cold_rt / warm_rt:.2f}x faster** warm)",
         f"- prompt evaluation median: cold {cold_prompt:.1f} ms, warm {warm_prompt:.1f} ms "
-        f"({cold_prompt / max(warm_prompt, 1e-6):.1f}×); warm prompts reuse "
+        f"({cold_prompt / max(warm_prompt, 1e-6):.1f}x); warm prompts reuse "
         f"{reused * 100:.0f}% of their tokens from the KV cache (median)",
         f"- server overhead, median share of the round trip: **{overhead_share * 100:.1f}%**",
     ]

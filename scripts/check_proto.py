@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gen_proto import PROTO_DIR, ROOT, generate  # noqa: E402
+from gen_proto import PROTO_DIR, ROOT, generate
 
 
 def main() -> int:

@@ -110,7 +110,16 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if annotation is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+        if isinstance(value, str) and value.lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        }:
             return value.lower() in {"1", "true", "yes", "on"}
         raise ValueError(f"{where}: expected true or false, got {value!r}")
     if annotation is int:
@@ -207,7 +216,9 @@ def from_toml(settings: Settings, path: Path) -> Settings:
     return merge(settings, data)
 
 
-def load(workspace_root: Path | None = None, init_options: Mapping[str, Any] | None = None) -> Settings:
+def load(
+    workspace_root: Path | None = None, init_options: Mapping[str, Any] | None = None
+) -> Settings:
     """Build settings in precedence order: defaults, files, environment, client options."""
     settings = Settings()
     if workspace_root is not None:

@@ -36,8 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_python() -> Check:
     version = ".".join(map(str, sys.version_info[:3]))
-    if sys.version_info < (3, 11):
-        return Check("python", "error", f"Python {version}", "use Python 3.11 or newer")
     return Check("python", "ok", f"Python {version} at {sys.executable}")
 
 
@@ -152,7 +150,10 @@ def check_config(workspace: Path) -> list[Check]:
         checks.append(
             Check("coordinator", "info", "none configured: `swarm-lsp serve` starts a swarm of one")
         )
-    for label, url in (("model endpoint", settings.models.endpoint_url), ("qdrant", settings.research.qdrant_url)):
+    for label, url in (
+        ("model endpoint", settings.models.endpoint_url),
+        ("qdrant", settings.research.qdrant_url),
+    ):
         if not url:
             continue
         from swarm_lsp.dispatch.locality import check_peer
@@ -224,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
     checks = run_checks(Path(args.workspace).resolve(), args.load)
     healthy = not any(c.status == "error" for c in checks)
     if args.json:
-        print(json.dumps({"ok": healthy, "checks": [dataclasses.asdict(c) for c in checks]}, indent=2))
+        print(
+            json.dumps({"ok": healthy, "checks": [dataclasses.asdict(c) for c in checks]}, indent=2)
+        )
     else:
         for check in checks:
             print(f"{MARKS[check.status]} {check.name}: {check.detail}")

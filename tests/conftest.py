@@ -19,7 +19,9 @@ def sample_project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Keep each test's workspace caches out of the user's real cache.
 
     Default models stay where ``swarm-lsp setup-models`` put them: ``SWARM_LSP_MODELS`` names

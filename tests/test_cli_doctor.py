@@ -48,5 +48,7 @@ def test_doctor_flags_a_public_coordinator_and_a_bad_model(tmp_path: Path) -> No
     names = {c["name"]: c for c in report["checks"]}
     assert names["coordinator"]["status"] == "error"
     assert "not an address you own" in names["coordinator"]["detail"]
-    assert names["config"]["status"] == "warn" and "completionMaxTokens" in names["config"]["detail"]
+    assert (
+        names["config"]["status"] == "warn" and "completionMaxTokens" in names["config"]["detail"]
+    )
     assert out.returncode == 1

@@ -29,7 +29,9 @@ TYPED = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--project", default="", help="a project folder to use instead of the sample")
+    parser.add_argument(
+        "--project", default="", help="a project folder to use instead of the sample"
+    )
     parser.add_argument("--no-swarm", action="store_true", help="local core only: no swarm steps")
     parser.add_argument("--max-tokens", type=int, default=32, help="completion length (tokens)")
 
@@ -110,7 +112,9 @@ class DemoSession:
             params: types.ShowMessageRequestParams,
         ) -> types.MessageActionItem | None:
             titles = [a.title for a in params.actions or []]
-            pick = next((t for t in titles if t in self.answers.values()), titles[0] if titles else None)
+            pick = next(
+                (t for t in titles if t in self.answers.values()), titles[0] if titles else None
+            )
             self.out.line(f"    [editor asks] {params.message} {titles} → {pick}")
             return types.MessageActionItem(title=pick) if pick else None
 
@@ -142,7 +146,9 @@ class DemoSession:
                     ),
                 ),
                 root_uri=self.root.as_uri(),
-                workspace_folders=[types.WorkspaceFolder(uri=self.root.as_uri(), name=self.root.name)],
+                workspace_folders=[
+                    types.WorkspaceFolder(uri=self.root.as_uri(), name=self.root.name)
+                ],
                 initialization_options=self.options,
             )
         )
@@ -157,7 +163,9 @@ class DemoSession:
         uri = path.as_uri()
         self.client.text_document_did_open(
             types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=text
+                )
             )
         )
         return uri, text
@@ -193,7 +201,7 @@ async def local_steps(session: DemoSession, out: Printer) -> None:
     from lsprotocol import types
 
     uri, text = session.open("shapes/report.py")
-    line, col = _end_of(text.rstrip("\n") + "\n")
+    line, _col = _end_of(text.rstrip("\n") + "\n")
     session.type_text(uri, (line, 0), TYPED.lstrip("\n"), 2)
     cursor = _end_of(text.rstrip("\n") + "\n" + TYPED.lstrip("\n"))
 
@@ -223,7 +231,9 @@ async def local_steps(session: DemoSession, out: Printer) -> None:
     inline = types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri=uri),
         position=types.Position(*cursor),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Automatic
+        ),
     )
     start = time.perf_counter()
     result = await session.client.text_document_inline_completion_async(inline)
@@ -250,7 +260,9 @@ async def local_steps(session: DemoSession, out: Printer) -> None:
     )
     took = time.perf_counter() - start
     pieces = len(session.streams[token])
-    model = getattr(answer, "model", None) or (answer.get("model") if isinstance(answer, dict) else "?")
+    model = getattr(answer, "model", None) or (
+        answer.get("model") if isinstance(answer, dict) else "?"
+    )
     out.line("")
     out.line(f"  ({pieces} streamed pieces from {model}, {_ms(took)})")
 

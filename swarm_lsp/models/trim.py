@@ -23,13 +23,16 @@ def trim_completion(text: str, prefix: str, suffix: str, *, max_lines: int) -> s
     line_rest = suffix.split("\n", 1)[0]
     lines = text.split("\n")
 
-    # Mid-line with text after the cursor: only finish this line.
-    if line_rest.strip():
+    # Finish only this line when text follows the cursor on it, or when a statement is in
+    # progress that does not open a block.
+    mid_line = bool(line_rest.strip())
+    in_statement = (
+        bool(current_line.strip())
+        and not current_line.rstrip().endswith(_BLOCK_OPENERS)
+        and bool(lines[0].strip())
+    )
+    if mid_line or in_statement:
         lines = lines[:1]
-    # A statement in progress that does not open a block: finish the line only.
-    elif current_line.strip() and not current_line.rstrip().endswith(_BLOCK_OPENERS):
-        if lines[0].strip():
-            lines = lines[:1]
 
     base_indent = _indent(current_line) if current_line.strip() else len(current_line)
     kept: list[str] = [lines[0]]

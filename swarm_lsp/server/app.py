@@ -106,10 +106,13 @@ class SwarmLanguageServer(LanguageServer):
 
     def load_settings(self, init_options: Any) -> None:
         root = self.workspace_root
-        self.apply_settings(config.load(root, init_options if isinstance(init_options, dict) else None))
+        self.apply_settings(
+            config.load(root, init_options if isinstance(init_options, dict) else None)
+        )
         if init_options is not None and not isinstance(init_options, dict):
             self.notify_user(
-                f"swarm-lsp settings: initializationOptions must be an object, got {init_options!r}",
+                "swarm-lsp settings: initializationOptions must be an object, "
+                f"got {init_options!r}",
                 types.MessageType.Warning,
             )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from swarm_lsp.server.app import SwarmLanguageServer
@@ -40,7 +39,9 @@ def parse_chat_params(params: Any) -> tuple[str, list[dict[str, str]], Any]:
     for turn in history_raw:
         role, content = _field(turn, "role"), _field(turn, "content")
         if role not in ("user", "assistant") or not isinstance(content, str):
-            raise JsonRpcInvalidParams("swarm/chat: each history turn needs role user|assistant and content")
+            raise JsonRpcInvalidParams(
+                "swarm/chat: each history turn needs role user|assistant and content"
+            )
         history.append({"role": role, "content": content})
     return prompt, history, _field(params, "workDoneToken")
 

@@ -78,7 +78,8 @@ def register(server: SwarmLanguageServer) -> None:
             return
         if not isinstance(raw, dict):
             ls.notify_user(
-                f"swarm-lsp settings: expected an object, got {raw!r}; keeping the current settings",
+                f"swarm-lsp settings: expected an object, got {raw!r}; "
+                "keeping the current settings",
                 types.MessageType.Warning,
             )
             return

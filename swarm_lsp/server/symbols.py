@@ -52,7 +52,9 @@ def register(server: SwarmLanguageServer) -> None:
     ) -> list[types.DocumentSymbol]:
         if ls.context is None:
             return []
-        return [to_document_symbol(s) for s in ls.context.document_symbols(params.text_document.uri)]
+        return [
+            to_document_symbol(s) for s in ls.context.document_symbols(params.text_document.uri)
+        ]
 
     @server.feature(types.WORKSPACE_SYMBOL)
     async def workspace_symbol(

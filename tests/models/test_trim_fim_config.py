@@ -32,9 +32,13 @@ def test_fim_detection_uses_the_vocabulary() -> None:
 
 
 def test_settings_camel_and_snake_case_and_problems() -> None:
-    s = config.merge(config.Settings(), {"models": {"completionMaxTokens": "12", "chat_max_tokens": 5}})
+    s = config.merge(
+        config.Settings(), {"models": {"completionMaxTokens": "12", "chat_max_tokens": 5}}
+    )
     assert s.models.completion_max_tokens == 12 and s.models.chat_max_tokens == 5
-    s = config.merge(config.Settings(), {"models": {"nCtx": -1}, "bogus": {}, "swarm": {"allowedHosts": "a, b"}})
+    s = config.merge(
+        config.Settings(), {"models": {"nCtx": -1}, "bogus": {}, "swarm": {"allowedHosts": "a, b"}}
+    )
     assert s.models.n_ctx == 2048
     assert s.swarm.allowed_hosts == ("a", "b")
     assert len(s.problems) == 2

@@ -87,7 +87,12 @@ class RawServer:
         self.request(
             0,
             "initialize",
-            {"processId": None, "rootUri": None, "capabilities": {}, "initializationOptions": options},
+            {
+                "processId": None,
+                "rootUri": None,
+                "capabilities": {},
+                "initializationOptions": options,
+            },
         )
         result = self.response(0)
         self.notify("initialized", {})

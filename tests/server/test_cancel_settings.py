@@ -1,4 +1,4 @@
-"""$/cancelRequest frees the model; settings from initializationOptions and didChangeConfiguration."""
+"""$/cancelRequest frees the model; settings from initializationOptions and configuration."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from tests.server.conftest import open_doc
 
 SOURCE = "def numbers():\n    values = [\n"
 LONG = {
-    "models": {"completionMaxTokens": 1500, "completionMaxLines": 400, "completionTimeoutMs": 120000}
+    "models": {
+        "completionMaxTokens": 1500,
+        "completionMaxLines": 400,
+        "completionTimeoutMs": 120000,
+    }
 }
 
 
@@ -40,9 +44,7 @@ async def test_cancelled_completion_answers_request_cancelled_and_frees_model(
     # The long generation (1,500 tokens, about half a minute here) must have stopped:
     # with short settings the next request is answered well before it could have finished.
     await configure(client, {"models": {"completionMaxTokens": 8, "completionMaxLines": 2}})
-    result = await asyncio.wait_for(
-        client.text_document_completion_async(params), timeout=15
-    )
+    result = await asyncio.wait_for(client.text_document_completion_async(params), timeout=15)
     assert isinstance(result, types.CompletionList)
 
 
@@ -76,12 +78,16 @@ async def test_bad_settings_are_reported_and_defaults_kept(client: LanguageClien
     assert any("autostart" in m for m in shown), shown
 
 
-async def test_settings_change_reaches_generation(client: LanguageClient, sample_project: Path) -> None:
+async def test_settings_change_reaches_generation(
+    client: LanguageClient, sample_project: Path
+) -> None:
     uri = open_doc(client, sample_project / "numbers.py", SOURCE)
     params = types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri=uri),
         position=types.Position(2, 0),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Invoked
+        ),
     )
     await configure(client, {"models": {"completionMaxTokens": 40, "completionMaxLines": 1}})
     result = await client.text_document_inline_completion_async(params)
@@ -95,7 +101,9 @@ async def test_settings_change_reaches_generation(client: LanguageClient, sample
 async def test_swarm_toml_in_workspace_is_read(sample_project: Path) -> None:
     from swarm_lsp import config
 
-    (sample_project / "swarm.toml").write_text("[models]\ncompletion_max_tokens = 7\n[swarm]\nautostart = false\n")
+    (sample_project / "swarm.toml").write_text(
+        "[models]\ncompletion_max_tokens = 7\n[swarm]\nautostart = false\n"
+    )
     settings = config.load(sample_project, {"models": {"chatMaxTokens": 9}})
     assert settings.models.completion_max_tokens == 7
     assert settings.models.chat_max_tokens == 9

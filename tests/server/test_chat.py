@@ -12,7 +12,8 @@ async def test_chat_streams_tokens_as_progress(client: LanguageClient) -> None:
     token = "chat-1"
     client.progress_reports[token] = []
     result = await client.protocol.send_request_async(
-        "swarm/chat", {"prompt": "What does a Python list do? One sentence.", "workDoneToken": token}
+        "swarm/chat",
+        {"prompt": "What does a Python list do? One sentence.", "workDoneToken": token},
     )
     text = result["text"] if isinstance(result, dict) else result.text
     assert text.strip()
@@ -45,7 +46,13 @@ async def test_chat_command(client: LanguageClient) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"prompt": ""}, {"prompt": 42}, {"prompt": "hi", "history": "nope"}, {"prompt": "x" * 40_000}],
+    [
+        {},
+        {"prompt": ""},
+        {"prompt": 42},
+        {"prompt": "hi", "history": "nope"},
+        {"prompt": "x" * 40_000},
+    ],
 )
 async def test_chat_bad_params_are_clear_errors(client: LanguageClient, params: dict) -> None:
     with pytest.raises(JsonRpcInvalidParams, match="swarm/chat"):

@@ -37,13 +37,17 @@ async def test_completion_returns_model_text(client: LanguageClient, sample_proj
     assert "gemma" in (item.detail or "").lower()
 
 
-async def test_inline_completion_returns_ghost_text(client: LanguageClient, sample_project: Path) -> None:
+async def test_inline_completion_returns_ghost_text(
+    client: LanguageClient, sample_project: Path
+) -> None:
     uri = open_doc(client, sample_project / "scratch.py", SOURCE)
     result = await client.text_document_inline_completion_async(
         types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             position=types.Position(line=5, character=11),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Invoked
+            ),
         )
     )
     assert result is not None

@@ -72,7 +72,11 @@ def test_wrongly_typed_params_are_invalid_params(raw: RawServer) -> None:
 
 @pytest.mark.parametrize(
     "position",
-    [{"line": 10_000, "character": 0}, {"line": 0, "character": 99_999}, {"line": -1, "character": 0}],
+    [
+        {"line": 10_000, "character": 0},
+        {"line": 0, "character": 99_999},
+        {"line": -1, "character": 0},
+    ],
 )
 def test_out_of_range_positions(raw: RawServer, position: dict[str, int]) -> None:
     open_doc(raw, "x = 1\n")
@@ -93,7 +97,10 @@ def test_completion_for_a_document_never_opened(raw: RawServer) -> None:
     raw.request(
         14,
         "textDocument/completion",
-        {"textDocument": {"uri": "file:///nowhere/ghost.py"}, "position": {"line": 0, "character": 0}},
+        {
+            "textDocument": {"uri": "file:///nowhere/ghost.py"},
+            "position": {"line": 0, "character": 0},
+        },
     )
     assert raw.response(14)["result"]["items"] == []
 
@@ -122,7 +129,9 @@ def test_five_megabyte_document(raw: RawServer) -> None:
 def test_document_closed_mid_request(raw: RawServer) -> None:
     open_doc(raw, "def area(r):\n    return ")
     raw.request(
-        18, "textDocument/completion", {"textDocument": {"uri": URI}, "position": {"line": 1, "character": 11}}
+        18,
+        "textDocument/completion",
+        {"textDocument": {"uri": URI}, "position": {"line": 1, "character": 11}},
     )
     raw.notify("textDocument/didClose", {"textDocument": {"uri": URI}})
     reply = raw.response(18, timeout=120)
@@ -132,7 +141,15 @@ def test_document_closed_mid_request(raw: RawServer) -> None:
         "textDocument/didChange",
         {
             "textDocument": {"uri": URI, "version": 3},
-            "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "x"}],
+            "contentChanges": [
+                {
+                    "range": {
+                        "start": {"line": 0, "character": 0},
+                        "end": {"line": 0, "character": 0},
+                    },
+                    "text": "x",
+                }
+            ],
         },
     )
     still_serves(raw, 19)
