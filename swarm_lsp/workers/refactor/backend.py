@@ -41,7 +41,7 @@ class ChatModel(Protocol):
     ) -> Any: ...
 
 
-_engines: dict[tuple[str, int], Any] = {}
+_engines: dict[tuple[str, int, int], Any] = {}
 _engine_locks: dict[int, threading.Lock] = {}
 _engines_lock = threading.Lock()
 
@@ -84,7 +84,7 @@ def local_chat_model(settings: Settings) -> ChatModel:
 
     path = defaults.resolve(settings.models.chat_model, "chat")
     n_ctx = max(settings.models.n_ctx, 4096)
-    key = (str(Path(path).resolve()), n_ctx)
+    key = (str(Path(path).resolve()), n_ctx, settings.models.n_threads)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
