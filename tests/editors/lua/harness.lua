@@ -130,6 +130,48 @@ function H.run_case(name)
   end)
 end
 
+--- Keep every vim.notify message (headless Neovim would only print them).
+function H.capture_notifications()
+  local notes = {}
+  vim.notify = function(message, level)
+    table.insert(notes, { message = tostring(message), level = level or vim.log.levels.INFO })
+  end
+  return notes
+end
+
+--- The first captured notification at ERROR level, if any.
+function H.first_error(notes)
+  for _, note in ipairs(notes) do
+    if note.level >= vim.log.levels.ERROR then
+      return note.message
+    end
+  end
+end
+
+--- Answer vim.ui.select (window/showMessageRequest, code action menus) with the first item
+--- whose text matches one of `patterns`, else the first item; the questions are recorded.
+function H.answer_questions(patterns)
+  local asked = {}
+  H.record('questions', asked)
+  vim.ui.select = function(items, opts, on_choice)
+    local texts = {}
+    for i, item in ipairs(items) do
+      texts[i] = opts and opts.format_item and opts.format_item(item) or tostring(item)
+    end
+    table.insert(asked, { prompt = opts and opts.prompt or '', items = texts })
+    H.results.questions = vim.deepcopy(asked)
+    for _, pattern in ipairs(patterns or {}) do
+      for i, text in ipairs(texts) do
+        if text:find(pattern) then
+          return on_choice(items[i], i)
+        end
+      end
+    end
+    on_choice(items[1], 1)
+  end
+  return asked
+end
+
 --- Lines of a buffer as one string.
 function H.text(bufnr)
   return table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), '\n')
