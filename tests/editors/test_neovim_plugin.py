@@ -74,6 +74,12 @@ def test_config_commands_and_options(nvim: Path, tmp_path: Path) -> None:
     }
     assert r["answer"] == "In geometry.py.\n\nSources:\n- shapes/geometry.py:19"
     assert [(q["lnum"], q["text"]) for q in r["qflist"]] == [(19, "swarm: cited")]
+    assert r["describe"] == {
+        "explain": "**x**",
+        "refactor": "Refactor: applied",
+        "research": "a\n\nSources:\n- p.py:2",
+        "nothing": None,
+    }
 
 
 def test_checkhealth_and_help(nvim: Path, tmp_path: Path) -> None:

@@ -65,15 +65,20 @@ local function execute(client, command, arguments, bufnr, on_result)
   }, bufnr)
 end
 
---- The text a code-action command returned, or nil when it only edited or diagnosed.
+--- The text a code-action command returned, or nil when it only edited or diagnosed. An answer
+--- with citations (research) lists them and puts them in the quickfix list.
 ---@param result any
+---@param root? string workspace root for relative citation paths
 ---@return string?
-function M.describe(result)
+function M.describe(result, root)
   if type(result) == 'string' then
     return result ~= '' and result or nil
   end
   if type(result) ~= 'table' then
     return nil
+  end
+  if type(result.answer) == 'string' and type(result.citations) == 'table' and #result.citations > 0 then
+    return M.format_answer(result, root)
   end
   local text = chat.result_text(result)
   if text ~= '' then
@@ -163,7 +168,7 @@ local function run_code_command(spec, opts)
   local function go(instruction)
     local arguments = M.arguments(spec, opts, bufnr, client, instruction)
     execute(client, spec.server, arguments, bufnr, function(result)
-      local text = M.describe(result)
+      local text = M.describe(result, client.root_dir)
       if not text then
         return
       end

@@ -102,4 +102,10 @@ return function(H)
     citations = { { path = 'shapes/geometry.py', line = 19 } },
   }, '/proj'))
   H.record('qflist', vim.fn.getqflist())
+  H.record('describe', {
+    explain = commands.describe({ markdown = '**x**', model = 'm' }),
+    refactor = commands.describe({ applied = true, summary = 'Refactor: applied', diff = '...' }),
+    research = commands.describe({ answer = 'a', citations = { { path = 'p.py', line = 2 } }, markdown = 'm' }, '/r'),
+    nothing = commands.describe({ applied = false }) or vim.NIL,
+  })
 end
