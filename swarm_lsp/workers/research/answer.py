@@ -72,5 +72,5 @@ def extractive_answer(question: str, hits: Sequence[Hit]) -> str:
     best = hits[0]
     return (
         f"The most relevant code is `{best.symbol}` at {best.path}:{best.start_line} "
-        f"(no model answer: the chat model is not available)."
+        "(retrieval only: no model answer)."
     )
