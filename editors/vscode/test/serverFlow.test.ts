@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  CodeActionRequest,
   DidChangeConfigurationNotification,
   DidOpenTextDocumentNotification,
   ExitNotification,
@@ -95,7 +96,15 @@ describe('real server message flow', { skip: found ? false : 'swarm-lsp not foun
       workspaceFolders: [{ uri, name: 'sample' }],
       capabilities: {
         window: { workDoneProgress: true },
-        textDocument: { inlineCompletion: { dynamicRegistration: true } },
+        textDocument: {
+          inlineCompletion: { dynamicRegistration: true },
+          // As vscode-languageclient advertises it: edits may come from codeAction/resolve.
+          codeAction: {
+            codeActionLiteralSupport: { codeActionKind: { valueSet: ['', 'quickfix', 'refactor', 'source'] } },
+            resolveSupport: { properties: ['edit'] },
+            dataSupport: true,
+          },
+        },
       },
       initializationOptions: toServerSettings((key) => USER_SETTINGS[key]),
     });
@@ -161,6 +170,36 @@ describe('real server message flow', { skip: found ? false : 'swarm-lsp not foun
     assert.ok(Array.isArray(items));
     for (const item of items) {
       assert.equal(typeof item.insertText === 'string' ? 'string' : item.insertText.kind, 'string');
+    }
+  });
+
+  it('lists the swarm code actions on a range, as the light bulb asks', async (t) => {
+    if (!init.capabilities.codeActionProvider) {
+      t.skip('the server offers no code actions yet');
+      return;
+    }
+    const uri = `file://${path.join(workspace, 'shapes', 'geometry.py')}`;
+    const actions = await connection.sendRequest(CodeActionRequest.type, {
+      textDocument: { uri },
+      range: { start: { line: 21, character: 0 }, end: { line: 24, character: 0 } },
+      context: { diagnostics: [], triggerKind: 1 },
+    });
+    const titles = (actions ?? []).map((a) => a.title);
+    assert.deepEqual(titles, [
+      'Swarm: Refactor…',
+      'Swarm: Explain',
+      'Swarm: Review',
+      'Swarm: Generate tests',
+      'Swarm: Research this symbol',
+      'Swarm: Run tests',
+    ]);
+    // Every action's command (when it has one) is a server command the client can run.
+    const commands = init.capabilities.executeCommandProvider?.commands ?? [];
+    for (const action of actions ?? []) {
+      const command = 'command' in action ? action.command : undefined;
+      if (typeof command === 'object') {
+        assert.ok(commands.includes(command.command), command.command);
+      }
     }
   });
 
