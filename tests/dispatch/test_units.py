@@ -304,3 +304,13 @@ def test_store_made_by_an_older_version_gets_new_columns(tmp_path: Path) -> None
     (record,) = store.unfinished()
     assert record.id == "t" and record.context_dict_blob == ""
     store.close()
+
+
+def test_default_table_routes_every_task_type_the_server_sends() -> None:
+    from swarm_lsp.dispatch import routing
+
+    table = routing.parse(routing.default_table_text())
+    for task_type in ("chat", "refactor", "explain", "review", "research", "index", "test"):
+        route = table.route(task_type)
+        assert route.timeout > 0, task_type
+    assert table.types["index"] == "research"
