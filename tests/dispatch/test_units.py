@@ -312,5 +312,5 @@ def test_default_table_routes_every_task_type_the_server_sends() -> None:
     table = routing.parse(routing.default_table_text())
     for task_type in ("chat", "refactor", "explain", "review", "research", "index", "test"):
         route = table.route(task_type)
-        assert route.timeout > 0, task_type
+        assert route.timeout_ms > 0, task_type
     assert table.types["index"] == "research"
