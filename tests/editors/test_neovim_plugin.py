@@ -94,6 +94,11 @@ def test_checkhealth_and_help(nvim: Path, tmp_path: Path) -> None:
     assert "swarm_lsp: Neovim" in health
     assert "OK Neovim 0.1" in health
     assert "version: swarm-lsp" in health, health
-    assert "ERROR" not in health, health
+    # `swarm-lsp doctor --json` checks, one line each.
+    assert "swarm_lsp: swarm-lsp doctor" in health
+    assert "OK completion model:" in health, health
+    # No errors from the plugin's own checks (doctor's depend on the machine).
+    own = health.split("swarm_lsp: swarm-lsp doctor")[0]
+    assert "ERROR" not in own, health
     assert run.results["help_buffer"] == "swarm_lsp.txt"
     assert run.results["tags"] == dict.fromkeys(tags, True)

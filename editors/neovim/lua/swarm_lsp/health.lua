@@ -42,6 +42,7 @@ local function check_neovim()
 end
 
 local function check_doctor(base)
+  health.start('swarm_lsp: swarm-lsp doctor')
   local cmd = vim.list_extend(vim.deepcopy(base), { 'doctor', '--json' })
   local result, err = run(cmd, 30000)
   if not result then
@@ -66,12 +67,13 @@ local function check_doctor(base)
         local detail = tostring(check.detail or check.message or '')
         local state = check.status or (check.ok == true and 'ok') or (check.ok == false and 'error') or 'info'
         local line = detail ~= '' and (name .. ': ' .. detail) or name
+        local advice = (type(check.fix) == 'string' and check.fix ~= '') and { check.fix } or nil
         if state == 'ok' or state == 'pass' then
           health.ok(line)
         elseif state == 'warn' or state == 'warning' then
-          health.warn(line)
+          health.warn(line, advice)
         elseif state == 'error' or state == 'fail' then
-          health.error(line)
+          health.error(line, advice)
         else
           health.info(line)
         end
