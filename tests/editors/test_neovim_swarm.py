@@ -1,22 +1,25 @@
-"""Headless Neovim against the real server with its local swarm of one: code actions that edit
-the buffer, explanations in the chat buffer, test failures as diagnostics that clear when fixed.
+"""Headless Neovim, the real server and a real swarm: code actions that edit the buffer,
+explanations in the chat buffer, test failures as diagnostics that clear when fixed.
 
-Each test skips itself while the server it runs against does not offer the feature yet.
+The refactor role's big model is the scripted OpenAI-compatible endpoint on 127.0.0.1 that the
+worker tests use (the tiny local models cannot write a valid diff); everything else is real.
+Each test skips itself while the server does not offer the feature it needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.dispatch.conftest import Swarm
 from tests.editors.nvim import FAST_SETTINGS, run_nvim
+from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
+from tests.workers.test_refactor import GOOD_DIFF
 
 pytestmark = pytest.mark.slow
-
-# The local swarm of one starts with the server (its default); short generations.
-SWARM_SETTINGS: dict[str, Any] = {**FAST_SETTINGS, "swarm": {"autostart": True}}
 
 # `perimeter` in the sample project's shapes/geometry.py, 0-based, end exclusive.
 PERIMETER = {"start": {"line": 21, "character": 0}, "end": {"line": 24, "character": 0}}
@@ -33,10 +36,43 @@ SWARM_TITLES = [
 ]
 
 
-def test_code_action_edits_buffer(nvim: Path, sample_project: Path) -> None:
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[ScriptedEndpoint]:
+    with serve(ScriptedEndpoint([GOOD_DIFF])) as scripted:
+        yield scripted
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory: pytest.TempPathFactory, endpoint: ScriptedEndpoint) -> Iterator[Swarm]:
+    root = tmp_path_factory.mktemp("editor-swarm")
+    swarm = Swarm(
+        root,
+        {
+            "SWARM_LSP_CACHE": str(root / "cache"),
+            "SWARM_LSP_MODELS__ENDPOINT_URL": endpoint.url,
+            "SWARM_LSP_MODELS__ENDPOINT_MODEL": "scripted-big-coder",
+            "SWARM_LSP_MODELS__CHAT_MAX_TOKENS": "32",
+        },
+    )
+    try:
+        swarm.start_coordinator()
+        swarm.start_worker("thinker", ["refactor", "research"], capacity=2)
+        yield swarm
+    finally:
+        swarm.stop_all()
+
+
+def test_code_action_edits_buffer(
+    nvim: Path, sample_project: Path, swarm: Swarm, endpoint: ScriptedEndpoint
+) -> None:
     (sample_project / "swarm.toml").write_text("")  # the workspace root
     geometry = sample_project / "shapes" / "geometry.py"
     assert BUG in geometry.read_text().splitlines()[23]
+    settings: dict[str, Any] = {
+        **FAST_SETTINGS,
+        "models": {**FAST_SETTINGS["models"], "endpointUrl": endpoint.url},
+        "swarm": {"coordinator": swarm.address, "autostart": False},
+    }
     run = run_nvim(
         nvim,
         "code_action_edit",
@@ -44,11 +80,12 @@ def test_code_action_edits_buffer(nvim: Path, sample_project: Path) -> None:
         args={
             "file": str(geometry),
             "range": PERIMETER,
+            "instruction": "count each side twice",
             "choose": ["^Apply$", "^Wait$"],
-            "timeout_ms": 100_000,
+            "timeout_ms": 90_000,
         },
-        settings=SWARM_SETTINGS,
-        timeout=260,
+        settings=settings,
+        timeout=300,
     )
     assert run.ok, run.describe()
     r = run.results
@@ -56,18 +93,26 @@ def test_code_action_edits_buffer(nvim: Path, sample_project: Path) -> None:
         pytest.skip("the server offers no code actions yet")
     assert [a["title"] for a in r["actions"]] == SWARM_TITLES, run.describe()
     assert all(a["kind"].startswith("refactor") for a in r["actions"])
-    assert r["edited"], run.describe()
-    assert r["after"] != r["before"]
-    # The edit stays inside the refactored method; the rest of the file is untouched.
-    before, after = r["before"].split("\n"), r["after"].split("\n")
-    assert before[:21] == after[:21]
-    tail = len(before) - 24
-    assert before[24:] == after[len(after) - tail :]
+    # Refactor… as a code action: resolved into an edit that Neovim applied.
+    assert r["code_action_edited"], run.describe()
+    before = r["before"].split("\n")
+    after = r["after_code_action"].split("\n")
+    assert FIX in after[23] and BUG not in r["after_code_action"]
+    assert [line for i, line in enumerate(after) if i not in (22, 23)] == [
+        line for i, line in enumerate(before) if i not in (22, 23)
+    ]
+    # :SwarmRefactor after undo: "Apply?" answered, the edit applied through applyEdit.
+    assert r["undone"]
+    assert r["command_edited"], run.describe()
+    assert r["after_command"] == r["after_code_action"]
+    assert any("Apply" in q["items"] for q in r["questions"]), r["questions"]
+    # :SwarmExplain: the explanation in the chat buffer.
     assert r["explained"], run.describe()
     assert "## Explain" in r["chat"]
 
 
 def test_run_tests_diagnostics_appear_and_clear(nvim: Path, sample_project: Path) -> None:
+    """With no coordinator configured the server starts a swarm of one, as a new user gets."""
     (sample_project / "swarm.toml").write_text("")  # the workspace root
     run = run_nvim(
         nvim,
@@ -80,7 +125,7 @@ def test_run_tests_diagnostics_appear_and_clear(nvim: Path, sample_project: Path
             "choose": ["^Wait$"],
             "timeout_ms": 100_000,
         },
-        settings=SWARM_SETTINGS,
+        settings={**FAST_SETTINGS, "swarm": {"autostart": True}},
         timeout=280,
     )
     assert run.ok, run.describe()

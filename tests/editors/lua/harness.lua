@@ -109,16 +109,24 @@ function H.open_and_attach(path, timeout_ms)
   return bufnr, client
 end
 
---- One completion request, answered: the server has loaded its completion model.
-function H.warm_up(client, bufnr)
-  local answered = false
-  local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
-  client:request('textDocument/completion', params, function()
-    answered = true
-  end, bufnr)
-  H.wait(60000, function()
-    return answered
-  end, 'a first completion')
+--- Wait until the server has loaded its models. Workaround, to drop when the server keeps its
+--- protocol channel off fd 1: while llama.cpp loads a model it points fd 1 at /dev/null, and
+--- whatever the server writes then (a response, an applyEdit, a question) is lost. The
+--- start-up warm-up loads the completion model, then the chat model; once a chat request (which
+--- needs the chat model) is answered, both are loaded. A lost answer is simply asked again.
+function H.settle(client, bufnr)
+  for _ = 1, 6 do
+    local answered = false
+    client:request('swarm/chat', { prompt = 'Say ok.' }, function()
+      answered = true
+    end, bufnr)
+    if pcall(H.wait, 20000, function()
+      return answered
+    end, 'an answer') then
+      return
+    end
+  end
+  error('the server never answered a chat request')
 end
 
 --- Run tests/editors/lua/cases/<name>.lua (a function(H, args)) with args from the test.

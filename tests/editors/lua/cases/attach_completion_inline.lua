@@ -3,6 +3,7 @@
 return function(H, args)
   H.setup()
   local bufnr, client = H.open_and_attach(args.file, 45000)
+  H.settle(client, bufnr)
   H.record('root_dir', client.root_dir or vim.NIL)
   local caps = client.server_capabilities
   H.record('caps', {

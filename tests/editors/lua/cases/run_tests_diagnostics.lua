@@ -6,6 +6,7 @@ return function(H, args)
   local notes = H.capture_notifications()
   H.answer_questions(args.choose)
   local bufnr, client = H.open_and_attach(args.file, 45000)
+  H.settle(client, bufnr)
   local provider = client.server_capabilities.executeCommandProvider
   local commands = provider and provider.commands or {}
   H.record('execute_commands', commands)
