@@ -61,6 +61,30 @@ function serverCommand(): { command: string; args: string[] } | undefined {
 
 const found = fs.existsSync(SAMPLE) ? serverCommand() : undefined;
 
+/**
+ * Wait until the server has loaded its models. Workaround, to drop when the server keeps its
+ * protocol channel off fd 1: while llama.cpp loads a model it points fd 1 at /dev/null, so what
+ * the server writes then is lost. The start-up warm-up loads the completion model, then the chat
+ * model; once a chat request is answered both are loaded. A lost answer is asked for again.
+ */
+async function settle(connection: ProtocolConnection): Promise<void> {
+  for (let attempt = 0; attempt < 6; attempt += 1) {
+    const answer = connection.sendRequest(CHAT_REQUEST, { prompt: 'Say ok.' }).then(
+      () => true,
+      () => false,
+    );
+    const timeout = new Promise<boolean>((resolve) => {
+      setTimeout(() => {
+        resolve(false);
+      }, 20_000).unref();
+    });
+    if (await Promise.race([answer, timeout])) {
+      return;
+    }
+  }
+  throw new Error('the server never answered a chat request');
+}
+
 describe('real server message flow', { skip: found ? false : 'swarm-lsp not found', timeout: 180_000 }, () => {
   let server: ChildProcess;
   let connection: ProtocolConnection;
@@ -109,6 +133,7 @@ describe('real server message flow', { skip: found ? false : 'swarm-lsp not foun
       initializationOptions: toServerSettings((key) => USER_SETTINGS[key]),
     });
     await connection.sendNotification(InitializedNotification.type, {});
+    await settle(connection);
   });
 
   after(async () => {
