@@ -164,6 +164,33 @@ def _toolchain_homes(workdir: Path) -> dict[str, str]:
     return found
 
 
+def _rebind_under_tmp() -> list[str]:
+    """Read-only binds for the interpreter and its packages when they live under /tmp.
+
+    The sandbox gives the command an empty /tmp; a virtual environment or checkout under /tmp
+    (a CI clone, say) would vanish with it and the runner could not even start.
+    """
+    candidates = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        *(entry for entry in sys.path if entry),
+    }
+    tmp = Path("/tmp").resolve()
+    keep: list[Path] = []
+    for raw in candidates:
+        path = Path(raw).resolve()
+        if path.exists() and (path == tmp or tmp in path.parents):
+            keep.append(path)
+    # Bind the outermost folders only; the ones inside them come along.
+    outer = [p for p in sorted(keep) if not any(o in p.parents for o in keep if o != p)]
+    args: list[str] = []
+    for path in outer:
+        args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
 def _wrap(argv: Sequence[str], workdir: Path, level: str) -> list[str]:
     if level == "bwrap":
         return [
@@ -182,6 +209,7 @@ def _wrap(argv: Sequence[str], workdir: Path, level: str) -> list[str]:
             "/proc",
             "--tmpfs",
             "/tmp",
+            *_rebind_under_tmp(),
             "--bind",
             str(workdir),
             str(workdir),
