@@ -193,6 +193,7 @@ class ContextEngine:
         self._dictionaries = compression.load_dictionaries(cache_dir / _DICT_DIR)
         self._dictionary_id = self._read_current_dictionary()
         self._file_cache: OrderedDict[tuple[str, int, int], str] = OrderedDict()
+        self._file_cache_lock = threading.Lock()
 
     # -- workspace ----------------------------------------------------------------------
     def index_workspace(
@@ -385,25 +386,28 @@ class ContextEngine:
     def _file_text(self, rel: str) -> str | None:
         """Text of an indexed file: the open document when there is one, else disk."""
         path = self.index.absolute(rel)
+        resolved = path.resolve()
         for doc in self.documents:
-            if doc.path is not None and doc.path.resolve() == path.resolve():
+            if doc.path is not None and (doc.path == path or doc.path.resolve() == resolved):
                 return doc.text
         try:
             st = path.stat()
         except OSError:
             return None
         key = (str(path), st.st_mtime_ns, st.st_size)
-        text = self._file_cache.get(key)
-        if text is None:
-            data = self._read_bytes(path)
-            if data is None:
-                return None
-            text = decode(data)
+        with self._file_cache_lock:
+            text = self._file_cache.get(key)
+            if text is not None:
+                self._file_cache.move_to_end(key)
+                return text
+        data = self._read_bytes(path)
+        if data is None:
+            return None
+        text = decode(data)
+        with self._file_cache_lock:
             self._file_cache[key] = text
             while len(self._file_cache) > 64:
                 self._file_cache.popitem(last=False)
-        else:
-            self._file_cache.move_to_end(key)
         return text
 
     # -- completion ----------------------------------------------------------------------

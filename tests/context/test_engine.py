@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -379,3 +381,40 @@ def test_refresh_document_indexes_unsaved_text(sample_project: Path, tmp_path: P
     engine.file_changed(geometry)
     assert engine.workspace_symbols("brand_new_helper") == []
     engine.refresh_document("file:///not/open.py")  # harmless
+
+
+def test_concurrent_use_from_threads(sample_project: Path, tmp_path: Path) -> None:
+    engine = make_engine(sample_project, tmp_path)
+    report = sample_project / "shapes" / "report.py"
+    uri = open_file(engine, report, "python")
+    errors: list[BaseException] = []
+
+    def guard(fn: Callable[[int], object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                for i in range(40):
+                    fn(i)
+            except BaseException as err:  # collected and re-raised below
+                errors.append(err)
+
+        return run
+
+    def type_keys(i: int) -> None:
+        engine.documents.apply_change(uri, 18, 0, 18, 0, "x")
+
+    jobs = [
+        type_keys,
+        lambda i: engine.completion_context(uri, 10, i % 30),
+        lambda i: engine.task_context(uri, 10, 5, budget_tokens=400),
+        lambda i: engine.file_changed(sample_project / "shapes" / "geometry.py"),
+        lambda i: engine.workspace_symbols("area"),
+        lambda i: engine.document_symbols(uri),
+    ]
+    threads = [threading.Thread(target=guard(job)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    doc = engine.documents.get(uri)
+    assert doc is not None and doc.text.count("x" * 40) == 1
