@@ -74,6 +74,7 @@ def test_config_commands_and_options(nvim: Path, tmp_path: Path) -> None:
     }
     assert r["answer"] == "In geometry.py.\n\nSources:\n- shapes/geometry.py:19"
     assert [(q["lnum"], q["text"]) for q in r["qflist"]] == [(19, "swarm: cited")]
+    assert r["answer_listing_sources"] == "See shapes/geometry.py:19."  # not listed twice
     assert r["describe"] == {
         "explain": "**x**",
         "refactor": "Refactor: applied",

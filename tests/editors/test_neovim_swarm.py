@@ -139,3 +139,37 @@ def test_run_tests_diagnostics_appear_and_clear(nvim: Path, sample_project: Path
     assert r["diagnostics_after_fix"] == []
     status = next(n["message"] for n in r["notes"] if "Coordinator:" in n["message"])
     assert "Swarm: ready" in status, status
+
+
+def test_index_then_ask(
+    nvim: Path, sample_project: Path, swarm: Swarm, endpoint: ScriptedEndpoint
+) -> None:
+    (sample_project / "swarm.toml").write_text("")  # the workspace root
+    settings: dict[str, Any] = {
+        **FAST_SETTINGS,
+        "models": {**FAST_SETTINGS["models"], "endpointUrl": endpoint.url},
+        "swarm": {"coordinator": swarm.address, "autostart": False},
+    }
+    run = run_nvim(
+        nvim,
+        "index_and_ask",
+        sample_project,
+        args={
+            "file": str(sample_project / "shapes" / "geometry.py"),
+            "question": "Where is the perimeter of a rectangle computed?",
+            "choose": ["^Wait$"],
+            "timeout_ms": 120_000,
+        },
+        settings=settings,
+        timeout=300,
+    )
+    assert run.ok, run.describe()
+    r = run.results
+    if "swarm.ask" not in r["execute_commands"]:
+        pytest.skip("the server has no swarm.ask command yet")
+    assert r["indexed"], run.describe()
+    assert r["done"]["error"] is None, run.describe()
+    assert r["done"]["text"].strip()
+    assert "## Swarm (ask)" in r["chat"]
+    assert r["chat"].count("Sources:") == 1, run.describe()
+    assert any(item["file"].endswith(".py") for item in r["quickfix"]), r["quickfix"]

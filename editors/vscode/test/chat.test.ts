@@ -85,6 +85,8 @@ describe('formatAnswer', () => {
       'In geometry.py.\n\nSources:\n- `shapes/geometry.py:12`\n- `README.md`',
     );
     assert.equal(formatAnswer({ answer: 'No sources.', citations: [] }), 'No sources.');
+    const listed = 'In it.\n\nSources:\n[1] shapes/geometry.py:14-24 `Rectangle`';
+    assert.equal(formatAnswer({ answer: listed, citations: [{ path: 'shapes/geometry.py', line: 14 }] }), listed);
   });
 });
 

@@ -105,9 +105,12 @@ function M.format_answer(result, root)
   end
   local lines = { answer, '', 'Sources:' }
   local items = {}
+  -- The server may already list its sources in the answer; then they are not repeated.
+  local listed_in_answer = true
   for _, c in ipairs(citations) do
     if type(c) == 'table' and type(c.path) == 'string' then
       local line = type(c.line) == 'number' and c.line or 1
+      listed_in_answer = listed_in_answer and answer:find(c.path, 1, true) ~= nil
       table.insert(lines, ('- %s:%d'):format(c.path, line))
       local filename = c.path
       if root and not vim.startswith(filename, '/') then
@@ -118,6 +121,9 @@ function M.format_answer(result, root)
   end
   if #items > 0 then
     vim.fn.setqflist({}, ' ', { title = 'Swarm: sources', items = items })
+  end
+  if listed_in_answer then
+    return answer
   end
   return table.concat(lines, '\n')
 end

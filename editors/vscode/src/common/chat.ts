@@ -119,13 +119,16 @@ export function formatAnswer(result: unknown): string {
   }
   const value = result as Partial<AskResult>;
   const answer = typeof value.answer === 'string' ? value.answer : chatResultText(result);
-  const citations = Array.isArray(value.citations) ? value.citations : [];
-  if (citations.length === 0) {
+  const citations = (Array.isArray(value.citations) ? value.citations : []).filter(
+    (c) => typeof (c as Partial<typeof c> | null)?.path === 'string',
+  );
+  // The server may already list its sources in the answer; then they are not repeated.
+  if (citations.length === 0 || citations.every((c) => answer.includes(c.path))) {
     return answer;
   }
-  const lines = citations
-    .filter((c) => typeof (c as Partial<typeof c> | null)?.path === 'string')
-    .map((c) => (typeof c.line === 'number' ? `- \`${c.path}:${c.line}\`` : `- \`${c.path}\``));
+  const lines = citations.map((c) =>
+    typeof c.line === 'number' ? `- \`${c.path}:${c.line}\`` : `- \`${c.path}\``,
+  );
   return `${answer}\n\nSources:\n${lines.join('\n')}`;
 }
 

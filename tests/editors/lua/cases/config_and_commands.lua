@@ -102,6 +102,10 @@ return function(H)
     citations = { { path = 'shapes/geometry.py', line = 19 } },
   }, '/proj'))
   H.record('qflist', vim.fn.getqflist())
+  H.record('answer_listing_sources', commands.format_answer({
+    answer = 'See shapes/geometry.py:19.',
+    citations = { { path = 'shapes/geometry.py', line = 19 } },
+  }, '/proj'))
   H.record('describe', {
     explain = commands.describe({ markdown = '**x**', model = 'm' }),
     refactor = commands.describe({ applied = true, summary = 'Refactor: applied', diff = '...' }),
