@@ -16,6 +16,7 @@ Unknown languages degrade to plain-text context; nothing here raises for a bad p
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import random
 import re
 import threading
@@ -111,6 +112,8 @@ _SCOPE_NODES = frozenset(
 PREAMBLE_SHARE = 0.35
 #: Share of what is left after the preamble that goes to the suffix.
 SUFFIX_SHARE = 0.25
+#: A name defined in more files than this is used only when an imported module defines it.
+AMBIGUOUS_FILES = 4
 #: Lines around the cursor whose identifiers count as "used near the cursor".
 NEAR_LINES_BEFORE = 30
 NEAR_LINES_AFTER = 8
@@ -152,6 +155,19 @@ def comment_prefix(language: str | None) -> str:
 def _comment_block(text: str, language: str | None) -> str:
     marker = comment_prefix(language)
     return "".join(f"{marker} {line}".rstrip() + "\n" for line in text.splitlines())
+
+
+def _ends_with_path(path: str, tail: str) -> bool:
+    """``a/b/c`` ends with ``b/c`` (whole segments only)."""
+    return path == tail or path.endswith("/" + tail)
+
+
+_SOURCE_EXTENSIONS = frozenset(
+    {".h", ".hh", ".hpp", ".hxx", ".c", ".cc", ".cpp", ".js", ".mjs", ".ts", ".tsx", ".jsx", ".lua"}
+)
+
+
+_NOT_PATH_SEGMENTS = frozenset({"", ".", "..", "crate", "self", "super"})
 
 
 def _outermost(tags: list[Tag]) -> list[Tag]:
@@ -572,29 +588,56 @@ class ContextEngine:
             if name in own_names:
                 continue  # the local definition is the one in use
             candidates = [t for t in self.index.definitions(name) if t.path != display]
-            if not candidates or len({t.path for t in candidates}) > MAX_DEFINING_FILES:
+            files = len({t.path for t in candidates})
+            if not candidates or files > MAX_DEFINING_FILES:
                 continue
-            candidates.sort(key=lambda t: self._candidate_rank(t, display, modules))
-            chosen.extend(candidates[:per_name])
+            ranked = [(self._candidate_rank(t, display, modules), t) for t in candidates]
+            ranked.sort(key=lambda item: item[0])
+            if ranked[0][0][0] == 0:  # defined by a module this file imports: only those
+                ranked = [item for item in ranked if item[0][0] == 0]
+            elif files > AMBIGUOUS_FILES:
+                continue  # a common name (get, join …) none of our imports defines: noise
+            chosen.extend(t for _, t in ranked[:per_name])
         return chosen
 
     @staticmethod
     def _imported_paths(own: FileTags | None) -> list[str]:
-        """Imported module paths as path fragments: ``shapes.geometry`` → ``shapes/geometry``."""
+        """Imported modules as path fragments, whatever the language spells them as.
+
+        ``shapes.geometry`` → ``shapes/geometry``; ``./util/geometry`` → ``util/geometry``;
+        ``crate::geo::shapes`` → ``geo/shapes``; ``"geometry.h"`` → ``geometry``;
+        ``example.com/project/geo`` keeps its last segments usable (``…/project/geo``).
+        """
         if own is None:
             return []
         out = []
         for tag in own.imports:
-            if tag.kind == "module":
-                name = tag.name.strip("./").replace("::", "/").replace(".", "/")
-                if name:
-                    out.append(name)
+            if tag.kind != "module":
+                continue
+            name = tag.name.strip()
+            stem, ext = posixpath.splitext(name)
+            if ext.lower() in _SOURCE_EXTENSIONS:
+                name = stem
+            name = name.replace("::", "/")
+            if "/" not in name:
+                name = name.replace(".", "/")  # Python/Java dotted modules
+            parts = [
+                p for p in name.split("/") if p not in ("", ".", "..", "crate", "self", "super")
+            ]
+            if parts:
+                out.append("/".join(parts))
         return out
 
     @staticmethod
     def _candidate_rank(tag: Tag, display: str, modules: list[str]) -> tuple[int, int, str]:
-        stem = tag.path.rsplit(".", 1)[0]
-        imported = any(stem.endswith(m) or m.endswith(stem.rsplit("/", 1)[-1]) for m in modules)
+        """Sort key: defined by an imported module first, then nearer folders, then path."""
+        stem = posixpath.splitext(tag.path)[0]
+        folder = posixpath.dirname(tag.path)
+        imported = any(
+            _ends_with_path(stem, m)
+            or (folder and (_ends_with_path(m, folder) or _ends_with_path(folder, m)))
+            for m in modules
+        )
         here = display.split("/")[:-1]
         there = tag.path.split("/")[:-1]
         shared = 0

@@ -418,3 +418,50 @@ def test_concurrent_use_from_threads(sample_project: Path, tmp_path: Path) -> No
     assert not errors, errors
     doc = engine.documents.get(uri)
     assert doc is not None and doc.text.count("x" * 40) == 1
+
+
+def test_common_names_need_an_import_to_enter_the_preamble(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "pkg").mkdir(parents=True)
+    for i in range(6):
+        (root / "pkg" / f"m{i}.py").write_text(f"def join(parts, sep_{i}=','):\n    pass\n")
+    (root / "pkg" / "special.py").write_text("def very_specific_helper(n: int) -> int:\n    pass\n")
+    plain = root / "plain.py"
+    plain.write_text("x = join([1, 2])\ny = very_specific_helper(3)\n")
+    imported = root / "imported.py"
+    imported.write_text("from pkg.m3 import join\n\nx = join([1, 2])\n")
+    engine = make_engine(root, tmp_path)
+
+    ctx = engine.completion_context(open_file(engine, plain, "python"), 1, 25)
+    assert "very_specific_helper(n: int)" in ctx.preamble
+    assert "def join" not in ctx.preamble  # six files define it and none is imported
+
+    ctx = engine.completion_context(open_file(engine, imported, "python"), 2, 9)
+    assert "def join(parts, sep_3=','):" in ctx.preamble
+    assert "sep_0" not in ctx.preamble
+
+
+@pytest.mark.parametrize(
+    ("module", "path", "imported"),
+    [
+        ("shapes.geometry", "shapes/geometry.py", True),
+        (".helpers", "pkg/helpers.py", True),
+        ("./util/geometry", "src/util/geometry.ts", True),
+        ("example.com/project/geo", "geo/geo.go", True),
+        ("com.example.util", "src/main/java/com/example/util/Helper.java", True),
+        ("crate::geometry", "src/geometry.rs", True),
+        ("geometry.h", "include/geometry.h", True),
+        ("shapes.geometry", "other/geometry_tools.py", False),
+        ("os.path", "mypath.py", False),
+    ],
+)
+def test_imported_module_matching(module: str, path: str, imported: bool) -> None:
+    from swarm_lsp.context.index import FileTags
+    from swarm_lsp.context.tags import Tag
+
+    own = FileTags(
+        "here.py", "python", "x", (), (Tag(module, "module", "import", "here.py", 0, 0, 0),), {}
+    )
+    modules = ContextEngine._imported_paths(own)
+    tag = Tag("f", "function", "def", path, 0, 0, 0)
+    assert (ContextEngine._candidate_rank(tag, "here.py", modules)[0] == 0) is imported
