@@ -196,20 +196,73 @@ def position(draw: st.DrawFn, text: str) -> tuple[int, int, int]:
     return line, utf16_len(content[:index]), start + index
 
 
-@settings(
-    # CONTEXT_PROPERTY_EXAMPLES=2000 for a longer soak; 120 keeps the suite fast.
-    max_examples=int(os.environ.get("CONTEXT_PROPERTY_EXAMPLES", "120")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+EXAMPLES = int(os.environ.get("CONTEXT_PROPERTY_EXAMPLES", "120"))  # 2000 for a soak
+PROPERTY_SETTINGS = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+# Complete statements: any concatenation is a valid program (no syntax errors).
+VALID_STATEMENTS = {
+    "python": [
+        "x = 1\n",
+        "s = 'é😀日本\U0001d4b3'\n",
+        "# ü comment 🎉\n",
+        "def f(x):\n    return x + 1\n",
+        "class C:\n    def m(self):\n        return 'ñ'\n",
+        "if a:\n    b()\n",
+        "\n",
+    ],
+    "javascript": [
+        "let x = 1;\n",
+        "const s = 'é😀日本\U0001d4b3';\n",
+        "// ü comment 🎉\n",
+        "function f(x) { return x + 1; }\n",
+        "class C { m() { return 'ñ'; } }\n",
+        "if (a) { b(); }\n",
+        "\n",
+    ],
+}
+
+
+def assert_consistent(tree: Tree, source: bytes) -> None:
+    """Every node's points agree with its bytes, and children nest in order inside parents.
+
+    A wrong byte offset or point given to ``Tree.edit`` shows up here, in reused nodes.
+    """
+    stack: list[Node] = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        assert 0 <= node.start_byte <= node.end_byte <= len(source), node
+        assert tuple(node.start_point) == tuple(point_at(source, node.start_byte)), node
+        assert tuple(node.end_point) == tuple(point_at(source, node.end_byte)), node
+        previous_end = node.start_byte
+        for child in node.children:
+            assert previous_end <= child.start_byte and child.end_byte <= node.end_byte, child
+            previous_end = child.end_byte
+        stack.extend(node.children)
+
+
+def lsp_position(text: str, offset: int) -> tuple[int, int]:
+    """LSP (line, UTF-16 character) of char ``offset`` in ``text`` (not inside a CRLF)."""
+    for line, (start, content) in reversed(list(enumerate(lsp_lines(text)))):
+        if start <= offset:
+            return line, utf16_len(content[: offset - start])
+    return 0, 0
+
+
+@PROPERTY_SETTINGS
 @given(
     language=st.sampled_from(["python", "javascript"]),
     initial=text_strategy,
     data=st.data(),
 )
-def test_incremental_tree_equals_fresh_parse(
+def test_incremental_trees_after_random_edits(
     language: str, initial: str, data: st.DataObject
 ) -> None:
+    """After each edit: text, line index and tree are right; the tree equals a fresh parse
+    whenever the text is valid (with syntax errors tree-sitter's recovery may legitimately
+    differ from a fresh parse, as its own randomized tests allow; the tree must still be
+    consistent, and the undo test below checks it converges back)."""
     store = DocumentStore()
     uri = "file:///prop/x." + ("py" if language == "python" else "js")
     store.open(uri, initial, language)
@@ -223,9 +276,47 @@ def test_incremental_tree_equals_fresh_parse(
         model = model[:lo] + new_text + model[hi:]
         assert doc.text == model
         assert doc.source == model.encode("utf-8")
-        assert doc.tree is not None
-        assert shape(doc.tree) == shape(fresh(language, model))
         assert doc.lines == LineIndex(doc.source)  # the incrementally updated line index
+        assert doc.tree is not None
+        assert_consistent(doc.tree, doc.source)
+        expected = fresh(language, model)
+        if not expected.root_node.has_error:
+            assert shape(doc.tree) == shape(expected)
+
+
+@PROPERTY_SETTINGS
+@given(language=st.sampled_from(["python", "javascript"]), data=st.data())
+def test_undoing_random_edits_gives_back_the_fresh_tree(language: str, data: st.DataObject) -> None:
+    """Valid program → random (often breaking) edits → undo them all, incrementally:
+    the tree equals a fresh parse of the original, as in tree-sitter's own corpus tests."""
+    statements = st.lists(st.sampled_from(VALID_STATEMENTS[language]), min_size=1, max_size=10)
+    initial = data.draw(statements.map("".join), label="initial")
+    edit_text = st.lists(st.sampled_from([f for f in FRAGMENTS if "\r" not in f]), max_size=6).map(
+        "".join
+    )
+    store = DocumentStore()
+    uri = "file:///prop/undo." + ("py" if language == "python" else "js")
+    store.open(uri, initial, language)
+    model = initial
+    undo: list[tuple[int, int, str]] = []  # (char offset, inserted length, removed text)
+    for _ in range(data.draw(st.integers(1, 6), label="edits")):
+        sl, sc, a = data.draw(position(model), label="start")
+        el, ec, b = data.draw(position(model), label="end")
+        new_text = data.draw(edit_text, label="new_text")
+        lo, hi = min(a, b), max(a, b)
+        undo.append((lo, len(new_text), model[lo:hi]))
+        store.apply_change(uri, sl, sc, el, ec, new_text)
+        model = model[:lo] + new_text + model[hi:]
+    for lo, length, removed in reversed(undo):
+        start = lsp_position(model, lo)
+        end = lsp_position(model, lo + length)
+        doc = store.apply_change(uri, *start, *end, removed)
+        model = model[:lo] + removed + model[lo + length :]
+        assert doc.text == model
+    doc = store.get(uri)
+    assert doc is not None and doc.text == initial and doc.tree is not None
+    assert_consistent(doc.tree, doc.source)
+    assert shape(doc.tree) == shape(fresh(language, initial))
 
 
 @given(text_strategy, st.data())
