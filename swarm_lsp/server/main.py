@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import BinaryIO
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
-    import sys
 
     from swarm_lsp.dispatch.locality import check_peer
     from swarm_lsp.server.app import create_server
@@ -36,5 +37,22 @@ def run(args: argparse.Namespace) -> int:
         check_peer(f"{args.host}:{args.port}")
         server.start_tcp(args.host, args.port)
     else:
-        server.start_io()
+        server.start_io(sys.stdin.buffer, protocol_stdout())
     return 0
+
+
+def protocol_stdout() -> BinaryIO:
+    """A private handle on the real stdout for LSP messages; fd 1 then points at stderr.
+
+    llama.cpp (and llama-cpp-python while it loads a model quietly) write to, or briefly
+    redirect, file descriptor 1. Were the protocol on fd 1, a message sent during a model
+    load would vanish and its client would wait forever; stray prints would corrupt the
+    stream. The protocol keeps its own duplicate of the descriptor instead.
+    """
+    import os
+
+    sys.stdout.flush()
+    private = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(os.dup(2), "w", buffering=1)
+    return os.fdopen(private, "wb", buffering=0)

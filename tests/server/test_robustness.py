@@ -153,3 +153,18 @@ def test_document_closed_mid_request(raw: RawServer) -> None:
         },
     )
     still_serves(raw, 19)
+
+
+def test_no_message_lost_while_models_load() -> None:
+    """llama.cpp silences fd 1 while a model loads; the protocol must not be on it then."""
+    server = RawServer()
+    try:
+        server.request(0, "initialize", {"capabilities": {}, "initializationOptions": OPTIONS})
+        server.response(0)
+        server.notify("initialized", {})  # both models start loading now
+        for msg_id in range(1, 301):
+            server.request(msg_id, "textDocument/documentSymbol", {"textDocument": {"uri": URI}})
+        answered = {server.response(msg_id, timeout=120)["id"] for msg_id in range(1, 301)}
+        assert answered == set(range(1, 301))
+    finally:
+        server.close()
