@@ -69,6 +69,8 @@ REVIEW_SYSTEM = (
     "with PATH:LINE using the line numbers shown. Say so when the code looks fine."
 )
 DEFAULT_REFACTOR_TOKENS = 2048
+# The in-process fallback is a tiny model: a long reply costs minutes and is no better.
+LOCAL_REFACTOR_TOKENS = 512
 MAX_REFACTOR_TOKENS = 8192
 
 
@@ -213,7 +215,10 @@ class RefactorRole:
         self, task: TaskRequest, reporter: TaskReporter, documents: dict[str, Document]
     ) -> dict[str, Any]:
         messages = self._refactor_prompt(task, documents)
-        max_tokens = task.payload.get("max_tokens", DEFAULT_REFACTOR_TOKENS)
+        default_tokens = (
+            DEFAULT_REFACTOR_TOKENS if self.settings.models.endpoint_url else LOCAL_REFACTOR_TOKENS
+        )
+        max_tokens = task.payload.get("max_tokens", default_tokens)
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 16:
             raise WorkerError(f"max_tokens must be an integer of at least 16, got {max_tokens!r}")
         max_tokens = min(max_tokens, MAX_REFACTOR_TOKENS)
