@@ -217,10 +217,8 @@ class SwarmActions:
         extra_docs: list[dict[str, Any]] | None = None,
     ) -> tuple[dict[str, Any], dict[str, tuple[str, int | None]]]:
         """Run a refactor task; (worker result, uri → (text, version) sent)."""
-        self.ls.log("DEBUG compute_refactor")
         document, target = self._target(uri, span)
         documents = [document, *(extra_docs or [])]
-        self.ls.log("DEBUG target ok")
         lines = span.last_line - span.start_line + 1
         payload = {
             "instruction": instruction,

@@ -16,6 +16,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from swarm_lsp.dispatch.client import DispatchClient, Result
 from swarm_lsp.errors import DispatchError, SwarmError
 from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.progress import ProgressStream
@@ -25,6 +26,9 @@ WAIT = "Wait"
 USE_LOCAL = "Use fast local model"
 CONNECT_WAIT_S = 60.0  # how long a task waits for a swarm that is still starting
 QUESTION_TIMEOUT_S = 600.0
+STALL_CHECK_S = 3.0  # no result for this long: ask the coordinator whether the task finished
+REREAD_TIMEOUT_S = 30.0
+CALL_BOUND_S = 15.0  # a coordinator call that takes longer than this is treated as lost
 
 LocalAnswer = Callable[[ProgressStream], Awaitable[dict[str, Any]]]
 
@@ -96,12 +100,10 @@ async def run_task(
             return TaskOutcome(await local(progress), "", True)
         raise
     progress.report(f"sending the {task_type} task to the swarm")
-    ls.log(f"DEBUG submitting {task_type}")
     receipt = await client.submit(
         task_type, payload, priority=priority, complexity=complexity, snapshot=snapshot
     )
     task_id = receipt.task_id
-    ls.log(f"DEBUG receipt {receipt}")
     if receipt.exceeds_wait_bound and local is not None:
         if await ask_wait_or_local(ls, _wait_reason(receipt)):
             with contextlib.suppress(SwarmError):
@@ -111,23 +113,69 @@ async def run_task(
     elif receipt.state == "QUEUED":
         progress.report(_wait_reason(receipt))
     try:
-        async for result in client.results(task_id):
-            if result.kind == "partial":
-                if stream_partials and result.text:
-                    progress.report(result.text)
-            elif result.kind == "progress":
-                if not stream_partials:
-                    progress.report(result.text, result.percentage)
-            elif result.kind == "error":
-                raise TaskFailed(
-                    f"{task_type} task failed on {result.worker or 'the swarm'}: {result.text}"
-                )
-            else:
-                data = result.data if isinstance(result.data, dict) else {"text": result.text}
-                return TaskOutcome(data, task_id, False, result.worker)
+        final = await _follow(client, task_id, progress, stream_partials)
     except asyncio.CancelledError:
         # The request was cancelled (or the server is stopping): stop the work too.
         with contextlib.suppress(Exception):
             await asyncio.shield(client.cancel(task_id))
         raise
-    raise DispatchError(f"task {task_id} ended without a result")
+    if final.kind == "error":
+        where = final.worker or "the swarm"
+        raise TaskFailed(f"{task_type} task failed on {where}: {final.text}")
+    data = final.data if isinstance(final.data, dict) else {"text": final.text}
+    return TaskOutcome(data, task_id, False, final.worker)
+
+
+async def _follow(
+    client: DispatchClient, task_id: str, progress: ProgressStream, stream_partials: bool
+) -> Result:
+    """Report partial and progress results; return the final (or error) result.
+
+    The shared results stream has been seen to stall mid-task while the coordinator had
+    already finished the task; when nothing arrives for a while the task's status is checked,
+    and a finished task's results are read again over a fresh connection.
+    """
+    queue: asyncio.Queue[Result | BaseException] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for result in client.results(task_id):
+                queue.put_nowait(result)
+        except BaseException as err:  # handed to the reader below
+            queue.put_nowait(err)
+
+    pumping = asyncio.ensure_future(pump())
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=STALL_CHECK_S)
+            except TimeoutError:
+                info = await asyncio.wait_for(client.task_status(task_id), timeout=CALL_BOUND_S)
+                if info.finished_ms:
+                    return await _reread(client, task_id)
+                continue
+            if isinstance(item, asyncio.CancelledError):
+                raise DispatchError(f"following task {task_id} stopped")
+            if isinstance(item, BaseException):
+                raise item
+            if item.final:
+                return item
+            if item.kind == "partial":
+                if stream_partials and item.text:
+                    progress.report(item.text)
+            elif not stream_partials:
+                progress.report(item.text, item.percentage)
+    finally:
+        pumping.cancel()
+
+
+async def _reread(client: DispatchClient, task_id: str) -> Result:
+    fresh = await asyncio.wait_for(
+        DispatchClient.connect(client.settings, client.target), timeout=CALL_BOUND_S
+    )
+    try:
+        return await asyncio.wait_for(fresh.wait(task_id), timeout=REREAD_TIMEOUT_S)
+    except TimeoutError as err:
+        raise DispatchError(f"task {task_id} finished but its result could not be read") from err
+    finally:
+        await fresh.close()

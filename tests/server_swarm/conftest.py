@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,27 @@ class Editor:
         self.answers = list(titles)
 
 
+def _code_action_or_command(converter: Any) -> Callable[[Any, Any], Any]:
+    def structure(obj: Any, _: Any) -> Any:
+        if isinstance(obj, dict) and isinstance(obj.get("command"), str):
+            return converter.structure(obj, types.Command)
+        return converter.structure(obj, types.CodeAction)
+
+    return structure
+
+
 def install_handlers(client: LanguageClient, editor: Editor) -> None:
+    # lsprotocol's converter reads a CodeAction whose ``command`` is a Command object as a
+    # Command (stringifying the object); editors tell them apart by the type of ``command``.
+    converter = client.protocol._converter
+    converter.register_structure_hook(
+        types.Command | types.CodeAction, _code_action_or_command(converter)
+    )
+    converter.register_structure_hook(
+        typing.Union[types.Command, types.CodeAction],  # noqa: UP007 - the exact type lsprotocol uses
+        _code_action_or_command(converter),
+    )
+
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
     def show_message_request(
         params: types.ShowMessageRequestParams,

@@ -1,0 +1,219 @@
+"""Code actions on a selection, lazy resolve into an edit, and background actions that end in
+``workspace/applyEdit`` once the user accepts, or in a Markdown document."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from swarm_lsp.workers import diffs
+from tests.server_swarm.conftest import Editor, command, open_doc, ready
+from tests.workers.scripted_endpoint import ScriptedEndpoint
+from tests.workers.test_refactor import BLANK, GOOD_DIFF
+
+pytestmark = pytest.mark.slow
+
+GEOMETRY = "shapes/geometry.py"
+PERIMETER = types.Range(
+    start=types.Position(line=21, character=0), end=types.Position(line=24, character=0)
+)
+TESTS_DIFF = f"""Added a test for the area.
+
+```diff
+--- a/tests/test_geometry.py
++++ b/tests/test_geometry.py
+@@ -13,3 +13,7 @@
+{BLANK}
+ def test_perimeter():
+     assert Rectangle(2, 3).perimeter() == 10
++
++
++def test_area():
++    assert Rectangle(2, 3).area() == 6
+```
+"""
+
+
+def _edits_for(edit: types.WorkspaceEdit, uri: str) -> tuple[int | None, list[dict[str, object]]]:
+    for change in edit.document_changes or []:
+        if isinstance(change, types.TextDocumentEdit) and change.text_document.uri == uri:
+            edits = [
+                {
+                    "range": {
+                        "start": {"line": e.range.start.line, "character": e.range.start.character},
+                        "end": {"line": e.range.end.line, "character": e.range.end.character},
+                    },
+                    "newText": e.new_text,
+                }
+                for e in change.edits
+            ]
+            return change.text_document.version, edits
+    raise AssertionError(f"no edit for {uri} in {edit}")
+
+
+async def _actions(client: LanguageClient, uri: str) -> dict[str, types.CodeAction]:
+    result = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=PERIMETER,
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    assert result is not None
+    return {a.title: a for a in result if isinstance(a, types.CodeAction)}
+
+
+async def test_every_swarm_action_is_offered_on_a_selection(client: LanguageClient) -> None:
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = open_doc(client, root / GEOMETRY)
+    actions = await _actions(client, uri)
+    assert set(actions) == {
+        "Swarm: Refactor…",
+        "Swarm: Explain",
+        "Swarm: Review",
+        "Swarm: Generate tests",
+        "Swarm: Research this symbol",
+        "Swarm: Run tests",
+    }
+    refactor = actions["Swarm: Refactor…"]
+    assert refactor.kind == "refactor.rewrite.swarm"
+    assert refactor.edit is None and refactor.command is None and refactor.data  # resolved lazily
+    commands = {title: a.command for title, a in actions.items() if a.command}
+    assert {c.command for c in commands.values()} == {
+        "swarm.explain",
+        "swarm.review",
+        "swarm.generateTests",
+        "swarm.research",
+        "swarm.runTests",
+    }
+    explain = commands["Swarm: Explain"]
+    assert explain.arguments is not None and explain.arguments[0] == uri
+    assert all(str(a.kind).startswith("refactor.") for a in actions.values())
+
+    # context.only filters by kind prefix.
+    only = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=PERIMETER,
+            context=types.CodeActionContext(diagnostics=[], only=["refactor.rewrite"]),
+        )
+    )
+    assert only is not None and [a.title for a in only] == ["Swarm: Refactor…"]
+    none = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=PERIMETER,
+            context=types.CodeActionContext(diagnostics=[], only=["quickfix"]),
+        )
+    )
+    assert not none
+
+
+async def test_refactor_action_resolves_into_an_edit_that_applies(
+    client: LanguageClient, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.replies = [GOOD_DIFF]
+    await ready(client)
+    root: Path = client.root  # type: ignore[attr-defined]
+    text = (root / GEOMETRY).read_text()
+    uri = open_doc(client, root / GEOMETRY, version=4)
+    action = (await _actions(client, uri))["Swarm: Refactor…"]
+    resolved = await asyncio.wait_for(client.code_action_resolve_async(action), timeout=120)
+    assert resolved.edit is not None
+    version, edits = _edits_for(resolved.edit, uri)
+    assert version == 4
+    patched = diffs.apply_text_edits(text, edits)
+    assert "return 2 * (self.width + self.height)" in patched
+    assert "return self.width + self.height\n" not in patched
+
+
+async def test_refactor_command_applies_after_the_user_accepts(
+    client: LanguageClient, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.replies = [GOOD_DIFF]
+    editor: Editor = client.editor  # type: ignore[attr-defined]
+    editor.answer("Apply")
+    root: Path = client.root  # type: ignore[attr-defined]
+    text = (root / GEOMETRY).read_text()
+    uri = open_doc(client, root / GEOMETRY, version=2)
+    client.progress_reports["refactor-1"] = []
+    result = await asyncio.wait_for(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="swarm.refactor",
+                arguments=[
+                    uri,
+                    {"start": {"line": 21, "character": 0}, "end": {"line": 24, "character": 0}},
+                    "Fix perimeter.",
+                ],
+                work_done_token="refactor-1",
+            )
+        ),
+        timeout=120,
+    )
+    assert result["applied"] is True, result
+    assert "perimeter" in result["explanation"]
+    (question,) = editor.questions
+    assert [a.title for a in question.actions or []] == ["Apply", "Discard"]
+    (applied,) = editor.applied
+    version, edits = _edits_for(applied.edit, uri)
+    assert version == 2
+    assert "2 * (self.width + self.height)" in diffs.apply_text_edits(text, edits)
+    kinds = [type(r).__name__ for r in client.progress_reports["refactor-1"]]
+    assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+
+
+async def test_refactor_discarded_applies_nothing(
+    client: LanguageClient, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.replies = [GOOD_DIFF]
+    editor: Editor = client.editor  # type: ignore[attr-defined]
+    editor.answer("Discard")
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = open_doc(client, root / GEOMETRY)
+    span = {"start": {"line": 21, "character": 0}, "end": {"line": 24, "character": 0}}
+    result = await command(client, "swarm.refactor", uri, span, "Fix perimeter.")
+    assert result["applied"] is False and "discarded" in result["summary"]
+    assert editor.applied == []
+
+
+async def test_generate_tests_edits_the_test_file_after_the_user_accepts(
+    client: LanguageClient, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.replies = [TESTS_DIFF]
+    editor: Editor = client.editor  # type: ignore[attr-defined]
+    editor.answer("Apply")
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = open_doc(client, root / GEOMETRY)
+    action = (await _actions(client, uri))["Swarm: Generate tests"]
+    assert action.command is not None
+    result = await command(client, action.command.command, *(action.command.arguments or []))
+    assert result["applied"] is True, result
+    assert result["file"] == "tests/test_geometry.py"
+    (applied,) = editor.applied
+    test_uri = (root / "tests/test_geometry.py").as_uri()
+    version, edits = _edits_for(applied.edit, test_uri)
+    assert version is None  # not open in the editor: the file on disk
+    patched = diffs.apply_text_edits((root / "tests/test_geometry.py").read_text(), edits)
+    assert "def test_area():" in patched and "def test_perimeter():" in patched
+
+
+async def test_explain_action_opens_a_markdown_answer(
+    client: LanguageClient, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.replies = ["`Rectangle.perimeter` adds width and height once (shapes/geometry.py:22)."]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = open_doc(client, root / GEOMETRY)
+    action = (await _actions(client, uri))["Swarm: Explain"]
+    assert action.command is not None
+    result = await command(client, action.command.command, *(action.command.arguments or []))
+    assert "adds width and height once" in result["markdown"]
+    assert result["local"] is False
+    (shown,) = client.shown_documents
+    assert shown.uri.endswith(".md")
+    shown_text = Path(shown.uri.removeprefix("file://")).read_text()
+    assert "Swarm: Explain" in shown_text and "adds width and height once" in shown_text
