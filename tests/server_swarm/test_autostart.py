@@ -1,0 +1,94 @@
+"""With no coordinator configured the server starts a swarm of one and stops it on shutdown,
+leaving no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import make_test_lsp_client
+
+from tests.server_swarm.conftest import (
+    SERVER_CMD,
+    Editor,
+    capabilities,
+    command,
+    install_handlers,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def children_of(server_pid: int) -> list[int]:
+    """Live processes started for this server's local swarm (they carry its pid)."""
+    marker = f"SWARM_LSP_PARENT_PID={server_pid}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+async def test_local_swarm_of_one_starts_and_stops_with_the_server(sample_project: Path) -> None:
+    client = make_test_lsp_client()
+    editor = Editor()
+    install_handlers(client, editor)
+    await client.start_io(*SERVER_CMD)
+    server = client._server
+    assert server is not None
+    options: dict[str, Any] = {
+        "models": {"chatMaxTokens": 16},
+        "swarm": {"autostart": True},
+        "context": {"indexOnStart": False},
+    }
+    try:
+        await client.initialize_session(
+            types.InitializeParams(
+                capabilities=capabilities(),
+                root_uri=sample_project.as_uri(),
+                workspace_folders=[
+                    types.WorkspaceFolder(uri=sample_project.as_uri(), name="sample_project")
+                ],
+                initialization_options=options,
+            )
+        )
+        assert editor.statuses == [] or editor.statuses[0]["state"] == "starting"
+
+        def ready() -> dict[str, Any] | None:
+            for status in editor.statuses:
+                if status["state"] == "ready" and len(status["machines"]) >= 3:
+                    return status
+            return None
+
+        status = await wait_for(ready, 120, "the local swarm")
+        assert status["coordinator"].startswith("127.0.0.1:")
+        assert {"local-refactor", "local-research", "local-test"} <= {
+            m["id"] for m in status["machines"]
+        }
+        assert editor.statuses[0]["state"] == "starting"
+        answer = await command(client, "swarm.status")
+        assert answer["state"] == "ready"
+        children = children_of(server.pid)
+        assert len(children) >= 4, children  # coordinator and three workers
+    finally:
+        await asyncio.wait_for(client.shutdown_session(), timeout=60)
+        await client.stop()
+    deadline = time.monotonic() + 15
+    while (left := children_of(server.pid)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert left == [], f"orphans left behind: {left}"
+    state_dirs = list(Path(os.environ["SWARM_LSP_CACHE"]).rglob("local-swarm/*"))
+    assert state_dirs == [], "the local swarm's state folder is removed"
