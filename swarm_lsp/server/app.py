@@ -45,6 +45,7 @@ class SwarmLanguageServer(LanguageServer):
         self.last_completion: Completion | None = None
         self.last_completion_stats: dict[str, Any] | None = None
         self.context: ContextEngine | None = None
+        self.refresh_timers: dict[str, asyncio.TimerHandle] = {}
         # Extension points for feature modules that need lifecycle or document events
         # (one pygls handler per method, so modules subscribe here instead).
         self.on_initialized: list[Callable[[], Awaitable[None]]] = []

@@ -14,6 +14,25 @@ from lsprotocol import types
 from swarm_lsp.context.documents import uri_to_path
 from swarm_lsp.server.app import SwarmLanguageServer
 
+# Re-index an edited document's unsaved text once typing pauses, so its new definitions
+# reach other files' context and workspace symbols before it is saved.
+REFRESH_DELAY_S = 0.75
+
+
+def schedule_refresh(ls: SwarmLanguageServer, uri: str) -> None:
+    engine = ls.context
+    if engine is None:
+        return
+    pending = ls.refresh_timers.pop(uri, None)
+    if pending is not None:
+        pending.cancel()
+
+    def fire() -> None:
+        ls.refresh_timers.pop(uri, None)
+        ls.spawn(asyncio.to_thread(engine.refresh_document, uri))
+
+    ls.refresh_timers[uri] = asyncio.get_running_loop().call_later(REFRESH_DELAY_S, fire)
+
 
 def register(server: SwarmLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -41,6 +60,7 @@ def register(server: SwarmLanguageServer) -> None:
                     )
                 else:
                     engine.documents.replace(uri, change.text, version)
+            schedule_refresh(ls, uri)
         for hook in ls.on_did_change:
             hook(uri, version)
 
@@ -58,6 +78,13 @@ def register(server: SwarmLanguageServer) -> None:
         uri = params.text_document.uri
         if ls.context is not None:
             ls.context.documents.close(uri)
+            pending = ls.refresh_timers.pop(uri, None)
+            if pending is not None:
+                pending.cancel()
+            path = uri_to_path(uri)
+            if path is not None and path.is_file():
+                # Back to what is on disk: the unsaved text the index held is gone.
+                ls.spawn(asyncio.to_thread(ls.context.file_changed, path))
         for hook in ls.on_did_close:
             hook(uri)
 
