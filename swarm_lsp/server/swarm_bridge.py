@@ -31,6 +31,7 @@ from swarm_lsp.server.swarm_status import STATUS_NOTIFICATION, roles_available, 
 
 POLL_INTERVAL_S = 2.0
 LOCAL_START_TIMEOUT_S = 90.0
+DOWN_GRACE_S = 2.0  # how long a task waits for a swarm that is down before saying so
 # Settings the local swarm's children need to behave like this server (models, context,
 # research, the routing table); the address and token are the local swarm's own.
 _PASSED_SWARM_KEYS = ("routing_table", "allowed_hosts")
@@ -194,16 +195,22 @@ class SwarmBridge:
             await asyncio.to_thread(shutil.rmtree, self._state_dir, True)
 
     # -- use -----------------------------------------------------------------------------
-    async def require_client(self, timeout: float) -> DispatchClient:
-        """The connected client, waiting up to ``timeout`` s for it; else SwarmUnavailable."""
+    async def require_client(self, timeout: float, *, patient: bool = False) -> DispatchClient:
+        """The connected client, waiting up to ``timeout`` s for it; else SwarmUnavailable.
+
+        A swarm known to be down is given only a short grace unless ``patient`` (the user
+        chose to wait).
+        """
         if self.client is None and not self._settled.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._settled.wait(), timeout=timeout)
-        if self.client is None and self._configured() and not self._stopping and timeout > 0:
+        can_reconnect = self._configured() or (self.local is not None and bool(self.local.address))
+        if self.client is None and can_reconnect and not self._stopping:
+            wait = timeout if patient or self.state != "down" else min(timeout, DOWN_GRACE_S)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._connected.wait(), timeout=timeout)
+                await asyncio.wait_for(self._connected.wait(), timeout=wait)
         client = self.client
-        if client is None or self.state == "down":
+        if client is None:
             why = self.message or "the swarm is still starting"
             raise SwarmUnavailable(f"the swarm is not available: {why}")
         return client

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from lsprotocol import types
 
-from swarm_lsp.dispatch.client import DispatchClient, Result
+from swarm_lsp.dispatch.client import DispatchClient, Result, TaskInfo
 from swarm_lsp.errors import DispatchError, SwarmError
 from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.progress import ProgressStream
@@ -96,24 +97,46 @@ async def run_task(
     try:
         client = await bridge.require_client(CONNECT_WAIT_S)
     except SwarmUnavailable as err:
-        if local is not None and await ask_wait_or_local(ls, str(err)):
+        if local is None:
+            raise
+        if await ask_wait_or_local(ls, str(err)):
             return TaskOutcome(await local(progress), "", True)
-        raise
+        progress.report("waiting for the swarm")
+        client = await bridge.require_client(CONNECT_WAIT_S, patient=True)
     progress.report(f"sending the {task_type} task to the swarm")
     receipt = await client.submit(
         task_type, payload, priority=priority, complexity=complexity, snapshot=snapshot
     )
     task_id = receipt.task_id
-    if receipt.exceeds_wait_bound and local is not None:
+    bound = _bound_ms(ls, receipt.wait_bound_ms)
+    too_long = receipt.exceeds_wait_bound or (
+        receipt.state == "QUEUED"
+        and bound > 0
+        and (receipt.estimated_wait_ms < 0 or receipt.estimated_wait_ms > bound)
+    )
+    asked = False
+    if too_long and local is not None:
+        asked = True
         if await ask_wait_or_local(ls, _wait_reason(receipt)):
-            with contextlib.suppress(SwarmError):
-                await client.cancel(task_id)
-            ls.log(f"swarm: task {task_id} cancelled; answering with the fast local model")
-            return TaskOutcome(await local(progress), task_id, True)
+            return await _answer_locally(ls, client, task_id, local, progress)
     elif receipt.state == "QUEUED":
         progress.report(_wait_reason(receipt))
+
+    async def queued_too_long(info: TaskInfo) -> bool:
+        """Asked once, when the task has sat in the queue past its bound."""
+        nonlocal asked
+        if asked or local is None or bound <= 0 or info.state != "QUEUED":
+            return False
+        if time.time() * 1000 - info.submitted_ms < bound:
+            return False
+        asked = True
+        reason = f"the {task_type} task has waited {bound / 1000:.0f}s in the queue"
+        return await ask_wait_or_local(ls, reason)
+
     try:
-        final = await _follow(client, task_id, progress, stream_partials)
+        final = await _follow(client, task_id, progress, stream_partials, queued_too_long)
+    except _UseLocal:
+        return await _answer_locally(ls, client, task_id, local, progress)
     except asyncio.CancelledError:
         # The request was cancelled (or the server is stopping): stop the work too.
         with contextlib.suppress(Exception):
@@ -126,14 +149,43 @@ async def run_task(
     return TaskOutcome(data, task_id, False, final.worker)
 
 
+class _UseLocal(Exception):
+    """The user chose the fast local model while the task waited."""
+
+
+def _bound_ms(ls: SwarmLanguageServer, route_bound_ms: int) -> int:
+    """The smaller of the route's wait bound and ``swarm.waitBoundMs`` (0 means no bound)."""
+    bounds = [b for b in (route_bound_ms, ls.settings.swarm.wait_bound_ms) if b > 0]
+    return min(bounds) if bounds else 0
+
+
+async def _answer_locally(
+    ls: SwarmLanguageServer,
+    client: DispatchClient,
+    task_id: str,
+    local: LocalAnswer | None,
+    progress: ProgressStream,
+) -> TaskOutcome:
+    assert local is not None
+    with contextlib.suppress(SwarmError):
+        await client.cancel(task_id)
+    ls.log(f"swarm: task {task_id} cancelled; answering with the fast local model")
+    return TaskOutcome(await local(progress), task_id, True)
+
+
 async def _follow(
-    client: DispatchClient, task_id: str, progress: ProgressStream, stream_partials: bool
+    client: DispatchClient,
+    task_id: str,
+    progress: ProgressStream,
+    stream_partials: bool,
+    queued_too_long: Callable[[TaskInfo], Awaitable[bool]],
 ) -> Result:
     """Report partial and progress results; return the final (or error) result.
 
-    The shared results stream has been seen to stall mid-task while the coordinator had
-    already finished the task; when nothing arrives for a while the task's status is checked,
-    and a finished task's results are read again over a fresh connection.
+    While nothing arrives the task's status is checked every few seconds: a task that sat in
+    the queue past its bound leads to the wait-or-local question (``_UseLocal``), and a task
+    that finished without its result arriving (the shared results stream has been seen to
+    stall) has its results read again over a fresh connection.
     """
     queue: asyncio.Queue[Result | BaseException] = asyncio.Queue()
 
@@ -153,6 +205,8 @@ async def _follow(
                 info = await asyncio.wait_for(client.task_status(task_id), timeout=CALL_BOUND_S)
                 if info.finished_ms:
                     return await _reread(client, task_id)
+                if await queued_too_long(info):
+                    raise _UseLocal() from None
                 continue
             if isinstance(item, asyncio.CancelledError):
                 raise DispatchError(f"following task {task_id} stopped")

@@ -92,3 +92,43 @@ async def test_local_swarm_of_one_starts_and_stops_with_the_server(sample_projec
     assert left == [], f"orphans left behind: {left}"
     state_dirs = list(Path(os.environ["SWARM_LSP_CACHE"]).rglob("local-swarm/*"))
     assert state_dirs == [], "the local swarm's state folder is removed"
+
+
+async def test_swarm_down_asks_and_answers_with_the_local_model(sample_project: Path) -> None:
+    client = make_test_lsp_client()
+    editor = Editor()
+    editor.answer("Use fast local model")
+    install_handlers(client, editor)
+    await client.start_io(*SERVER_CMD)
+    options: dict[str, Any] = {
+        "models": {"chatMaxTokens": 16},
+        "swarm": {"coordinator": "127.0.0.1:9", "autostart": False},  # nothing listens there
+        "context": {"indexOnStart": False},
+    }
+    try:
+        await client.initialize_session(
+            types.InitializeParams(
+                capabilities=capabilities(),
+                root_uri=sample_project.as_uri(),
+                workspace_folders=[
+                    types.WorkspaceFolder(uri=sample_project.as_uri(), name="sample_project")
+                ],
+                initialization_options=options,
+            )
+        )
+        down = await wait_for(
+            lambda: [s for s in editor.statuses if s["state"] == "down"], 30, "a down status"
+        )
+        assert down[0]["coordinator"] == "127.0.0.1:9" or down[0]["message"]
+        uri = (sample_project / "shapes/geometry.py").as_uri()
+        span = {"start": {"line": 21, "character": 0}, "end": {"line": 24, "character": 0}}
+        result = await command(client, "swarm.explain", uri, span, timeout=60)
+        (question,) = editor.questions
+        assert "not available" in question.message
+        assert result["local"] is True and result["markdown"].strip()
+        # Without a local answer to offer (a refactor), the failure is a clear error.
+        with pytest.raises(Exception, match="not available"):
+            await command(client, "swarm.refactor", uri, span, "Fix it.", timeout=60)
+    finally:
+        await asyncio.wait_for(client.shutdown_session(), timeout=60)
+        await client.stop()
