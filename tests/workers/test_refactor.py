@@ -374,3 +374,59 @@ async def test_new_file_sent_as_an_empty_document_can_be_created(
     text = diffs.apply_text_edits("", edit["edits"])
     assert text.startswith("from shapes.geometry import Rectangle\n")
     assert "def test_describe_rectangle" in text and result["files"] == ["tests/test_report.py"]
+
+
+def test_rewrite_helpers_reindent_and_extract() -> None:
+    from swarm_lsp.workers.refactor.role import extract_code, splice_selection
+
+    text = "class A:\n    def f(self):\n        return 1\n\nx = 2\n"
+    code, prose = extract_code("Here:\n```python\ndef f(self):\n    return 2\n```\nDone.")
+    assert code == "def f(self):\n    return 2" and prose == "Done."
+    out = splice_selection(text, 1, 2, code)
+    assert out == "class A:\n    def f(self):\n        return 2\n\nx = 2\n"
+    assert extract_code("no fence")[0] == "no fence"
+
+
+async def test_small_local_model_rewrites_the_selection_and_is_validated(
+    sample_project: Path,
+) -> None:
+    """Without an endpoint the tiny GGUF rewrites the selection; the role makes the diff and
+    validates it exactly like a model's diff: it applies and parses, or it is refused."""
+    from swarm_lsp.config import Settings
+    from swarm_lsp.errors import DiffValidationError
+    from swarm_lsp.workers.base import TaskRequest
+    from swarm_lsp.workers.refactor.role import create
+
+    path = "shapes/geometry.py"
+    text = (sample_project / path).read_text()
+    first = next(i for i, line in enumerate(text.splitlines()) if "def perimeter" in line)
+    task = TaskRequest(
+        id="rw",
+        type="refactor",
+        payload={
+            "instruction": "Add a docstring to this method.",
+            "documents": [{"path": path, "uri": "file:///p/" + path, "version": 3, "text": text}],
+            "target": {
+                "path": path,
+                "range": {
+                    "start": {"line": first, "character": 0},
+                    "end": {"line": first + 3, "character": 0},
+                },
+            },
+            "max_tokens": 160,
+        },
+    )
+
+    class Quiet:
+        async def partial(self, text: str, data: dict | None = None) -> None: ...
+
+        async def progress(self, message: str, percentage: int | None = None) -> None: ...
+
+    try:
+        result = await create(Settings()).run(task, Quiet())
+    except DiffValidationError as err:
+        assert "validation" in str(err)
+        return
+    assert result["diff"].startswith(f"--- a/{path}")
+    change = result["edit"]["documentChanges"][0]
+    assert change["textDocument"]["version"] == 3

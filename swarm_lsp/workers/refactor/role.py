@@ -40,6 +40,7 @@ with the patch applied, on this worker.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,11 @@ REFACTOR_SYSTEM = (
     "hunks with three lines of unchanged context. Context and removed lines must match the "
     "file exactly. Change only the files shown. After the diff, explain the change in one or "
     "two sentences."
+)
+REWRITE_SYSTEM = (
+    "You are a careful senior engineer. Rewrite the code you are given as the instruction asks. "
+    "Reply with the complete new version of that code only, in one fenced code block, keeping "
+    "its indentation. Then explain the change in one sentence."
 )
 EXPLAIN_SYSTEM = (
     "You explain code to a colleague. Answer in Markdown. Refer to code as PATH:LINE using the "
@@ -125,6 +131,36 @@ def _target(payload: dict[str, Any]) -> tuple[str, int, int] | None:
     except (KeyError, TypeError, ValueError):
         return path, 0, -1
     return path, start, end
+
+
+_FENCE = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def extract_code(reply: str) -> tuple[str, str]:
+    """(the first fenced code block, the prose after it); the whole reply when unfenced."""
+    match = _FENCE.search(reply)
+    if match is None:
+        return reply.strip("\n"), ""
+    return match.group(1).rstrip("\n"), reply[match.end() :].strip()
+
+
+def splice_selection(text: str, first: int, last: int, code: str) -> str:
+    """``text`` with lines ``first..last`` replaced by ``code``, re-indented to the selection.
+
+    Small models often drop the indentation of a method they rewrite; the selection's own
+    indentation is put back when the new code starts at a shallower one.
+    """
+    lines = text.splitlines(keepends=True)
+    old = lines[first : last + 1]
+    old_indent = next((len(x) - len(x.lstrip()) for x in old if x.strip()), 0)
+    new = code.splitlines()
+    new_indent = next((len(x) - len(x.lstrip()) for x in new if x.strip()), 0)
+    if new_indent < old_indent:
+        pad = " " * (old_indent - new_indent)
+        new = [pad + x if x.strip() else x for x in new]
+    eol = "\r\n" if old and old[-1].endswith("\r\n") else "\n"
+    body = "".join(x + eol for x in new)
+    return "".join(lines[:first]) + body + "".join(lines[last + 1 :])
 
 
 def _numbered(text: str, first: int = 0, last: int | None = None) -> str:
@@ -211,10 +247,46 @@ class RefactorRole:
             {"role": "user", "content": "\n\n".join(parts)},
         ]
 
+    def _rewrite_prompt(
+        self, task: TaskRequest, documents: dict[str, Document], target: tuple[str, int, int]
+    ) -> list[dict[str, str]]:
+        instruction = str(task.payload.get("instruction") or "").strip()
+        if not instruction:
+            raise WorkerError("a refactor task needs an instruction")
+        path, first, last = target
+        selected = "\n".join(documents[path].text.splitlines()[first : last + 1])
+        parts = []
+        context = str(task.payload.get("context") or "").strip()
+        if context:
+            parts.append(f"Related code from the workspace (read only):\n{context[:4000]}")
+        parts.append(f"Code from {path} lines {first + 1}-{last + 1}:\n```\n{selected}\n```")
+        parts.append(f"Instruction: {instruction}")
+        return [
+            {"role": "system", "content": REWRITE_SYSTEM},
+            {"role": "user", "content": "\n\n".join(parts)},
+        ]
+
+    def _rewrite_target(self, payload: dict[str, Any], documents: dict[str, Document]) -> Any:
+        """The selection to rewrite when the model is the small in-process one, else None.
+
+        A small model cannot write a unified diff whose context lines match the file; it can
+        rewrite a selection. The role makes the diff itself and validates it the same way.
+        """
+        if self.settings.models.endpoint_url or payload.get("mode") == "diff":
+            return None
+        target = _target(payload)
+        if target is None or target[0] not in documents or target[2] < target[1]:
+            return None
+        return target
+
     async def _refactor(
         self, task: TaskRequest, reporter: TaskReporter, documents: dict[str, Document]
     ) -> dict[str, Any]:
-        messages = self._refactor_prompt(task, documents)
+        rewrite = self._rewrite_target(task.payload, documents)
+        if rewrite is not None:
+            messages = self._rewrite_prompt(task, documents, rewrite)
+        else:
+            messages = self._refactor_prompt(task, documents)
         default_tokens = (
             DEFAULT_REFACTOR_TOKENS if self.settings.models.endpoint_url else LOCAL_REFACTOR_TOKENS
         )
@@ -224,11 +296,20 @@ class RefactorRole:
         max_tokens = min(max_tokens, MAX_REFACTOR_TOKENS)
         errors: list[str] = []
         for attempt in (1, 2):
+            what = "a rewrite of the selection" if rewrite is not None else "a diff"
             await reporter.progress(
-                f"asking {self.model.name} for a diff (attempt {attempt})", 10 * attempt
+                f"asking {self.model.name} for {what} (attempt {attempt})", 10 * attempt
             )
             reply = await self._ask(task, reporter, messages, max_tokens)
-            diff_text, explanation = diffs.extract_diff(reply)
+            if rewrite is not None:
+                path, first, last = rewrite
+                code, explanation = extract_code(reply)
+                old_text = documents[path].text
+                diff_text = diffs.unified_diff(
+                    path, old_text, splice_selection(old_text, first, last, code)
+                )
+            else:
+                diff_text, explanation = diffs.extract_diff(reply)
             try:
                 patched = validate(diff_text, documents)
                 if not patched:
@@ -242,8 +323,13 @@ class RefactorRole:
                     {
                         "role": "user",
                         "content": (
-                            f"Your diff was rejected: {err}\nReply with a corrected unified diff "
-                            "against the files exactly as shown above, in a ```diff block."
+                            f"Your change was rejected: {err}\n"
+                            + (
+                                "Reply with the corrected code only, in one fenced block."
+                                if rewrite is not None
+                                else "Reply with a corrected unified diff against the files "
+                                "exactly as shown above, in a ```diff block."
+                            )
                         ),
                     },
                 ]
