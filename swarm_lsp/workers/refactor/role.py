@@ -35,6 +35,11 @@ go through it and ``verified`` says whether the tests still pass. Without a call
 with ``"verify": true`` and a snapshot runs the test role's sandboxed test run on the snapshot
 with the patch applied, on this worker.
 
+With no big-model endpoint (``models.endpointUrl`` empty) the in-process model is a small one
+that cannot write a diff whose context lines match the file; when the task has a selection it
+is asked to rewrite just that selection instead, and the role builds the diff itself. Either
+way the diff goes through the same validation. ``"mode": "diff"`` forces the diff prompt.
+
 ``explain`` / ``review`` result: ``{"markdown": "… path:line references …", "model": name}``.
 """
 
