@@ -189,7 +189,7 @@ class SwarmBridge:
                 await self._connection.client.close()
             self._connection = None
         if self.local is not None:
-            await self.local.stop()
+            await self.local.stop(timeout=2.0)  # within the server's shutdown hook budget
             self.local = None
         if self._state_dir is not None:
             await asyncio.to_thread(shutil.rmtree, self._state_dir, True)

@@ -43,7 +43,7 @@ from swarm_lsp.server.task_payloads import (
     packed_context,
     relative_path,
     selected_text,
-    test_file_for,
+    where_tests_go,
     word_at,
     workspace_snapshot,
 )
@@ -258,7 +258,7 @@ class SwarmActions:
     async def generate_tests(self, uri: str, span: Span, token: Any) -> dict[str, Any]:
         root = self.ls.workspace_root
         rel = relative_path(self.ls, uri)
-        test_rel = test_file_for(root, rel)
+        test_rel = where_tests_go(root, rel)
         extra: list[dict[str, Any]] = []
         if test_rel != rel:
             test_uri = (root / test_rel).as_uri() if root else f"file:///{test_rel}"

@@ -166,7 +166,7 @@ def open_overlay(ls: SwarmLanguageServer) -> dict[str, str]:
     return overlay
 
 
-def test_file_for(root: Path | None, rel: str) -> str:
+def where_tests_go(root: Path | None, rel: str) -> str:
     """Where tests for ``rel`` belong: an existing test file, else ``tests/test_<stem>.py``."""
     file = Path(rel)
     stem, suffix = file.stem, file.suffix or ".py"
