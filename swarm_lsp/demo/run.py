@@ -141,6 +141,12 @@ class DemoSession:
                     window=types.WindowClientCapabilities(work_done_progress=True),
                     workspace=types.WorkspaceClientCapabilities(apply_edit=True),
                     text_document=types.TextDocumentClientCapabilities(
+                        code_action=types.CodeActionClientCapabilities(
+                            resolve_support=types.ClientCodeActionResolveOptions(
+                                properties=["edit"]
+                            ),
+                            data_support=True,
+                        ),
                         inline_completion=types.InlineCompletionClientCapabilities(),
                         publish_diagnostics=types.PublishDiagnosticsClientCapabilities(),
                     ),

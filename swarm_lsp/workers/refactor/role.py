@@ -264,8 +264,13 @@ class RefactorRole:
         context = str(task.payload.get("context") or "").strip()
         if context:
             parts.append(f"Related code from the workspace (read only):\n{context[:4000]}")
-        parts.append(f"Code from {path} lines {first + 1}-{last + 1}:\n```\n{selected}\n```")
+        language = Path(path).suffix.lstrip(".") or "text"
+        parts.append(
+            f"Code from {path} lines {first + 1}-{last + 1}:\n```{language}\n{selected}\n```"
+        )
         parts.append(f"Instruction: {instruction}")
+        # Small models follow the last thing they read: end on the shape of the answer.
+        parts.append(f"Answer with the rewritten code in one ```{language} block.")
         return [
             {"role": "system", "content": REWRITE_SYSTEM},
             {"role": "user", "content": "\n\n".join(parts)},
