@@ -177,6 +177,38 @@ class SwarmBridge:
         self._connected.set()
         await self.refresh()
 
+    def wants_switch(self, settings: Settings) -> bool:
+        """Whether new settings name another coordinator than the one in use."""
+        if not self._settled.is_set() or self._stopping:
+            return False
+        target = settings.swarm.coordinator
+        if target:
+            return target != self.address or self.local is not None
+        return self.local is None and settings.swarm.autostart and self.client is None
+
+    async def switch(self) -> None:
+        """Drop the current connection (and local swarm) and start over with the settings now."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poller
+            self._poller = None
+        connection, self._connection = self._connection, None
+        self._connected.clear()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.client.close()
+        if self.local is not None:
+            await self.local.stop(timeout=2.0)
+            self.local = None
+        self._settled.clear()
+        self.state, self.message = (
+            "starting",
+            f"connecting to {self.ls.settings.swarm.coordinator or 'a local swarm'}",
+        )
+        self.status = status_params("starting", "", None, self.message)
+        await self.start()
+
     async def stop(self) -> None:
         """Stop polling, close the client, stop the local swarm (and remove its state)."""
         self._stopping = True

@@ -29,9 +29,9 @@ def register(server: SwarmLanguageServer) -> None:
         await bridge.stop()
 
     def settings_changed(settings: Settings) -> None:
-        # A new coordinator address takes effect on the next reconnect; say so once.
-        if bridge.client is not None and settings.swarm.coordinator not in ("", bridge.address):
-            server.log("swarm: swarm.coordinator changed; restart the server to use it")
+        if bridge.wants_switch(settings):
+            server.log("swarm: the swarm settings changed; reconnecting")
+            server.spawn(bridge.switch())
 
     server.on_initialized.append(start)
     server.on_shutdown.append(stop)

@@ -7,7 +7,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pytest_lsp import LanguageClient
 
-from tests.server_swarm.conftest import command, ready
+from tests.server_swarm.conftest import command, ready, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +69,19 @@ async def test_bad_arguments_are_invalid_params(
     with pytest.raises(JsonRpcInvalidParams) as err:
         await command(client, name, *args)
     assert needle in str(err.value)
+
+
+async def test_a_new_coordinator_in_the_settings_is_used(client: LanguageClient) -> None:
+    await ready(client)
+    editor = client.editor  # type: ignore[attr-defined]
+    address = (await command(client, "swarm.status"))["coordinator"]
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"swarm": {"coordinator": "127.0.0.1:9"}})
+    )
+    await wait_for(lambda: editor.statuses[-1]["state"] == "down", 30, "down after switching away")
+    editor.statuses.clear()
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"swarm": {"coordinator": address}})
+    )
+    status = await ready(client)
+    assert status["coordinator"] == address
