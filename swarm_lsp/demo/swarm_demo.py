@@ -69,8 +69,8 @@ async def refactor_step(session: Any, out: Any) -> None:
     try:
         resolved = await session.client.code_action_resolve_async(refactor)
     except Exception as err:  # the demo reports what a user would see
-        took = _ms(time.perf_counter() - start)
-        out.line(f"  the refactor worker answered with an error after {took}:")
+        failed_after = _ms(time.perf_counter() - start)
+        out.line(f"  the refactor worker answered with an error after {failed_after}:")
         out.block(str(err))
         return
     took = time.perf_counter() - start
@@ -107,8 +107,8 @@ async def research_step(session: Any, out: Any) -> None:
         indexed = await session.client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="swarm.index", arguments=[])
         )
-        took = _ms(time.perf_counter() - start)
-        out.line(f"  swarm.index: {_get(indexed, 'summary', indexed)} ({took})")
+        index_time = _ms(time.perf_counter() - start)
+        out.line(f"  swarm.index: {_get(indexed, 'summary', indexed)} ({index_time})")
         question = "Which function computes the area of a circle?"
         out.line(f"  swarm.ask: {question}")
         start = time.perf_counter()
