@@ -56,7 +56,7 @@ async def refactor_step(session: Any, out: Any) -> None:
             context=types.CodeActionContext(diagnostics=[]),
         )
     )
-    titles = [a.title for a in actions or [] if isinstance(a, types.CodeAction)]
+    titles = [a.title for a in actions or []]
     out.line("  code actions offered: " + ", ".join(titles))
     refactor = next(
         (a for a in actions or [] if isinstance(a, types.CodeAction) and "Refactor" in a.title),
