@@ -241,7 +241,7 @@ class SwarmActions:
     async def refactor(
         self, uri: str, span: Span, instruction: str, token: Any, label: str = "Refactor"
     ) -> dict[str, Any]:
-        progress = await ProgressStream.open(self.ls, token, f"Swarm: {label}", cancellable=True)
+        progress = await ProgressStream.open(self.ls, token, f"Swarm: {label}")
         try:
             result, sent = await self.compute_refactor(uri, span, instruction, progress)
         except SwarmError as err:
@@ -271,9 +271,7 @@ class SwarmActions:
             f"{span.start_line + 1}-{span.last_line + 1}. Put them in {test_rel} (import what they "
             "test); change no other file."
         )
-        progress = await ProgressStream.open(
-            self.ls, token, "Swarm: Generate tests", cancellable=True
-        )
+        progress = await ProgressStream.open(self.ls, token, "Swarm: Generate tests")
         try:
             result, sent = await self.compute_refactor(
                 uri, span, instruction, progress, extra_docs=extra
@@ -308,7 +306,7 @@ class SwarmActions:
             "context": packed_context(self.ls, uri, span.start_line, span.start_character),
         }
         title = "Explain" if kind == "explain" else "Review"
-        progress = await ProgressStream.open(self.ls, token, f"Swarm: {title}", cancellable=True)
+        progress = await ProgressStream.open(self.ls, token, f"Swarm: {title}")
 
         async def local(p: ProgressStream) -> dict[str, Any]:
             lead = (
@@ -343,7 +341,7 @@ class SwarmActions:
     async def _research(
         self, question: str, token: Any, title: str, stream: bool, context_hint: str = ""
     ) -> tuple[dict[str, Any], TaskOutcome]:
-        progress = await ProgressStream.open(self.ls, token, title, cancellable=True)
+        progress = await ProgressStream.open(self.ls, token, title)
 
         async def local(p: ProgressStream) -> dict[str, Any]:
             prompt = f"{context_hint}\n\n{question}".strip()
