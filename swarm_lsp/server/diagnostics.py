@@ -1,4 +1,4 @@
-"""Diagnostics from test (and quality) runs: published per file with source ``swarm``.
+"""Diagnostics from test and quality runs: published per file with source ``swarm``.
 
 We own every diagnostic we publish and merge them with nothing: each run replaces the last
 for every file it or the previous run mentioned, so a fixed failure disappears (its file gets
@@ -102,19 +102,40 @@ class SwarmDiagnostics:
         progress = await ProgressStream.open(self.ls, token, "Swarm: running tests")
         try:
             files = await asyncio.to_thread(workspace_snapshot, root, open_overlay(self.ls))
-            outcome = await run_task(
-                self.ls,
-                self.bridge,
-                "test",
-                {"kind": kind, "root": str(root)},
-                progress,
-                priority="background",
-                snapshot=files,
-            )
+
+            async def run(which: str) -> Any:
+                return await run_task(
+                    self.ls,
+                    self.bridge,
+                    "test",
+                    {"kind": which, "root": str(root)},
+                    progress,
+                    priority="background",
+                    snapshot=files,
+                )
+
+            outcome: Any
+            quality: Any
+            if kind == "test":
+                # Quality findings (ruff, tree-sitter metrics) ride along with every test run,
+                # so one publish carries both and neither clears the other's diagnostics.
+                outcome, quality = await asyncio.gather(
+                    run("test"), run("quality"), return_exceptions=True
+                )
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            else:
+                outcome, quality = await run(kind), None
         except BaseException:
             progress.end("test run failed")
             raise
-        result = outcome.data
+        result = dict(outcome.data)
+        if quality is not None and not isinstance(quality, BaseException):
+            found = list(quality.data.get("diagnostics") or [])
+            result["diagnostics"] = [*(result.get("diagnostics") or []), *found]
+            result["quality"] = str(quality.data.get("summary") or f"{len(found)} findings")
+        elif isinstance(quality, BaseException):
+            self.ls.log(f"swarm: quality run failed: {quality}", types.MessageType.Warning)
         count = self.publish(result)
         summary = str(result.get("summary") or ("passed" if result.get("passed") else "failed"))
         progress.end(summary)
@@ -124,6 +145,7 @@ class SwarmDiagnostics:
             "diagnostics": count,
             "files": sorted(self.published),
             "taskId": outcome.task_id,
+            "quality": result.get("quality"),
         }
 
     # -- on save ---------------------------------------------------------------------------

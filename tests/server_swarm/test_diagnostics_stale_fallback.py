@@ -79,6 +79,19 @@ async def test_test_failures_are_published_and_cleared_when_fixed(client: Langua
     )
 
 
+async def test_quality_findings_ride_along_with_test_runs(client: LanguageClient) -> None:
+    await ready(client)
+    root: Path = client.root  # type: ignore[attr-defined]
+    lint = root / "shapes" / "lint_me.py"
+    lint.write_text("import os\n\n\ndef unused_import():\n    return 1\n")
+    result = await command(client, "swarm.runTests")
+    assert result["quality"]
+    found = await wait_for(lambda: client.diagnostics.get(lint.as_uri()), 30, "quality findings")
+    assert any(d.code and "F401" in str(d.code) and d.source == "swarm" for d in found), found
+    # The test failure is still there: the quality run does not clear it.
+    assert client.diagnostics.get((root / TESTS).as_uri())
+
+
 async def test_stale_result_is_rebased_over_changes_elsewhere(
     client: LanguageClient, endpoint: ScriptedEndpoint
 ) -> None:
