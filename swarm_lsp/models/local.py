@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from swarm_lsp.models import defaults, fim
 from swarm_lsp.models.llama_engine import Generation, LlamaEngine
 from swarm_lsp.models.scheduler import ModelScheduler
 from swarm_lsp.models.trim import trim_completion
+
+LINE_CACHE_SIZE = 50_000  # token counts of recently seen lines
 
 CHAT_SYSTEM_PROMPT = (
     "You are swarm-lsp, a concise coding assistant running entirely on the user's own machine. "
@@ -45,6 +48,8 @@ class LocalModels:
         self._lock = threading.Lock()
         self._completion: ModelScheduler[LlamaEngine] | None = None
         self._chat: ModelScheduler[LlamaEngine] | None = None
+        self._line_tokens: OrderedDict[str, int] = OrderedDict()
+        self._count_lock = threading.Lock()
 
     def _engine(self, which: str) -> ModelScheduler[LlamaEngine]:
         with self._lock:
@@ -85,6 +90,8 @@ class LocalModels:
                         scheduler.close()
                 self._completion = None
                 self._chat = None
+                with self._count_lock:
+                    self._line_tokens.clear()
 
     async def warm_up(self) -> None:
         """Load both models now so the first keystroke is not the one that pays for it."""
@@ -92,10 +99,30 @@ class LocalModels:
         await self.chat_scheduler.run(lambda engine, _cancel: engine.load())
 
     def count_tokens(self, text: str) -> int:
+        """Tokens by the completion model's own tokenizer, counted line by line.
+
+        Packing asks for the counts of many overlapping windows of the same text on every
+        keystroke; counting per line with a cache makes that cost proportional to the lines
+        that changed. Lines tokenised apart can differ from the joined text by about a token
+        at a line break, well inside the budget's slack.
+        """
         engine = self.completion.engine
         if not engine.loaded:
             return max(1, int(len(text) / 3.5))
-        return engine.count_tokens(text)
+        total = 0
+        cache = self._line_tokens
+        with self._count_lock:
+            for line in text.splitlines(keepends=True):
+                count = cache.get(line)
+                if count is None:
+                    count = engine.count_tokens(line)
+                    cache[line] = count
+                    if len(cache) > LINE_CACHE_SIZE:
+                        cache.popitem(last=False)
+                else:
+                    cache.move_to_end(line)
+                total += count
+        return total
 
     async def complete(
         self, *, key: str, preamble: str, prefix: str, suffix: str, max_tokens: int | None = None

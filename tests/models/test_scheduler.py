@@ -67,3 +67,19 @@ async def test_errors_reach_the_awaiter_and_the_scheduler_keeps_going() -> None:
     scheduler.close()
     with pytest.raises(GenerationCancelled):
         scheduler.submit(lambda e, c: None)
+
+
+def test_line_by_line_token_counts_match_the_tokenizer_closely() -> None:
+    """The cached per-line count stays within a token per line of the model's own count."""
+    from swarm_lsp.config import ModelSettings
+    from swarm_lsp.models.local import LocalModels
+
+    models = LocalModels(ModelSettings())
+    engine = models.completion.engine
+    engine.load()
+    text = "def area(radius: float) -> float:\n    return 3.14159 * radius ** 2\n" * 20
+    exact = engine.count_tokens(text)
+    counted = models.count_tokens(text)
+    assert abs(counted - exact) <= text.count("\n")
+    assert models.count_tokens(text) == counted  # served from the cache the second time
+    models.close()
