@@ -239,11 +239,19 @@ class SwarmActions:
         return outcome.data, sent
 
     async def refactor(
-        self, uri: str, span: Span, instruction: str, token: Any, label: str = "Refactor"
+        self,
+        uri: str,
+        span: Span,
+        instruction: str,
+        token: Any,
+        label: str = "Refactor",
+        extra_docs: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         progress = await ProgressStream.open(self.ls, token, f"Swarm: {label}")
         try:
-            result, sent = await self.compute_refactor(uri, span, instruction, progress)
+            result, sent = await self.compute_refactor(
+                uri, span, instruction, progress, extra_docs=extra_docs
+            )
         except SwarmError as err:
             progress.end(f"failed: {err}")
             raise _fail(err) from err
@@ -271,28 +279,8 @@ class SwarmActions:
             f"{span.start_line + 1}-{span.last_line + 1}. Put them in {test_rel} (import what they "
             "test); change no other file."
         )
-        progress = await ProgressStream.open(self.ls, token, "Swarm: Generate tests")
-        try:
-            result, sent = await self.compute_refactor(
-                uri, span, instruction, progress, extra_docs=extra
-            )
-        except SwarmError as err:
-            progress.end(f"failed: {err}")
-            raise _fail(err) from err
-        except BaseException:
-            progress.end("stopped")
-            raise
-        progress.end("ready")
-        explanation = str(result.get("explanation") or "")
-        answer = await ask_and_apply(
-            self.ls, result.get("edit") or {}, sent, "Generate tests", explanation
-        )
-        return {
-            **answer,
-            "explanation": explanation,
-            "diff": result.get("diff", ""),
-            "file": test_rel,
-        }
+        result = await self.refactor(uri, span, instruction, token, "Generate tests", extra)
+        return {**result, "file": test_rel}
 
     # Answers -------------------------------------------------------------------------------
     async def explain(
