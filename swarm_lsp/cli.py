@@ -49,7 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str:
+    return next((arg for arg in argv if not arg.startswith("-")), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before anything imports grpc: its C-core log lines stay out of the terminal.
+    from swarm_lsp.dispatch import core_log
+
+    if core_log.prepare(_command_of(sys.argv[1:] if argv is None else argv)):
+        core_log.capture()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             # Kept across runs: accepted tasks survive a restart of `swarm-lsp up`.
             state_dir=args.state_dir or paths.user_cache_dir() / f"up-{args.port}",
             worker_capacity=args.capacity,
-            token=settings.swarm.token,
+            token=settings.swarm.token,  # "" (none configured): a fresh random token
         )
         stop = asyncio.Event()
         on_stop_signals(stop.set)
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
                     "if it can",
                     flush=True,
                 )
+            print(f"token: {swarm.token_file} (0600; local clients find it themselves)", flush=True)
             print(f"logs: {swarm.state_dir / 'logs'}; stop with Ctrl-C", flush=True)
             write_ready(args.ready_file, address)
             await stop.wait()

@@ -18,7 +18,8 @@ from typing import Any
 import grpc
 
 from swarm_lsp.config import Settings
-from swarm_lsp.dispatch import codec
+from swarm_lsp.dispatch import codec, tls_probe
+from swarm_lsp.dispatch.local_token import with_local_token
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.security import DEFAULT_MAX_MESSAGE_BYTES, call_metadata, open_channel
@@ -324,18 +325,22 @@ class DispatchClient:
             raise DispatchError(
                 "no coordinator configured (swarm.coordinator); start one with `swarm-lsp up`"
             )
+        settings = with_local_token(settings, address)
         try:
             channel = open_channel(address, settings.swarm, max_message_bytes=max_message_bytes)
         except SwarmError as err:
             raise DispatchError(f"cannot connect to coordinator {address}: {err}") from err
         try:
-            await asyncio.wait_for(channel.channel_ready(), timeout=timeout)
+            await tls_probe.wait_ready(channel, address, settings.swarm, timeout)
         except TimeoutError as err:
             await channel.close()
             raise DispatchError(
                 f"cannot reach coordinator {address} within {timeout:g}s "
                 "(is it running? is TLS configured on both sides?)"
             ) from err
+        except BaseException:
+            await channel.close()
+            raise
         return cls(channel, settings, address, call_timeout=call_timeout)
 
     async def close(self) -> None:

@@ -3,6 +3,11 @@
 ``swarm-lsp up`` runs one in the foreground; ``swarm-lsp serve`` starts one when no coordinator
 is configured and stops it with the server. Children watch their parent (``SWARM_LSP_PARENT_PID``)
 and exit if it dies, so a killed editor leaves no stray processes behind.
+
+Every call needs the swarm's token: a fresh random one per start (unless one is given),
+written 0600 to ``<state folder>/token`` and handed to the children as ``--token-file``
+(never through the environment, which tasks could inherit). Local CLIs find it through
+:mod:`swarm_lsp.dispatch.local_token`.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import secrets
 import shutil
 import sys
 import time
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from swarm_lsp import paths
 from swarm_lsp.config import Settings
+from swarm_lsp.dispatch import local_token
 from swarm_lsp.errors import DispatchError
 
 DEFAULT_ROLES = ("refactor", "research", "test")
@@ -46,14 +51,16 @@ class LocalSwarm:
         # Without a state_dir each swarm gets its own (two editors, two swarms), removed
         # again by stop(): its tasks end with the process that started them anyway.
         self._own_state_dir = state_dir is None
-        self.state_dir = state_dir or paths.user_cache_dir() / "local-swarm" / str(os.getpid())
+        self.state_dir = (
+            state_dir or paths.user_cache_dir() / "local-swarm" / str(os.getpid())
+        ).absolute()
         self.worker_capacity = worker_capacity
         self.heartbeat_ms = heartbeat_ms
         self.lease_timeout_ms = lease_timeout_ms
-        # A fresh random token unless one is given: only this process and its children know it.
-        self.token = self.base_settings.swarm.token if token is None else token
-        if token is None and not self.token:
-            self.token = secrets.token_urlsafe(24)
+        # A fresh random token unless one is given (or configured): never none at all.
+        self.token = token or self.base_settings.swarm.token or local_token.new_token()
+        self.token_file = self.state_dir / local_token.TOKEN_FILE
+        self._registered_port = 0
         self.address = ""
         self.workers: dict[str, asyncio.subprocess.Process] = {}
         self.skipped: dict[str, str] = {}  # role -> why no worker runs it
@@ -70,7 +77,7 @@ class LocalSwarm:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env[PARENT_ENV] = str(os.getpid())
-        env["SWARM_LSP_SWARM__TOKEN"] = self.token
+        env.pop("SWARM_LSP_SWARM__TOKEN", None)  # children read --token-file
         env.pop("SWARM_LSP_SWARM__COORDINATOR", None)
         return env
 
@@ -99,7 +106,7 @@ class LocalSwarm:
         """
         from swarm_lsp.workers.registry import role_available
 
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        local_token.write_token(self.state_dir, self.token)
         ready = self.state_dir / "coordinator.ready"
         ready.unlink(missing_ok=True)
         self.coordinator = await self._spawn(
@@ -115,6 +122,8 @@ class LocalSwarm:
             str(self.heartbeat_ms),
             "--lease-timeout-ms",
             str(self.lease_timeout_ms),
+            "--token-file",
+            str(self.token_file),
         )
         deadline = time.monotonic() + timeout
         while not ready.exists():
@@ -128,6 +137,8 @@ class LocalSwarm:
                 raise DispatchError(f"the local coordinator did not start within {timeout:g}s")
             await asyncio.sleep(0.05)
         self.address = ready.read_text(encoding="utf-8").strip()
+        self._registered_port = int(self.address.rsplit(":", 1)[1])
+        local_token.register(self._registered_port, self.token_file)
         for role in self.roles:
             if not role_available(role):
                 self.skipped[role] = "role not installed in this build"
@@ -145,6 +156,8 @@ class LocalSwarm:
                 str(self.worker_capacity),
                 "--cache-dir",
                 str(self.state_dir / "worker-cache"),
+                "--token-file",
+                str(self.token_file),
             )
         if wait_for_workers:
             await self._wait_for_workers(deadline)
@@ -191,6 +204,9 @@ class LocalSwarm:
             await self._reap([self.coordinator], timeout)
         self.workers.clear()
         self.coordinator = None
+        if self._registered_port:
+            local_token.unregister(self._registered_port, self.token_file)
+            self._registered_port = 0
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 

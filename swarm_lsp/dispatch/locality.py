@@ -8,6 +8,7 @@ address is refused, so DNS cannot smuggle a cloud peer in.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -32,10 +33,32 @@ _PRIVATE_NETWORKS = tuple(
 )
 
 
-def is_owned_address(address: IPAddress, allowed: Iterable[str] = ()) -> bool:
-    """True when ``address`` is loopback, private, link-local or inside an allowed block."""
+# Instance metadata services (AWS/GCP/Azure/OpenStack/Oracle, AWS over IPv6, ECS tasks,
+# Alibaba): link-local or unique-local, but never a peer of ours.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+)
+
+
+def _unmapped(address: IPAddress) -> IPAddress:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+        return address.ipv4_mapped
+    return address
+
+
+def is_metadata_address(address: IPAddress) -> bool:
+    return _unmapped(address) in METADATA_ADDRESSES
+
+
+def is_owned_address(address: IPAddress, allowed: Iterable[str] = ()) -> bool:
+    """True when ``address`` is loopback, private, link-local or inside an allowed block.
+
+    Never for a cloud metadata address.
+    """
+    address = _unmapped(address)
+    if address in METADATA_ADDRESSES:
+        return False
     if any(address in network for network in _PRIVATE_NETWORKS):
         return True
     for entry in allowed:
@@ -67,7 +90,7 @@ def split_host_port(target: str) -> tuple[str, int | None]:
     return text, None
 
 
-def _resolve(host: str) -> list[IPAddress]:
+def resolve(host: str) -> list[IPAddress]:
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
@@ -85,9 +108,15 @@ def check_peer(target: str, allowed_hosts: Iterable[str] = ()) -> list[IPAddress
     if not host:
         raise LocalityError(f"{target!r} has no host")
     allowed = tuple(allowed_hosts)
+    addresses = resolve(host)
+    metadata = [str(a) for a in addresses if is_metadata_address(a)]
+    if metadata:
+        raise LocalityError(
+            f"refusing peer {target!r}: {', '.join(metadata)} is a cloud metadata service "
+            "address; swarm-lsp never connects to it"
+        )
     if host.lower() in {entry.lower() for entry in allowed}:
-        return _resolve(host)
-    addresses = _resolve(host)
+        return addresses
     foreign = [str(a) for a in addresses if not is_owned_address(a, allowed)]
     if foreign:
         raise LocalityError(
@@ -102,6 +131,49 @@ def is_loopback_target(target: str) -> bool:
     """True when every address of ``target`` is loopback (plaintext is allowed only there)."""
     host, _ = split_host_port(target)
     try:
-        return all(a.is_loopback for a in _resolve(host))
+        return all(a.is_loopback for a in resolve(host))
     except LocalityError:
         return False
+
+
+_WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
+
+
+def is_wildcard(host: str) -> bool:
+    return host in _WILDCARDS
+
+
+def check_listen(listen: str) -> None:
+    """Raise LocalityError unless ``listen`` is a wildcard or an address of this machine.
+
+    Each address the host resolves to is probed with a throw-away bind on port 0: the kernel
+    refuses (EADDRNOTAVAIL) an address no local interface has.
+    """
+    host, _ = split_host_port(listen)
+    if is_wildcard(host):
+        return
+    for address in resolve(host):
+        if is_metadata_address(address):
+            raise LocalityError(
+                f"refusing to listen on {listen}: {address} is a cloud metadata service address"
+            )
+        cause = bind_problem(address, 0)
+        if cause:
+            raise LocalityError(f"cannot listen on {listen}: {cause}")
+
+
+def bind_problem(address: IPAddress, port: int) -> str:
+    """Why binding ``address``:``port`` fails, in words ("" when it would work)."""
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((str(address), port))
+        except OSError as err:
+            if err.errno == errno.EADDRNOTAVAIL:
+                return f"{address} is not an address of this machine (no local interface has it)"
+            if err.errno == errno.EADDRINUSE:
+                return f"port {port} on {address} is already in use"
+            if err.errno == errno.EACCES:
+                return f"port {port} on {address} needs privileges (permission denied)"
+            return f"{address}:{port}: {err.strerror or err}"
+    return ""

@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,19 @@ from typing import Any
 import grpc
 
 from swarm_lsp.config import SwarmSettings
-from swarm_lsp.dispatch.locality import check_peer, is_loopback_target, is_owned_address
+from swarm_lsp.dispatch.locality import (
+    bind_problem,
+    check_listen,
+    check_peer,
+    is_loopback_target,
+    is_owned_address,
+    is_wildcard,
+    resolve,
+    split_host_port,
+)
 from swarm_lsp.errors import ConfigError, LocalityError
+
+log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "x-swarm-token"
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
@@ -99,24 +112,46 @@ def open_channel(
 
 
 def bind(server: grpc.aio.Server, listen: str, settings: SwarmSettings) -> int:
-    """Add the listening port (TLS with client certificates, or loopback plaintext)."""
-    if uses_tls(settings):
-        ca, cert, key = _tls_files(settings)
-        credentials = grpc.ssl_server_credentials(
-            [(key, cert)], root_certificates=ca, require_client_auth=True
-        )
-        port = server.add_secure_port(listen, credentials)
-    else:
-        if not is_loopback_target(listen):
-            raise LocalityError(
-                f"refusing to listen on {listen!r} without TLS: plaintext is allowed only on "
-                "loopback; make certificates with `swarm-lsp certs` and set swarm.tlsCa/"
-                "tlsCert/tlsKey"
+    """Add the listening port (TLS with client certificates, or loopback plaintext).
+
+    Refuses an address that is not this machine's before gRPC sees it, and turns a failed
+    bind into one line naming the address and the cause (not a traceback).
+    """
+    check_listen(listen)
+    try:
+        if uses_tls(settings):
+            ca, cert, key = _tls_files(settings)
+            credentials = grpc.ssl_server_credentials(
+                [(key, cert)], root_certificates=ca, require_client_auth=True
             )
-        port = server.add_insecure_port(listen)
+            port = server.add_secure_port(listen, credentials)
+        else:
+            if not is_loopback_target(listen):
+                raise LocalityError(
+                    f"refusing to listen on {listen!r} without TLS: plaintext is allowed only on "
+                    "loopback; make certificates with `swarm-lsp certs` and set swarm.tlsCa/"
+                    "tlsCert/tlsKey"
+                )
+            port = server.add_insecure_port(listen)
+    except RuntimeError:  # grpcio raises a bare RuntimeError("Failed to bind to address …")
+        port = 0
     if port == 0:
-        raise ConfigError(f"cannot listen on {listen!r} (address in use or not available)")
+        raise ConfigError(f"cannot listen on {listen}: {_bind_failure(listen)}")
     return port
+
+
+def _bind_failure(listen: str) -> str:
+    """The cause of a failed bind, found by trying it ourselves."""
+    host, port = split_host_port(listen)
+    try:
+        addresses = [ipaddress.ip_address("0.0.0.0")] if is_wildcard(host) else resolve(host)
+    except LocalityError as err:
+        return str(err)
+    for address in addresses:
+        cause = bind_problem(address, port or 0)
+        if cause:
+            return cause
+    return "the address is in use or not available"
 
 
 def call_metadata(settings: SwarmSettings) -> tuple[tuple[str, str], ...]:
@@ -211,6 +246,39 @@ async def _settle(requests: Any) -> None:
         await asyncio.wait_for(anext(aiter(requests)), timeout=1.0)
 
 
+def peer_label(peer: str) -> str:
+    """``ipv4:127.0.0.1:5000`` → ``127.0.0.1:5000`` (as people write addresses)."""
+    text = peer.replace("%5B", "[").replace("%5D", "]")
+    kind, _, rest = text.partition(":")
+    return rest if kind in ("ipv4", "ipv6", "unix", "unix-abstract") else text
+
+
+class RefusalLog:
+    """One log line per refused call, naming the peer; a peer that keeps trying is summed up.
+
+    The same peer host refused for the same reason within ``quiet_s`` is counted, not logged
+    again, so a misconfigured client cannot flood the log.
+    """
+
+    def __init__(self, quiet_s: float = 10.0) -> None:
+        self.quiet_s = quiet_s
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}  # -> (logged at, held back)
+
+    def note(self, peer: str, method: str, why: str) -> None:
+        label = peer_label(peer)
+        key = (label.rsplit(":", 1)[0], why)
+        now = time.monotonic()
+        logged_at, held = self._last.get(key, (0.0, 0))
+        if logged_at and now - logged_at < self.quiet_s:
+            self._last[key] = (logged_at, held + 1)
+            return
+        if len(self._last) > 4096:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        more = f" ({held} more from this host since the last line)" if held else ""
+        log.warning("refused %s from %s: %s%s", method, label, why, more)
+
+
 class GuardInterceptor(grpc.aio.ServerInterceptor):
     """Refuses callers that are not on owned addresses or do not present the token."""
 
@@ -227,6 +295,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         self._peer_check = peer_check or check_peer_address
         self._peer_ok: dict[str, str | None] = {}  # peer host -> refusal message or None
         self.refused = 0
+        self._refusals = RefusalLog()
 
     def _peer_refusal(self, peer: str) -> str | None:
         host = peer.rsplit(":", 1)[0]
@@ -252,8 +321,8 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         if method.startswith(_HEALTH_PREFIX) and not handler.unary_unary:
             return handler  # Watch streams; Check (unary) is still peer-checked below
         token_ok = True
+        presented = b""
         if self._token and not method.startswith(_HEALTH_PREFIX):
-            presented = b""
             for key, value in handler_call_details.invocation_metadata or ():
                 if key == TOKEN_HEADER:
                     presented = value.encode() if isinstance(value, str) else value
@@ -263,10 +332,16 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             refusal = self._peer_refusal(context.peer())
             if refusal is not None:
                 self.refused += 1
+                self._refusals.note(context.peer(), method, refusal)
                 await _settle(requests)
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
             if not token_ok:
                 self.refused += 1
+                self._refusals.note(
+                    context.peer(),
+                    method,
+                    "wrong swarm token" if presented else "no swarm token",
+                )
                 await _settle(requests)
                 await context.abort(
                     grpc.StatusCode.UNAUTHENTICATED,

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import shutil
 import socket
 import time
@@ -25,13 +24,21 @@ import grpc
 
 from swarm_lsp import __version__
 from swarm_lsp.config import Settings
-from swarm_lsp.dispatch import codec
+from swarm_lsp.dispatch import codec, tls_probe
+from swarm_lsp.dispatch.local_token import with_local_token
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.security import call_metadata, open_channel
 from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, materialise
-from swarm_lsp.errors import CompressionError, SwarmError, WorkerError
+from swarm_lsp.errors import (
+    CompressionError,
+    ConfigError,
+    LocalityError,
+    SwarmError,
+    WorkerError,
+)
 from swarm_lsp.workers.base import RoleHandler, TaskReporter, TaskRequest
+from swarm_lsp.workers.reconnect import Reconnect
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +211,8 @@ class WorkerRuntime:
             raise WorkerError("a worker needs at least one role")
         self.coordinator = coordinator
         self.roles = tuple(dict.fromkeys(roles))
-        self.settings = settings
+        # No token configured: a swarm of one on this loopback port may have left one for us.
+        self.settings = with_local_token(settings, coordinator)
         self.capacity = max(1, capacity)
         self.host = host or socket.gethostname()
         self.name = name or f"{self.host}-{os.getpid()}"
@@ -225,6 +233,7 @@ class WorkerRuntime:
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._outbox: asyncio.Queue[pb.WorkerMessage | None] | None = None
         self._channel: grpc.aio.Channel | None = None
+        self._reconnect = Reconnect(coordinator, log)
 
     def load_handlers(self) -> None:
         """Load every role's handler now, so a missing role fails before we register."""
@@ -275,39 +284,55 @@ class WorkerRuntime:
         return server, port
 
     async def run(self) -> None:
-        """Serve until stop(): reconnect with backoff whenever the session ends."""
+        """Serve until stop(): reconnect with backoff whenever the session ends.
+
+        A target the locality guard refuses, or unreadable TLS files, end the worker (retrying
+        cannot help); refusals by the coordinator back off up to a minute (see Reconnect).
+        """
         self.load_handlers()
         self.work_root.mkdir(parents=True, exist_ok=True)
-        backoff = 0.1
-        failing = False
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            try:
-                await self._session()
-            except (grpc.aio.AioRpcError, SwarmError, OSError) as err:
-                refused = isinstance(err, grpc.aio.AioRpcError) and err.code() in (
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    grpc.StatusCode.PERMISSION_DENIED,
+        try:
+            while not self._stopping.is_set():
+                started = time.monotonic()
+                try:
+                    await self._session()
+                except (LocalityError, ConfigError):
+                    raise
+                except (grpc.aio.AioRpcError, SwarmError, OSError) as err:
+                    reason, refused, key = await self._explain(err)
+                    delay = self._reconnect.failed(
+                        reason, refused=refused, key=key, lasted_s=time.monotonic() - started
+                    )
+                else:
+                    delay = self._reconnect.failed(
+                        "the coordinator closed the session", refused=False
+                    )
+                finally:
+                    await self._stop_running("session ended")
+                    self.connected.clear()
+                    self._disconnected.set()
+                if self._stopping.is_set():
+                    break
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+        finally:
+            shutil.rmtree(self.work_root, ignore_errors=True)
+
+    async def _explain(self, err: BaseException) -> tuple[str, bool, str]:
+        """(what went wrong, whether the coordinator refused us, a key that stays the same)."""
+        if isinstance(err, grpc.aio.AioRpcError):
+            code = err.code()
+            if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                return _describe(err), True, f"{code.name}: {err.details()}"
+            if code == grpc.StatusCode.UNAVAILABLE and not self.connected.is_set():
+                # Never registered: maybe a TLS handshake gRPC does not explain.
+                why = await asyncio.to_thread(
+                    tls_probe.diagnose, self.coordinator, self.settings.swarm
                 )
-                # Say it once per outage (and always for a refusal); retries stay quiet.
-                level = logging.WARNING if refused or not failing else logging.INFO
-                log.log(level, "session with %s ended: %s", self.coordinator, _describe(err))
-                failing = True
-            else:
-                failing = False
-            finally:
-                await self._stop_running("session ended")
-                self.connected.clear()
-                self._disconnected.set()
-            if self._stopping.is_set():
-                break
-            if time.monotonic() - started > 5:
-                backoff = 0.1
-            delay = backoff * (0.5 + random.random())
-            backoff = min(backoff * 2, 2.0)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-        shutil.rmtree(self.work_root, ignore_errors=True)
+                if why:
+                    return why, True, why
+            return _describe(err), False, code.name
+        return _describe(err), False, type(err).__name__
 
     async def stop(self, grace: float = 5.0) -> None:
         """Finish running tasks (up to ``grace`` seconds), then close the session."""
@@ -377,6 +402,7 @@ class WorkerRuntime:
             self.sessions += 1
             self._disconnected.clear()
             self.connected.set()
+            self._reconnect.succeeded()
             log.info("registered with %s as %s", self.coordinator, self.worker_id)
             heartbeat = asyncio.create_task(self._heartbeats(interval))
             while True:

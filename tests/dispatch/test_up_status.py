@@ -10,10 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 
+from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.client import DispatchClient
 from swarm_lsp.dispatch.local_swarm import LocalSwarm
+from swarm_lsp.dispatch.local_token import find_token
+from swarm_lsp.dispatch.proto import swarm_pb2 as pb
+from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
+from swarm_lsp.dispatch.security import TOKEN_HEADER
 
 from .conftest import connect
 
@@ -79,6 +85,15 @@ async def test_up_runs_a_swarm_of_one_and_stops_cleanly(tmp_path: Path) -> None:
         children = _children(up.pid)
         assert len(children) == 3  # coordinator + two workers
 
+        # Credentials on every door: a fresh token, 0600, required on SubmitTask and the rest.
+        token_file = tmp_path / "state" / "token"
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
+        token = token_file.read_text()
+        assert len(token) >= 32
+        await _assert_token_required(address, token)
+
+        # The client finds the token itself (no swarm.token configured).
         async with connect(address) as client:
             receipt = await client.submit("echo", {"text": "up"})
             final = await client.wait(receipt.task_id)
@@ -102,10 +117,27 @@ async def test_up_runs_a_swarm_of_one_and_stops_cleanly(tmp_path: Path) -> None:
                 not Path(f"/proc/{pid}").exists()
                 or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
             )
+        assert find_token(address) == ""  # the link to the token went with the swarm
     finally:
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+async def _assert_token_required(address: str, token: str) -> None:
+    """Raw gRPC: no token and a wrong token are UNAUTHENTICATED; the right one is served."""
+    task = pb.Task(type="echo", context=codec.encode_json({"text": "raw"}))
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.SwarmCoordinatorStub(channel)
+        for metadata in ((), ((TOKEN_HEADER, "not-the-token"),)):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.SubmitTask(task, metadata=metadata, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.GetSwarmStatus(pb.SwarmStatusRequest(), metadata=metadata, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        receipt = await stub.SubmitTask(task, metadata=((TOKEN_HEADER, token),), timeout=10)
+        assert receipt.task_id
 
 
 def test_status_without_a_coordinator_says_so(tmp_path: Path) -> None:
@@ -136,6 +168,7 @@ async def test_local_swarm_starts_and_stops_child_processes(tmp_path: Path) -> N
     address = await swarm.start()
     try:
         assert swarm.token and swarm.settings.swarm.coordinator == address
+        await _assert_token_required(address, swarm.token)
         assert "nonexistent" in swarm.skipped
         client = await DispatchClient.connect(swarm.settings)
         try:
