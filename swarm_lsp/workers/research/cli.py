@@ -1,9 +1,14 @@
-"""``swarm-lsp index PATH``: index a folder for research (Qdrant), with a progress bar."""
+"""``swarm-lsp index PATH``: index a folder for research (Qdrant Edge), with progress bars.
+
+Keywords (sparse BM25) first: the folder is searchable after that bar. Then the semantic
+(dense) vectors, recently edited files first, with a second bar.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -22,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class ProgressBar:
     """A one-line text progress bar on a terminal stream (plain lines when not a terminal)."""
 
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
+    def __init__(self, stream: TextIO, width: int = 30, what: str = "files") -> None:
         self.stream = stream
         self.width = width
+        self.what = what
         self.tty = stream.isatty()
         self._last_pct = -1
 
@@ -32,7 +38,7 @@ class ProgressBar:
         pct = int(done * 100 / max(total, 1))
         if not self.tty:
             if pct // 10 != self._last_pct // 10 or done == total:
-                self.stream.write(f"indexing: {pct:3d}% ({done}/{total} files)\n")
+                self.stream.write(f"indexing: {pct:3d}% ({done}/{total} {self.what})\n")
                 self._last_pct = pct
             return
         filled = int(self.width * done / max(total, 1))
@@ -49,19 +55,36 @@ class ProgressBar:
 
 def run(args: argparse.Namespace) -> int:
     from swarm_lsp import config
+    from swarm_lsp.workers.research import priority
     from swarm_lsp.workers.research.index import WorkspaceIndex, close_local_clients
     from swarm_lsp.workers.research.role import summarize
 
     root = Path(args.path).expanduser()
     settings = config.load(root if root.is_dir() else None)
     bar = None if args.quiet else ProgressBar(sys.stderr)
+    vectors = None if args.quiet else ProgressBar(sys.stderr, what="chunks embedded")
     try:
         index = WorkspaceIndex(root, settings)
         try:
-            stats = index.update(rebuild=args.rebuild, progress=bar)
-        finally:
+            stats = index.update(rebuild=args.rebuild, progress=bar, dense=False)
             if bar is not None:
                 bar.finish()
+                sys.stderr.write(
+                    f"searchable now (keywords) after {stats.sparse_seconds:.1f}s; "
+                    "adding semantic vectors\n"
+                )
+            started = time.perf_counter()
+            stats.dense_chunks = index.fill_dense(
+                order=priority.file_order(index.root, index.missing_dense()), progress=vectors
+            )
+            if stats.dense_chunks:
+                index.optimize()
+            cover = index.coverage()
+            stats.points, stats.dense_points = cover.points, cover.dense_points
+            stats.seconds = stats.sparse_seconds + time.perf_counter() - started
+        finally:
+            if vectors is not None:
+                vectors.finish()
     finally:
         close_local_clients()
     print(f"indexed {root.resolve()}: {summarize(stats)}")

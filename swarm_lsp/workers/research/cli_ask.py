@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     root = Path(args.path).expanduser()
     settings = config.load(root if root.is_dir() else None)
-    role = ResearchRole(settings)
+    role = ResearchRole(settings, background_fill=False)
     task = TaskRequest(
         id="cli-ask",
         type="research",
@@ -54,12 +54,16 @@ def run(args: argparse.Namespace) -> int:
             from swarm_lsp.workers.research.index import WorkspaceIndex
 
             index = WorkspaceIndex(root, settings)
-            index.update()
+            index.update(dense=False)
             hits = index.search(args.question, args.top_k)
-            print(answer.extractive_answer(args.question, hits) + answer.sources_section(hits))
+            text = answer.extractive_answer(args.question, hits)
+            if hits.partial:
+                text += f"\n\n{hits.note()}; `swarm-lsp index` completes it"
+            print(text + answer.sources_section(hits))
             return 0
         asyncio.run(role.run(task, reporter))
     finally:
+        role.close()
         close_local_clients()
     sys.stdout.write("\n")
     return 0

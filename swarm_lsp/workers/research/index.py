@@ -1,29 +1,36 @@
-"""A workspace's vector index in Qdrant: incremental indexing and hybrid search.
+"""A workspace's research index: sparse first, dense filled in, hybrid search over both.
 
-Storage: Qdrant local mode on disk under ``paths.workspace_cache_dir(root)/qdrant`` by default,
-or a Qdrant server at ``research.qdrantUrl`` (checked by the locality guard first). Each point
-is one :class:`~.chunking.Chunk` with a dense vector (all-MiniLM-L6-v2) and a sparse BM25
-vector (:mod:`.sparse`); search fuses the two with Qdrant's query API (two prefetches, RRF).
+Storage: Qdrant Edge in process (:class:`~.store.EdgeStore`) under
+``paths.workspace_cache_dir(root)/qdrant/edge-<collection>`` by default, or a Qdrant server at
+``research.qdrantUrl`` (checked by the locality guard first). Each point is one
+:class:`~.chunking.Chunk`.
 
-Incremental: a manifest (path → content hash) beside the index says what is already in it; a
-run re-chunks and re-embeds only files whose hash changed and deletes the points of files that
-are gone. The manifest is saved after every batch, so an interrupted run resumes where it
-stopped. Local mode is exact search and slows down past about 20,000 points: writes are
-batched, and a Qdrant server is the answer for bigger trees.
+Two phases, so the index answers in seconds and completes in the background:
+
+1. :meth:`WorkspaceIndex.update` walks the tree and writes every changed file's chunks with
+   their sparse BM25 vectors (:mod:`.sparse`, no neural model): the index is searchable now.
+2. :meth:`WorkspaceIndex.fill_dense` adds dense vectors (:mod:`.embedder`), files in the order
+   it is given (see :mod:`.priority`: open, recently edited and central files first).
+
+Search fuses the sparse side with whatever dense vectors exist (reciprocal rank fusion in the
+engine) and says how complete the dense side is (:attr:`Hits.coverage`).
+
+Incremental and crash-safe: a manifest (path → content hash, chunk count, dense done) beside the
+store says what is in it. It is written after the points it describes, so after a crash a file
+is at worst done again; points of a file whose manifest entry is missing or stale are deleted
+before the file is written again.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +38,7 @@ from swarm_lsp import paths
 from swarm_lsp.config import Settings
 from swarm_lsp.errors import WorkerError
 from swarm_lsp.workers.research import chunking, embedder, sparse
+from swarm_lsp.workers.research.store import EdgeStore, ServerStore, StoredPoint, VectorStore
 
 SKIP_DIRS = frozenset(
     {
@@ -51,13 +59,19 @@ SKIP_DIRS = frozenset(
         ".swarm-report",
     }
 )
-BATCH_CHUNKS = 128
+BATCH_CHUNKS = 512
+DENSE_BATCH_CHUNKS = 32
 MAX_LINE_CHARS = 5000  # longer lines mean minified or generated files
 PAYLOAD_TEXT_CHARS = 4000
-LOCAL_MODE_WARN_POINTS = 20_000
-INDEX_VERSION = f"{embedder.MODEL_NAME}/chunker-{chunking.CHUNKER_VERSION}/sparse-1"
+MANIFEST_SAVE_S = 1.0
+LOCK_WAIT_S = 30.0
 
 ProgressCallback = Callable[[int, int, str], None]
+
+
+def index_version() -> str:
+    """What the stored points were made with; another version means a rebuild."""
+    return f"{embedder.model_id()}/chunker-{chunking.CHUNKER_VERSION}/sparse-1/edge-1"
 
 
 @dataclasses.dataclass
@@ -70,8 +84,11 @@ class IndexStats:
     files_removed: int = 0
     chunks: int = 0
     points: int = 0
+    dense_chunks: int = 0
+    dense_points: int = 0
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    sparse_seconds: float = 0.0
     warnings: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -102,47 +119,45 @@ class Hit:
         }
 
 
-LOCK_WAIT_S = 30.0
+class Hits(list[Hit]):
+    """Search results, and how much of the index had dense vectors when they were found."""
 
-_open_clients: set[Any] = set()
-_open_lock = threading.Lock()
+    coverage: float = 1.0
 
+    @property
+    def partial(self) -> bool:
+        return self.coverage < 1.0
 
-def _open_local(path: Path, wait_s: float) -> Any:
-    """A local-mode client of ``path``, waiting up to ``wait_s`` for another user to finish.
-
-    Local mode locks its folder for one client at a time (across processes and within one):
-    a CLI run and a worker, or two tasks of one workspace, take turns.
-    """
-    from qdrant_client import QdrantClient
-
-    path.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            client = QdrantClient(path=str(path))
-        except RuntimeError as err:
-            if time.monotonic() >= deadline:
-                raise WorkerError(
-                    f"the index at {path} is in use by another process ({err}); "
-                    "try again when it is done, or point research.qdrantUrl at a Qdrant server"
-                ) from err
-            time.sleep(0.2)
-            continue
-        with _open_lock:
-            _open_clients.add(client)
-        return client
+    def note(self) -> str:
+        """A line for the answer when the dense side was not complete, else ''."""
+        if not self.partial:
+            return ""
+        return (
+            f"(index {self.coverage:.0%} complete: semantic vectors are still being filled in; "
+            "keyword matches cover every file)"
+        )
 
 
-@atexit.register
-def close_local_clients() -> None:
-    """Close every local-mode client still open in this process (tests and CLI exit)."""
-    with _open_lock:
-        clients = list(_open_clients)
-        _open_clients.clear()
-    for client in clients:
-        with contextlib.suppress(Exception):
-            client.close()
+@dataclasses.dataclass
+class FileEntry:
+    hash: str
+    chunks: int
+    dense: bool = False
+    mtime_ns: int = 0
+    size: int = -1
+
+
+@dataclasses.dataclass(frozen=True)
+class Coverage:
+    """How complete the index is."""
+
+    files: int
+    points: int
+    dense_points: int
+
+    @property
+    def fraction(self) -> float:
+        return 1.0 if self.points == 0 else self.dense_points / self.points
 
 
 def file_problem(path: Path, max_bytes: int) -> str | None:
@@ -158,6 +173,30 @@ def file_problem(path: Path, max_bytes: int) -> str | None:
     if b"\0" in head:
         return "binary"
     return None
+
+
+def point_id(chunk: chunking.Chunk, ordinal: int) -> int:
+    """A stable 63-bit id of a chunk (its file's points are replaced together)."""
+    key = f"{chunk.path}#{ordinal}#{chunk.start_line}-{chunk.end_line}#{chunk.symbol}"
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def dense_text(payload: dict[str, Any]) -> str:
+    """What the embedder sees of a chunk: where it is, its symbol, then its text."""
+    return f"{payload.get('path', '')}: {payload.get('symbol', '')}\n{payload.get('text', '')}"
+
+
+_open_indexes: set[WorkspaceIndex] = set()
+_open_lock = threading.Lock()
+
+
+def close_local_clients() -> None:
+    """Close every index still open in this process (tests and CLI exit)."""
+    with _open_lock:
+        indexes = list(_open_indexes)
+        _open_indexes.clear()
+    for index in indexes:
+        index.close()
 
 
 class WorkspaceIndex:
@@ -179,34 +218,49 @@ class WorkspaceIndex:
             raise WorkerError(f"cannot index {root}: not a folder")
         self.root = root.resolve()
         self.settings = settings
+        self.snapshot = identity is not None
         self.cache_dir = paths.workspace_cache_dir(Path(identity) if identity else self.root)
         research = settings.research
         self.collection = research.collection
         self.remote = bool(research.qdrant_url)
+        self.migrated = False
+        self._lock = threading.RLock()
+        self.store: VectorStore
         if self.remote:
             from swarm_lsp.dispatch.locality import check_peer
 
             check_peer(research.qdrant_url, settings.swarm.allowed_hosts)
-            from qdrant_client import QdrantClient
-
             # One server holds many workspaces: one collection each.
             self.collection = f"{research.collection}-{self.cache_dir.name}"
-            self.client: Any = QdrantClient(url=research.qdrant_url, timeout=30)
+            self.store = ServerStore(research.qdrant_url, self.collection, embedder.DIMENSIONS)
             self.manifest_path = self.cache_dir / f"manifest-{self.collection}.json"
         else:
-            store = (
-                Path(research.qdrant_path) if research.qdrant_path else self.cache_dir / "qdrant"
+            base = Path(research.qdrant_path) if research.qdrant_path else self.cache_dir / "qdrant"
+            self.migrated = _remove_local_mode(base, self.collection)
+            self.store = EdgeStore(
+                base / f"edge-{self.collection}", embedder.DIMENSIONS, wait_s=lock_wait_s
             )
-            self.client = _open_local(store, lock_wait_s)
-            self.manifest_path = store / f"manifest-{self.collection}.json"
+            self.manifest_path = base / f"edge-manifest-{self.collection}.json"
         self.max_file_bytes = settings.context.max_file_bytes
+        self._files = self._load_manifest()
+        self._saved_at = 0.0
+        self._closed = False
+        with _open_lock:
+            _open_indexes.add(self)
 
     def close(self) -> None:
-        """Release the index (local mode: its folder lock) for other processes and tasks."""
+        """Save the manifest and release the store (its folder lock) for other processes."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self.store.flush()
+                self._save_manifest(force=True)
+            finally:
+                self.store.close()
         with _open_lock:
-            _open_clients.discard(self.client)
-        with contextlib.suppress(Exception):
-            self.client.close()
+            _open_indexes.discard(self)
 
     def __enter__(self) -> WorkspaceIndex:
         return self
@@ -216,69 +270,49 @@ class WorkspaceIndex:
 
     # -- manifest -------------------------------------------------------------------------
 
-    def _load_manifest(self) -> dict[str, str]:
+    def _load_manifest(self) -> dict[str, FileEntry]:
         try:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
+        if not isinstance(data, dict) or data.get("version") != index_version():
             return {}
         files = data.get("files")
-        return dict(files) if isinstance(files, dict) else {}
+        if not isinstance(files, dict):
+            return {}
+        try:
+            return {rel: FileEntry(**entry) for rel, entry in files.items()}
+        except TypeError:
+            return {}
 
-    def _save_manifest(self, files: dict[str, str]) -> None:
+    def _save_manifest(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._saved_at < MANIFEST_SAVE_S:
+            return
+        self._saved_at = now
+        files = {rel: dataclasses.asdict(entry) for rel, entry in self._files.items()}
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": INDEX_VERSION, "files": files}), encoding="utf-8")
+        tmp.write_text(json.dumps({"version": index_version(), "files": files}), encoding="utf-8")
         os.replace(tmp, self.manifest_path)
 
-    # -- collection -----------------------------------------------------------------------
+    def files(self) -> dict[str, FileEntry]:
+        with self._lock:
+            return dict(self._files)
 
-    def _ensure_collection(self, reset: bool) -> None:
-        from qdrant_client import models
-
-        exists = self.client.collection_exists(self.collection)
-        if exists and reset:
-            self.client.delete_collection(self.collection)
-            exists = False
-        if not exists:
-            self.client.create_collection(
-                self.collection,
-                vectors_config={
-                    "dense": models.VectorParams(
-                        size=embedder.DIMENSIONS, distance=models.Distance.COSINE
-                    )
-                },
-                sparse_vectors_config={
-                    "sparse": models.SparseVectorParams(modifier=models.Modifier.IDF)
-                },
-            )
-            if self.remote:  # local mode has no payload indexes
-                self.client.create_payload_index(
-                    self.collection, "path", models.PayloadSchemaType.KEYWORD
-                )
-
-    def _delete_paths(self, rels: list[str]) -> None:
-        from qdrant_client import models
-
-        if not rels:
-            return
-        self.client.delete(
-            self.collection,
-            points_selector=models.FilterSelector(
-                filter=models.Filter(
-                    must=[models.FieldCondition(key="path", match=models.MatchAny(any=rels))]
-                )
-            ),
-            wait=True,
+    def coverage(self) -> Coverage:
+        with self._lock:
+            entries = list(self._files.values())
+        return Coverage(
+            files=len(entries),
+            points=sum(e.chunks for e in entries),
+            dense_points=sum(e.chunks for e in entries if e.dense),
         )
 
     def point_count(self) -> int:
-        if not self.client.collection_exists(self.collection):
-            return 0
-        return int(self.client.count(self.collection, exact=True).count)
+        return self.store.count()
 
-    # -- indexing -------------------------------------------------------------------------
+    # -- phase 1: sparse ------------------------------------------------------------------
 
     def walk(self) -> Iterator[Path]:
         """Files under the root, sorted, skipping VCS, caches, dependencies and hidden dirs."""
@@ -289,23 +323,48 @@ class WorkspaceIndex:
             for name in sorted(filenames):
                 yield Path(dirpath) / name
 
+    def _read(self, path: Path) -> tuple[str | None, bytes, str | None]:
+        """(source, bytes, problem)."""
+        problem = file_problem(path, self.max_file_bytes)
+        if problem is not None:
+            return None, b"", problem
+        data = path.read_bytes()
+        try:
+            source = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, data, "not UTF-8 text"
+        if any(len(line) > MAX_LINE_CHARS for line in source.splitlines()):
+            return None, data, f"lines over {MAX_LINE_CHARS} characters (minified?)"
+        return source, data, None
+
     def update(
         self,
         *,
         rebuild: bool = False,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        dense: bool = True,
+        dense_progress: ProgressCallback | None = None,
     ) -> IndexStats:
-        """Bring the index up to date with the files on disk; returns what was done."""
+        """Bring the index up to date with the files on disk; returns what was done.
+
+        With ``dense`` (the default) the dense vectors are filled in before it returns;
+        without, only the sparse side is brought up to date (:meth:`fill_dense` does the rest).
+        """
         start = time.perf_counter()
         stats = IndexStats()
-        manifest = {} if rebuild else self._load_manifest()
-        if not manifest and self.point_count():
-            rebuild = True  # points without a manifest: start clean rather than duplicate
-        self._ensure_collection(reset=rebuild)
-        if rebuild:
-            manifest = {}
-            self._save_manifest(manifest)
+        if self.migrated:
+            stats.warnings.append(
+                "the old Qdrant local-mode index was replaced by a Qdrant Edge index (rebuilt)"
+            )
+            self.migrated = False
+        with self._lock:
+            if rebuild or (not self._files and self.store.count()):
+                # Points without a manifest: start clean rather than duplicate.
+                self.store.clear()
+                self._files = {}
+                self._save_manifest(force=True)
+            known = dict(self._files)
 
         candidates: list[tuple[Path, str]] = []
         for path in self.walk():
@@ -315,43 +374,53 @@ class WorkspaceIndex:
             candidates.append((path, rel))
         stats.files_seen = len(candidates)
         seen: set[str] = set()
-        pending_files: dict[str, str] = {}
-        pending_chunks: list[chunking.Chunk] = []
+        pending: dict[str, FileEntry] = {}
+        pending_chunks: list[tuple[chunking.Chunk, int]] = []
 
         def flush() -> None:
-            if not pending_files:
+            if not pending:
                 return
-            self._delete_paths([rel for rel in pending_files if rel in manifest])
-            self._write(pending_chunks)
+            with self._lock:
+                self.store.delete_paths([rel for rel in pending if rel in self._files])
+                self.store.upsert([_sparse_point(chunk, n) for chunk, n in pending_chunks])
+                self._files.update(pending)
+                self._save_manifest()
             stats.chunks += len(pending_chunks)
-            manifest.update(pending_files)
-            self._save_manifest(manifest)
-            pending_files.clear()
+            pending.clear()
             pending_chunks.clear()
 
         for done, (path, rel) in enumerate(candidates, start=1):
             if cancel is not None and cancel.is_set():
                 flush()
+                self._save_manifest(force=True)
                 raise WorkerError(f"indexing cancelled after {done - 1} of {len(candidates)} files")
             if progress is not None:
                 progress(done, len(candidates), rel)
-            problem = file_problem(path, self.max_file_bytes)
-            if problem is None:
-                data = path.read_bytes()
-                try:
-                    source = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    problem = "not UTF-8 text"
-                else:
-                    if any(len(line) > MAX_LINE_CHARS for line in source.splitlines()):
-                        problem = f"lines over {MAX_LINE_CHARS} characters (minified?)"
-            if problem is not None:
-                stats.skipped.append((rel, problem))
+            entry = known.get(rel)
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if (
+                entry is not None
+                and not self.snapshot
+                and entry.mtime_ns == st.st_mtime_ns
+                and entry.size == st.st_size
+            ):
+                seen.add(rel)
+                stats.files_unchanged += 1
+                continue
+            source, data, problem = self._read(path)
+            if problem is not None or source is None:
+                stats.skipped.append((rel, problem or "unreadable"))
                 continue
             seen.add(rel)
             digest = hashlib.sha256(data).hexdigest()
-            if manifest.get(rel) == digest:
+            if entry is not None and entry.hash == digest:
                 stats.files_unchanged += 1
+                if entry.mtime_ns != st.st_mtime_ns or entry.size != st.st_size:
+                    with self._lock:
+                        entry.mtime_ns, entry.size = st.st_mtime_ns, st.st_size
                 continue
             try:
                 chunks = chunking.chunk_file(rel, source)
@@ -359,108 +428,170 @@ class WorkspaceIndex:
                 stats.skipped.append((rel, f"could not be chunked: {err}"))
                 continue
             stats.files_indexed += 1
-            pending_files[rel] = digest
-            pending_chunks.extend(chunks)
+            pending[rel] = FileEntry(digest, len(chunks), False, st.st_mtime_ns, st.st_size)
+            pending_chunks.extend((chunk, n) for n, chunk in enumerate(chunks))
             if len(pending_chunks) >= BATCH_CHUNKS:
                 flush()
         flush()
-        removed = sorted(set(manifest) - seen)
-        if removed:
-            self._delete_paths(removed)
-            for rel in removed:
-                manifest.pop(rel, None)
-            self._save_manifest(manifest)
+        with self._lock:
+            removed = sorted(set(self._files) - seen)
+            if removed:
+                self.store.delete_paths(removed)
+                for rel in removed:
+                    self._files.pop(rel, None)
+            self._save_manifest(force=True)
         stats.files_removed = len(removed)
-        stats.points = self.point_count()
-        if not self.remote and stats.points > LOCAL_MODE_WARN_POINTS:
-            stats.warnings.append(
-                f"{stats.points} points in Qdrant local mode: search and writes slow down past "
-                f"{LOCAL_MODE_WARN_POINTS}; set research.qdrantUrl to a Qdrant server"
-            )
+        stats.sparse_seconds = time.perf_counter() - start
+        if dense:
+            stats.dense_chunks = self.fill_dense(progress=dense_progress, cancel=cancel)
+        cover = self.coverage()
+        stats.points, stats.dense_points = cover.points, cover.dense_points
         stats.seconds = time.perf_counter() - start
         return stats
 
-    def _write(self, chunks: list[chunking.Chunk]) -> None:
-        from qdrant_client import models
+    # -- phase 2: dense -------------------------------------------------------------------
 
-        if not chunks:
-            return
-        dense = embedder.embed([f"{c.path}: {c.symbol}\n{c.text}" for c in chunks])
-        points = []
-        for number, (chunk, vector) in enumerate(zip(chunks, dense, strict=True)):
-            indices, values = sparse.document_vector(f"{chunk.path} {chunk.symbol}\n{chunk.text}")
-            key = f"{chunk.path}#{chunk.start_line}-{chunk.end_line}#{number}#{chunk.symbol}"
-            points.append(
-                models.PointStruct(
-                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
-                    vector={
-                        "dense": vector,
-                        "sparse": models.SparseVector(indices=indices, values=values),
-                    },
-                    payload={
-                        "path": chunk.path,
-                        "symbol": chunk.symbol,
-                        "kind": chunk.kind,
-                        "start_line": chunk.start_line,
-                        "end_line": chunk.end_line,
-                        "language": chunk.language,
-                        "text": chunk.text[:PAYLOAD_TEXT_CHARS],
-                    },
+    def missing_dense(self, order: Sequence[str] = ()) -> list[str]:
+        """Files whose chunks still lack dense vectors, ``order`` first, then by path."""
+        with self._lock:
+            missing = {rel for rel, e in self._files.items() if not e.dense and e.chunks}
+        first = [rel for rel in dict.fromkeys(order) if rel in missing]
+        chosen = set(first)
+        return first + sorted(missing - chosen)
+
+    def fill_dense(
+        self,
+        *,
+        order: Sequence[str] | Callable[[], Sequence[str]] = (),
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        may_run: Callable[[], None] | None = None,
+    ) -> int:
+        """Embed every chunk that has no dense vector yet; returns how many were embedded.
+
+        ``order`` (or a function giving it, asked again between batches) puts files first;
+        ``may_run`` is called between batches and may block (the research role pauses the
+        fill while a question is answered).
+        """
+        done = 0
+        total = None
+        while True:
+            if cancel is not None and cancel.is_set():
+                break
+            if may_run is not None:
+                may_run()
+            wanted = order() if callable(order) else order
+            missing = self.missing_dense(wanted)
+            if not missing:
+                break
+            cover = self.coverage()
+            if total is None:
+                total = cover.points - cover.dense_points
+            group: list[str] = []
+            size = 0
+            with self._lock:
+                for rel in missing:
+                    group.append(rel)
+                    size += self._files[rel].chunks
+                    if size >= DENSE_BATCH_CHUNKS:
+                        break
+                hashes = {rel: self._files[rel].hash for rel in group}
+            points = self.store.points_of(group)
+            vectors = embedder.embed([dense_text(payload) for _, payload in points])
+            with self._lock:
+                current = {
+                    rel
+                    for rel in group
+                    if rel in self._files and self._files[rel].hash == hashes[rel]
+                }
+                self.store.set_dense(
+                    [
+                        (pid, vec)
+                        for (pid, payload), vec in zip(points, vectors, strict=True)
+                        if payload.get("path") in current
+                    ]
                 )
-            )
-        for first in range(0, len(points), 256):
-            self.client.upsert(self.collection, points=points[first : first + 256], wait=True)
+                for rel in current:
+                    self._files[rel].dense = True
+                self._save_manifest()
+            done += len(points)
+            if progress is not None:
+                progress(min(done, total), max(total, done), group[-1])
+        with self._lock:
+            self._save_manifest(force=True)
+        return done
+
+    def optimize(self) -> None:
+        """Build the engine's HNSW index over what is stored (after a big fill)."""
+        self.store.optimize()
 
     # -- search ---------------------------------------------------------------------------
 
-    def search(self, question: str, top_k: int = 5, *, mode: str = "hybrid") -> list[Hit]:
+    def search(self, question: str, top_k: int = 5, *, mode: str = "hybrid") -> Hits:
         """Hybrid search: dense and sparse prefetches fused by reciprocal rank.
 
-        ``mode`` ``dense`` or ``sparse`` runs one side alone (for comparisons in benchmarks).
+        Dense runs only over the chunks that have dense vectors (none at all before the fill
+        starts); ``mode`` ``dense`` or ``sparse`` runs one side alone (for benchmarks).
         """
-        from qdrant_client import models
-
         if not question.strip():
             raise WorkerError("the question is empty")
-        if not self.client.collection_exists(self.collection):
+        cover = self.coverage()
+        if not cover.files and not self.store.count():
             raise WorkerError(f"{self.root} is not indexed yet: run `swarm-lsp index {self.root}`")
         top_k = max(1, min(int(top_k), 50))
-        dense = embedder.embed([question])[0]
-        indices, values = sparse.query_vector(question)
-        sparse_query = models.SparseVector(indices=indices, values=values)
-        if mode == "dense" or (mode == "sparse" and not indices):
-            response = self.client.query_points(
-                self.collection, query=dense, using="dense", limit=top_k, with_payload=True
+        dense_query = None
+        if mode != "sparse" and cover.dense_points:
+            dense_query = embedder.embed_query(question)
+        sparse_query = None if mode == "dense" else sparse.query_vector(question)
+        if mode == "sparse" and not (sparse_query and sparse_query[0]) and cover.dense_points:
+            dense_query = embedder.embed_query(question)  # no usable words: fall back
+        found = self.store.query(dense_query, sparse_query, top_k)
+        hits = Hits(
+            Hit(
+                path=str(p.payload.get("path", "")),
+                start_line=int(p.payload.get("start_line", 1)),
+                end_line=int(p.payload.get("end_line", 1)),
+                symbol=str(p.payload.get("symbol", "")),
+                kind=str(p.payload.get("kind", "")),
+                score=p.score,
+                text=str(p.payload.get("text", "")),
             )
-        elif mode == "sparse":
-            response = self.client.query_points(
-                self.collection, query=sparse_query, using="sparse", limit=top_k, with_payload=True
-            )
-        else:
-            prefetch = [models.Prefetch(query=dense, using="dense", limit=top_k * 4)]
-            if indices:
-                prefetch.append(
-                    models.Prefetch(query=sparse_query, using="sparse", limit=top_k * 4)
-                )
-            response = self.client.query_points(
-                self.collection,
-                prefetch=prefetch,
-                query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=top_k,
-                with_payload=True,
-            )
-        hits = []
-        for point in response.points:
-            payload = point.payload or {}
-            hits.append(
-                Hit(
-                    path=str(payload.get("path", "")),
-                    start_line=int(payload.get("start_line", 1)),
-                    end_line=int(payload.get("end_line", 1)),
-                    symbol=str(payload.get("symbol", "")),
-                    kind=str(payload.get("kind", "")),
-                    score=float(point.score),
-                    text=str(payload.get("text", "")),
-                )
-            )
+            for p in found
+        )
+        hits.coverage = cover.fraction
         return hits
+
+
+def _sparse_point(chunk: chunking.Chunk, ordinal: int) -> StoredPoint:
+    return StoredPoint(
+        id=point_id(chunk, ordinal),
+        payload={
+            "path": chunk.path,
+            "symbol": chunk.symbol,
+            "kind": chunk.kind,
+            "start_line": chunk.start_line,
+            "end_line": chunk.end_line,
+            "language": chunk.language,
+            "text": chunk.text[:PAYLOAD_TEXT_CHARS],
+        },
+        sparse=sparse.document_vector(f"{chunk.path} {chunk.symbol}\n{chunk.text}"),
+    )
+
+
+def _remove_local_mode(base: Path, collection: str) -> bool:
+    """Remove an index made by the old store (Qdrant local mode) in ``base``; True if found.
+
+    Its vectors came from another embedder set-up, so they are not reused: the Edge index
+    is rebuilt from the files (sparse in seconds, dense in the background).
+    """
+    old = base / "collection" / collection
+    old_manifest = base / f"manifest-{collection}.json"
+    if not old.exists() and not old_manifest.exists():
+        return False
+    shutil.rmtree(old, ignore_errors=True)
+    old_manifest.unlink(missing_ok=True)
+    meta = base / "meta.json"
+    if meta.exists() and not any((base / "collection").glob("*")):
+        meta.unlink(missing_ok=True)
+        (base / ".lock").unlink(missing_ok=True)
+    return True

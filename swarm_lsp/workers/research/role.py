@@ -3,26 +3,34 @@
 Task types ``index`` and ``research``. The workspace is ``task.snapshot_dir`` (files sent with
 the task) or, for a worker on the same machine, ``payload["root"]``.
 
-``index`` payload: ``{"root"?: str, "rebuild"?: bool}`` → ``{"stats": {...}, "summary"}``
-(files seen / indexed / unchanged / removed, chunks, points, skipped files with reasons).
+``index`` payload: ``{"root"?: str, "rebuild"?: bool, "open_files"?: [str]}`` →
+``{"stats": {...}, "summary"}`` (files seen / indexed / unchanged / removed, chunks, points,
+points with dense vectors, skipped files with reasons). Its progress reports the keyword side
+(searchable from 50%) and then the dense fill.
 
 With a snapshot, ``root`` (the client's workspace path) names the index so the next task of
 the same workspace finds it again.
 
 ``explain`` (the shipped routing table sends it here) runs the refactor role's explain.
 
-``research`` payload: ``{"question": str, "root"?: str, "top_k"?: int (default 5)}`` →
-``{"answer": markdown, "citations": [{"path", "line", "end_line", "symbol", "score"}],
-"model": name}``. Lines in citations are 1-based (``path:line`` as people write it). The
-index is brought up to date first (only changed files are re-embedded), then the hybrid search
-runs, then the local chat model answers; its tokens stream as partial results and the answer
-always ends with the list of sources.
+``research`` payload: ``{"question": str, "root"?: str, "top_k"?: int (default 5),
+"open_files"?: [str]}`` → ``{"answer": markdown, "citations": [{"path", "line", "end_line",
+"symbol", "score"}], "model": name, "coverage": dense fraction}``. Lines in citations are
+1-based (``path:line`` as people write it). The keyword side of the index is brought up to
+date first (only changed files are read again), the hybrid search fuses it with whatever dense
+vectors exist, the sources stream at once, then the local chat model's tokens; the answer says
+when the index was not complete and always ends with the list of sources.
+
+The role is long-lived: the worker keeps each workspace's index open between tasks and fills
+its dense vectors in a background thread (:mod:`.workspace`), paused while a question is
+answered; ``open_files`` go first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,7 @@ from swarm_lsp.workers.base import TaskReporter, TaskRequest
 from swarm_lsp.workers.refactor import backend
 from swarm_lsp.workers.research import answer
 from swarm_lsp.workers.research.index import IndexStats, WorkspaceIndex
+from swarm_lsp.workers.research.workspace import Workspace
 
 DEFAULT_TOP_K = 5
 
@@ -41,7 +50,8 @@ def summarize(stats: IndexStats) -> str:
         f"{stats.files_seen} files: {stats.files_indexed} indexed, "
         f"{stats.files_unchanged} unchanged, {stats.files_removed} removed, "
         f"{len(stats.skipped)} skipped; {stats.chunks} chunks written, "
-        f"{stats.points} in the index ({stats.seconds:.1f}s)"
+        f"{stats.points} in the index, {stats.dense_points} with semantic vectors "
+        f"(searchable after {stats.sparse_seconds:.1f}s, complete after {stats.seconds:.1f}s)"
     )
     for warning in stats.warnings:
         text += f"\nwarning: {warning}"
@@ -49,14 +59,24 @@ def summarize(stats: IndexStats) -> str:
 
 
 class ResearchRole:
-    """Runs ``index`` and ``research`` tasks."""
+    """Runs ``index`` and ``research`` tasks; keeps each workspace's index open between them."""
 
     role = "research"
     task_types: tuple[str, ...] = ("research", "index", "explain")
 
-    def __init__(self, settings: Settings, *, model: backend.ChatModel | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: backend.ChatModel | None = None,
+        background_fill: bool = True,
+    ) -> None:
+        """``background_fill`` False (a one-shot CLI run) leaves the dense fill to ``index``."""
         self.settings = settings
         self._model = model
+        self.background_fill = background_fill
+        self._workspaces: dict[str, Workspace] = {}
+        self._open_lock = threading.Lock()
 
     def _root(self, task: TaskRequest) -> Path:
         if task.snapshot_dir is not None:
@@ -66,41 +86,91 @@ class ResearchRole:
             raise WorkerError("a research task needs the workspace: no snapshot or root was sent")
         return Path(str(root))
 
-    async def _update(
-        self, task: TaskRequest, reporter: TaskReporter, rebuild: bool
-    ) -> tuple[WorkspaceIndex, IndexStats]:
+    def _workspace(self, task: TaskRequest) -> Workspace:
+        """The workspace's open index (opened on its first task, then kept)."""
         root = self._root(task)
         identity = None
         if task.snapshot_dir is not None:
             # Snapshot folders are new for every task: name the index by the client's
-            # workspace so it is reused (and only changed files are embedded again).
+            # workspace so it is reused (and only changed files are read again).
             identity = str(task.payload.get("root") or "swarm-snapshot")
-        index = await asyncio.to_thread(WorkspaceIndex, root, self.settings, identity=identity)
+        if not root.is_dir():
+            WorkspaceIndex(root, self.settings)  # raises the "no such folder" error
+        key = identity or str(root.resolve())
+        with self._open_lock:
+            workspace = self._workspaces.get(key)
+            if workspace is None:
+                workspace = Workspace.open(root, self.settings, identity)
+                self._workspaces[key] = workspace
+        workspace.rebase(root)
+        workspace.last_used = time.monotonic()
+        focus = task.payload.get("open_files")
+        if isinstance(focus, list):
+            workspace.focus = [str(f) for f in focus]
+        return workspace
+
+    def close(self) -> None:
+        """Stop every fill and close every index (the worker is shutting down)."""
+        with self._open_lock:
+            workspaces = list(self._workspaces.values())
+            self._workspaces.clear()
+        for workspace in workspaces:
+            workspace.close()
+
+    async def _update(
+        self, task: TaskRequest, reporter: TaskReporter, rebuild: bool
+    ) -> tuple[Workspace, IndexStats]:
+        """Bring the sparse side up to date (the index answers from here on)."""
+        workspace = await asyncio.to_thread(self._workspace, task)
         loop = asyncio.get_running_loop()
         stop = threading.Event()
         last = [-1]
 
         def progress(done: int, total: int, rel: str) -> None:
-            pct = int(done * 100 / max(total, 1))
+            pct = int(done * 50 / max(total, 1))
             if pct != last[0] and pct % 5 == 0:
                 last[0] = pct
-                asyncio.run_coroutine_threadsafe(reporter.progress(f"indexing {rel}", pct), loop)
+                asyncio.run_coroutine_threadsafe(reporter.progress(f"reading {rel}", pct), loop)
 
         async def watch() -> None:
             await task.cancel_event.wait()
             stop.set()
 
+        def update() -> IndexStats:
+            with workspace.lock, workspace.paused():
+                return workspace.index.update(
+                    rebuild=rebuild, progress=progress, cancel=stop, dense=False
+                )
+
         watcher = asyncio.ensure_future(watch())
         try:
-            stats = await asyncio.to_thread(
-                index.update, rebuild=rebuild, progress=progress, cancel=stop
-            )
-        except BaseException:
-            await asyncio.to_thread(index.close)
-            raise
+            stats = await asyncio.to_thread(update)
         finally:
             watcher.cancel()
-        return index, stats
+        if self.background_fill or task.type == "index":
+            workspace.start_fill()
+        return workspace, stats
+
+    async def _follow_fill(self, task: TaskRequest, reporter: TaskReporter, ws: Workspace) -> int:
+        """Report the dense fill's progress until it is complete (or the task is cancelled)."""
+        last = -1
+        while not task.cancelled:
+            finished = await asyncio.to_thread(ws.wait, 1.0)
+            cover = ws.index.coverage()
+            pct = 50 + int(cover.fraction * 50)
+            if pct != last:
+                last = pct
+                await reporter.progress(
+                    f"semantic vectors {cover.dense_points}/{cover.points}", pct
+                )
+            if finished:
+                break
+        if task.cancelled:
+            ws.stop()
+            raise WorkerError("indexing cancelled; the index keeps what was done")
+        if ws.error:
+            raise WorkerError(f"filling the dense vectors failed: {ws.error}")
+        return ws.index.coverage().dense_points
 
     async def run(self, task: TaskRequest, reporter: TaskReporter) -> dict[str, Any]:
         payload = task.payload or {}
@@ -111,8 +181,16 @@ class ResearchRole:
 
             return await RefactorRole(self.settings, model=self._model).run(task, reporter)
         if task.type == "index":
-            index, stats = await self._update(task, reporter, bool(payload.get("rebuild")))
-            await asyncio.to_thread(index.close)
+            workspace, stats = await self._update(task, reporter, bool(payload.get("rebuild")))
+            await reporter.progress(
+                f"searchable (keywords) after {stats.sparse_seconds:.1f}s; "
+                "filling semantic vectors",
+                50,
+            )
+            await self._follow_fill(task, reporter, workspace)
+            await asyncio.to_thread(workspace.index.optimize)
+            cover = workspace.index.coverage()
+            stats.points, stats.dense_points = cover.points, cover.dense_points
             return {"stats": stats.as_dict(), "summary": summarize(stats)}
         if task.type != "research":
             raise WorkerError(f"the research role does not run {task.type!r} tasks")
@@ -122,19 +200,22 @@ class ResearchRole:
         top_k = payload.get("top_k", DEFAULT_TOP_K)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 50:
             raise WorkerError(f"top_k must be an integer from 1 to 50, got {top_k!r}")
-        index, _ = await self._update(task, reporter, False)
-        try:
+        workspace, _ = await self._update(task, reporter, False)
+        with workspace.paused():
             await reporter.progress("searching", 90)
-            hits = await asyncio.to_thread(index.search, question, top_k)
-        finally:
-            await asyncio.to_thread(index.close)
-        text, model_name = await self._answer(task, reporter, question, hits)
-        sources = answer.sources_section(hits)
-        await reporter.partial(sources)
+            hits = await asyncio.to_thread(workspace.index.search, question, top_k)
+            sources = answer.sources_section(hits)
+            # The sources first: where the code is, before the model has said a word.
+            await reporter.partial(sources.lstrip() + "\n\n")
+            text, model_name = await self._answer(task, reporter, question, hits)
+        note = hits.note()
+        if note:
+            text = f"{text}\n\n{note}"
         return {
             "answer": text + sources,
             "citations": [hit.citation() for hit in hits],
             "model": model_name,
+            "coverage": round(hits.coverage, 4),
         }
 
     async def _answer(

@@ -1,0 +1,200 @@
+"""Research index: sparse first, dense filled in the background, the old store, crashes.
+
+Real parts: Qdrant Edge on disk under the test's cache, the packaged MiniLM (int8 ONNX), and a
+real ``kill -9`` of a real indexing process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from swarm_lsp.config import Settings
+from swarm_lsp.workers.research import chunking, embedder
+from swarm_lsp.workers.research.index import WorkspaceIndex, close_local_clients
+from swarm_lsp.workers.research.workspace import Workspace
+from tests.workers.conftest import FIXTURES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def loaded_embedder() -> None:
+    embedder.load()
+
+
+@pytest.fixture(autouse=True)
+def release_index() -> Iterator[None]:
+    yield
+    close_local_clients()
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    dest = tmp_path / "inventory"
+    shutil.copytree(FIXTURES / "inventory", dest)
+    return dest
+
+
+def test_a_query_during_the_background_fill_gets_sparse_hits_and_says_so(
+    inventory: Path,
+) -> None:
+    workspace = Workspace.open(inventory, Settings(), None)
+    stats = workspace.index.update(dense=False)
+    assert stats.points == stats.chunks > 10 and stats.dense_points == 0
+    with workspace.paused():  # the fill starts but waits before its first batch
+        workspace.start_fill()
+        hits = workspace.index.search("How is the economic order quantity computed?", 3)
+        assert hits.partial and hits.coverage == 0.0
+        assert "0% complete" in hits.note()
+        assert (hits[0].path, hits[0].symbol) == (
+            "inventory/reorder.py",
+            "economic_order_quantity",
+        )
+    assert workspace.wait(120)
+    assert workspace.error == ""
+    full = workspace.index.search("How is the economic order quantity computed?", 3)
+    assert not full.partial and full.note() == ""
+    assert full[0].symbol == "economic_order_quantity"
+    cover = workspace.index.coverage()
+    assert cover.dense_points == cover.points == workspace.index.point_count()
+    workspace.close()
+
+
+def test_reindex_after_one_changed_file_touches_only_that_file(inventory: Path) -> None:
+    workspace = Workspace.open(inventory, Settings(), None)
+    workspace.index.update(dense=False)
+    workspace.start_fill()
+    assert workspace.wait(120)
+    before = workspace.index.files()
+    stock = inventory / "inventory/stock.py"
+    stock.write_text(stock.read_text() + "\n\ndef audit_trail():\n    return []\n")
+    stats = workspace.index.update(dense=False)
+    assert (stats.files_indexed, stats.files_unchanged) == (1, len(before) - 1)
+    after = workspace.index.files()
+    assert [rel for rel in after if after[rel] != before[rel]] == ["inventory/stock.py"]
+    assert workspace.index.missing_dense() == ["inventory/stock.py"]
+    embedded = workspace.index.fill_dense()
+    assert embedded == after["inventory/stock.py"].chunks == stats.chunks
+    workspace.close()
+
+
+def test_an_index_made_by_the_old_store_is_rebuilt(inventory: Path) -> None:
+    from qdrant_client import QdrantClient, models
+
+    from swarm_lsp import paths
+
+    # What the previous version left: a Qdrant local-mode collection and its manifest.
+    old = paths.workspace_cache_dir(inventory) / "qdrant"
+    client = QdrantClient(path=str(old))
+    client.create_collection(
+        "swarm_code",
+        vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.COSINE)},
+    )
+    client.upsert(
+        "swarm_code",
+        points=[models.PointStruct(id=1, vector={"dense": [1, 0, 0, 0]}, payload={"path": "x"})],
+    )
+    client.close()
+    (old / "manifest-swarm_code.json").write_text('{"version": "old", "files": {"x": "0"}}')
+    assert (old / "collection" / "swarm_code").is_dir()
+
+    with WorkspaceIndex(inventory, Settings()) as index:
+        stats = index.update()
+        assert any("rebuilt" in w for w in stats.warnings)
+        assert stats.files_indexed == 8 and stats.points == stats.dense_points == stats.chunks
+        assert index.search("discount for large orders", 3)[0].symbol == "apply_bulk_discount"
+    assert not (old / "collection" / "swarm_code").exists()
+    assert not (old / "manifest-swarm_code.json").exists()
+    with WorkspaceIndex(inventory, Settings()) as again:
+        assert again.update().files_unchanged == 8  # migrated once, then kept
+
+
+CRASHING_INDEXER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from swarm_lsp.config import Settings
+    from swarm_lsp.workers.research import index
+
+    index.BATCH_CHUNKS = 8  # many small writes: the kill lands between (or inside) them
+    index.MANIFEST_SAVE_S = 0.0
+    index.DENSE_BATCH_CHUNKS = 8
+    phase = sys.argv[2]
+    ix = index.WorkspaceIndex(Path(sys.argv[1]), Settings())
+
+    def report(done, total, rel):
+        print(phase, done, flush=True)
+
+    ix.update(
+        dense=phase == "dense",
+        progress=report if phase == "sparse" else None,
+        dense_progress=report,
+    )
+    print("finished", flush=True)
+    """
+)
+
+
+def _corpus(root: Path, files: int) -> None:
+    for n in range(files):
+        package = root / f"pkg{n % 10}"
+        package.mkdir(parents=True, exist_ok=True)
+        (package / f"module_{n}.py").write_text(
+            f'def compute_{n}(value):\n    """Scale value number {n}."""\n'
+            f"    return value * {n}\n\n"
+            f"class Holder{n}:\n    def get(self):\n        return {n}\n"
+        )
+
+
+@pytest.mark.parametrize("phase", ["sparse", "dense"])
+def test_edge_data_survives_a_kill_during_indexing(tmp_path: Path, phase: str) -> None:
+    root = tmp_path / "corpus"
+    _corpus(root, 240)
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_INDEXER, str(root), phase],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    killed_at = None
+    for line in proc.stdout:
+        word, _, count = line.partition(" ")
+        if word == phase and int(count) >= (100 if phase == "sparse" else 80):
+            os.kill(proc.pid, signal.SIGKILL)
+            killed_at = int(count)
+            break
+    proc.wait(timeout=60)
+    assert killed_at is not None, "the indexer finished before it could be killed"
+    assert proc.returncode == -signal.SIGKILL
+
+    with WorkspaceIndex(root, Settings()) as index:
+        files = index.files()
+        assert files, "nothing of the run before the kill survived"
+        # Every file the manifest lists has all its points (and dense vectors if it says so).
+        for rel, entry in files.items():
+            assert index.store.count(path=rel) == entry.chunks, rel
+            if entry.dense:
+                assert index.store.count(path=rel, dense=True) == entry.chunks, rel
+        if phase == "dense":
+            assert 0 < index.coverage().dense_points < index.coverage().points
+        stats = index.update()
+        assert stats.files_seen == 240
+        # Resumed: no duplicates, nothing missing, every point has its dense vector.
+        cover = index.coverage()
+        expected = sum(
+            len(chunking.chunk_file(p.relative_to(root).as_posix(), p.read_text()))
+            for p in root.rglob("*.py")
+        )
+        assert index.point_count() == cover.points == cover.dense_points == expected
