@@ -465,6 +465,32 @@ class ContextEngine:
         tokens = count(preamble) + count(prefix) + count(suffix)
         return CompletionContext(prefix, suffix, preamble, language, display, tokens, symbols)
 
+    # Public pieces for :mod:`swarm_lsp.context.completion_window`.
+    def document(self, uri: str) -> Document | None:
+        """The open document, or a snapshot read from disk, or None."""
+        return self._document(uri)
+
+    def display_path(self, uri: str, doc: Document | None) -> str:
+        """The path a prompt names a document by (relative to the workspace)."""
+        return self._display_path(uri, doc)
+
+    def completion_preamble(
+        self,
+        doc: Document,
+        display: str,
+        offset: int,
+        prefix_raw: str,
+        suffix_raw: str,
+        head_start: int,
+        budget: int,
+        count: TokenCounter,
+    ) -> tuple[str, tuple[str, ...]]:
+        """Path, imports (when the prefix starts after ``head_start`` > 0), other files'
+        signatures used near the cursor and enclosing scopes, within ``budget`` tokens."""
+        return self._completion_preamble(
+            doc, display, offset, prefix_raw, suffix_raw, head_start, budget, count
+        )
+
     def _completion_preamble(
         self,
         doc: Document,

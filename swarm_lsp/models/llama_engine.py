@@ -8,21 +8,24 @@ first and cursor-local text last; ``Generation.reused_tokens`` reports how much 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from swarm_lsp import threads
 from swarm_lsp.errors import ModelError, ModelNotFoundError
-from swarm_lsp.models import fim
+from swarm_lsp.models import fim, healing, kv_states
 
 log = logging.getLogger(__name__)
 
 TokenCallback = Callable[[str], None]
+
+RETUNE_EVERY_S = 0.5  # how often a running generation re-reads the machine's budget
 
 # llama.cpp's backend and model loading are not safe to run on two threads at once.
 _LOAD_LOCK = threading.Lock()
@@ -39,6 +42,8 @@ class Generation:
     prompt_ms: float  # time to the first token: prompt evaluation plus one decode step
     generation_ms: float  # the rest of the decoding
     stop_reason: str  # "stop" | "length" | "cancelled" | "deadline"
+    healed: str = ""  # the partial word trimmed off the prompt and written again
+    restored: bool = False  # the document's saved KV state was put back first
 
     @property
     def total_ms(self) -> float:
@@ -46,7 +51,12 @@ class Generation:
 
 
 class LlamaEngine:
-    """A GGUF model loaded with llama.cpp, loaded lazily on first use."""
+    """A GGUF model loaded with llama.cpp, loaded lazily on first use.
+
+    Thread counts come from the machine's inference budget (:mod:`swarm_lsp.threads`) for the
+    engine's ``role``, re-planned before every job and while a long one runs; ``n_threads`` > 0
+    fixes them instead (a user's setting).
+    """
 
     def __init__(
         self,
@@ -56,14 +66,19 @@ class LlamaEngine:
         n_threads: int = 0,
         n_batch: int = 512,
         seed: int = 7,
+        role: str = threads.BACKGROUND,
     ) -> None:
         self.model_path = Path(model_path)
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        self.fixed_threads = n_threads
+        self.role = role
+        self.slot: threads.Slot | None = None
+        self._applied: tuple[int, int] | None = None
         self.n_batch = n_batch
         self.seed = seed
         self._llm: Any = None
         self._fim: fim.FimTokens | None = None
+        self._vocab: healing.Vocabulary | None = None
         self._load_lock = threading.Lock()
         self.load_ms: float = 0.0
 
@@ -89,26 +104,76 @@ class LlamaEngine:
                     "llama-cpp-python is not installed; run `make install` (it builds llama.cpp)"
                 ) from err
             start = time.perf_counter()
+            slot = self._slot()
+            budget = slot.refresh(active=False)
+            threads.lower_priority(budget.nice)
             with _LOAD_LOCK:
                 try:
                     self._llm = Llama(
                         model_path=str(self.model_path),
                         n_ctx=self.n_ctx,
-                        n_threads=self.n_threads,
+                        n_threads=budget.n_threads,
+                        n_threads_batch=budget.n_threads_batch,
                         n_batch=self.n_batch,
                         seed=self.seed,
                         verbose=False,
                     )
                 except (ValueError, RuntimeError, OSError) as err:
                     raise ModelError(f"cannot load {self.model_path}: {err}") from err
+            self._applied = (budget.n_threads, budget.n_threads_batch)
             self.load_ms = (time.perf_counter() - start) * 1000
             self._fim = fim.detect(self._is_single_special_token)
             log.info(
-                "loaded %s in %.0f ms (fim: %s)",
+                "loaded %s in %.0f ms (fim: %s; %d threads: %s)",
                 self.model_path.name,
                 self.load_ms,
                 self._fim.prefix if self._fim else "none",
+                budget.threads,
+                budget.reason,
             )
+
+    # -- the machine's thread budget --------------------------------------------------------
+    def _slot(self) -> threads.Slot:
+        if self.slot is None:
+            name = f"{self.model_path.stem}-{id(self):x}"
+            self.slot = threads.Slot(name, self.role, fixed=self.fixed_threads)
+        return self.slot
+
+    @property
+    def budget(self) -> threads.Budget:
+        """The thread budget this engine runs with now."""
+        return self._slot().budget
+
+    def _use(self, budget: threads.Budget) -> None:
+        """Give llama.cpp the budget's thread counts (between decodes) and priority."""
+        threads.lower_priority(budget.nice)
+        wanted = (budget.n_threads, budget.n_threads_batch)
+        if self._llm is not None and wanted != self._applied:
+            self._llm._ctx.set_n_threads(*wanted)
+            self._applied = wanted
+            log.debug("%s: %d threads (%s)", self.name, budget.threads, budget.reason)
+
+    @contextlib.contextmanager
+    def _job(self) -> Iterator[threads.Slot]:
+        """A model job: re-plan threads, and let other engines see this one busy."""
+        slot = self._slot()
+        with slot.active() as budget:
+            self._use(budget)
+            yield slot
+
+    def leave_budget(self) -> None:
+        """Withdraw this engine's claim (safe from any thread; a later job registers again)."""
+        slot, self.slot = self.slot, None
+        if slot is not None:
+            slot.close()
+
+    def close(self) -> None:
+        """Free the model and leave the machine's budget."""
+        with self._load_lock:
+            llm, self._llm = self._llm, None
+            if llm is not None:
+                llm.close()
+        self.leave_budget()
 
     @property
     def llm(self) -> Any:
@@ -134,6 +199,65 @@ class LlamaEngine:
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` by the model's own tokenizer (no BOS)."""
         return len(self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
+
+    @property
+    def vocabulary(self) -> healing.Vocabulary:
+        """Every token's text (built on first use: about half a second for 262k tokens)."""
+        if self._vocab is None:
+            import ctypes
+
+            import llama_cpp
+
+            vocab = self.llm._model.vocab
+            size = 256
+            buffer = (ctypes.c_char * size)()
+            pieces = []
+            for token in range(self.llm.n_vocab()):
+                n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+                # Byte tokens (half a UTF-8 character) never spell an identifier: "" is fine.
+                piece = buffer.raw[:n].decode("utf-8", "replace") if 0 < n <= size else ""
+                pieces.append("" if "\ufffd" in piece else piece)
+            self._vocab = healing.Vocabulary(pieces)
+        return self._vocab
+
+    def warm(self, prompt: str, cancel: threading.Event | None = None) -> int:
+        """Evaluate ``prompt`` into the KV cache without generating; returns tokens evaluated.
+
+        Stops between batches when ``cancel`` is set (a real request arrived).
+        """
+        llm = self.llm
+        tokens = self._fit(self.tokenize(prompt), 1)
+        shared = self._reusable_prefix(tokens)
+        if shared >= len(tokens):
+            return 0
+        with self._job():
+            if shared > 0 and llm._ctx.kv_cache_seq_rm(-1, shared, -1):
+                llm.n_tokens = shared
+            else:
+                llm.reset()
+            step = 64
+            for start in range(llm.n_tokens, len(tokens), step):
+                if cancel is not None and cancel.is_set():
+                    break
+                llm.eval(tokens[start : start + step])
+        return llm.n_tokens - shared
+
+    def snapshot(self) -> kv_states.KvState | None:
+        """The evaluated prompt's KV state, to restore when its document comes back."""
+        return kv_states.save(self.llm) if self._llm is not None else None
+
+    def restore(self, state: kv_states.KvState) -> bool:
+        """Put a saved KV state back (False when llama.cpp refused it)."""
+        return kv_states.load(self.llm, state)
+
+    def _fit(self, tokens: list[int], max_tokens: int) -> list[int]:
+        budget = self.n_ctx - max_tokens - 1
+        if budget <= 0:
+            raise ModelError(f"{self.name}: context of {self.n_ctx} tokens is too small")
+        if len(tokens) > budget:
+            # Keep BOS and the text nearest the cursor; the caller's budget should avoid this.
+            tokens = tokens[:1] + tokens[len(tokens) - budget + 1 :]
+        return tokens
 
     def _reusable_prefix(self, tokens: list[int]) -> int:
         llm = self.llm
@@ -161,11 +285,16 @@ class LlamaEngine:
         pieces: list[str] = []
         count = 0
         stop_reason = "stop"
+        retune_at = start + RETUNE_EVERY_S
         try:
             for chunk in stream:
                 now = time.perf_counter()
                 if first is None:
                     first = now
+                if now >= retune_at and self.slot is not None:
+                    # A long job yields to an editor's request that arrived meanwhile.
+                    self._use(self.slot.refresh(active=True))
+                    retune_at = now + RETUNE_EVERY_S
                 piece = delta(chunk)
                 finish = chunk["choices"][0].get("finish_reason")
                 if piece:
@@ -209,35 +338,59 @@ class LlamaEngine:
         cancel: threading.Event | None = None,
         on_token: TokenCallback | None = None,
         deadline: float | None = None,
+        heal: bool = False,
+        names: Sequence[str] = (),
     ) -> Generation:
-        """Continue ``prompt`` (raw, special tokens allowed) for up to ``max_tokens`` tokens."""
+        """Continue ``prompt`` (raw, special tokens allowed) for up to ``max_tokens`` tokens.
+
+        With ``heal``, a partial word at the end of the prompt is trimmed off and written again
+        by the model (token healing); ``names`` that start with it are favoured. The returned
+        text never repeats the partial word.
+        """
         llm = self.llm
-        tokens = self.tokenize(prompt)
-        budget = self.n_ctx - max_tokens - 1
-        if budget <= 0:
-            raise ModelError(f"{self.name}: context of {self.n_ctx} tokens is too small")
-        if len(tokens) > budget:
-            # Keep BOS and the text nearest the cursor; the caller's budget should avoid this.
-            tokens = tokens[:1] + tokens[len(tokens) - budget + 1 :]
+        tokens = self._fit(self.tokenize(prompt), max_tokens)
+        healed = ""
+        processors = None
+        if heal:
+            vocab = self.vocabulary
+            tokens, healed = healing.trim_partial_word(tokens, prompt, vocab)
+            if healed:
+                from llama_cpp import LogitsProcessorList
+
+                constraint = healing.FirstWordConstraint(
+                    vocab,
+                    len(tokens),
+                    heal=healed,
+                    candidates=healing.candidate_texts(healed, names),
+                )
+                processors = LogitsProcessorList([constraint])
         reused = self._reusable_prefix(tokens)
         if cancel is not None and cancel.is_set():
             return Generation("", len(tokens), reused, 0, 0.0, 0.0, "cancelled")
-        stream = llm.create_completion(
-            tokens,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stop=stop or [],
-            stream=True,
-        )
-        return self._run(
-            stream,
-            prompt_tokens=len(tokens),
-            reused=reused,
-            cancel=cancel,
-            on_token=on_token,
-            deadline=deadline,
-            delta=lambda chunk: chunk["choices"][0].get("text") or "",
-        )
+        with self._job():
+            stream = llm.create_completion(
+                tokens,
+                max_tokens=max_tokens + (len(healed) and 2),
+                temperature=temperature,
+                stop=stop or [],
+                stream=True,
+                logits_processor=processors,
+            )
+            generation = self._run(
+                stream,
+                prompt_tokens=len(tokens),
+                reused=reused,
+                cancel=cancel,
+                on_token=on_token,
+                deadline=deadline,
+                delta=lambda chunk: chunk["choices"][0].get("text") or "",
+            )
+        if healed:
+            text = generation.text
+            # The word the user typed is already in the document: insert only what follows.
+            generation.text = text[len(healed) :] if text.startswith(healed) else ""
+            generation.healed = healed
+        return generation
 
     def chat(
         self,
@@ -253,18 +406,19 @@ class LlamaEngine:
         llm = self.llm
         if cancel is not None and cancel.is_set():
             return Generation("", 0, 0, 0, 0.0, 0.0, "cancelled")
-        stream = llm.create_chat_completion(
-            messages=messages,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stream=True,
-        )
-        return self._run(
-            stream,
-            prompt_tokens=0,
-            reused=0,
-            cancel=cancel,
-            on_token=on_token,
-            deadline=deadline,
-            delta=lambda chunk: chunk["choices"][0].get("delta", {}).get("content") or "",
-        )
+        with self._job():
+            stream = llm.create_chat_completion(
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+            )
+            return self._run(
+                stream,
+                prompt_tokens=0,
+                reused=0,
+                cancel=cancel,
+                on_token=on_token,
+                deadline=deadline,
+                delta=lambda chunk: chunk["choices"][0].get("delta", {}).get("content") or "",
+            )

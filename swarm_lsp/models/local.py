@@ -11,12 +11,14 @@ import dataclasses
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from swarm_lsp import threads
 from swarm_lsp.config import ModelSettings
 from swarm_lsp.errors import GenerationCancelled
 from swarm_lsp.models import defaults, fim
+from swarm_lsp.models.kv_states import KvStates
 from swarm_lsp.models.llama_engine import Generation, LlamaEngine
 from swarm_lsp.models.scheduler import ModelScheduler
 from swarm_lsp.models.trim import trim_completion
@@ -50,6 +52,7 @@ class LocalModels:
         self._chat: ModelScheduler[LlamaEngine] | None = None
         self._line_tokens: OrderedDict[str, int] = OrderedDict()
         self._count_lock = threading.Lock()
+        self.kv = KvStates()
 
     def _engine(self, which: str) -> ModelScheduler[LlamaEngine]:
         with self._lock:
@@ -62,7 +65,12 @@ class LocalModels:
                 else self.settings.chat_model
             )
             path: Path = defaults.resolve(configured, which)
-            engine = LlamaEngine(path, n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads)
+            engine = LlamaEngine(
+                path,
+                n_ctx=self.settings.n_ctx,
+                n_threads=self.settings.n_threads,
+                role=threads.INTERACTIVE,  # the editor waits on these: they pre-empt the swarm
+            )
             scheduler = ModelScheduler(engine, name=which)
             if which == "completion":
                 self._completion = scheduler
@@ -88,15 +96,51 @@ class LocalModels:
                 for scheduler in (self._completion, self._chat):
                     if scheduler is not None:
                         scheduler.close()
+                        scheduler.engine.leave_budget()
                 self._completion = None
                 self._chat = None
+                self.kv = KvStates()
                 with self._count_lock:
                     self._line_tokens.clear()
 
     async def warm_up(self) -> None:
-        """Load both models now so the first keystroke is not the one that pays for it."""
-        await self.completion.run(lambda engine, _cancel: engine.load())
+        """Load both models now so the first keystroke is not the one that pays for it.
+
+        The completion model goes first, with the token table healing needs; the chat model
+        after it, so the two loads do not compete for the cores.
+        """
+
+        def load_completion(engine: LlamaEngine, _cancel: threading.Event) -> None:
+            engine.load()
+            if engine.fim is None:
+                engine.vocabulary  # noqa: B018 - built now, not on the first keystroke
+
+        await self.completion.run(load_completion)
         await self.chat_scheduler.run(lambda engine, _cancel: engine.load())
+
+    @staticmethod
+    def prompt_for(engine: LlamaEngine, preamble: str, prefix: str, suffix: str) -> str:
+        fim_tokens = engine.fim
+        if fim_tokens is not None:
+            return fim_tokens.prompt(preamble, prefix, suffix)
+        return fim.continuation_prompt(preamble, prefix)
+
+    async def warm(self, *, key: str, preamble: str, prefix: str, suffix: str) -> int:
+        """Evaluate the prompt a completion at this cursor would use, generating nothing.
+
+        Called when a document opens or typing pauses, so the next request finds its prompt
+        in the KV cache. A completion request for the same document supersedes it.
+        """
+
+        def work(engine: LlamaEngine, cancel: threading.Event) -> int:
+            self.kv.switch(engine, key)
+            return engine.warm(self.prompt_for(engine, preamble, prefix, suffix), cancel)
+
+        return await self.completion.run(work, key=key)
+
+    def forget(self, key: str) -> None:
+        """A document closed: drop its saved KV state."""
+        self.kv.forget(key)
 
     def count_tokens(self, text: str) -> int:
         """Tokens by the completion model's own tokenizer, counted line by line.
@@ -125,17 +169,27 @@ class LocalModels:
         return total
 
     async def complete(
-        self, *, key: str, preamble: str, prefix: str, suffix: str, max_tokens: int | None = None
+        self,
+        *,
+        key: str,
+        preamble: str,
+        prefix: str,
+        suffix: str,
+        max_tokens: int | None = None,
+        names: Sequence[str] = (),
+        heal: bool = True,
     ) -> Completion:
-        """Complete at the cursor between ``prefix`` and ``suffix``; newest per ``key`` wins."""
+        """Complete at the cursor between ``prefix`` and ``suffix``; newest per ``key`` wins.
+
+        A partial word before the cursor is healed (continuation prompts only) and ``names``
+        that continue it are favoured; the result never repeats the partial word.
+        """
         settings = self.settings
 
         def work(engine: LlamaEngine, cancel: threading.Event) -> Completion:
             fim_tokens = engine.fim
-            if fim_tokens is not None:
-                prompt = fim_tokens.prompt(preamble, prefix, suffix)
-            else:
-                prompt = fim.continuation_prompt(preamble, prefix)
+            restored = self.kv.switch(engine, key)
+            prompt = self.prompt_for(engine, preamble, prefix, suffix)
             deadline = time.perf_counter() + settings.completion_timeout_ms / 1000
             lines_seen = [0]
             stop = threading.Event()  # set by a superseding request or by too many lines
@@ -154,7 +208,10 @@ class LocalModels:
                 cancel=stop,
                 on_token=watch,
                 deadline=deadline,
+                heal=heal and fim_tokens is None,
+                names=names,
             )
+            generation.restored = restored
             if cancel.is_set():
                 raise GenerationCancelled("superseded by a newer request")
             text = trim_completion(
@@ -188,3 +245,4 @@ class LocalModels:
         for scheduler in (self._completion, self._chat):
             if scheduler is not None:
                 scheduler.close()
+                scheduler.engine.leave_budget()

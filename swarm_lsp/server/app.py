@@ -50,6 +50,7 @@ class SwarmLanguageServer(LanguageServer):
         # (one pygls handler per method, so modules subscribe here instead).
         self.on_initialized: list[Callable[[], Awaitable[None]]] = []
         self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
+        self.on_did_open: list[Callable[[str], None]] = []
         self.on_did_save: list[Callable[[str], None]] = []
         self.on_did_change: list[Callable[[str, int], None]] = []
         self.on_did_close: list[Callable[[str], None]] = []

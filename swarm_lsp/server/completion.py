@@ -2,56 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from lsprotocol import types
 
-from swarm_lsp.errors import GenerationCancelled, ModelError
-from swarm_lsp.models.local import Completion
 from swarm_lsp.server.app import SwarmLanguageServer
-from swarm_lsp.server.text import cursor_at
+from swarm_lsp.server.completion_session import CompletionSession
 
 TRIGGER_CHARACTERS = [".", "(", "[", "{", ",", ":", "=", " "]
-
-
-async def complete_at(
-    ls: SwarmLanguageServer, uri: str, position: types.Position
-) -> tuple[Completion, str] | None:
-    """Run the model at ``position``; None when there is nothing sensible to complete."""
-    doc = ls.workspace.text_documents.get(uri)
-    if doc is None:
-        return None  # not open (or closed meanwhile): nothing to complete
-    cursor = cursor_at(doc, position)
-    if cursor is None:
-        return None
-    started = time.perf_counter()
-    preamble, prefix, suffix = ls.completion_context(uri, doc, position, cursor)
-    context_ms = (time.perf_counter() - started) * 1000
-    try:
-        result = await ls.models.complete(key=uri, preamble=preamble, prefix=prefix, suffix=suffix)
-    except GenerationCancelled:
-        return None  # superseded by a newer keystroke
-    except ModelError as err:
-        ls.log(f"completion failed: {err}", types.MessageType.Error)
-        raise
-    ls.last_completion = result
-    gen = result.generation
-    ls.last_completion_stats = {
-        "contextMs": round(context_ms, 3),
-        "promptMs": round(gen.prompt_ms, 3),
-        "generationMs": round(gen.generation_ms, 3),
-        "promptTokens": gen.prompt_tokens,
-        "reusedTokens": gen.reused_tokens,
-        "completionTokens": gen.completion_tokens,
-        "stopReason": gen.stop_reason,
-        "handlerMs": round((time.perf_counter() - started) * 1000, 3),
-        "model": result.model,
-        "fim": result.used_fim,
-    }
-    if not result.text.strip():
-        return None
-    return result, cursor.word
 
 
 def _documentation(ls: SwarmLanguageServer, text: str) -> types.MarkupContent | str:
@@ -65,6 +23,12 @@ def _documentation(ls: SwarmLanguageServer, text: str) -> types.MarkupContent | 
 
 
 def register(server: SwarmLanguageServer) -> None:
+    session = CompletionSession(server)
+    server.on_did_open.append(session.opened)
+    server.on_did_change.append(session.changed)
+    server.on_did_save.append(session.saved)
+    server.on_did_close.append(session.closed)
+
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
         types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS),
@@ -72,17 +36,17 @@ def register(server: SwarmLanguageServer) -> None:
     async def completion(
         ls: SwarmLanguageServer, params: types.CompletionParams
     ) -> types.CompletionList:
-        found = await complete_at(ls, params.text_document.uri, params.position)
+        found = await session.complete(params.text_document.uri, params.position)
         if found is None:
             return types.CompletionList(is_incomplete=True, items=[])
-        result, word = found
-        text = word + result.text
+        word = found.word
+        text = word + found.text
         start = types.Position(params.position.line, params.position.character - len(word))
         label = text.strip().splitlines()[0] if text.strip() else text
         item = types.CompletionItem(
             label=label[:80],
             kind=types.CompletionItemKind.Snippet,
-            detail=f"swarm-lsp · {result.model}",
+            detail=f"swarm-lsp · {found.model}",
             documentation=_documentation(ls, text),
             filter_text=text,
             sort_text="0",
@@ -96,16 +60,27 @@ def register(server: SwarmLanguageServer) -> None:
         """Timings of the last completion, for benchmarks and bug reports."""
         return ls.last_completion_stats
 
+    @server.feature("swarm/warm")
+    async def warm(ls: SwarmLanguageServer, params: Any) -> None:
+        """A client that knows the cursor (BufEnter, CursorHold) asks to warm the cache there."""
+        doc = getattr(params, "textDocument", None) or getattr(params, "text_document", None)
+        pos = getattr(params, "position", None)
+        uri = getattr(doc, "uri", None)
+        if not isinstance(uri, str) or pos is None:
+            return
+        position = types.Position(int(getattr(pos, "line", 0)), int(getattr(pos, "character", 0)))
+        session.cursors[uri] = position
+        await session.warm(uri, position)
+
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
         ls: SwarmLanguageServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList:
-        found = await complete_at(ls, params.text_document.uri, params.position)
+        found = await session.complete(params.text_document.uri, params.position)
         if found is None:
             return types.InlineCompletionList(items=[])
-        result, _word = found
         item = types.InlineCompletionItem(
-            insert_text=result.text,
+            insert_text=found.text,
             range=types.Range(params.position, params.position),
         )
         return types.InlineCompletionList(items=[item])

@@ -40,6 +40,8 @@ def register(server: SwarmLanguageServer) -> None:
         doc = params.text_document
         if ls.context is not None:
             ls.context.documents.open(doc.uri, doc.text, doc.language_id, doc.version)
+        for hook in ls.on_did_open:
+            hook(doc.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: SwarmLanguageServer, params: types.DidChangeTextDocumentParams) -> None:

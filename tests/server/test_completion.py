@@ -55,3 +55,61 @@ async def test_inline_completion_returns_ghost_text(
     assert len(items) == 1
     assert isinstance(items[0].insert_text, str) and items[0].insert_text.strip()
     assert items[0].range == types.Range(types.Position(5, 11), types.Position(5, 11))
+
+
+def inline_params(uri: str, line: int, character: int) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Automatic
+        ),
+    )
+
+
+def insert(client: LanguageClient, uri: str, version: int, line: int, col: int, text: str) -> None:
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(types.Position(line, col), types.Position(line, col)),
+                    text=text,
+                )
+            ],
+        )
+    )
+
+
+async def test_typing_the_suggestion_is_answered_without_the_model(
+    client: LanguageClient, sample_project: Path
+) -> None:
+    uri = open_doc(client, sample_project / "scratch.py", SOURCE)
+    first = await client.text_document_inline_completion_async(inline_params(uri, 5, 11))
+    assert isinstance(first, types.InlineCompletionList) and first.items
+    shown = first.items[0].insert_text
+    assert isinstance(shown, str) and len(shown) >= 2
+    typed = shown[:2] if len(shown) > 2 else shown[:1]
+    insert(client, uri, 2, 5, 11, typed)
+    second = await client.text_document_inline_completion_async(
+        inline_params(uri, 5, 11 + len(typed))
+    )
+    assert isinstance(second, types.InlineCompletionList) and second.items
+    assert second.items[0].insert_text == shown[len(typed) :]
+    stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+    assert stats.reuse == "typed-ahead"
+    assert stats.counts.model == 1
+
+
+async def test_a_partial_word_is_healed_not_repeated(
+    client: LanguageClient, sample_project: Path
+) -> None:
+    text = "import os\n\n\ndef here():\n    return os.getc"
+    uri = open_doc(client, sample_project / "healing.py", text)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 4, 18))
+    stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+    assert stats.healed.endswith("getc")
+    assert isinstance(result, types.InlineCompletionList)
+    for item in result.items:
+        assert isinstance(item.insert_text, str)
+        assert not item.insert_text.startswith("getc")  # never "getcgetcwd"

@@ -1,0 +1,225 @@
+"""The completion side of a session: reuse, stable prompts, and warming the model's cache.
+
+Per request, in order: an answer that needs no model call (the user typed the start of the
+suggestion on screen, or came back to a prefix answered a moment ago); else the document's
+stable prompt window (:mod:`swarm_lsp.context.completion_window`) and the model, healing a
+partial word. Between requests, at the moments a person pauses (document opened, typing
+stopped, file saved, ``swarm/warm`` from a client that knows the cursor), the prompt at the
+cursor is evaluated ahead so the next request only appends to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import Any
+
+from lsprotocol import types
+
+from swarm_lsp.context.completion_window import CompletionWindows
+from swarm_lsp.errors import GenerationCancelled, ModelError, SwarmError
+from swarm_lsp.models.reuse import CompletionCache
+from swarm_lsp.server.app import SwarmLanguageServer
+from swarm_lsp.server.text import Cursor, cursor_at
+
+IDLE_WARM_S = 1.0  # typing paused this long: refresh the preamble and warm the cache
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    text: str  # to insert at the cursor
+    word: str  # the partial word before the cursor
+    model: str
+    kind: str  # "model" | "typed-ahead" | "cached"
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompt:
+    preamble: str
+    prefix: str
+    suffix: str
+    names: tuple[str, ...]
+    anchor_line: int = -1
+    moved: bool = True
+
+
+class CompletionSession:
+    """Completion state for one server; see the module docstring."""
+
+    def __init__(self, ls: SwarmLanguageServer) -> None:
+        self.ls = ls
+        self.cache = CompletionCache()
+        self._windows: CompletionWindows | None = None
+        self.cursors: dict[str, types.Position] = {}
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.counts = {"model": 0, "typed-ahead": 0, "cached": 0, "warm": 0}
+
+    # -- prompt ------------------------------------------------------------------------------
+    def windows(self) -> CompletionWindows | None:
+        engine = self.ls.context
+        if engine is None:
+            return None
+        if self._windows is None or self._windows.engine is not engine:
+            self._windows = CompletionWindows(engine)
+        return self._windows
+
+    def prompt(self, uri: str, position: types.Position, cursor: Cursor) -> Prompt:
+        ls = self.ls
+        windows = self.windows()
+        if windows is None or ls.context is None or uri not in ls.context.documents:
+            return Prompt("", cursor.prefix, cursor.suffix, ())
+        engine = ls.models.completion.engine
+        fim = engine.loaded and engine.fim is not None
+        try:
+            ctx = windows.context(
+                uri,
+                position.line,
+                position.character,
+                count_tokens=ls.models.count_tokens,
+                suffix_in_prompt=fim,
+            )
+        except SwarmError as err:
+            ls.log(f"context: {err}; using the text around the cursor", types.MessageType.Warning)
+            return Prompt("", cursor.prefix, cursor.suffix, ())
+        if ctx is None:
+            return Prompt("", cursor.prefix, cursor.suffix, ())
+        names = tuple(windows.names_for(cursor.word, ctx)) if cursor.word else ()
+        return Prompt(ctx.preamble, ctx.prefix, ctx.suffix, names, ctx.anchor_line, ctx.moved)
+
+    # -- a request ---------------------------------------------------------------------------
+    async def complete(self, uri: str, position: types.Position) -> Answer | None:
+        """The text to insert at ``position``; None when there is nothing sensible."""
+        ls = self.ls
+        doc = ls.workspace.text_documents.get(uri)
+        if doc is None:
+            return None  # not open (or closed meanwhile)
+        cursor = cursor_at(doc, position)
+        if cursor is None:
+            return None
+        self.cursors[uri] = position
+        started = time.perf_counter()
+        line_rest = cursor.suffix.split("\n", 1)[0]
+        hit = self.cache.lookup(uri, cursor.prefix, line_rest)
+        if hit is not None:
+            self.counts[hit.kind] += 1
+            ls.last_completion_stats = {
+                "reuse": hit.kind,
+                "typed": hit.typed,
+                "handlerMs": round((time.perf_counter() - started) * 1000, 3),
+                "counts": dict(self.counts),
+            }
+            model = ls.last_completion.model if ls.last_completion is not None else ""
+            return Answer(hit.text, cursor.word, model, hit.kind)
+
+        prompt = self.prompt(uri, position, cursor)
+        context_ms = (time.perf_counter() - started) * 1000
+        try:
+            result = await ls.models.complete(
+                key=uri,
+                preamble=prompt.preamble,
+                prefix=prompt.prefix,
+                suffix=prompt.suffix,
+                names=prompt.names,
+            )
+        except GenerationCancelled:
+            return None  # superseded by a newer keystroke
+        except ModelError as err:
+            ls.log(f"completion failed: {err}", types.MessageType.Error)
+            raise
+        self.counts["model"] += 1
+        ls.last_completion = result
+        gen = result.generation
+        ls.last_completion_stats = {
+            "reuse": None,
+            "contextMs": round(context_ms, 3),
+            "promptMs": round(gen.prompt_ms, 3),
+            "generationMs": round(gen.generation_ms, 3),
+            "promptTokens": gen.prompt_tokens,
+            "reusedTokens": gen.reused_tokens,
+            "completionTokens": gen.completion_tokens,
+            "stopReason": gen.stop_reason,
+            "healed": gen.healed,
+            "names": len(prompt.names),
+            "restored": gen.restored,
+            "anchorLine": prompt.anchor_line,
+            "windowMoved": prompt.moved,
+            "handlerMs": round((time.perf_counter() - started) * 1000, 3),
+            "model": result.model,
+            "fim": result.used_fim,
+            "counts": dict(self.counts),
+        }
+        if not result.text.strip():
+            return None
+        self.cache.put(uri, cursor.prefix, line_rest, result.text)
+        return Answer(result.text, cursor.word, result.model, "model")
+
+    # -- warming between requests ------------------------------------------------------------
+    def schedule_warm(self, uri: str, delay: float, *, stale: bool) -> None:
+        """Warm the cache at the document's last cursor after ``delay`` seconds of quiet."""
+        pending = self.timers.pop(uri, None)
+        if pending is not None:
+            pending.cancel()
+
+        def fire() -> None:
+            self.timers.pop(uri, None)
+            windows = self.windows()
+            if stale and windows is not None:
+                windows.mark_stale(uri)
+            self.ls.spawn(self.warm(uri, self.cursors.get(uri)))
+
+        self.timers[uri] = asyncio.get_running_loop().call_later(delay, fire)
+
+    async def warm(self, uri: str, position: types.Position | None) -> int:
+        """Evaluate the prompt at ``position`` (default: the document's end) ahead of time."""
+        ls = self.ls
+        doc = ls.workspace.text_documents.get(uri)
+        if doc is None:
+            return 0
+        if position is None:
+            lines = doc.lines
+            last = max(0, len(lines) - 1)
+            tail = lines[last].rstrip("\r\n") if lines else ""
+            position = types.Position(last, len(tail))
+        cursor = cursor_at(doc, position)
+        if cursor is None:
+            return 0
+        prompt = self.prompt(uri, position, cursor)
+        try:
+            done = await ls.models.warm(
+                key=uri, preamble=prompt.preamble, prefix=prompt.prefix, suffix=prompt.suffix
+            )
+        except GenerationCancelled:
+            return 0  # a real request came first: it does the work
+        except ModelError as err:
+            ls.log(f"warming the completion model failed: {err}", types.MessageType.Warning)
+            return 0
+        self.counts["warm"] += 1
+        return done
+
+    # -- document events ---------------------------------------------------------------------
+    def opened(self, uri: str) -> None:
+        self.schedule_warm(uri, 0.0, stale=False)
+
+    def changed(self, uri: str, _version: int) -> None:
+        if uri in self.cursors:
+            self.schedule_warm(uri, IDLE_WARM_S, stale=True)
+
+    def saved(self, uri: str) -> None:
+        windows = self.windows()
+        if windows is not None:
+            windows.mark_stale(uri)
+
+    def closed(self, uri: str) -> None:
+        pending = self.timers.pop(uri, None)
+        if pending is not None:
+            pending.cancel()
+        self.cursors.pop(uri, None)
+        self.cache.forget(uri)
+        windows = self.windows()
+        if windows is not None:
+            windows.forget(uri)
+        self.ls.models.forget(uri)
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.counts)

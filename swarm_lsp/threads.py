@@ -1,0 +1,327 @@
+"""One inference budget per machine: how many threads llama.cpp, torch and BLAS may use.
+
+llama.cpp's threads spin while they wait for each other; two engines whose threads together
+outnumber the cores collapse (0.3 tokens/s measured where one thread alone makes 100). Every
+model that runs on this machine — the LSP server's completion and chat models, the local swarm's
+refactor model, the research embedder — therefore takes its thread counts from here, and
+registers a *claim* (a small JSON file per engine in :func:`claims_dir`) so the others can
+see it.
+
+The rules (:func:`plan`, a pure function):
+
+- the cores are the ones this process may run on (``os.sched_getaffinity``), less the load
+  other programs put on them (the 1-minute load average minus what swarm engines account for);
+- an interactive engine (completion, chat in the editor) takes the free cores left over by the
+  background engines that are running a job right now, shared with the other interactive
+  engines that are busy;
+- a background engine (a swarm worker's model, the embedder) takes one thread and a lower
+  priority (``nice`` +10) while any interactive engine lives on this machine, otherwise the
+  free cores left over by the other busy background engines;
+- each engine gets at least one thread and at most :data:`MAX_THREADS`, so with fewer cores
+  than busy engines the sum can exceed the cores by the engines beyond the cores, never more.
+
+Engines re-plan before every job (llama.cpp's thread counts can change between decodes), so
+a background generation drops to one thread as soon as the editor asks for a completion.
+Environment limits for torch and BLAS (:func:`apply_env_limits`) must be set before those
+libraries are imported; :func:`limit_process` does the whole set-up for a background process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from swarm_lsp import paths
+
+log = logging.getLogger(__name__)
+
+INTERACTIVE = "interactive"
+BACKGROUND = "background"
+ROLES = (INTERACTIVE, BACKGROUND)
+
+BACKGROUND_NICE = 10  # niceness a background engine's threads run at
+MAX_THREADS = 8  # small models gain nothing from more; llama.cpp's own cap is similar
+
+# Variables read by OpenMP, OpenBLAS, MKL, Accelerate and numexpr when they start their pools.
+BLAS_ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One engine's entry in the machine's budget."""
+
+    key: str  # "<pid>-<engine name>"
+    pid: int
+    role: str
+    threads: int
+    active: bool  # running a job right now
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """Thread counts and priority for one engine, and why."""
+
+    role: str
+    n_threads: int  # llama.cpp generation threads
+    n_threads_batch: int  # llama.cpp prompt (batch) threads
+    torch_threads: int
+    blas_threads: int
+    nice: int  # niceness increment for the threads that run the model
+    reason: str
+
+    @property
+    def threads(self) -> int:
+        """The most threads this engine runs at once."""
+        return max(self.n_threads, self.n_threads_batch)
+
+
+# -- the machine ----------------------------------------------------------------------------
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def load_average() -> float:
+    """The 1-minute load average (runnable and uninterruptible tasks), 0.0 when unknown."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        pass
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+# -- the policy -----------------------------------------------------------------------------
+def plan(
+    role: str,
+    *,
+    cores: int,
+    load: float,
+    others: Iterable[Claim],
+    own_threads: int = 0,
+    fixed: int = 0,
+) -> Budget:
+    """The budget for a ``role`` engine given the machine and the other engines' claims.
+
+    ``own_threads`` is what this engine itself ran with lately (it is inside the load average
+    and is not someone else's load). ``fixed`` > 0 is a user's explicit thread count: it wins,
+    but a background engine still gets its lower priority.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown inference role {role!r}; expected one of {ROLES}")
+    claims = list(others)
+    ours = own_threads + sum(c.threads for c in claims if c.active)
+    external = max(0.0, load - ours)
+    free = max(1, cores - math.floor(external + 0.25))  # a mostly busy core counts as taken
+    busy_background = sum(c.threads for c in claims if c.role == BACKGROUND and c.active)
+    nice = 0 if role == INTERACTIVE else BACKGROUND_NICE
+    if fixed > 0:
+        n, reason = fixed, f"fixed at {fixed} by settings"
+    elif role == INTERACTIVE:
+        peers = 1 + sum(1 for c in claims if c.role == INTERACTIVE and c.active)
+        n = max(1, (free - busy_background) // peers)
+        reason = (
+            f"{free} of {cores} cores free (load {load:.1f}), {busy_background} to busy "
+            f"background engines, shared by {peers} interactive"
+        )
+    elif any(c.role == INTERACTIVE for c in claims):
+        n, reason = 1, "an interactive engine runs on this machine: background keeps 1 thread"
+    else:
+        n = max(1, free - busy_background)
+        reason = (
+            f"{free} of {cores} cores free (load {load:.1f}), {busy_background} to other "
+            "busy background engines"
+        )
+    n = min(n, MAX_THREADS)
+    return Budget(role, n, n, n, n, nice, reason)
+
+
+# -- claims ---------------------------------------------------------------------------------
+def claims_dir() -> Path:
+    """Where this machine's engines register (``$SWARM_LSP_INFERENCE_DIR`` overrides)."""
+    override = os.environ.get("SWARM_LSP_INFERENCE_DIR")
+    if override:
+        return Path(override)
+    return paths.user_cache_dir() / "inference"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_claims(folder: Path | None = None, *, exclude: str = "") -> list[Claim]:
+    """Every live engine's claim except ``exclude``; claims of dead processes are removed."""
+    folder = folder or claims_dir()
+    found: list[Claim] = []
+    try:
+        entries = list(folder.glob("*.json"))
+    except OSError:
+        return found
+    for path in entries:
+        try:
+            raw = json.loads(path.read_text())
+            claim = Claim(
+                key=str(raw["key"]),
+                pid=int(raw["pid"]),
+                role=str(raw["role"]),
+                threads=max(1, int(raw["threads"])),
+                active=bool(raw["active"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being replaced or not ours: skip it this time
+        if not _alive(claim.pid):
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        if claim.key != exclude:
+            found.append(claim)
+    return found
+
+
+class Slot:
+    """One engine's place in the budget: plan before a job, mark it busy while it runs.
+
+    ``plan()`` reads the other claims and the load (a few small files: well under a
+    millisecond); ``active()`` wraps a job so others see this engine busy.
+    """
+
+    def __init__(self, name: str, role: str, *, fixed: int = 0, folder: Path | None = None):
+        if role not in ROLES:
+            raise ValueError(f"unknown inference role {role!r}; expected one of {ROLES}")
+        self.role = role
+        self.fixed = fixed
+        self.key = f"{os.getpid()}-{name}"
+        self.folder = folder or claims_dir()
+        self._lock = threading.Lock()
+        self.budget = self.plan()
+        self._write(active=False)
+
+    @property
+    def path(self) -> Path:
+        return self.folder / f"{self.key}.json"
+
+    def plan(self) -> Budget:
+        """A fresh budget from the machine as it is now (does not publish it)."""
+        previous = getattr(self, "budget", None)
+        return plan(
+            self.role,
+            cores=usable_cores(),
+            load=load_average(),
+            others=read_claims(self.folder, exclude=self.key),
+            own_threads=previous.threads if previous is not None else 0,
+            fixed=self.fixed,
+        )
+
+    def _write(self, *, active: bool) -> None:
+        data = {
+            "key": self.key,
+            "pid": os.getpid(),
+            "role": self.role,
+            "threads": self.budget.threads,
+            "active": active,
+        }
+        with self._lock:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                tmp = self.path.with_suffix(f".{threading.get_ident()}.tmp")
+                tmp.write_text(json.dumps(data))
+                os.replace(tmp, self.path)
+            except OSError as err:  # a read-only cache must not stop inference
+                log.debug("cannot write inference claim %s: %s", self.path, err)
+
+    def refresh(self, *, active: bool) -> Budget:
+        """Re-plan, publish the new budget, and return it."""
+        self.budget = self.plan()
+        self._write(active=active)
+        return self.budget
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[Budget]:
+        """Run a job: re-plan, mark this engine busy, and idle again afterwards."""
+        budget = self.refresh(active=True)
+        try:
+            yield budget
+        finally:
+            self._write(active=False)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+# -- applying a budget ----------------------------------------------------------------------
+def apply_env_limits(budget: Budget) -> None:
+    """Cap OpenMP/BLAS pools (read when those libraries load) and torch if it is loaded.
+
+    Call before importing torch, numpy-backed BLAS or sentence-transformers; calling again
+    later still sets torch's intra-op threads.
+    """
+    for var in BLAS_ENV_VARS:
+        os.environ[var] = str(budget.blas_threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        apply_torch(budget, torch)
+
+
+def apply_torch(budget: Budget, torch: object | None = None) -> None:
+    """``torch.set_num_threads`` (and one inter-op thread while torch still allows it)."""
+    module = torch if torch is not None else sys.modules.get("torch")
+    if module is None:
+        return
+    module.set_num_threads(budget.torch_threads)  # type: ignore[attr-defined]
+    with contextlib.suppress(RuntimeError):  # only before torch's first parallel work
+        module.set_num_interop_threads(1)  # type: ignore[attr-defined]
+
+
+def lower_priority(nice: int) -> None:
+    """Make the calling thread's niceness at least ``nice`` (idempotent; never raises priority).
+
+    On Linux niceness belongs to a thread and threads inherit it from the thread that starts
+    them, so calling this on the thread that runs llama.cpp (or at the start of a background
+    process, before other threads exist) covers the threads the model starts.
+    """
+    if nice <= 0:
+        return
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, 0)
+        if current < nice:
+            os.setpriority(os.PRIO_PROCESS, 0, min(19, nice))
+    except (AttributeError, OSError) as err:
+        log.debug("cannot lower priority: %s", err)
+
+
+def limit_process(name: str, role: str = BACKGROUND) -> Slot:
+    """Set a whole process up for ``role`` inference before it imports torch or BLAS.
+
+    Plans a budget, caps OpenMP/BLAS/torch threads, lowers the priority of a background
+    process, and returns the registered :class:`Slot` (wrap jobs in ``slot.active()``).
+    """
+    slot = Slot(name, role)
+    apply_env_limits(slot.budget)
+    lower_priority(slot.budget.nice)
+    return slot

@@ -1,0 +1,177 @@
+"""The machine's inference budget: thread counts, claims between processes, env limits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from swarm_lsp import threads
+from swarm_lsp.threads import BACKGROUND, INTERACTIVE, Claim
+
+
+def claim(key: str, role: str, n: int, active: bool) -> Claim:
+    return Claim(key=key, pid=os.getpid(), role=role, threads=n, active=active)
+
+
+def test_alone_on_a_quiet_machine_an_engine_takes_every_core() -> None:
+    for role in threads.ROLES:
+        budget = threads.plan(role, cores=4, load=0.0, others=[])
+        assert (budget.n_threads, budget.n_threads_batch) == (4, 4)
+        assert budget.torch_threads == budget.blas_threads == 4
+    assert threads.plan(INTERACTIVE, cores=4, load=0.0, others=[]).nice == 0
+    assert threads.plan(BACKGROUND, cores=4, load=0.0, others=[]).nice == threads.BACKGROUND_NICE
+
+
+def test_two_cores_with_the_local_swarm_busy_never_oversubscribe() -> None:
+    # The LSP server's completion engine and a swarm worker's model on a 2-core machine.
+    background = threads.plan(
+        BACKGROUND, cores=2, load=0.0, others=[claim("lsp-completion", INTERACTIVE, 2, False)]
+    )
+    assert background.threads == 1
+    assert background.nice == threads.BACKGROUND_NICE
+    interactive = threads.plan(
+        INTERACTIVE, cores=2, load=1.0, others=[claim("worker", BACKGROUND, 1, True)]
+    )
+    assert interactive.threads == 1
+    assert background.threads + interactive.threads <= 2
+
+
+def test_interactive_engines_busy_at_once_share_the_cores() -> None:
+    others = [claim("chat", INTERACTIVE, 4, True), claim("worker", BACKGROUND, 1, True)]
+    budget = threads.plan(INTERACTIVE, cores=8, load=5.0, others=others)
+    assert budget.threads == (8 - 1) // 2
+    # Idle engines take nothing from the interactive one.
+    idle = [claim("chat", INTERACTIVE, 4, False), claim("worker", BACKGROUND, 1, False)]
+    assert threads.plan(INTERACTIVE, cores=8, load=0.0, others=idle).threads == 8
+
+
+def test_background_engines_split_what_is_free_when_no_editor_runs() -> None:
+    first = threads.plan(BACKGROUND, cores=2, load=0.0, others=[])
+    second = threads.plan(
+        BACKGROUND, cores=2, load=2.0, others=[claim("first", BACKGROUND, first.threads, True)]
+    )
+    # The first re-plans before its next job and sees the second.
+    again = threads.plan(
+        BACKGROUND,
+        cores=2,
+        load=3.0,
+        others=[claim("second", BACKGROUND, second.threads, True)],
+        own_threads=first.threads,
+    )
+    assert second.threads == 1
+    assert again.threads + second.threads <= 2
+
+
+def test_load_from_other_programs_takes_cores_away() -> None:
+    assert threads.plan(INTERACTIVE, cores=2, load=3.8, others=[]).threads == 1
+    assert threads.plan(INTERACTIVE, cores=8, load=3.0, others=[]).threads == 5
+    # Our own threads are in the load average and are not someone else's load.
+    assert threads.plan(INTERACTIVE, cores=4, load=4.0, others=[], own_threads=4).threads == 4
+
+
+def test_fixed_setting_wins_and_threads_are_capped() -> None:
+    assert threads.plan(INTERACTIVE, cores=2, load=9.0, others=[], fixed=3).threads == 3
+    assert threads.plan(INTERACTIVE, cores=64, load=0.0, others=[]).threads == threads.MAX_THREADS
+    with pytest.raises(ValueError, match="unknown inference role"):
+        threads.plan("urgent", cores=2, load=0.0, others=[])
+
+
+def test_slots_see_each_other_and_forget_dead_processes(tmp_path: Path) -> None:
+    completion = threads.Slot("completion", INTERACTIVE, folder=tmp_path)
+    worker = threads.Slot("refactor", BACKGROUND, folder=tmp_path)
+    assert worker.refresh(active=False).threads == 1  # the editor's engine lives
+    seen = {c.key: c for c in threads.read_claims(tmp_path, exclude=completion.key)}
+    assert set(seen) == {worker.key}
+    with worker.active():
+        busy = threads.read_claims(tmp_path, exclude=completion.key)
+        assert [c.active for c in busy] == [True]
+    assert [c.active for c in threads.read_claims(tmp_path, exclude=completion.key)] == [False]
+
+    # A claim left by a process that has exited is removed by the next reader.
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(dead.stdout)
+    stale = tmp_path / f"{pid}-chat.json"
+    stale.write_text(
+        f'{{"key": "{pid}-chat", "pid": {pid}, "role": "background", "threads": 2, "active": true}}'
+    )
+    (tmp_path / "garbage.json").write_text("{not json")
+    keys = {c.key for c in threads.read_claims(tmp_path)}
+    assert keys == {completion.key, worker.key}
+    assert not stale.exists()
+
+    worker.close()
+    completion.close()
+    assert threads.read_claims(tmp_path) == []
+
+
+def test_claims_live_in_the_user_cache_unless_overridden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWARM_LSP_CACHE", str(tmp_path / "cache"))
+    assert threads.claims_dir() == tmp_path / "cache" / "inference"
+    monkeypatch.setenv("SWARM_LSP_INFERENCE_DIR", str(tmp_path / "shared"))
+    assert threads.claims_dir() == tmp_path / "shared"
+
+
+def test_env_limits_cap_blas_and_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in threads.BLAS_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    budget = threads.plan(BACKGROUND, cores=2, load=0.0, others=[], fixed=1)
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        threads.apply_env_limits(budget)
+        assert all(os.environ[v] == "1" for v in threads.BLAS_ENV_VARS)
+        if torch is not None:
+            assert torch.get_num_threads() == 1
+    finally:
+        if torch is not None and before is not None:
+            torch.set_num_threads(before)
+
+
+def test_env_limits_reach_torch_imported_afterwards(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    script = (
+        "from swarm_lsp import threads\n"
+        "slot = threads.limit_process('embedder')\n"
+        "import os, torch\n"
+        "print(torch.get_num_threads(), os.environ['OMP_NUM_THREADS'], slot.budget.threads,"
+        " os.getpriority(os.PRIO_PROCESS, 0))\n"
+    )
+    env = {**os.environ, "SWARM_LSP_INFERENCE_DIR": str(tmp_path)}
+    (tmp_path / "1-lsp.json").write_text(
+        f'{{"key": "lsp", "pid": {os.getpid()}, "role": "interactive", "threads": 2, '
+        '"active": false}'
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
+    torch_threads, omp, planned, nice = (int(x) for x in out)
+    assert torch_threads == omp == planned == 1  # an editor's engine lives: background keeps 1
+    assert nice >= threads.BACKGROUND_NICE
+
+
+def test_lower_priority_touches_only_the_calling_thread() -> None:
+    seen: list[int] = []
+
+    def work() -> None:
+        threads.lower_priority(threads.BACKGROUND_NICE)
+        threads.lower_priority(threads.BACKGROUND_NICE)  # idempotent
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    main_before = os.getpriority(os.PRIO_PROCESS, 0)
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert seen == [max(main_before, threads.BACKGROUND_NICE)]
+    assert os.getpriority(os.PRIO_PROCESS, 0) == main_before
