@@ -1,0 +1,577 @@
+"""The coordinator's core: a task's life from acceptance to its one final result.
+
+Every accepted task is committed to SQLite before SubmitTask returns; on restart unfinished
+tasks go back to the queue. A worker's lease lasts as long as its session and its heartbeats:
+when either stops, its tasks go back to the queue for another worker. A task's result is
+applied at most once: only the worker holding the current attempt's lease can finish it.
+
+The other jobs live next door: admission (checks before acceptance), scheduler (who runs
+what), queues, sessions, results, the local fallback, blobs, status, and the gRPC servicers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import grpc
+
+from swarm_lsp.dispatch.coordinator import admission, scheduler, status
+from swarm_lsp.dispatch.coordinator.blobs import BlobService
+from swarm_lsp.dispatch.coordinator.local import LocalRunner, local_session
+from swarm_lsp.dispatch.coordinator.model import (
+    ActiveTask,
+    CoordinatorConfig,
+    RequestError,
+    WorkerSession,
+)
+from swarm_lsp.dispatch.coordinator.queues import TaskQueues
+from swarm_lsp.dispatch.coordinator.results import ResultLog, final_result
+from swarm_lsp.dispatch.coordinator.sessions import SessionTable
+from swarm_lsp.dispatch.proto import swarm_pb2 as pb
+from swarm_lsp.dispatch.snapshot import BlobStore
+from swarm_lsp.dispatch.store import TaskRecord, TaskStore, now_ms
+
+log = logging.getLogger(__name__)
+
+RECOVERY_GRACE_MS = 5000
+
+
+class Coordinator:
+    """Task routing and bookkeeping; the gRPC servicers are thin shells over it."""
+
+    def __init__(self, config: CoordinatorConfig) -> None:
+        self.config = config
+        self.routing = config.routing
+        self.settings = config.settings
+        self.max_context_bytes = (
+            config.max_context_bytes or self.settings.context.max_decompressed_bytes
+        )
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = TaskStore(config.state_dir / "tasks.sqlite3")
+        self.blobs = BlobStore(config.state_dir / "blobs")
+        self.blob_service = BlobService(self.blobs, config.max_message_bytes)
+        self.address = ""
+        self.started = time.monotonic()
+        self.sessions = SessionTable()
+        self.workers = self.sessions.workers  # session id -> session
+        self.active: dict[str, ActiveTask] = {}
+        self.queues = TaskQueues()
+        self.results = ResultLog()
+        self.avg_ms: dict[str, float] = {}  # role -> moving average of run time
+        self.local = local_session(config.local_fallback, config.local_capacity)
+        self.local_runner = LocalRunner(
+            self, self.local, self.settings, config.state_dir, self.max_context_bytes
+        )
+        self._local_fallback_after = 0.0
+        self._reaper: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._unsaved_starts: dict[str, TaskRecord] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover unfinished tasks from the store and start the lease reaper.
+
+        After a restart with unfinished tasks, the workers that held them are expected back
+        within moments (they reconnect with backoff): local fallback waits a grace period so
+        the coordinator does not grab their work first.
+        """
+        self.store.prune(now_ms() - self.config.keep_finished_ms)
+        recovered = self.store.unfinished()
+        if recovered:
+            grace = max(self.config.lease_timeout_ms, RECOVERY_GRACE_MS) / 1000
+            self._local_fallback_after = time.monotonic() + grace
+            asyncio.get_running_loop().call_later(grace, self.schedule_all)
+        for record in recovered:
+            if record.state == "RUNNING":
+                record.state = "QUEUED"
+                record.worker = ""
+                record.fallback = ""
+                self.store.update(record.id, state="QUEUED", worker="", fallback="")
+            active = ActiveTask(record)
+            self.active[record.id] = active
+            self._arm_deadline(active)
+            self.queues.push(active)
+        self.schedule_all()
+        self._reaper = asyncio.create_task(self._reap())
+        self._flusher = asyncio.create_task(self._flush_starts())
+
+    async def stop(self) -> None:
+        for task in (self._reaper, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.save_starts()
+        for active in list(self.active.values()):
+            if active.deadline_timer is not None:
+                active.deadline_timer.cancel()
+            if active.local_task is not None:
+                active.local_task.cancel()
+        for session in self.sessions:
+            session.outbox.put_nowait(None)
+        self.store.close()
+
+    def _start_fields(self, task_id: str) -> dict[str, Any]:
+        record = self._unsaved_starts.pop(task_id, None)
+        if record is None:
+            return {}
+        return {
+            "attempt": record.attempt,
+            "worker": record.worker,
+            "fallback": record.fallback,
+            "started_ms": record.started_ms,
+        }
+
+    def save_starts(self) -> None:
+        if not self._unsaved_starts:
+            return
+        records = list(self._unsaved_starts.values())
+        self._unsaved_starts.clear()
+        with self.store.transaction():
+            for record in records:
+                self.store.update(
+                    record.id,
+                    state=record.state,
+                    attempt=record.attempt,
+                    worker=record.worker,
+                    fallback=record.fallback,
+                    started_ms=record.started_ms,
+                )
+
+    async def _flush_starts(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(0.1)
+            self.save_starts()
+            ticks += 1
+            if ticks % 36_000 == 0:  # hourly
+                self.store.prune(now_ms() - self.config.keep_finished_ms)
+
+    async def _reap(self) -> None:
+        interval = max(0.02, self.config.heartbeat_interval_ms / 2000)
+        timeout = self.config.lease_timeout_ms / 1000
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            if now - before > 2 * interval + 0.1:
+                # This loop was stalled (a busy local fallback, a slow disk): heartbeats that
+                # arrived meanwhile are not read yet, so judge no one on this tick.
+                continue
+            for session in self.sessions.expired(now, timeout):
+                log.warning("worker %s missed its heartbeats; its leases go", session.name)
+                self.drop_worker(session, "missed heartbeats")
+
+    # -- submit ----------------------------------------------------------------------------
+
+    def submit(self, task: pb.Task) -> pb.TaskReceipt:
+        """Accept one task (committed before this returns), route it, answer with a receipt."""
+        accepted = self._accept(task)
+        if isinstance(accepted, pb.TaskReceipt):
+            return accepted
+        self.schedule(accepted.record.role)
+        return status.receipt(self, accepted.record)
+
+    def submit_many(self, tasks: Iterable[pb.Task]) -> pb.SubmitOutcomes:
+        """Accept several tasks with one commit, then route them; a receipt or error each.
+
+        Nothing is handed to a worker before the commit: if it fails, none of the batch was
+        accepted and each gets UNAVAILABLE.
+        """
+        answers: list[ActiveTask | pb.TaskReceipt | RequestError] = []
+        try:
+            with self.store.transaction():
+                for task in tasks:
+                    try:
+                        answers.append(self._accept(task, commit=False))
+                    except RequestError as err:
+                        answers.append(err)
+        except sqlite3.Error as err:
+            for answer in answers:
+                if isinstance(answer, ActiveTask):
+                    self._forget(answer)
+            refusal = f"the task store refused the batch: {err}"
+            return pb.SubmitOutcomes(
+                outcomes=[
+                    pb.SubmitOutcome(error_code="UNAVAILABLE", error_message=refusal)
+                    for _ in answers
+                ]
+            )
+        self.schedule_roles(frozenset(a.record.role for a in answers if isinstance(a, ActiveTask)))
+        outcomes = pb.SubmitOutcomes()
+        for answer in answers:
+            if isinstance(answer, RequestError):
+                outcomes.outcomes.append(
+                    pb.SubmitOutcome(error_code=answer.code.name, error_message=str(answer))
+                )
+            elif isinstance(answer, ActiveTask):
+                outcomes.outcomes.append(
+                    pb.SubmitOutcome(receipt=status.receipt(self, answer.record))
+                )
+            else:
+                outcomes.outcomes.append(pb.SubmitOutcome(receipt=answer))
+        return outcomes
+
+    def _forget(self, active: ActiveTask) -> None:
+        """Drop a task that was never stored (its batch did not commit)."""
+        self.queues.discard(active)
+        if active.deadline_timer is not None:
+            active.deadline_timer.cancel()
+        self.active.pop(active.record.id, None)
+
+    def _accept(self, task: pb.Task, *, commit: bool = True) -> ActiveTask | pb.TaskReceipt:
+        """Check and store a task; a receipt instead when its idempotency key is known."""
+        key = task.idempotency_key
+        admission.check_idempotency_key(key)
+        if key:
+            existing = self.store.by_idempotency_key(key)
+            if existing is not None:
+                current = self.active.get(existing.id)
+                return status.receipt(self, current.record if current else existing, duplicate=True)
+        record = admission.admit(
+            task, routing=self.routing, blobs=self.blobs, max_context_bytes=self.max_context_bytes
+        )
+        if task.id and (task.id in self.active or self.store.get(task.id) is not None):
+            raise RequestError(grpc.StatusCode.ALREADY_EXISTS, f"task {task.id} exists")
+        try:
+            # Committed here (or by submit_many's transaction): from then on the task
+            # survives a coordinator crash.
+            self.store.insert(record)
+        except sqlite3.Error as err:
+            if not commit:
+                raise
+            raise RequestError(
+                grpc.StatusCode.UNAVAILABLE, f"the task store refused the task: {err}"
+            ) from err
+        active = ActiveTask(record)
+        self.active[record.id] = active
+        self._arm_deadline(active)
+        self.queues.push(active)
+        return active
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    def local_if_allowed(self) -> WorkerSession | None:
+        """The local fallback session, unless it must still wait after a restart."""
+        return self.local if time.monotonic() >= self._local_fallback_after else None
+
+    def schedule(self, role: str) -> None:
+        """Assign queued tasks of ``role`` while a matching runner has a free slot."""
+        local = self.local_if_allowed()
+        for active in self.queues.waiting(role, self.active.get):
+            runner = scheduler.choose(active.record, self.sessions, local)
+            if runner is None:
+                return
+            self.queues.discard(active)
+            self._assign(active, runner)
+
+    def schedule_roles(self, roles: Iterable[str]) -> None:
+        for role in roles:
+            self.schedule(role)
+
+    def schedule_all(self) -> None:
+        self.schedule_roles(self.queues.roles())
+
+    def _assign(self, active: ActiveTask, runner: WorkerSession) -> None:
+        record = active.record
+        record.attempt += 1
+        record.state = "RUNNING"
+        record.worker = runner.name
+        record.fallback = "local" if runner.local else ""
+        record.started_ms = now_ms()
+        # Not needed for durability (RUNNING goes back to QUEUED on restart): written in
+        # batches by the flusher, or with the task's next state change, whichever is first.
+        self._unsaved_starts[record.id] = record
+        runner.running[record.id] = record.attempt
+        lease = pb.LeaseTask(
+            task=pb.Task(
+                id=record.id,
+                type=record.type,
+                priority=record.priority,
+                context=record.context,
+                metadata=record.metadata,
+                complexity=record.complexity,
+                deadline_ms=record.deadline_ms,
+                snapshot=pb.SnapshotManifest(files=record.manifest),
+                context_dict_id=record.context_dict_id,
+                context_dict_blob=record.context_dict_blob,
+            ),
+            attempt=record.attempt,
+            role=record.role,
+            deadline_ms=record.deadline_ms,
+        )
+        if runner.local:
+            active.local_cancel = asyncio.Event()
+            active.local_task = asyncio.create_task(
+                self.local_runner.run(lease, active.local_cancel)
+            )
+        else:
+            runner.send(pb.CoordinatorMessage(lease=lease))
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _current_lease(
+        self, session: WorkerSession, task_id: str, attempt: int
+    ) -> ActiveTask | None:
+        """The task if ``session`` holds its current attempt's lease, else None."""
+        if session.running.get(task_id) != attempt:
+            return None
+        active = self.active.get(task_id)
+        if active is None or active.record.state != "RUNNING" or active.record.attempt != attempt:
+            return None
+        return active
+
+    def follow(self, task_id: str, queue: asyncio.Queue[pb.TaskResult | None]) -> None:
+        """Send ``task_id``'s results so far, then every new one, to ``queue``."""
+        self.results.follow(task_id, self.active.get(task_id), self.store, queue)
+
+    def finished_results(self, task_id: str) -> list[pb.TaskResult]:
+        """Every result of a task that finished recently (empty if not remembered)."""
+        return self.results.finished(task_id)
+
+    def on_partial(self, session: WorkerSession, message: pb.PartialResult) -> None:
+        active = self._current_lease(session, message.task_id, message.attempt)
+        if active is None:
+            return
+        active.sequence += 1
+        self.results.publish(
+            active,
+            pb.TaskResult(
+                task_id=message.task_id,
+                kind=message.kind or pb.TaskResult.PARTIAL,
+                text=message.text,
+                data=message.data,
+                sequence=active.sequence,
+                attempt=message.attempt,
+                worker=session.name,
+                fallback=active.record.fallback,
+                percentage=message.percentage,
+                state=pb.RUNNING,
+            ),
+        )
+
+    def release(self, session: WorkerSession, task_id: str, attempt: int) -> None:
+        if session.running.get(task_id) == attempt:
+            del session.running[task_id]
+
+    def on_complete(self, session: WorkerSession, message: pb.CompleteRequest) -> None:
+        active = self._current_lease(session, message.task_id, message.attempt)
+        self.release(session, message.task_id, message.attempt)
+        if active is not None:
+            session.completed += 1
+            record = active.record
+            elapsed = max(1, now_ms() - record.started_ms)
+            previous = self.avg_ms.get(record.role)
+            self.avg_ms[record.role] = (
+                elapsed if previous is None else 0.8 * previous + 0.2 * elapsed
+            )
+            self._finish(
+                active,
+                "SUCCEEDED",
+                text=message.text,
+                data=message.data,
+                stats=dict(message.stats),
+            )
+        self.schedule_roles(session.roles)
+
+    def on_fail(self, session: WorkerSession, message: pb.FailRequest) -> None:
+        active = self._current_lease(session, message.task_id, message.attempt)
+        self.release(session, message.task_id, message.attempt)
+        if active is not None:
+            if message.retryable:
+                self._requeue(active, f"{session.name} gave it back: {message.message}")
+            else:
+                code = message.code or "INTERNAL"
+                state = {"CANCELLED": "CANCELLED", "DEADLINE_EXCEEDED": "DEADLINE_EXCEEDED"}.get(
+                    code, "FAILED"
+                )
+                self._finish(active, state, error_code=code, error_message=message.message)
+        self.schedule_roles(session.roles)
+
+    def _requeue(self, active: ActiveTask, reason: str) -> None:
+        """Back to the queue after losing its runner; a task that keeps losing them fails.
+
+        Only losses while this coordinator runs count: a coordinator restart is not the
+        task's fault, so a task survives any number of them.
+        """
+        record = active.record
+        active.losses += 1
+        if active.losses >= self.config.max_attempts:
+            self._finish(
+                active,
+                "FAILED",
+                error_code="UNAVAILABLE",
+                error_message=f"gave up after losing {active.losses} runners; last: {reason}",
+            )
+            return
+        record.state = "QUEUED"
+        record.worker = ""
+        record.fallback = ""
+        self.store.update(
+            record.id,
+            **{**self._start_fields(record.id), "state": "QUEUED", "worker": "", "fallback": ""},
+        )
+        active.sequence += 1
+        self.results.publish(
+            active,
+            pb.TaskResult(
+                task_id=record.id,
+                kind=pb.TaskResult.PROGRESS,
+                text=f"requeued: {reason}",
+                sequence=active.sequence,
+                attempt=record.attempt,
+                percentage=-1,
+                state=pb.QUEUED,
+            ),
+        )
+        self.queues.push(active)
+
+    def _finish(
+        self,
+        active: ActiveTask,
+        state: str,
+        *,
+        text: str = "",
+        data: bytes = b"",
+        stats: dict[str, str] | None = None,
+        error_code: str = "",
+        error_message: str = "",
+    ) -> None:
+        """Apply a task's terminal state once: store it, tell subscribers, forget it."""
+        record = active.record
+        if record.terminal:
+            return
+        self.queues.discard(active)
+        record.state = state
+        record.finished_ms = now_ms()
+        record.result_text = text
+        record.result_data = data
+        record.result_stats = stats or {}
+        record.error_code = error_code
+        record.error_message = error_message
+        record.context = b""  # only a task that may still run needs its context
+        self.store.update(
+            record.id,
+            **self._start_fields(record.id),
+            context=b"",
+            state=state,
+            finished_ms=record.finished_ms,
+            result_text=text,
+            result_data=data,
+            result_stats=record.result_stats,
+            error_code=error_code,
+            error_message=error_message,
+        )
+        if active.deadline_timer is not None:
+            active.deadline_timer.cancel()
+        active.sequence += 1
+        final = final_result(record, active.sequence)
+        self.results.publish(active, final)
+        del self.active[record.id]
+        self.results.remember(active, final)
+
+    # -- cancel and deadlines --------------------------------------------------------------
+
+    def _arm_deadline(self, active: ActiveTask) -> None:
+        delay = max(0.0, (active.record.deadline_ms - now_ms()) / 1000)
+        loop = asyncio.get_running_loop()
+        active.deadline_timer = loop.call_later(delay, self._on_deadline, active.record.id)
+
+    def _on_deadline(self, task_id: str) -> None:
+        active = self.active.get(task_id)
+        if active is None:
+            return
+        self._stop_task(
+            active,
+            "DEADLINE_EXCEEDED",
+            "deadline",
+            f"the task's deadline passed ({active.record.route['timeout_ms']} ms route timeout)",
+        )
+
+    def cancel(self, task_id: str) -> None:
+        active = self.active.get(task_id)
+        if active is None:
+            if self.store.get(task_id) is None:
+                raise RequestError(grpc.StatusCode.NOT_FOUND, f"no task {task_id!r}")
+            return  # already finished: cancelling is a no-op
+        self._stop_task(active, "CANCELLED", "cancelled", "cancelled by the client")
+
+    def _stop_task(self, active: ActiveTask, state: str, reason: str, message: str) -> None:
+        record = active.record
+        if record.state == "RUNNING":
+            if record.fallback == "local":
+                if active.local_cancel is not None:
+                    active.local_cancel.set()
+            else:
+                session = self.sessions.holder(record.worker)
+                if session is not None:
+                    # The slot stays taken until the worker says its handler has stopped.
+                    session.send(
+                        pb.CoordinatorMessage(
+                            cancel=pb.CancelRequest(task_id=record.id, reason=reason)
+                        )
+                    )
+        self._finish(active, state, error_code=state, error_message=message)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def register_worker(self, request: pb.RegisterRequest, peer: str) -> WorkerSession:
+        session = self.sessions.new_session(request, peer)
+        # A reconnecting worker with the same name replaces its old session.
+        for old in self.sessions.named(session.name):
+            self.drop_worker(old, "replaced by a new session")
+        self.sessions.add(session)
+        return session
+
+    def start_worker(self, session: WorkerSession) -> None:
+        self.schedule_roles(session.roles)
+
+    def on_heartbeat(self, session: WorkerSession, message: pb.Heartbeat) -> None:
+        session.last_heartbeat = time.monotonic()
+        session.load = message.load
+        was_draining = session.draining
+        session.draining = message.draining
+        stale = [task_id for task_id in message.running if task_id not in session.running]
+        if stale:
+            session.send(pb.CoordinatorMessage(heartbeat_ack=pb.HeartbeatAck(cancel=stale)))
+        if was_draining and not session.draining:
+            self.schedule_roles(session.roles)
+
+    def drop_worker(self, session: WorkerSession, reason: str) -> None:
+        if not self.sessions.remove(session):
+            return
+        session.outbox.put_nowait(None)
+        for task_id in list(session.running):
+            active = self.active.get(task_id)
+            attempt = session.running.pop(task_id)
+            if (
+                active is not None
+                and active.record.attempt == attempt
+                and active.record.state == "RUNNING"
+            ):
+                self._requeue(active, f"worker {session.name} lost ({reason})")
+        self.schedule_all()
+
+    # -- status and blobs (answers built next door) ----------------------------------------
+
+    def task_status(self, task_id: str) -> pb.TaskStatus:
+        return status.task_status(self, task_id)
+
+    def swarm_status(self, recent: int) -> pb.SwarmStatus:
+        return status.swarm_status(self, recent)
+
+    def put_blobs(self, batch: pb.BlobBatch) -> None:
+        self.blob_service.put(batch)
+
+    def get_blobs(self, refs: pb.BlobRefs) -> pb.BlobBatch:
+        return self.blob_service.get(refs)
+
+    def missing_blobs(self, refs: pb.BlobRefs) -> pb.BlobRefs:
+        return self.blob_service.missing(refs)

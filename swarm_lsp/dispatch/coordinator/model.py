@@ -1,0 +1,110 @@
+"""The coordinator's shared types: its configuration, worker sessions, tasks in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from swarm_lsp.config import Settings
+from swarm_lsp.dispatch.proto import swarm_pb2 as pb
+from swarm_lsp.dispatch.routing import Route, RoutingTable, model_size_rank
+from swarm_lsp.dispatch.security import DEFAULT_MAX_MESSAGE_BYTES
+from swarm_lsp.dispatch.store import TaskRecord
+from swarm_lsp.errors import SwarmError
+
+LOCAL_WORKER = "local"
+
+
+class RequestError(SwarmError):
+    """A request refused with a gRPC status code."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclasses.dataclass(kw_only=True)
+class CoordinatorConfig:
+    state_dir: Path
+    routing: RoutingTable
+    settings: Settings = dataclasses.field(default_factory=Settings)
+    heartbeat_interval_ms: int = 500
+    lease_timeout_ms: int = 2000  # no heartbeat for this long: the worker's leases are lost
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_context_bytes: int = 0  # decompressed; 0: settings.context.max_decompressed_bytes
+    local_fallback: bool = True
+    local_capacity: int = 2
+    max_attempts: int = 3
+    default_task_ms: int = 1000  # wait estimate before any task of a role has finished
+    keep_finished_ms: int = 7 * 24 * 3600 * 1000  # finished tasks older than this are pruned
+
+
+@dataclasses.dataclass(eq=False)
+class WorkerSession:
+    id: str
+    name: str
+    host: str
+    roles: frozenset[str]
+    model_sizes: tuple[str, ...]
+    capacity: int
+    peer: str = ""
+    running: dict[str, int] = dataclasses.field(default_factory=dict)  # task id -> attempt
+    outbox: asyncio.Queue[pb.CoordinatorMessage | None] = dataclasses.field(
+        default_factory=asyncio.Queue
+    )
+    last_heartbeat: float = dataclasses.field(default_factory=time.monotonic)
+    load: float = 0.0
+    draining: bool = False
+    completed: int = 0
+    local: bool = False
+
+    @property
+    def free(self) -> int:
+        return self.capacity - len(self.running)
+
+    def fits(self, route: dict[str, Any]) -> bool:
+        if route["role"] not in self.roles or self.draining:
+            return False
+        if self.local or not self.model_sizes:
+            return True
+        need = model_size_rank(route["model_size"])
+        return max(model_size_rank(s) for s in self.model_sizes) >= need
+
+    def send(self, message: pb.CoordinatorMessage) -> None:
+        self.outbox.put_nowait(message)
+
+
+@dataclasses.dataclass(eq=False)
+class ActiveTask:
+    record: TaskRecord
+    history: list[pb.TaskResult] = dataclasses.field(default_factory=list)
+    subscribers: set[asyncio.Queue[Any]] = dataclasses.field(default_factory=set)
+    sequence: int = 0
+    deadline_timer: asyncio.TimerHandle | None = None
+    local_cancel: asyncio.Event | None = None
+    local_task: asyncio.Task[None] | None = None
+    queue_key: tuple[int, int, int, str] | None = None
+    losses: int = 0  # runners lost (worker died, lease expired, gave it back) since start
+
+
+def route_dict(route: Route) -> dict[str, Any]:
+    return {
+        "role": route.role,
+        "machine": route.machine,
+        "model_size": route.model_size,
+        "timeout_ms": route.timeout_ms,
+    }
+
+
+def route_pb(route: dict[str, Any]) -> pb.Route:
+    return pb.Route(
+        role=route["role"],
+        machine=route["machine"],
+        model_size=route["model_size"],
+        timeout_ms=route["timeout_ms"],
+    )

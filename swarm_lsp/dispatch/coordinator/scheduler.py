@@ -1,0 +1,66 @@
+"""Which runner gets a task: a pure function of the task and the runners, no clock, no I/O.
+
+Dispatch order (the seed's): (1) the least-loaded live worker whose roles and model sizes match
+the route (a route naming a machine prefers it); (2) when no remote worker for the role is
+connected, the local fallback (the caller passes it only when it may be used now); (3) when
+workers exist but all are busy, nobody: the task waits in the queue.
+
+``rank`` orders the free candidates (lowest first). It is the hook for other policies (e.g.
+expected completion time for immediate tasks): it sees the task and the worker, nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from swarm_lsp.dispatch.coordinator.model import LOCAL_WORKER, WorkerSession
+from swarm_lsp.dispatch.store import TaskRecord
+
+Rank = Callable[[TaskRecord, WorkerSession], tuple[Any, ...]]
+
+
+def least_loaded(task: TaskRecord, worker: WorkerSession) -> tuple[float, float, int]:
+    """Share of slots in use, then the worker's own load report, then work done so far."""
+    return (len(worker.running) / worker.capacity, worker.load, worker.completed)
+
+
+def candidates(route: dict[str, Any], workers: Iterable[WorkerSession]) -> list[WorkerSession]:
+    """Remote workers that could run a task on ``route`` (busy or not)."""
+    return [w for w in workers if not w.local and w.fits(route)]
+
+
+def choose(
+    task: TaskRecord,
+    workers: Iterable[WorkerSession],
+    local: WorkerSession | None = None,
+    *,
+    rank: Rank = least_loaded,
+) -> WorkerSession | None:
+    """The runner for ``task``, or None when it must wait.
+
+    ``local``: the local fallback session, only when it may take work now (after the
+    post-restart grace); it is used when no remote worker for the route is connected.
+    """
+    route = task.route
+    if route["machine"] != LOCAL_WORKER:
+        fitting = candidates(route, workers)
+        if fitting:
+            named = [w for w in fitting if route["machine"] in (w.name, w.host)]
+            pool = [w for w in (named or fitting) if w.free > 0]
+            if not pool and named:
+                pool = [w for w in fitting if w.free > 0]
+            if not pool:
+                return None  # workers exist but all are busy: wait in the queue
+            return min(pool, key=lambda w: rank(task, w))
+    if local is not None and route["role"] in local.roles and local.free > 0:
+        return local
+    return None
+
+
+def estimated_wait_ms(position: int, capacity: int, average_ms: float) -> int:
+    """Time until a task at queue ``position`` starts; -1 when nothing can run it."""
+    if capacity <= 0:
+        return -1
+    return int(math.ceil(position / capacity) * average_ms)

@@ -1,0 +1,291 @@
+"""The gRPC servicers: thin shells that translate calls into coordinator methods.
+
+``SwarmCoordinator`` is what clients call; ``SwarmWorker`` is what workers dial. Refusals are
+:class:`RequestError` mapped to ``context.abort(code, message)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from swarm_lsp.dispatch.coordinator.core import Coordinator
+from swarm_lsp.dispatch.coordinator.model import RequestError, WorkerSession
+from swarm_lsp.dispatch.coordinator.results import final_result
+from swarm_lsp.dispatch.proto import swarm_pb2 as pb
+from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
+from swarm_lsp.dispatch.security import GuardInterceptor, bind, server_options
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_TASKS = 1000
+
+_BATCH_LIMIT = 256
+
+
+def _drain(queue: asyncio.Queue[Any], first: Any) -> tuple[list[Any], bool]:
+    """``first`` and whatever else is already queued (up to a limit); True if None was seen."""
+    items = [first]
+    while len(items) < _BATCH_LIMIT and not queue.empty():
+        item = queue.get_nowait()
+        if item is None:
+            return items, True
+        items.append(item)
+    return items, False
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: RequestError) -> None:
+    await context.abort(err.code, str(err))
+
+
+class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.c = coordinator
+
+    async def SubmitTask(self, request: pb.Task, context: Any) -> pb.TaskReceipt:
+        try:
+            return self.c.submit(request)
+        except RequestError as err:
+            await _abort(context, err)
+            raise  # pragma: no cover - abort raises
+
+    async def SubmitTasks(self, request: pb.TaskBatch, context: Any) -> pb.SubmitOutcomes:
+        if len(request.tasks) > MAX_BATCH_TASKS:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_BATCH_TASKS} tasks per batch"
+            )
+        return self.c.submit_many(request.tasks)
+
+    async def SubmitStream(
+        self, request_iterator: AsyncIterator[pb.SubmitStreamRequest], context: Any
+    ) -> AsyncIterator[pb.SubmitStreamReply]:
+        async for request in request_iterator:
+            if len(request.tasks) != len(request.request_ids):
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "request_ids and tasks differ in length"
+                )
+            if len(request.tasks) > MAX_BATCH_TASKS:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_BATCH_TASKS} tasks per message"
+                )
+            outcomes = self.c.submit_many(request.tasks)
+            yield pb.SubmitStreamReply(request_ids=request.request_ids, outcomes=outcomes.outcomes)
+
+    async def GetTaskStatus(self, request: pb.TaskId, context: Any) -> pb.TaskStatus:
+        try:
+            return self.c.task_status(request.id)
+        except RequestError as err:
+            await _abort(context, err)
+            raise  # pragma: no cover
+
+    async def StreamResults(self, request: pb.TaskId, context: Any) -> AsyncIterator[pb.TaskResult]:
+        active = self.c.active.get(request.id)
+        if active is None and self.c.finished_results(request.id):
+            for result in self.c.finished_results(request.id):
+                yield result
+            return
+        if active is None:
+            record = self.c.store.get(request.id)
+            if record is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.id!r}")
+                return
+            yield final_result(record)
+            return
+        queue: asyncio.Queue[pb.TaskResult] = asyncio.Queue()
+        history = list(active.history)
+        active.subscribers.add(queue)
+        try:
+            for result in history:
+                yield result
+            while True:
+                result = await queue.get()
+                yield result
+                if result.kind in (pb.TaskResult.FINAL, pb.TaskResult.ERROR):
+                    return
+        finally:
+            active.subscribers.discard(queue)
+
+    async def WatchResults(
+        self, request_iterator: AsyncIterator[pb.WatchRequest], context: Any
+    ) -> AsyncIterator[pb.WatchResponse]:
+        out: asyncio.Queue[pb.TaskResult | None] = asyncio.Queue()
+        followed: set[str] = set()
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    for task_id in request.task_ids:
+                        followed.add(task_id)
+                        self.c.follow(task_id, out)
+            except (grpc.aio.AioRpcError, asyncio.CancelledError):
+                pass
+            finally:
+                out.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                result = await out.get()
+                if result is None:
+                    return
+                if out.empty():
+                    await asyncio.sleep(0)  # let what is ready right now join this message
+                results, closing = _drain(out, result)
+                yield pb.WatchResponse(results=results)
+                if closing:
+                    return
+        finally:
+            reader.cancel()
+            for task_id in followed:
+                active = self.c.active.get(task_id)
+                if active is not None:
+                    active.subscribers.discard(out)
+
+    async def CancelTask(self, request: pb.TaskId, context: Any) -> pb.Empty:
+        try:
+            self.c.cancel(request.id)
+        except RequestError as err:
+            await _abort(context, err)
+        return pb.Empty()
+
+    async def GetSwarmStatus(self, request: pb.SwarmStatusRequest, context: Any) -> pb.SwarmStatus:
+        return self.c.swarm_status(min(max(request.recent, 0), 500))
+
+    async def HasBlobs(self, request: pb.BlobRefs, context: Any) -> pb.BlobRefs:
+        try:
+            return self.c.missing_blobs(request)
+        except RequestError as err:
+            await _abort(context, err)
+            raise  # pragma: no cover
+
+    async def PutBlobs(self, request: pb.BlobBatch, context: Any) -> pb.Empty:
+        try:
+            await asyncio.to_thread(self.c.put_blobs, request)  # hashing, zstd, disk
+        except RequestError as err:
+            await _abort(context, err)
+        return pb.Empty()
+
+    async def GetBlobs(self, request: pb.BlobRefs, context: Any) -> pb.BlobBatch:
+        try:
+            return await asyncio.to_thread(self.c.get_blobs, request)
+        except RequestError as err:
+            await _abort(context, err)
+            raise  # pragma: no cover
+
+
+class WorkerServicer(pb_grpc.SwarmWorkerServicer):
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.c = coordinator
+
+    async def GetBlobs(self, request: pb.BlobRefs, context: Any) -> pb.BlobBatch:
+        try:
+            return await asyncio.to_thread(self.c.get_blobs, request)
+        except RequestError as err:
+            await _abort(context, err)
+            raise  # pragma: no cover
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[pb.WorkerMessage], context: Any
+    ) -> AsyncIterator[pb.CoordinatorMessage]:
+        try:
+            first = await asyncio.wait_for(anext(request_iterator), timeout=10)
+        except (TimeoutError, StopAsyncIteration):
+            return
+        if not first.HasField("register"):
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "send register first")
+            return
+        try:
+            session = self.c.register_worker(first.register, context.peer())
+        except RequestError as err:
+            await _abort(context, err)
+            return
+        yield pb.CoordinatorMessage(
+            registered=pb.Registered(
+                worker_id=session.id,
+                heartbeat_interval_ms=self.c.config.heartbeat_interval_ms,
+                lease_timeout_ms=self.c.config.lease_timeout_ms,
+            )
+        )
+        reader = asyncio.create_task(self._read(session, request_iterator))
+        self.c.start_worker(session)
+        try:
+            while True:
+                message = await session.outbox.get()
+                if message is None:
+                    break
+                if session.outbox.empty():
+                    await asyncio.sleep(0)  # let what is ready right now join this message
+                if session.outbox.empty():
+                    yield message
+                    continue
+                batch, closing = _drain(session.outbox, message)
+                yield pb.CoordinatorMessage(batch=pb.CoordinatorBatch(messages=batch))
+                if closing:
+                    break
+        finally:
+            reader.cancel()
+            self.c.drop_worker(session, "session closed")
+
+    def _handle(self, session: WorkerSession, message: pb.WorkerMessage) -> None:
+        c = self.c
+        body = message.WhichOneof("body")
+        if body == "heartbeat":
+            c.on_heartbeat(session, message.heartbeat)
+        elif body == "partial":
+            c.on_partial(session, message.partial)
+        elif body == "complete":
+            session.last_heartbeat = time.monotonic()
+            c.on_complete(session, message.complete)
+        elif body == "fail":
+            c.on_fail(session, message.fail)
+        elif body == "batch":
+            # One commit for every completion in the batch (they are published only once
+            # this returns, so no one sees a result that is not stored).
+            with c.store.transaction():
+                for inner in message.batch.messages:
+                    if inner.WhichOneof("body") != "batch":
+                        self._handle(session, inner)
+
+    async def _read(
+        self, session: WorkerSession, request_iterator: AsyncIterator[pb.WorkerMessage]
+    ) -> None:
+        try:
+            async for message in request_iterator:
+                self._handle(session, message)
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("worker %s session failed", session.name)
+        finally:
+            session.outbox.put_nowait(None)
+
+
+async def create_server(
+    coordinator: Coordinator,
+    listen: str = "127.0.0.1:0",
+    *,
+    guard: GuardInterceptor | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server (not yet started) for ``coordinator``, and the port it bound."""
+    swarm = coordinator.settings.swarm
+    server = grpc.aio.server(
+        interceptors=[guard or GuardInterceptor(swarm.token, swarm.allowed_hosts)],
+        options=server_options(coordinator.config.max_message_bytes),
+        maximum_concurrent_rpcs=None,
+    )
+    pb_grpc.add_SwarmCoordinatorServicer_to_server(CoordinatorServicer(coordinator), server)
+    pb_grpc.add_SwarmWorkerServicer_to_server(WorkerServicer(coordinator), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for service in ("", "swarm.v1.SwarmCoordinator", "swarm.v1.SwarmWorker"):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    port = bind(server, listen, swarm)
+    host = listen.rsplit(":", 1)[0]
+    coordinator.address = f"{host}:{port}"
+    return server, port
