@@ -8,7 +8,6 @@ by their own modules; this class wires them to one channel.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
