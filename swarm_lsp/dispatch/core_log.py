@@ -34,6 +34,10 @@ _CONTINUATION = re.compile(r"^(===|\s|[\w./-]+:\d+\s*$|\s*$)")
 _PEER = re.compile(r"endpoint_peer_address=([^,}\s]+)")
 _FAILED = "CallNextHandshakerLocked: error="
 
+_CLIENT_REFUSES = (
+    "the client ended the handshake: it does not accept our certificate (signed by a CA it "
+    "does not trust, or not for the name it dialled)"
+)
 # (substring of the C-core's error, what it means), first match wins.
 _SERVER_SIDE_CAUSES = (
     ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "the client sent no certificate (TLS not set up on it)"),
@@ -52,15 +56,8 @@ _SERVER_SIDE_CAUSES = (
     ("ALERT_CERTIFICATE_EXPIRED", "the client says our certificate has expired"),
     ("ALERT_BAD_CERTIFICATE", "the client refused our certificate"),
     ("ALERT_HANDSHAKE_FAILURE", "the client ended the handshake"),
-    (
-        "Invalid certificate verification context",
-        "the client refused our certificate (another CA, or a name it did not dial)",
-    ),
-    (
-        "Socket closed",
-        "the client closed the connection during the handshake: it does not accept our "
-        "certificate (another CA, or a name it did not dial)",
-    ),
+    ("Invalid certificate verification context", _CLIENT_REFUSES),
+    ("Socket closed", _CLIENT_REFUSES),
 )
 
 

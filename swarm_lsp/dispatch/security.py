@@ -256,17 +256,17 @@ def peer_label(peer: str) -> str:
 class RefusalLog:
     """One log line per refused call, naming the peer; a peer that keeps trying is summed up.
 
-    The same peer host refused for the same reason within ``quiet_s`` is counted, not logged
-    again, so a misconfigured client cannot flood the log.
+    The same peer host refused the same call for the same reason within ``quiet_s`` is
+    counted, not logged again, so a misconfigured client cannot flood the log.
     """
 
     def __init__(self, quiet_s: float = 10.0) -> None:
         self.quiet_s = quiet_s
-        self._last: dict[tuple[str, str], tuple[float, int]] = {}  # -> (logged at, held back)
+        self._last: dict[tuple[str, str, str], tuple[float, int]] = {}  # -> (logged at, held)
 
     def note(self, peer: str, method: str, why: str) -> None:
         label = peer_label(peer)
-        key = (label.rsplit(":", 1)[0], why)
+        key = (label.rsplit(":", 1)[0], method, why)
         now = time.monotonic()
         logged_at, held = self._last.get(key, (0.0, 0))
         if logged_at and now - logged_at < self.quiet_s:

@@ -77,12 +77,21 @@ def _sans(der: bytes) -> list[str]:
     return [str(name.value) for name in ext.value]
 
 
-def _peer_der(host: str, port: int, timeout: float) -> bytes | None:
-    """The peer's certificate, fetched without verifying it (to describe it)."""
+def _peer_der(
+    host: str, port: int, timeout: float, own: tuple[str, str] | None = None
+) -> bytes | None:
+    """The peer's certificate, fetched without verifying it (to describe it).
+
+    With ``own`` (certificate, key) we present ours, so the peer does not log this look as
+    one more client without a certificate.
+    """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.set_alpn_protocols(["h2"])
+    if own is not None:
+        with contextlib.suppress(OSError, ssl.SSLError):
+            context.load_cert_chain(*own)
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as raw,
@@ -97,8 +106,10 @@ def _speaks_tls(host: str, port: int, timeout: float) -> bool:
     return _peer_der(host, port, timeout) is not None
 
 
-def _server_cert_problem(err: ssl.SSLCertVerificationError, host: str, port: int, ca: str) -> str:
-    der = _peer_der(host, port, 2.0)
+def _server_cert_problem(
+    err: ssl.SSLCertVerificationError, host: str, port: int, ca: str, own: tuple[str, str]
+) -> str:
+    der = _peer_der(host, port, 2.0, own)
     described = ""
     subject = issuer = ""
     not_after = not_before = None
@@ -171,7 +182,7 @@ def diagnose(target: str, swarm: SwarmSettings, timeout: float = 3.0) -> str | N
         try:
             tls = context.wrap_socket(raw, server_hostname=host)
         except ssl.SSLCertVerificationError as err:
-            why = _server_cert_problem(err, host, port, ca)
+            why = _server_cert_problem(err, host, port, ca, (cert, key))
             return f"TLS failure: this side refuses {peer}: {why}"
         except ssl.SSLError as err:
             if "wrong_version" in str(err).lower() or "record" in str(err).lower():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +26,7 @@ from swarm_lsp.dispatch.security import (
 )
 from swarm_lsp.errors import DispatchError, LocalityError
 
-from .conftest import Swarm, connect, wait_for_workers
+from .conftest import Swarm, connect, wait_for_workers, wait_until
 
 
 def _settings(**swarm: object) -> Settings:
@@ -36,6 +38,9 @@ async def test_token_is_required_and_checked(swarm_factory: Callable[..., Swarm]
     swarm = swarm_factory(env={"SWARM_LSP_SWARM__TOKEN": "s3cret-token"})
     swarm.start_coordinator()
     swarm.start_worker("alpha", ["echo"])
+    good_env, swarm.env = swarm.env, {**swarm.env, "SWARM_LSP_SWARM__TOKEN": "wrong-token"}
+    swarm.start_worker("mallory", ["echo"])
+    swarm.env = good_env
     for token in ("", "wrong-token"):
         async with connect(swarm.address, _settings(token=token)) as client:
             with pytest.raises(RpcFailure, match="token") as info:
@@ -48,6 +53,22 @@ async def test_token_is_required_and_checked(swarm_factory: Callable[..., Swarm]
         receipt = await client.submit("echo", {"text": "with token"})
         final = await client.wait(receipt.task_id)
         assert final.text == "with token" and final.worker == "alpha"
+
+    # The coordinator logged each refusal with the caller's address (one line each).
+    await wait_until(lambda: "refused by the coordinator" in swarm.log("worker-mallory"))
+    log = swarm.log("coordinator")
+    for why in ("no swarm token", "wrong swarm token"):
+        assert re.search(
+            rf"refused /swarm.v1.SwarmCoordinator/Submit\w* from 127\.0\.0\.1:\d+: {why}", log
+        ), log
+    assert re.search(r"refused /swarm.v1.SwarmWorker/Connect from 127\.0\.0\.1:\d+: wrong", log)
+    # The refused worker keeps trying, backing off, and said so once.
+    await asyncio.sleep(3.0)  # attempts at ~0, ~1 and ~3 s
+    assert swarm.workers["mallory"].poll() is None
+    lines = swarm.log("worker-mallory").strip().splitlines()
+    assert len(lines) == 2, lines  # the start line and one refusal line
+    assert "UNAUTHENTICATED: missing or wrong swarm token" in lines[1]
+    assert "backing off up to 60s" in lines[1]
 
 
 @pytest.mark.slow
@@ -72,7 +93,7 @@ async def test_mutual_tls_accepts_our_ca_and_refuses_others(
     rogue = _settings(tls_ca=str(ours / "ca.pem"), tls_cert=str(rogue_cert), tls_key=str(rogue_key))
 
     # Refused at once, with the cause (not after the timeout, not "Socket closed").
-    with pytest.raises(DispatchError, match="refuses this side: our certificate .* another CA"):
+    with pytest.raises(DispatchError, match=r"refuses this side: our certificate .* another CA"):
         await DispatchClient.connect(rogue, swarm.address, timeout=10)
     with pytest.raises(DispatchError, match="speaks TLS but this side has no TLS"):
         await DispatchClient.connect(_settings(), swarm.address, timeout=10)  # plaintext
