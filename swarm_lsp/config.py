@@ -63,6 +63,7 @@ class SwarmSettings:
     routing_table: str = ""  # path to a routing TOML; empty uses the shipped defaults
     autostart: bool = True
     wait_bound_ms: int = 15000  # ask the user when a task would wait longer than this
+    sandbox: str = "strict"  # test runs: "strict" (bubblewrap or refuse) or "weak" (fallbacks)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import importlib.util
 import json
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -187,15 +186,21 @@ def check_research() -> list[Check]:
     return checks
 
 
-def check_sandbox() -> Check:
-    if shutil.which("bwrap"):
-        return Check("test sandbox", "ok", "bubblewrap found: test runs get no network")
-    return Check(
-        "test sandbox",
-        "warn",
-        "bubblewrap not found: test runs fall back to a network namespace or a proxy-free env",
-        "apt-get install bubblewrap",
-    )
+def check_sandbox(workspace: Path) -> list[Check]:
+    from swarm_lsp import config
+    from swarm_lsp.workers.testing import coverage, role
+
+    policy = role.sandbox_policy(config.load(workspace, None))
+    found = coverage.describe(policy)
+    status = {"bwrap": "ok", "refused": "error"}.get(found.level, "warn")
+    fix = found.fix
+    if found.level == "refused":
+        fix = f'{fix}, or set swarm.sandbox = "weak" to accept weaker isolation'
+    return [
+        Check("test sandbox", status, f"{found.summary} (swarm.sandbox = {policy})", fix),
+        Check("test sandbox caps", "info", f"processes: {found.processes}; memory: {found.memory}"),
+        Check("test sandbox gaps", "info", "not covered: " + "; ".join(found.not_covered)),
+    ]
 
 
 def run_checks(workspace: Path, load: bool) -> list[Check]:
@@ -206,7 +211,7 @@ def run_checks(workspace: Path, load: bool) -> list[Check]:
         check_grammars,
         lambda: check_config(workspace),
         check_research,
-        check_sandbox,
+        lambda: check_sandbox(workspace),
     ]
     checks: list[Check] = []
     for step in steps:

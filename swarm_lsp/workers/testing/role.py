@@ -5,13 +5,16 @@ Task types ``test``, ``build`` and ``quality``. Payload (JSON)::
     {
       "kind": "test" | "build" | "quality",   # defaults to the task type
       "command": ["pytest", "-x"],            # optional; else detected from the project files
-      "root": "/abs/path",                    # only when no snapshot_dir (local use)
-      "limits": {"timeout_s": 300, "cpu_s": 600, "memory_mb": 4096},   # optional, capped
+      "limits": {"timeout_s": 300, "cpu_s": 600, "memory_mb": 4096,    # optional, capped
+                 "task_memory_mb": 6144, "processes": 256},
       "thresholds": {"max_lines": 60, "max_nesting": 4, "max_complexity": 10}  # quality
     }
 
-The workspace files come in ``task.snapshot_dir``; they are copied to a temporary folder and
-the command runs there in the sandbox (:mod:`.sandbox`), so the snapshot is never changed.
+The workspace files come in ``task.snapshot_dir`` and only there (a payload cannot name a
+host folder); they are copied to a temporary folder and the command runs there in the
+sandbox (:mod:`.sandbox`), so the snapshot is never changed. The sandbox is the strict one
+(bubblewrap) unless the settings say ``swarm.sandbox = "weak"``; without it the task fails
+with the fix.
 Result::
 
     {
@@ -35,19 +38,25 @@ from pathlib import Path
 from typing import Any
 
 from swarm_lsp.config import Settings
-from swarm_lsp.errors import WorkerError
+from swarm_lsp.errors import SandboxError, WorkerError
 from swarm_lsp.workers.base import TaskReporter, TaskRequest
 from swarm_lsp.workers.testing import detect, metrics, results
 from swarm_lsp.workers.testing.sandbox import (
+    POLICIES,
+    REFUSAL,
     SKIP_DIRS,
     Limits,
     SandboxResult,
     copy_workspace,
     run_sandboxed,
+    strict_problem,
 )
 
 #: Upper bounds a payload cannot raise limits past.
-MAX_LIMITS = Limits(timeout_s=1800.0, cpu_s=3600, memory_mb=16384)
+MAX_LIMITS = Limits(
+    timeout_s=1800.0, cpu_s=3600, memory_mb=16384, task_memory_mb=16384, processes=1024
+)
+LIMIT_NAMES = ("timeout_s", "cpu_s", "memory_mb", "task_memory_mb", "processes")
 OUTPUT_TAIL_CHARS = 8000
 
 
@@ -56,7 +65,7 @@ def _limits(payload: dict[str, Any], default: Limits) -> Limits:
     if not isinstance(raw, dict):
         raise WorkerError(f"limits must be an object, got {raw!r}")
     values: dict[str, Any] = {}
-    for name in ("timeout_s", "cpu_s", "memory_mb"):
+    for name in LIMIT_NAMES:
         value = raw.get(name)
         if value is None:
             continue
@@ -69,6 +78,8 @@ def _limits(payload: dict[str, Any], default: Limits) -> Limits:
 
 
 def _summary(plan: detect.Plan, run: SandboxResult, counts: dict[str, int]) -> str:
+    if run.memory_exceeded:
+        return f"{plan.runner}: killed at the whole-task memory cap"
     if run.timed_out:
         return f"{plan.runner}: killed at the time limit ({run.duration_s:.0f}s)"
     if run.cancelled:
@@ -101,9 +112,41 @@ def _metric_hints(root: Path, thresholds: metrics.Thresholds) -> list[results.Di
         ]
         for name in sorted(filenames):
             path = Path(dirpath) / name
+            if path.is_symlink():  # the sandboxed command may have pointed it at a host file
+                continue
             rel = path.relative_to(root).as_posix()
             hints.extend(metrics.metric_hints(path, rel, thresholds))
     return hints
+
+
+def _report_file(root: Path, relative: str) -> Path | None:
+    """The runner's report, only when it is a plain file inside the copy.
+
+    The sandboxed command owns the copy: it may have replaced the report (or its folder) by
+    a link to a host file, which the worker must not read for it.
+    """
+    path = root / relative
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        if path.resolve().parent != (root.resolve() / relative).parent:
+            return None
+    except OSError:
+        return None
+    return path
+
+
+def sandbox_policy(settings: Settings) -> str:
+    """``strict`` or ``weak`` from ``swarm.sandbox`` (anything else counts as strict)."""
+    value = settings.swarm.sandbox.strip().lower()
+    return value if value in POLICIES else "strict"
+
+
+def check_policy(policy: str) -> None:
+    """Raise the refusal (with its fix) when ``policy`` needs a sandbox this machine lacks."""
+    problem = strict_problem()
+    if policy == "strict" and problem:
+        raise SandboxError(REFUSAL.format(why=f" ({problem})"))
 
 
 class TestRole:
@@ -116,6 +159,7 @@ class TestRole:
     def __init__(self, settings: Settings, *, limits: Limits | None = None) -> None:
         self.settings = settings
         self.limits = limits or Limits()
+        self.policy = sandbox_policy(settings)
 
     async def run(self, task: TaskRequest, reporter: TaskReporter) -> dict[str, Any]:
         payload = task.payload or {}
@@ -123,13 +167,12 @@ class TestRole:
         if kind not in self.task_types:
             raise WorkerError(f"unknown test task kind {kind!r} (test, build or quality)")
         source = task.snapshot_dir
-        if source is None and payload.get("root"):
-            source = Path(str(payload["root"]))
         if source is None:
             raise WorkerError("a test task needs the workspace: no snapshot was sent with it")
         if not source.is_dir():
             raise WorkerError(f"workspace snapshot {source} does not exist or is not a folder")
         limits = _limits(payload, self.limits)
+        await asyncio.to_thread(check_policy, self.policy)  # the refusal names the fix
         await reporter.progress(f"copying the workspace for {kind}", 0)
         workdir = Path(tempfile.mkdtemp(prefix=f"swarm-{kind}-"))
         try:
@@ -166,14 +209,17 @@ class TestRole:
         plan = self._plan(root, kind, payload)
         await reporter.progress(f"running {' '.join(plan.argv[:4])}", 10)
         run = await run_sandboxed(
-            list(plan.argv), root, limits=limits, cancel_event=task.cancel_event
+            list(plan.argv),
+            root,
+            limits=limits,
+            cancel_event=task.cancel_event,
+            policy=self.policy,
         )
         counts: dict[str, int] = {}
         diagnostics: list[results.Diagnostic] = []
-        if plan.junit and (root / plan.junit).is_file():
-            diagnostics, counts = await asyncio.to_thread(
-                results.parse_junit, root / plan.junit, root
-            )
+        report = _report_file(root, plan.junit) if plan.junit else None
+        if report is not None:
+            diagnostics, counts = await asyncio.to_thread(results.parse_junit, report, root)
         else:
             diagnostics = await asyncio.to_thread(results.parse_text, run.output, root)
             counts = results.text_counts(run.output) if kind == "test" else {}
@@ -198,7 +244,11 @@ class TestRole:
         if plan.runner != "ruff" or await asyncio.to_thread(_python_files, root):
             await reporter.progress("running ruff", 10)
             run = await run_sandboxed(
-                list(plan.argv), root, limits=limits, cancel_event=task.cancel_event
+                list(plan.argv),
+                root,
+                limits=limits,
+                cancel_event=task.cancel_event,
+                policy=self.policy,
             )
             if plan.runner == "ruff":
                 diagnostics.extend(results.parse_ruff(run.output, root))

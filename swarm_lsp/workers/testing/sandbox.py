@@ -1,17 +1,23 @@
 """Run an untrusted command on a throw-away copy of a workspace.
 
-Isolation, strongest available first:
+Isolation levels, strongest first:
 
-- ``bwrap`` (bubblewrap, Debian package ``bubblewrap``): no network (a fresh network namespace
-  with only loopback), the whole file system read-only except the copy and a private ``/tmp``,
-  its own PID namespace so nothing outlives the run;
+- ``bwrap`` (bubblewrap, Debian package ``bubblewrap``): the strict sandbox of :mod:`.jail`:
+  an unprivileged uid with no capabilities, only the copy writable, nothing of the host
+  visible but the system folders, the interpreter and the toolchains (read-only); its own
+  PID, IPC, UTS and network (loopback only) namespaces;
 - ``unshare -n`` (we run as root on workers): a network namespace with loopback up, but the
-  file system is shared;
-- otherwise only an environment without proxy variables.
+  file system is shared and the command keeps the worker's privileges;
+- ``env``: only an environment without proxy variables.
 
-Every level adds resource limits applied by ``prlimit`` before ``exec`` (CPU seconds, address space,
-file size), a wall-clock limit, an output cap (the first and the last bytes are kept, the count
-of dropped bytes is reported) and a new process group that is killed as a whole on timeout or
+The strict sandbox is the only one used unless the settings say ``swarm.sandbox = "weak"``;
+without it a run is refused with the fix (:data:`REFUSAL`).
+
+Every level adds whole-task caps (:mod:`.cgroups`: a cgroup for memory and processes, or
+``RLIMIT_NPROC`` under the run's own uid and a polled memory watch), resource limits applied
+by ``prlimit`` before ``exec`` (CPU seconds, address space, file size per process), a
+wall-clock limit, an output cap (the first and the last bytes are kept, the count of dropped
+bytes is reported) and a new process group that is killed as a whole on timeout or
 cancellation.
 """
 
@@ -24,11 +30,13 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from swarm_lsp.errors import SandboxError
+from swarm_lsp.workers.testing import cgroups, jail
 
 #: Folders never copied into a sandbox: version control, caches and virtual environments.
 SKIP_DIRS = frozenset(
@@ -36,6 +44,14 @@ SKIP_DIRS = frozenset(
 )
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
+
+#: Why a run is refused when the strict sandbox cannot be had, and what fixes it.
+REFUSAL = (
+    "test tasks run only in the bubblewrap sandbox, which this machine cannot start{why}: "
+    "install it (apt-get install bubblewrap), or accept weaker isolation with the setting "
+    'swarm.sandbox = "weak" (SWARM_LSP_SWARM__SANDBOX=weak)'
+)
+POLICIES = ("strict", "weak")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -48,6 +64,8 @@ class Limits:
     file_size_mb: int = 512
     output_head_bytes: int = 16 * 1024
     output_tail_bytes: int = 64 * 1024
+    processes: int = 256  # whole task
+    task_memory_mb: int = 6144  # whole task
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -64,6 +82,7 @@ class SandboxResult:
     cancelled: bool
     duration_s: float
     isolation: str
+    memory_exceeded: bool = False
 
     @property
     def output(self) -> str:
@@ -76,9 +95,9 @@ class SandboxResult:
 
 def isolation_level() -> str:
     """``bwrap``, ``unshare`` or ``env``: the strongest isolation this machine offers."""
-    if shutil.which("bwrap") and _probe(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "true"]):
+    if not strict_problem():
         return "bwrap"
-    if shutil.which("unshare") and _probe(["unshare", "-n", "true"]):
+    if shutil.which("unshare") and not _probe(["unshare", "-n", "true"]):
         return "unshare"
     return "env"
 
@@ -86,20 +105,51 @@ def isolation_level() -> str:
 _level_cache: dict[str, str] = {}
 
 
-def _cached_level() -> str:
+def available_level() -> str:
+    """:func:`isolation_level`, probed once per process."""
     level = _level_cache.get("level")
     if level is None:
         level = _level_cache["level"] = isolation_level()
     return level
 
 
-def _probe(argv: list[str]) -> bool:
+def strict_problem() -> str:
+    """Why the strict sandbox cannot run here (empty when it can), from a real trial run."""
+    cached = _level_cache.get("strict")
+    if cached is not None:
+        return cached
+    problem = ""
+    if not shutil.which("bwrap"):
+        problem = "bubblewrap (bwrap) is not installed"
+    elif jail.as_root() and not shutil.which("setpriv"):
+        problem = "setpriv (util-linux) is not installed"
+    else:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="swarm-probe-") as folder:
+            copy = Path(folder) / "project"
+            copy.mkdir()
+            env = clean_environment(copy)
+            trial = jail.prepare(copy, Path(folder) / "jail", ["true"], env)
+            problem = _probe(trial.argv(["true"]), env)
+    _level_cache["strict"] = problem
+    return problem
+
+
+def _probe(argv: list[str], env: Mapping[str, str] | None = None) -> str:
+    """Empty when ``argv`` runs and exits 0, else what went wrong."""
     import subprocess
 
     try:
-        return subprocess.run(argv, capture_output=True, timeout=10, check=False).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
+        done = subprocess.run(
+            argv, capture_output=True, timeout=10, check=False, env=dict(env) if env else None
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        return str(err)
+    if done.returncode == 0:
+        return ""
+    said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    return f"{argv[0]} failed: {said[-1] if said else f'exit code {done.returncode}'}"
 
 
 def copy_workspace(source: Path, dest: Path) -> Path:
@@ -134,6 +184,8 @@ def clean_environment(
         "CI": "1",
         "NO_COLOR": "1",
         "SWARM_SANDBOX": "1",
+        "USER": "sandbox",
+        "LOGNAME": "sandbox",
     }
     env.update(_toolchain_homes(workdir))
     if extra:
@@ -164,60 +216,7 @@ def _toolchain_homes(workdir: Path) -> dict[str, str]:
     return found
 
 
-def _rebind_under_tmp() -> list[str]:
-    """Read-only binds for the interpreter and its packages when they live under /tmp.
-
-    The sandbox gives the command an empty /tmp; a virtual environment or checkout under /tmp
-    (a CI clone, say) would vanish with it and the runner could not even start.
-    """
-    candidates = {
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        os.path.dirname(os.path.realpath(sys.executable)),
-        *(entry for entry in sys.path if entry),
-    }
-    tmp = Path("/tmp").resolve()
-    keep: list[Path] = []
-    for raw in candidates:
-        path = Path(raw).resolve()
-        if path.exists() and (path == tmp or tmp in path.parents):
-            keep.append(path)
-    # Bind the outermost folders only; the ones inside them come along.
-    outer = [p for p in sorted(keep) if not any(o in p.parents for o in keep if o != p)]
-    args: list[str] = []
-    for path in outer:
-        args += ["--ro-bind", str(path), str(path)]
-    return args
-
-
-def _wrap(argv: Sequence[str], workdir: Path, level: str) -> list[str]:
-    if level == "bwrap":
-        return [
-            "bwrap",
-            "--die-with-parent",
-            "--unshare-net",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            *_rebind_under_tmp(),
-            "--bind",
-            str(workdir),
-            str(workdir),
-            "--chdir",
-            str(workdir),
-            "--",
-            *argv,
-        ]
+def _wrap(argv: Sequence[str], level: str) -> list[str]:
     if level == "unshare":
         # A new network namespace has loopback down; bring it up, then run the command.
         script = 'ip link set lo up 2>/dev/null; exec "$@"'
@@ -225,8 +224,9 @@ def _wrap(argv: Sequence[str], workdir: Path, level: str) -> list[str]:
     return list(argv)
 
 
-def _limited(argv: list[str], limits: Limits) -> list[str]:
-    """``argv`` behind resource limits (CPU seconds, address space, file size, no core).
+def _limited(argv: list[str], limits: Limits, nproc: int | None) -> list[str]:
+    """``argv`` behind resource limits (CPU seconds, address space, file size, no core and,
+    when given, the number of processes of the run's uid).
 
     The limits are set by ``prlimit`` (util-linux) or, without it, by a tiny Python
     ``exec`` wrapper. Not by ``preexec_fn``: that makes Python fork instead of vfork and run
@@ -242,6 +242,7 @@ def _limited(argv: list[str], limits: Limits) -> list[str]:
             f"--as={memory}",
             f"--fsize={fsize}",
             "--core=0",
+            *([f"--nproc={nproc}"] if nproc else []),
             "--",
             *argv,
         ]
@@ -251,7 +252,8 @@ def _limited(argv: list[str], limits: Limits) -> list[str]:
         f"resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory}))\n"
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize}))\n"
         "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-        "os.execvp(sys.argv[1], sys.argv[1:])\n"
+        + (f"resource.setrlimit(resource.RLIMIT_NPROC, ({nproc}, {nproc}))\n" if nproc else "")
+        + "os.execvp(sys.argv[1], sys.argv[1:])\n"
     )
     return [sys.executable, "-c", script, *argv]
 
@@ -287,6 +289,31 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+_JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+
+
+def _nproc(limits: Limits, level: str) -> int | None:
+    """RLIMIT_NPROC for the run: its own uid's count as root, on top of the user's otherwise."""
+    if jail.as_root():
+        # The kernel never applies it to uid 0: only the strict sandbox's own uid is capped.
+        return limits.processes if level == "bwrap" else None
+    uid = os.getuid()
+    mine = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                mine += os.stat(f"/proc/{entry}").st_uid == uid
+    return mine + limits.processes
+
+
+def _refuse_unless_allowed(policy: str) -> str:
+    level = available_level()
+    if level != "bwrap" and policy != "weak":
+        why = strict_problem()
+        raise SandboxError(REFUSAL.format(why=f" ({why})" if why else ""))
+    return level
+
+
 async def run_sandboxed(
     argv: Sequence[str],
     workdir: Path,
@@ -295,25 +322,64 @@ async def run_sandboxed(
     cancel_event: asyncio.Event | None = None,
     env: Mapping[str, str] | None = None,
     isolation: str | None = None,
+    policy: str = "strict",
 ) -> SandboxResult:
     """Run ``argv`` in ``workdir`` (which the command may change) under the sandbox.
 
+    ``policy`` ``"strict"`` refuses to run without the bubblewrap sandbox; ``"weak"`` falls
+    back to the strongest level available. ``isolation`` forces a level (tests, benchmarks).
     Never raises for what the command does (exit code, timeout, cancellation are reported in
-    the result); raises :class:`SandboxError` only when the command cannot be started.
+    the result); raises :class:`SandboxError` when the command cannot be started.
     """
     limits = limits or Limits()
-    level = isolation or _cached_level()
+    level = isolation or _refuse_unless_allowed(policy)
     if not argv:
         raise SandboxError("empty command")
     workdir = workdir.resolve()
-    wrapped = _limited(_wrap(argv, workdir, level), limits)
+    environment = dict(env) if env is not None else clean_environment(workdir)
+    scratch: Path | None = None
+    group: cgroups.TaskCgroup | None = None
+    try:
+        command = _wrap(argv, level)
+        if level == "bwrap":
+            scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="swarm-jail-"))
+            built = await asyncio.to_thread(jail.prepare, workdir, scratch, argv, environment)
+            command = built.argv(argv)
+        task_memory = limits.task_memory_mb * 1024 * 1024
+        group = await asyncio.to_thread(
+            cgroups.TaskCgroup.create, cgroups.support(), task_memory, limits.processes + 8
+        )
+        wrapped = _limited(command, limits, _nproc(limits, level))
+        if group is not None:
+            wrapped = ["sh", "-c", _JOIN_CGROUPS, "swarm-join", *group.procs_files, "--", *wrapped]
+        watch_memory = group is None or not group.memory_capped
+        return await _supervise(
+            wrapped, argv, workdir, environment, limits, level, cancel_event, watch_memory
+        )
+    finally:
+        if group is not None:
+            await group.remove()
+        if scratch is not None:
+            await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+async def _supervise(
+    wrapped: list[str],
+    argv: Sequence[str],
+    workdir: Path,
+    env: Mapping[str, str],
+    limits: Limits,
+    level: str,
+    cancel_event: asyncio.Event | None,
+    watch_memory: bool,
+) -> SandboxResult:
     cap = _OutputCap(limits.output_head_bytes, limits.output_tail_bytes)
     start = time.perf_counter()
     try:
         process = await asyncio.create_subprocess_exec(
             *wrapped,
             cwd=str(workdir),
-            env=dict(env) if env is not None else clean_environment(workdir),
+            env=dict(env),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -331,6 +397,8 @@ async def run_sandboxed(
             cap.feed(data)
 
     timed_out = cancelled = False
+    watch = cgroups.MemoryWatch(process.pid, limits.task_memory_mb * 1024 * 1024)
+    watch_task = asyncio.ensure_future(watch.watch()) if watch_memory else None
     pump_task = asyncio.ensure_future(pump())
     wait_task = asyncio.ensure_future(process.wait())
     cancel_task = asyncio.ensure_future(cancel_event.wait()) if cancel_event else None
@@ -358,8 +426,9 @@ async def run_sandboxed(
         _kill_group(process)
         raise
     finally:
-        if cancel_task is not None:
-            cancel_task.cancel()
+        for task in (cancel_task, watch_task):
+            if task is not None:
+                task.cancel()
         if not pump_task.done():
             pump_task.cancel()
     return SandboxResult(
@@ -373,4 +442,5 @@ async def run_sandboxed(
         cancelled=cancelled,
         duration_s=time.perf_counter() - start,
         isolation=level,
+        memory_exceeded=watch.exceeded,
     )

@@ -1,0 +1,299 @@
+"""The bubblewrap command line of the strict sandbox.
+
+What a sandboxed command sees is built up from an empty tmpfs root (then remounted read-only):
+
+- ``/usr`` (and ``/bin``, ``/lib``, ``/lib64``, ``/sbin`` as the host has them), read-only;
+- a short list of ``/etc`` entries programs need to start (loader cache, alternatives,
+  certificates, time zone, ...) plus a generated ``passwd``/``group``/``hosts`` that name only
+  root and the sandbox user; never ``/etc/shadow``, ``/etc/ssl/private`` or the rest;
+- the Python interpreter (the worker's venv and its base install, never their sibling
+  folders) and the toolchains a command needs (rustup/cargo, Go, the folder of the command
+  itself), read-only;
+- the project copy, the only writable host folder, and a private size-capped ``/tmp``;
+- bwrap's minimal ``/dev`` and a ``/proc`` of its own PID namespace.
+
+Home folders, ``/root``, ``/work``, ``/var``, the swarm's state and cache folders are simply
+not there. New PID, IPC, UTS, network (loopback only) and cgroup namespaces;
+``--die-with-parent`` and ``--new-session``.
+
+When the worker runs as root, bubblewrap (which then keeps every capability for itself)
+ends with ``setpriv``: the command runs under a uid/gid of its own (random, unused by the
+host), with no supplementary groups, an empty capability bounding set and ``no_new_privs``,
+so set-uid programs do not raise it either. ``RLIMIT_NPROC`` then caps the processes of the
+run as a whole (the kernel does not apply it to uid 0). As an ordinary user, bubblewrap
+already uses a user namespace and drops every capability; nested user namespaces are
+refused (``--disable-userns``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+#: /etc entries bound read-only (those that exist). Nothing with secrets in it.
+ETC_ENTRIES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "pki/tls/certs",
+    "pki/ca-trust",
+    "localtime",
+    "timezone",
+    "nsswitch.conf",
+    "protocols",
+    "services",
+    "mime.types",
+    "os-release",
+    "debian_version",
+    "gitconfig",
+)
+#: Globbed /etc entries (Debian's per-version python and java configuration).
+ETC_GLOBS = ("python3*", "java-*")
+#: Top-level host folders bound read-only (or recreated as the same symlinks).
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+#: First uid/gid of the range a root worker gives its runs (one random uid per run).
+UID_BASE = 1_600_000_000
+UID_SPAN = 100_000_000
+TMP_SIZE_BYTES = 512 * 1024 * 1024
+#: What of ``CARGO_HOME`` a build needs: the toolchain proxies and the offline registry.
+CARGO_PARTS = ("bin", "registry", "git")
+
+
+def as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def sandbox_uid() -> int:
+    """A uid for one run: the worker's own when not root, else a fresh unused one."""
+    if not as_root():
+        return os.getuid()
+    return UID_BASE + secrets.randbelow(UID_SPAN)
+
+
+def _under(path: Path, roots: Iterable[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def _too_wide(path: Path) -> bool:
+    """Folders never bound whole: /, top-level folders, home folders and their parents."""
+    homes = {Path.home().resolve(), Path("/root"), Path("/home")}
+    if len(path.parts) <= 2:  # "/" and "/work", "/root", "/opt" ...
+        return True
+    return any(path == home or path in home.parents for home in homes)
+
+
+def interpreter_dirs() -> list[Path]:
+    """The worker's Python: its venv and its base installation, as named and resolved.
+
+    Both: commands name the interpreter by ``sys.executable``, which may go through a
+    symbolic link (a worktree's ``.venv`` pointing at another checkout's).
+    """
+    raw = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.dirname(sys.executable)),
+        os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))),
+    }
+    named = {Path(os.path.abspath(p)) for p in raw if p}
+    return sorted(named | {p.resolve() for p in named})
+
+
+def toolchain_dirs(env: Mapping[str, str]) -> list[Path]:
+    """rustup/cargo homes and Go folders named by the run's environment."""
+    found: list[Path] = []
+    for name in ("RUSTUP_HOME", "CARGO_HOME", "GOROOT", "GOPATH", "GOMODCACHE"):
+        for value in env.get(name, "").split(os.pathsep):
+            if not value or not Path(value).is_dir():
+                continue
+            if name == "CARGO_HOME":
+                # Not the whole of it: credentials.toml holds the user's registry tokens.
+                found.extend(Path(value, sub) for sub in CARGO_PARTS if Path(value, sub).is_dir())
+            else:
+                found.append(Path(value))
+    home_go = Path.home() / "go"
+    if "GOPATH" not in env and home_go.is_dir():
+        found.append(home_go.resolve())
+    return found
+
+
+def command_dir(program: str, path_variable: str) -> Path | None:
+    """The installation folder of ``program`` (``.../bin/x`` → ``...``), resolved."""
+    located = shutil.which(program, path=path_variable)
+    if located is None:
+        return None
+    real = Path(located).resolve()
+    for candidate in (real.parent.parent, real.parent):
+        if not _too_wide(candidate):
+            return candidate
+    return real
+
+
+@dataclasses.dataclass(kw_only=True)
+class Jail:
+    """Everything one bwrap invocation binds, and the uid the command runs under."""
+
+    workdir: Path
+    files_dir: Path  # holds the generated passwd, group and hosts
+    uid: int
+    binds: list[tuple[Path, Path]]  # (host folder, where the command sees it)
+    path_variable: str
+
+    def argv(self, command: Sequence[str], *, processes: int | None = None) -> list[str]:
+        args = [
+            "bwrap",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-net",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+        ]
+        if not as_root():
+            args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        args += ["--tmpfs", "/"]
+        made: set[Path] = {Path("/")}
+        mounts: set[Path] = set()
+        for name in SYSTEM_DIRS:
+            host = Path("/") / name
+            if host.is_symlink():
+                args += ["--symlink", os.readlink(host), str(host)]
+                mounts.add(host)
+            elif host.is_dir():
+                args += ["--ro-bind", str(host), str(host)]
+                mounts.add(host)
+        args += _mkdirs(Path("/etc"), made, mounts)
+        for entry in self._etc_entries():
+            args += _mkdirs(entry.parent, made, mounts)
+            args += ["--ro-bind", str(entry), str(entry)]
+            mounts.add(entry)
+        for name in ("passwd", "group", "hosts"):
+            args += ["--ro-bind", str(self.files_dir / name), f"/etc/{name}"]
+        args += ["--dev", "/dev", "--proc", "/proc"]
+        args += ["--size", str(TMP_SIZE_BYTES), "--perms", "1777", "--tmpfs", "/tmp"]
+        made.add(Path("/tmp"))
+        for source, dest in self.binds:
+            args += _mkdirs(dest.parent, made, mounts)
+            args += ["--ro-bind", str(source), str(dest)]
+            mounts.add(dest)
+        args += _mkdirs(self.workdir.parent, made, mounts)
+        args += ["--bind", str(self.workdir), str(self.workdir)]
+        args += ["--remount-ro", "/", "--chdir", str(self.workdir)]
+        args += ["--setenv", "PATH", self.path_variable, "--"]
+        if as_root():
+            args += [
+                "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.uid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+                "--",
+            ]
+        return [*args, *command]
+
+    @staticmethod
+    def _etc_entries() -> list[Path]:
+        etc = Path("/etc")
+        found = [etc / name for name in ETC_ENTRIES if (etc / name).exists()]
+        for pattern in ETC_GLOBS:
+            found.extend(sorted(etc.glob(pattern)))
+        return found
+
+
+def _mkdirs(path: Path, made: set[Path], mounts: set[Path]) -> list[str]:
+    """``--dir`` for ``path`` and its missing parents, world-readable (not the umask's).
+
+    ``made`` holds the folders made in the jail's tmpfs so far, ``mounts`` the read-only
+    mount points: below those the folders exist already (or cannot be made).
+    """
+    missing: list[Path] = []
+    while path not in made and path not in mounts:
+        if any(m in path.parents for m in mounts):
+            return []
+        missing.append(path)
+        path = path.parent
+    args: list[str] = []
+    for folder in reversed(missing):
+        args += ["--perms", "0755", "--dir", str(folder)]
+        made.add(folder)
+    return args
+
+
+def prepare(workdir: Path, files_dir: Path, command: Sequence[str], env: Mapping[str, str]) -> Jail:
+    """The jail of one run: the binds its command needs, its uid and its small /etc files.
+
+    Owns the project copy to the run's uid (a root worker), so it is writable there and
+    nowhere else.
+    """
+    uid = sandbox_uid()
+    binds = _binds(workdir, command, env)
+    visible = [*(Path("/") / name for name in SYSTEM_DIRS), *(dest for _, dest in binds)]
+    entries = [str(Path(os.path.abspath(sys.prefix)) / "bin")]
+    entries += [str(dest / "bin") for _, dest in binds if (dest / "bin").is_dir()]
+    for entry in env.get("PATH", "").split(os.pathsep):
+        if entry and os.path.isabs(entry) and _under(Path(entry).resolve(), visible):
+            entries.append(entry)
+    entries += ["/usr/local/bin", "/usr/bin", "/bin"]
+    path_variable = os.pathsep.join(dict.fromkeys(entries))
+    files_dir.mkdir(parents=True, exist_ok=True)
+    (files_dir / "passwd").write_text(
+        f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+        f"sandbox:x:{uid}:{uid}:swarm sandbox:{workdir}:/bin/sh\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    (files_dir / "group").write_text(f"root:x:0:\nsandbox:x:{uid}:\nnogroup:x:65534:\n")
+    (files_dir / "hosts").write_text("127.0.0.1 localhost sandbox\n::1 localhost\n")
+    for name in ("passwd", "group", "hosts"):
+        (files_dir / name).chmod(0o644)
+    if as_root():
+        chown_tree(workdir, uid)
+    return Jail(
+        workdir=workdir, files_dir=files_dir, uid=uid, binds=binds, path_variable=path_variable
+    )
+
+
+def _binds(
+    workdir: Path, command: Sequence[str], env: Mapping[str, str]
+) -> list[tuple[Path, Path]]:
+    system = [Path("/") / name for name in SYSTEM_DIRS]
+    wanted = [*interpreter_dirs(), *toolchain_dirs(env)]
+    program_dir = command_dir(command[0], env.get("PATH", os.defpath)) if command else None
+    if program_dir is not None:
+        wanted.append(program_dir)
+    dests: list[Path] = []
+    binds: list[tuple[Path, Path]] = []
+    for dest in sorted(set(wanted), key=lambda p: (len(p.parts), str(p))):
+        source = dest.resolve()
+        if not source.is_dir() or _too_wide(source) or _too_wide(dest):
+            continue
+        if _under(dest, [*system, *dests]):
+            continue
+        if _under(workdir, [dest, source]) or _under(source, [workdir]):
+            continue
+        dests.append(dest)
+        binds.append((source, dest))
+    return binds
+
+
+def chown_tree(root: Path, uid: int) -> None:
+    """``chown -hR uid:uid root`` (links themselves, not what they point at)."""
+    os.lchown(root, uid, uid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in (*dirnames, *filenames):
+            os.lchown(os.path.join(dirpath, name), uid, uid)

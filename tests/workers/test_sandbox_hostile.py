@@ -1,0 +1,232 @@
+"""A hostile project's tests through the real test role: the strict sandbox holds as root.
+
+CI runs as root, which is the case that matters: bubblewrap then keeps every capability for
+itself and the command must still end up with none. The project's own tests are the
+attacks (see :mod:`tests.workers.hostile_project`); each passes when its attack fails, and
+the host side is checked here: nothing accepted on the host's loopback, nothing written,
+nothing left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarm_lsp.config import Settings, SwarmSettings
+from swarm_lsp.errors import SandboxError, WorkerError
+from swarm_lsp.workers.base import TaskRequest
+from swarm_lsp.workers.testing import coverage, sandbox
+from swarm_lsp.workers.testing import role as test_role
+from tests.workers.conftest import RecordingReporter
+from tests.workers.hostile_project import ATTACKS, MEMORY_HOGS
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("bwrap") is None, reason="bubblewrap is not installed (make install adds it)"
+)
+
+MAX_PROCESSES = 128
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(project: Path, **payload: Any) -> dict[str, Any]:
+    task = TaskRequest(
+        id="hostile", type="test", payload={"kind": "test", **payload}, snapshot_dir=project
+    )
+    return asyncio.run(test_role.create(Settings()).run(task, RecordingReporter()))
+
+
+def _running(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and entry != str(os.getpid()):
+            with contextlib.suppress(OSError):
+                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+    return found
+
+
+@dataclasses.dataclass
+class Outcome:
+    result: dict[str, Any]
+    accepted: list[object]
+    host_writes: list[Path]
+    marker: str
+
+    def failures(self) -> dict[str, str]:
+        return {
+            d["message"].split()[0]: d["message"]
+            for d in self.result["diagnostics"]
+            if d["code"] == "test-failed"
+        }
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One run of the whole hostile suite (shared: each run costs a sandbox and a pytest)."""
+    token = secrets.token_hex(4)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(listener.accept())
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    # The worker's state folder where a swarm of one keeps it, with a task store in it.
+    state = Path.home() / ".cache" / "swarm-lsp" / "local-swarm" / f"sandbox-test-{token}"
+    state.mkdir(parents=True)
+    (state / "tasks.sqlite3").write_text("every task of every user")
+    snapshot = tmp_path_factory.mktemp("hostile-snapshot")
+    venv = Path(sys.prefix)
+    host_writes = [
+        venv / "bin" / f"escape-{token}",
+        Path("/usr") / f"escape-{token}",
+        Path("/etc") / f"escape-{token}",
+        snapshot / f"escape-{token}",
+        REPO / f"escape-{token}",
+        Path("/var/tmp") / f"escape-{token}",
+    ]
+    config = {
+        "port": listener.getsockname()[1],
+        "secrets": [
+            "/etc/shadow",
+            "/etc/ssl/private/ssl-cert-snakeoil.key",
+            str(state / "tasks.sqlite3"),
+            # Siblings of the interpreter's folder (the venv is bound, its checkout is not).
+            str(REPO / "pyproject.toml"),
+            str(venv.resolve().parent / "pyproject.toml"),
+            "/proc/1/root/etc/hostname",
+        ],
+        "folders": [str(state), str(Path.home() / ".cache"), "/home", "/var"],
+        "venv": str(venv),
+        "host_writes": [str(p) for p in host_writes],
+        "fork_attempts": 1500,
+        "max_processes": MAX_PROCESSES,
+        "marker": f"swarm-daemon-{token}",
+    }
+    (snapshot / "tests").mkdir()
+    (snapshot / "tests" / "attack.json").write_text(json.dumps(config))
+    (snapshot / "tests" / "test_attacks.py").write_text(ATTACKS)
+    (snapshot / "conftest.py").write_text("")
+    try:
+        result = _run(snapshot, limits={"timeout_s": 120, "processes": MAX_PROCESSES})
+        yield Outcome(result, accepted, host_writes, config["marker"])
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+        shutil.rmtree(state, ignore_errors=True)
+        for path in host_writes:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def test_the_whole_hostile_suite_ran_in_the_strict_sandbox(hostile: Outcome) -> None:
+    result = hostile.result
+    assert result["isolation"] == "bwrap"
+    counts = re.search(r"(\d+) failed, (\d+) passed", result["summary"])
+    assert counts is not None, result["output_tail"]
+    assert int(counts[1]) + int(counts[2]) == ATTACKS.count("\ndef test_"), result["summary"]
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "test_no_capabilities",
+        "test_secrets_and_state_unreadable",
+        "test_remount_and_host_writes_fail",
+        "test_host_loopback_unreachable_even_through_nsenter",
+        "test_fork_bomb_is_capped",
+    ],
+)
+def test_attack_fails(hostile: Outcome, attack: str) -> None:
+    assert attack not in hostile.failures(), hostile.failures()[attack]
+
+
+def test_the_host_saw_nothing(hostile: Outcome) -> None:
+    assert hostile.accepted == []
+    assert [p for p in hostile.host_writes if p.exists()] == []
+    assert _running(hostile.marker) == []
+
+
+def test_whole_task_memory_is_capped(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_hogs.py").write_text(MEMORY_HOGS)
+    (tmp_path / "conftest.py").write_text("")
+    result = _run(tmp_path, limits={"task_memory_mb": 1536, "timeout_s": 90})
+    # The kernel kills a hog (memory cgroup) and the test sees it, or the polled watch
+    # kills the whole run.
+    assert result["passed"] or "memory cap" in result["summary"], result["output_tail"]
+
+
+def test_time_output_and_leftovers_are_capped(tmp_path: Path) -> None:
+    marker = f"swarm-daemon-{secrets.token_hex(4)}"
+    flood = (
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', "
+        f"{marker!r}], start_new_session=True)\n"
+        "for i in range(300000): print('x' * 100)\n"
+        "time.sleep(600)\n"
+    )
+    command = [sys.executable, "-c", flood]
+    result = _run(tmp_path, command=command, limits={"timeout_s": 4})
+    assert result["timed_out"] and result["exit_code"] is None
+    assert result["output_bytes"] >= 30_000_000 and result["dropped_bytes"] > 0
+    assert _running(marker) == []
+
+
+def test_strict_refuses_without_bubblewrap_unless_weak_is_chosen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bubblewrap is installed here: the probe's finding is replaced to see the refusal.
+    monkeypatch.setattr(
+        sandbox,
+        "_level_cache",
+        {"strict": "bubblewrap (bwrap) is not installed", "level": "env"},
+    )
+    (tmp_path / "p").mkdir()
+    command = [sys.executable, "-c", "print('ran')"]
+    task = TaskRequest(
+        id="t", type="test", payload={"command": command}, snapshot_dir=tmp_path / "p"
+    )
+    with pytest.raises(SandboxError, match=r"apt-get install bubblewrap.*swarm\.sandbox"):
+        asyncio.run(test_role.create(Settings()).run(task, RecordingReporter()))
+    weak = Settings(swarm=SwarmSettings(sandbox="weak"))
+    result = asyncio.run(test_role.create(weak).run(task, RecordingReporter()))
+    assert result["isolation"] == "env" and "ran" in result["output_tail"]
+    assert coverage.describe("strict").level == "refused"
+    assert coverage.describe("weak").level == "env"
+
+
+def test_a_payload_cannot_name_a_host_folder(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("def test_x():\n    pass\n")
+    task = TaskRequest(id="t", type="test", payload={"kind": "test", "root": str(tmp_path)})
+    with pytest.raises(WorkerError, match="no snapshot"):
+        asyncio.run(test_role.create(Settings()).run(task, RecordingReporter()))
+
+
+def test_doctor_names_the_level_and_the_gaps() -> None:
+    found = coverage.describe("strict")
+    assert found.level == "bwrap" and "no capabilities" in found.summary
+    assert "whole task" in found.processes and "whole task" in found.memory
+    assert any("kernel" in gap for gap in found.not_covered)
