@@ -74,3 +74,61 @@ def extractive_answer(question: str, hits: Sequence[Hit]) -> str:
         f"The most relevant code is `{best.symbol}` at {best.path}:{best.start_line} "
         "(retrieval only: no model answer)."
     )
+
+
+_WORD = re.compile(r"\S+")
+_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?])\s+|\n+)")
+#: A tiny model that has said what it knows starts a new turn or repeats itself.
+_NEW_TURN = re.compile(r"\n\s*(Question|Sources|Answer|User|Assistant)\s*:|<\|im_start\|>")
+REPEAT_WORDS = 8
+
+
+class StopWhenDone:
+    """Watches an answer as it streams; says stop when the model is done but goes on.
+
+    Done means: it starts a new turn (``Question:``, ``Sources:`` …) or says again a run of
+    :data:`REPEAT_WORDS` words it already said (a loop). :attr:`text` is the answer up to the
+    sentence where that began.
+    """
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.cut: int | None = None
+        self._seen: set[tuple[str, ...]] = set()
+        self._words: list[tuple[str, int]] = []  # (normalised word, offset)
+        self._scanned = 0  # where the next complete word may start
+
+    @property
+    def text(self) -> str:
+        return self.raw if self.cut is None else self.raw[: self.cut].rstrip()
+
+    def feed(self, piece: str) -> bool:
+        """Add a streamed piece; True when generation should stop."""
+        if self.cut is not None:
+            return True
+        scan_from = max(0, len(self.raw) - 16)
+        self.raw += piece
+        turn = _NEW_TURN.search(self.raw, scan_from)
+        if turn is not None:
+            self.cut = turn.start()
+            return True
+        # Complete words only (the last one may still be growing).
+        for match in _WORD.finditer(self.raw, self._scanned):
+            if match.end() == len(self.raw):
+                break
+            self._scanned = match.end()
+            self._words.append((match.group().lower().strip(".,;:!?\"'`()"), match.start()))
+            if len(self._words) >= REPEAT_WORDS:
+                gram = tuple(w for w, _ in self._words[-REPEAT_WORDS:])
+                if gram in self._seen:
+                    self.cut = self._sentence_start(self._words[-REPEAT_WORDS][1])
+                    return True
+                self._seen.add(gram)
+        return False
+
+    def _sentence_start(self, position: int) -> int:
+        best = 0
+        for match in _SENTENCE_START.finditer(self.raw, 0, position + 1):
+            if match.end() <= position:
+                best = match.end()
+        return best

@@ -43,6 +43,7 @@ from swarm_lsp.workers.research.index import IndexStats, WorkspaceIndex
 from swarm_lsp.workers.research.workspace import Workspace
 
 DEFAULT_TOP_K = 5
+ANSWER_MAX_TOKENS = 768
 
 
 def summarize(stats: IndexStats) -> str:
@@ -230,20 +231,40 @@ class ResearchRole:
             text = answer.extractive_answer(question, hits) + f"\n\n({err})"
             await reporter.partial(text)
             return text, "none"
+        guard = answer.StopWhenDone()
+        stop = asyncio.Event()
+
+        async def on_token(piece: str) -> None:
+            if stop.is_set():
+                return
+            if guard.feed(piece):
+                stop.set()  # done: the model went on to a new turn or repeats itself
+                return
+            await reporter.partial(piece)
+
+        async def follow_cancel() -> None:
+            await task.cancel_event.wait()
+            stop.set()
+
+        watcher = asyncio.ensure_future(follow_cancel())
         try:
-            text = await backend.run_chat(
+            generated = await backend.run_chat(
                 model,
                 answer.build_messages(question, hits),
-                max_tokens=self.settings.models.chat_max_tokens,
+                # A safety bound only: answers end at the model's end-of-turn or StopWhenDone.
+                max_tokens=max(self.settings.models.chat_max_tokens, ANSWER_MAX_TOKENS),
                 temperature=self.settings.models.temperature,
-                cancel_event=task.cancel_event,
-                on_token=reporter.partial,
+                cancel_event=stop,
+                on_token=on_token,
             )
+            text = guard.text if guard.cut is not None else generated
         except ModelError as err:
             # Retrieval worked: still answer with where the code is, and say what failed.
             text = answer.extractive_answer(question, hits) + f"\n\n({err})"
             await reporter.partial(text)
             return text, "none"
+        finally:
+            watcher.cancel()
         if task.cancelled:
             raise WorkerError("research cancelled")
         return answer.resolve_references(text.strip(), hits), model.name
