@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from swarm_lsp.config import Settings
-from swarm_lsp.workers.research import priority
+from swarm_lsp.workers.research import budget, priority
 from swarm_lsp.workers.research.index import WorkspaceIndex
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class Workspace:
         self.done, self.total = done, total
 
     def _run(self) -> None:
+        budget.background_thread()
         try:
             if not self.ranks:
                 self.ranks = priority.repomap_ranks(
