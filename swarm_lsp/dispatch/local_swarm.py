@@ -106,7 +106,12 @@ class LocalSwarm:
         """
         from swarm_lsp.workers.registry import role_available
 
-        local_token.write_token(self.state_dir, self.token)
+        # The coordinator reads its token from a file of this start's own; it becomes the
+        # swarm's ``token`` only once the coordinator is up, so a second `up` on a busy port
+        # cannot overwrite the token of the swarm already running there.
+        starting_token = local_token.write_token(
+            self.state_dir, self.token, name=f".token-{os.getpid()}"
+        )
         ready = self.state_dir / "coordinator.ready"
         ready.unlink(missing_ok=True)
         self.coordinator = await self._spawn(
@@ -123,19 +128,21 @@ class LocalSwarm:
             "--lease-timeout-ms",
             str(self.lease_timeout_ms),
             "--token-file",
-            str(self.token_file),
+            str(starting_token),
         )
         deadline = time.monotonic() + timeout
-        while not ready.exists():
-            if self.coordinator.returncode is not None:
-                raise DispatchError(
-                    f"the local coordinator exited ({self.coordinator.returncode}); see "
-                    f"{self.state_dir / 'logs' / 'coordinator.log'}"
-                )
-            if time.monotonic() > deadline:
-                await self.stop()
-                raise DispatchError(f"the local coordinator did not start within {timeout:g}s")
-            await asyncio.sleep(0.05)
+        try:
+            while not ready.exists():
+                if self.coordinator.returncode is not None:
+                    raise DispatchError(self._exit_message(self.coordinator.returncode))
+                if time.monotonic() > deadline:
+                    await self.stop()
+                    raise DispatchError(f"the local coordinator did not start within {timeout:g}s")
+                await asyncio.sleep(0.05)
+        except BaseException:
+            starting_token.unlink(missing_ok=True)
+            raise
+        os.replace(starting_token, self.token_file)
         self.address = ready.read_text(encoding="utf-8").strip()
         self._registered_port = int(self.address.rsplit(":", 1)[1])
         local_token.register(self._registered_port, self.token_file)
@@ -162,6 +169,16 @@ class LocalSwarm:
         if wait_for_workers:
             await self._wait_for_workers(deadline)
         return self.address
+
+    def _exit_message(self, code: int) -> str:
+        """Why the coordinator exited: the last line it wrote (one line, by design), and where."""
+        log = self.state_dir / "logs" / "coordinator.log"
+        last = ""
+        with contextlib.suppress(OSError):
+            lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            last = lines[-1].removeprefix("swarm-lsp coordinator: ") if lines else ""
+        why = f": {last}" if last else ""
+        return f"the local coordinator exited ({code}){why}; see {log}"
 
     async def _wait_for_workers(self, deadline: float) -> None:
         from swarm_lsp.dispatch.client import DispatchClient

@@ -43,11 +43,11 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_token(state_dir: Path, token: str) -> Path:
-    """Write ``token`` to ``state_dir/token`` with mode 0600 (atomically); return the path."""
+def write_token(state_dir: Path, token: str, *, name: str = TOKEN_FILE) -> Path:
+    """Write ``token`` to ``state_dir/name`` with mode 0600 (atomically); return the path."""
     private_dir(state_dir)
-    path = state_dir / TOKEN_FILE
-    tmp = state_dir / f".{TOKEN_FILE}.{os.getpid()}.tmp"
+    path = state_dir / name
+    tmp = state_dir / f".{name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
+    from swarm_lsp.dispatch.locality import check_peer
     from swarm_lsp.dispatch.server_main import (
         load_settings,
         on_stop_signals,
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
     )
     try:
+        # Refuse a target we never dial (public, cloud metadata) before saying we serve it.
+        check_peer(runtime.coordinator, settings.swarm.allowed_hosts)
         runtime.load_handlers()
     except SwarmError as err:
         print(f"swarm-lsp worker: {err}", file=sys.stderr)

@@ -65,6 +65,10 @@ def test_bind_and_locality_failures_are_one_line(tmp_path: Path) -> None:
         "SWARM_LSP_SWARM__TLS_CERT": str(certs / "c.pem"),
         "SWARM_LSP_SWARM__TLS_KEY": str(certs / "c.key"),
     }
+    # A swarm of one already runs on the port: a second `up` must not touch its token.
+    up_state = tmp_path / "up-state"
+    up_state.mkdir()
+    (up_state / "token").write_text("the-running-swarms-token")
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
@@ -110,6 +114,16 @@ def test_bind_and_locality_failures_are_one_line(tmp_path: Path) -> None:
             "metadata status": _start(
                 "status", "--coordinator", "[fd00:ec2::254]:80", cwd=tmp_path
             ),
+            "up in use": _start(
+                "up",
+                "--port",
+                str(busy),
+                "--role",
+                "echo",
+                "--state-dir",
+                str(up_state),
+                cwd=tmp_path,
+            ),
         }
         results = {name: _finish(proc) for name, proc in procs.items()}
     for name, (code, _) in results.items():
@@ -131,6 +145,12 @@ def test_bind_and_locality_failures_are_one_line(tmp_path: Path) -> None:
     assert "fd00:ec2::254 is a cloud metadata service address" in _one_line(
         results["metadata status"][1]
     )
+    assert _one_line(results["up in use"][1]).startswith(
+        f"swarm-lsp up: the local coordinator exited (1): cannot listen on 127.0.0.1:{busy}: "
+        f"port {busy} on 127.0.0.1 is already in use; see "
+    )
+    assert (up_state / "token").read_text() == "the-running-swarms-token"
+    assert [p.name for p in up_state.iterdir() if "token" in p.name] == ["token"]
 
 
 def _certs(tmp_path: Path) -> tuple[Path, Path]:

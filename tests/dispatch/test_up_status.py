@@ -179,6 +179,8 @@ async def test_local_swarm_starts_and_stops_child_processes(tmp_path: Path) -> N
         finally:
             await client.close()
         pids = [p.pid for p in [swarm.coordinator, *swarm.workers.values()] if p is not None]
+        for pid in pids:  # the token is never in a child's environment (tasks inherit that)
+            assert swarm.token.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
     finally:
         await swarm.stop()
     for pid in pids:
