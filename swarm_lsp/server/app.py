@@ -87,10 +87,7 @@ class SwarmLanguageServer(LanguageServer):
         return ctx.preamble, ctx.prefix, ctx.suffix
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """Errors pygls could not pin on a request: unreadable bodies get a ParseError."""
-        protocol = self.protocol
-        if isinstance(protocol, SwarmProtocol):
-            protocol.report_unreadable_body(error)
+        """Errors pygls could not pin on a request go to the log (SwarmProtocol answers)."""
         log.error("%s", error)
 
     # -- settings -----------------------------------------------------------------------

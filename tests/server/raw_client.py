@@ -14,14 +14,15 @@ from typing import Any
 class RawServer:
     """``swarm-lsp serve`` as a subprocess; send raw bytes or objects, read parsed messages."""
 
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "swarm_lsp.cli", "serve"],
+            [sys.executable, "-m", "swarm_lsp.cli", "serve", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
         self.messages: Queue[dict[str, Any]] = Queue()
+        self.early: dict[Any, dict[str, Any]] = {}
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
 
@@ -58,7 +59,12 @@ class RawServer:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
 
     def response(self, msg_id: int, timeout: float = 60.0) -> dict[str, Any]:
-        """The response to ``msg_id``, skipping notifications and server requests."""
+        """The response to ``msg_id``, skipping notifications and server requests.
+
+        Responses to other requests read on the way are kept for their own ``response`` call.
+        """
+        if msg_id in self.early:
+            return self.early.pop(msg_id)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -68,8 +74,11 @@ class RawServer:
                 message = self.messages.get(timeout=left)
             except Empty:
                 continue
-            if message.get("id") == msg_id and "method" not in message:
+            if "method" in message or "id" not in message:
+                continue
+            if message["id"] == msg_id:
                 return message
+            self.early[message["id"]] = message
 
     def wait_for(self, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
         """The first message (from now on) for which ``predicate`` is true."""
