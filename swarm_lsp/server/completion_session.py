@@ -53,6 +53,7 @@ class CompletionSession:
         self._windows: CompletionWindows | None = None
         self.cursors: dict[str, types.Position] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.completing: dict[str, int] = {}  # requests in flight per document
         self.counts = {"model": 0, "typed-ahead": 0, "cached": 0, "warm": 0}
 
     # -- prompt ------------------------------------------------------------------------------
@@ -98,6 +99,8 @@ class CompletionSession:
         if cursor is None:
             return None
         self.cursors[uri] = position
+        if (timer := self.timers.pop(uri, None)) is not None:
+            timer.cancel()  # this request warms the cache itself; a warm would supersede it
         started = time.perf_counter()
         line_rest = cursor.suffix.split("\n", 1)[0]
         hit = self.cache.lookup(uri, cursor.prefix, line_rest)
@@ -114,6 +117,7 @@ class CompletionSession:
 
         prompt = self.prompt(uri, position, cursor)
         context_ms = (time.perf_counter() - started) * 1000
+        self.completing[uri] = self.completing.get(uri, 0) + 1
         try:
             result = await ls.models.complete(
                 key=uri,
@@ -127,6 +131,9 @@ class CompletionSession:
         except ModelError as err:
             ls.log(f"completion failed: {err}", types.MessageType.Error)
             raise
+        finally:
+            if (left := self.completing.pop(uri) - 1) > 0:
+                self.completing[uri] = left
         self.counts["model"] += 1
         ls.last_completion = result
         gen = result.generation
@@ -182,8 +189,8 @@ class CompletionSession:
             tail = lines[last].rstrip("\r\n") if lines else ""
             position = types.Position(last, len(tail))
         cursor = cursor_at(doc, position)
-        if cursor is None:
-            return 0
+        if cursor is None or self.completing.get(uri):
+            return 0  # (a request in flight warms the cache itself; never supersede it)
         prompt = self.prompt(uri, position, cursor)
         try:
             done = await ls.models.warm(

@@ -20,7 +20,8 @@ from tests.server.raw_client import RawServer
 
 LIMIT = 1024 * 1024  # --max-message-bytes for this module's server
 OPTIONS = {
-    "models": {"completionMaxTokens": 8},
+    # A generous timeout: an empty answer must mean a deaf server, not a busy machine.
+    "models": {"completionMaxTokens": 8, "completionTimeoutMs": 60_000},
     "swarm": {"autostart": False},
     "context": {"indexOnStart": False},
 }
@@ -63,7 +64,11 @@ class Attacked:
         return list(reply["result"]["items"])
 
     def still_completes(self) -> None:
-        items = self.completion()
+        """A completion the model must compute (a new document each time: no cached answer)."""
+        n = next(ids)
+        uri = URI.replace("example", f"example{n}")
+        self.open_doc(uri, SOURCE.replace("subtract", f"subtract_{n}"))
+        items = self.completion(uri)
         assert items and items[0]["textEdit"]["newText"].strip(), items
 
     def error_reply(self) -> dict[str, Any]:
@@ -81,7 +86,7 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Attacked]:
         raw.initialize(OPTIONS)
         server = Attacked(raw, log)
         server.open_doc(URI, SOURCE)
-        server.still_completes()
+        assert server.completion()  # the model is loaded and the document is open
         server.new_log_lines()
         yield server
     finally:
@@ -117,7 +122,8 @@ def test_frame_attack_is_answered_and_the_server_serves_on(attacked: Attacked, a
     attacked.raw.send_bytes(data)
     reply = attacked.error_reply()
     assert reply["id"] is None and reply["error"]["code"] == code, reply
-    attacked.still_completes()  # and the document was not replaced by the refused didOpen
+    attacked.still_completes()
+    assert attacked.completion()  # the first document is still open, unchanged
     lines = attacked.new_log_lines()
     warnings = [line for line in lines if "unreadable LSP frame" in line]
     assert len(warnings) == 1, lines
@@ -159,9 +165,10 @@ def test_invalid_message_is_invalid_request(attacked: Attacked, attack: str) -> 
     attacked.raw.send_bytes(frame(json.dumps(data).encode()))
     reply = attacked.error_reply()
     assert reply["id"] == expected_id and reply["error"]["code"] == -32600, reply
-    # Nothing in it ran (no shutdown, no exit, no re-initialize): the open document is still
-    # there and completion works.
+    # Nothing in it ran (no shutdown, no exit, no re-initialize): completion works and the
+    # first document is still open.
     attacked.still_completes()
+    assert attacked.completion()
 
 
 def test_requests_before_initialize_and_exit(tmp_path: Path) -> None:
