@@ -1,230 +1,200 @@
-"""Research role benchmark: indexing throughput, query latency and recall@5.
+"""Research benchmark: today's pipeline side by side with an older one, in one run.
 
-Indexes a copy of real code (by default the ``json``, ``email`` and ``asyncio`` packages of the
-Python standard library) with the real parts: tree-sitter chunking, the packaged
-all-MiniLM-L6-v2 on CPU, Qdrant local mode on disk. Then runs a labelled set of questions
-(each names the file, and the symbol, that answers it) in hybrid, dense-only and sparse-only
-mode and reports recall@5 and query latency p50/p95.
+Each run is a fresh process (bench/research_run.py) on a fresh cache, so imports and model
+loading count. Corpora are copies of real code: ``json`` + ``email`` + ``asyncio`` from the
+Python standard library (labelled set 1, 22 questions) and the installed ``_pytest`` package
+(labelled set 2, 50 questions, symbol-level); the old and the new pipeline run alternately on
+each, with the load average recorded next to every figure. A larger stdlib corpus (default
+at least 20,000 chunks) measures query latency at that size for the new pipeline.
 
-    .venv/bin/python bench/research.py [--stdlib DIR] [--packages json email asyncio]
+    git worktree add /tmp/research-old <old commit>
+    .venv/bin/python bench/research.py --old /tmp/research-old [--big-packages ...]
 
-Prints a Markdown report on stdout.
+Prints a Markdown report on stdout and writes the raw figures to --json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-# (question, expected path, expected symbol or "" for any chunk of that file)
-QUESTIONS: list[tuple[str, str, str]] = [
-    (
-        "How does json turn a JSON document string into Python objects?",
-        "json/decoder.py",
-        "JSONDecoder",
-    ),
-    (
-        "Which exception reports malformed JSON with line and column numbers?",
-        "json/decoder.py",
-        "JSONDecodeError",
-    ),
-    (
-        "How are control characters and quotes escaped when encoding a str to JSON?",
-        "json/encoder.py",
-        "encode_basestring",
-    ),
-    ("Pretty-print JSON with indentation from the command line", "json/tool.py", "main"),
-    (
-        "How does asyncio.gather run several awaitables concurrently and collect results?",
-        "asyncio/tasks.py",
-        "gather",
-    ),
-    ("Where is the timeout of wait_for implemented?", "asyncio/tasks.py", "wait_for"),
-    (
-        "How does an asyncio Queue make put wait while the queue is full?",
-        "asyncio/queues.py",
-        "Queue",
-    ),
-    (
-        "How is a semaphore that limits concurrent access implemented in asyncio?",
-        "asyncio/locks.py",
-        "Semaphore",
-    ),
-    (
-        "How does the event loop schedule a callback to run after a delay?",
-        "asyncio/base_events.py",
-        "call_later",
-    ),
-    (
-        "Create a subprocess with asyncio and read its output",
-        "asyncio/subprocess.py",
-        "create_subprocess_exec",
-    ),
-    ("What does asyncio.run do to start and close an event loop?", "asyncio/runners.py", ""),
-    ("How does a StreamReader read one line up to the newline?", "asyncio/streams.py", "readline"),
-    (
-        "How does a Future store its result and run its done callbacks?",
-        "asyncio/futures.py",
-        "Future",
-    ),
-    (
-        "How does a TaskGroup cancel the other tasks when one task fails?",
-        "asyncio/taskgroups.py",
-        "TaskGroup",
-    ),
-    ("Parse an email message from bytes", "email/parser.py", "BytesParser"),
-    (
-        "How are non-ASCII header values encoded as RFC 2047 encoded words?",
-        "email/header.py",
-        "Header",
-    ),
-    (
-        "Split an address like 'Name <user@example.com>' into name and address",
-        "email/utils.py",
-        "parseaddr",
-    ),
-    ("Format a date for an email Date header", "email/utils.py", "formatdate"),
-    (
-        "Build a MIME multipart message with several parts",
-        "email/mime/multipart.py",
-        "MIMEMultipart",
-    ),
-    (
-        "How is quoted-printable encoding applied to email bodies?",
-        "email/quoprimime.py",
-        "body_encode",
-    ),
-    ("Decode a base64 encoded email body", "email/base64mime.py", "decode"),
-    ("How does the feed parser accept data incrementally?", "email/feedparser.py", "FeedParser"),
-]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+STDLIB = Path(os.__file__).parent
+BIG_PACKAGES = [
+    "asyncio", "email", "json", "http", "urllib", "logging", "unittest", "concurrent",
+    "multiprocessing", "xml", "importlib", "sqlite3", "ctypes", "collections", "tomllib",
+    "zoneinfo", "wsgiref", "xmlrpc", "dbm", "html", "encodings", "pydoc_data", "lib2to3",
+    "idlelib", "tkinter", "distutils", "ensurepip", "venv", "curses",
+]  # fmt: skip
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
+def _copy(dest: Path, sources: list[Path]) -> Path:
+    for source in sources:
+        if source.is_dir():
+            shutil.copytree(
+                source,
+                dest / source.name,
+                ignore=shutil.ignore_patterns("__pycache__", "test", "tests", "idle_test"),
+            )
+        elif source.exists():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, dest / source.name)
+    return dest
+
+
+def run(
+    pythonpath: Path, corpus: Path, questions: Path | None, work: Path, extra: list[str]
+) -> dict[str, Any]:
+    cache = Path(tempfile.mkdtemp(prefix="cache-", dir=work))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(pythonpath),
+        "SWARM_LSP_CACHE": str(cache),
+        # The int8 model is made once at set-up; both runs read models from the same place.
+        "SWARM_LSP_MODELS": os.environ.get(
+            "SWARM_LSP_MODELS", str(Path.home() / ".cache/swarm-lsp/models")
+        ),
+        "PYTHONWARNINGS": "ignore",
+    }
+    args = [sys.executable, str(HERE / "research_run.py"), "--corpus", str(corpus)]
+    if questions is not None:
+        args += ["--questions", str(questions)]
+    args += extra
+    uptime = os.getloadavg()
+    proc = subprocess.run(
+        [*args, "--t0", f"{time.time():.6f}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    shutil.rmtree(cache, ignore_errors=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["uptime"] = [round(x, 2) for x in uptime]
+    return result
+
+
+def fmt(row: dict[str, Any], key: str, scale: float = 1.0, digits: int = 1) -> str:
+    value = row.get(key)
+    return "-" if value is None else f"{value * scale:.{digits}f}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_stdlib = Path(os.__file__).parent
-    parser.add_argument("--stdlib", type=Path, default=default_stdlib)
-    parser.add_argument("--packages", nargs="+", default=["json", "email", "asyncio"])
-    parser.add_argument("--top-k", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=3, help="query passes for latency")
+    parser.add_argument("--old", type=Path, help="a checkout of the old pipeline")
+    parser.add_argument("--pairs", type=int, default=1, help="old/new pairs per corpus")
+    parser.add_argument("--big-packages", nargs="*", default=BIG_PACKAGES)
+    parser.add_argument("--ttft", type=int, default=5, help="questions for first-token latency")
+    parser.add_argument("--json", type=Path, default=Path("/tmp/research-bench.json"))
+    parser.add_argument("--skip-big", action="store_true")
     args = parser.parse_args()
-
-    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="swarm-bench-research-"))
-    os.environ["SWARM_LSP_CACHE"] = str(work / "cache")
-    from swarm_lsp.config import Settings
-    from swarm_lsp.workers.research import embedder
-    from swarm_lsp.workers.research.index import WorkspaceIndex, close_local_clients
+    import _pytest
 
-    corpus = work / "corpus"
-    for name in args.packages:
-        shutil.copytree(
-            args.stdlib / name, corpus / name, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    lines = sum(len(p.read_text(errors="replace").splitlines()) for p in corpus.rglob("*.py"))
+    corpora = {
+        "stdlib": (
+            _copy(work / "stdlib", [STDLIB / p for p in ("json", "email", "asyncio")]),
+            HERE / "data/research_questions_stdlib.json",
+        ),
+        "pytest": (
+            _copy(work / "pytest", [Path(_pytest.__file__).parent]),
+            HERE / "data/research_questions_pytest.json",
+        ),
+    }
+    results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    modes = ["--modes", "hybrid", "dense", "sparse"]
+    for name, (corpus, questions) in corpora.items():
+        rows = []
+        for _ in range(args.pairs):
+            if args.old is not None:
+                old = run(args.old, corpus, questions, work, modes)
+                old["pipeline"] = "old"
+                rows.append(old)
+                print(f"{name} old: {json.dumps(old)[:300]}", file=sys.stderr)
+            extra = [*modes, "--ttft", str(args.ttft)] if name == "stdlib" else modes
+            new = run(REPO, corpus, questions, work, extra)
+            new["pipeline"] = "new"
+            rows.append(new)
+            print(f"{name} new: {json.dumps(new)[:300]}", file=sys.stderr)
+        results[name] = rows
+    if not args.skip_big:
+        import networkx  # a big pure-Python package to pass 20,000 chunks
 
-    start = time.perf_counter()
-    embedder.load()
-    load_s = time.perf_counter() - start
-
-    index = WorkspaceIndex(corpus, Settings())
-    stats = index.update(rebuild=True)
-    again = index.update()
-
-    # Incremental: touch one file and index again.
-    victim = corpus / args.packages[0] / "__init__.py"
-    victim.write_text(victim.read_text() + "\n\ndef bench_marker():\n    return 1\n")
-    one = index.update()
-
-    embed_ms: list[float] = []
-    for question, _, _ in QUESTIONS:
-        t0 = time.perf_counter()
-        embedder.embed([question])
-        embed_ms.append((time.perf_counter() - t0) * 1000)
-
-    results: dict[str, dict[str, float]] = {}
-    misses: list[str] = []
-    for mode in ("hybrid", "dense", "sparse"):
-        latencies: list[float] = []
-        path_hits = symbol_hits = 0
-        for question, path, symbol in QUESTIONS:
-            hits = []
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                hits = index.search(question, args.top_k, mode=mode)
-                latencies.append((time.perf_counter() - t0) * 1000)
-            path_ok = any(hit.path == path for hit in hits)
-            symbol_ok = any(
-                hit.path == path and (not symbol or symbol in hit.symbol) for hit in hits
-            )
-            path_hits += path_ok
-            symbol_hits += symbol_ok
-            if mode == "hybrid" and not symbol_ok:
-                got = ", ".join(f"{h.path}:{h.symbol}" for h in hits[:3])
-                misses.append(f"- {question!r}: expected {path} `{symbol}`; got {got}")
-        results[mode] = {
-            "path_recall": path_hits / len(QUESTIONS),
-            "symbol_recall": symbol_hits / len(QUESTIONS),
-            "p50": _percentile(latencies, 50),
-            "p95": _percentile(latencies, 95),
-        }
-    close_local_clients()
+        sources = [STDLIB / p for p in args.big_packages] + sorted(STDLIB.glob("*.py"))
+        big = _copy(work / "big", [*sources, Path(networkx.__file__).parent])
+        row = run(REPO, big, HERE / "data/research_questions_stdlib.json", work, [])
+        results["big"] = row
+    args.json.write_text(json.dumps(results, indent=1))
     shutil.rmtree(work, ignore_errors=True)
-
-    print(
-        f"### Research index: {' + '.join(args.packages)} "
-        f"from the Python {platform.python_version()} stdlib\n"
-    )
-    print(
-        f"- machine: {platform.machine()}, {os.cpu_count()} cores, load average "
-        f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after (shared machine)"
-    )
-    print(f"- corpus: {stats.files_seen} files, {lines} lines of Python, {stats.chunks} chunks")
-    print(f"- embedder load: {load_s:.1f} s (all-MiniLM-L6-v2, CPU, {os.cpu_count()} cores)")
-    print(
-        f"- full index: {stats.seconds:.1f} s = **{stats.chunks / stats.seconds:.1f} chunks/s** "
-        f"({stats.files_seen / stats.seconds:.1f} files/s), Qdrant local mode, "
-        f"{stats.points} points"
-    )
-    print(
-        f"- re-index, nothing changed: {again.seconds * 1000:.0f} ms "
-        f"({again.files_unchanged} files hashed)"
-    )
-    print(
-        f"- re-index, one file changed: {one.seconds:.2f} s "
-        f"({one.files_indexed} file, {one.chunks} chunks)"
-    )
-    print(
-        f"\n{len(QUESTIONS)} labelled questions, top-{args.top_k}, "
-        f"{args.repeat} passes for latency:\n"
-    )
-    print("| mode | recall@5 (file) | recall@5 (file + symbol) | query p50 | query p95 |")
-    print("| --- | --- | --- | --- | --- |")
-    for mode, row in results.items():
-        print(
-            f"| {mode} | {row['path_recall']:.2f} | {row['symbol_recall']:.2f} | "
-            f"{row['p50']:.1f} ms | {row['p95']:.1f} ms |"
-        )
-    print(
-        f"\nOf which embedding the question alone: p50 {_percentile(embed_ms, 50):.1f} ms, "
-        f"p95 {_percentile(embed_ms, 95):.1f} ms; the rest is Qdrant local mode (exact search "
-        "in Python) and payload transfer."
-    )
-    if misses:
-        print("\nHybrid misses (file + symbol):\n")
-        print("\n".join(misses))
+    report(results)
     return 0
+
+
+def report(results: dict[str, Any]) -> None:
+    print(f"- machine: {results['machine']} (shared with other jobs; load = `uptime` 1/5/15)")
+    print(
+        "\n| corpus | pipeline | load at start | chunks | first query answerable | "
+        "dense index complete | chunks/s | query p50 / p95 | recall@5 file / symbol | RSS |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name in ("stdlib", "pytest"):
+        for row in results.get(name, []):
+            hybrid = row.get("recall", {}).get("hybrid", {})
+            lat = row["latency"]
+            print(
+                f"| {name} | {row['pipeline']} | {row['uptime'][0]:.1f} | {row['chunks']} | "
+                f"{row['first_query_s']:.1f} s | {row['dense_s']:.1f} s | "
+                f"{row['chunks_per_s']:.1f} | {lat['p50_ms']:.1f} / {lat['p95_ms']:.1f} ms | "
+                f"{hybrid.get('file', 0):.2f} / {hybrid.get('symbol', 0):.2f} | "
+                f"{row['max_rss_mib']:.0f} MiB |"
+            )
+    print("\nrecall@5 (file / symbol) by mode:\n")
+    print("| corpus | pipeline | hybrid | dense only | sparse only |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in ("stdlib", "pytest"):
+        for row in results.get(name, []):
+            cells = []
+            for mode in ("hybrid", "dense", "sparse"):
+                r = row.get("recall", {}).get(mode)
+                cells.append("-" if r is None else f"{r['file']:.2f} / {r['symbol']:.2f}")
+            print(f"| {name} | {row['pipeline']} | " + " | ".join(cells) + " |")
+    big = results.get("big")
+    if big:
+        lat = big["latency"]
+        print(
+            f"\nAt {big['chunks']} chunks ({big['files']} files, new pipeline, load "
+            f"{big['uptime'][0]:.1f}): searchable after {big['first_query_s']:.1f} s, dense "
+            f"complete after {big['dense_s']:.1f} s ({big['chunks_per_s']:.1f} chunks/s); "
+            f"query p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms; RSS "
+            f"{big['max_rss_mib']:.0f} MiB."
+        )
+    for row in results.get("stdlib", []):
+        ttft = row.get("ttft")
+        if ttft:
+            firsts = sorted(r["first_token_ms"] for r in ttft["rows"])
+            sources = sorted(r["sources_ms"] for r in ttft["rows"])
+            ends = sorted(r["end_s"] for r in ttft["rows"])
+            print(
+                f"\nLong-lived research role (warm, {len(firsts)} questions, load "
+                f"{row['load_end']:.1f}): sources streamed at {sources[len(sources) // 2]:.0f} ms "
+                f"(median), first answer token at {firsts[len(firsts) // 2]:.0f} ms median "
+                f"(min {firsts[0]:.0f}, max {firsts[-1]:.0f}); answers ended at "
+                f"{ends[len(ends) // 2]:.1f} s median; first question after start "
+                f"(models loading): {ttft['warmup']['first_token_ms']:.0f} ms."
+            )
 
 
 if __name__ == "__main__":

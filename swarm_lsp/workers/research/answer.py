@@ -13,7 +13,12 @@ from collections.abc import Sequence
 
 from swarm_lsp.workers.research.index import Hit
 
-SOURCE_LINES = 30
+#: What the model reads: the best few sources, each cut short. Prompt evaluation is most of
+#: the time to the first token (a tiny model gains little from more context); every source
+#: retrieval found is still listed under the answer.
+PROMPT_SOURCES = 3
+SOURCE_LINES = 15
+SOURCE_CHARS = 700
 SYSTEM_PROMPT = (
     "You answer questions about a code base using only the numbered sources given. "
     "Cite the source of every statement as [1], [2], ... Be brief. "
@@ -30,10 +35,10 @@ def location(hit: Hit) -> str:
 def build_messages(question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
     """Chat messages: the instructions, the numbered sources, then the question."""
     blocks = []
-    for number, hit in enumerate(hits, start=1):
+    for number, hit in enumerate(hits[:PROMPT_SOURCES], start=1):
         lines = hit.text.splitlines()
-        body = "\n".join(lines[:SOURCE_LINES])
-        if len(lines) > SOURCE_LINES:
+        body = "\n".join(lines[:SOURCE_LINES])[:SOURCE_CHARS]
+        if len(lines) > SOURCE_LINES or len(body) == SOURCE_CHARS:
             body += "\n..."
         blocks.append(f"[{number}] {location(hit)} ({hit.symbol})\n{body}")
     user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer:"
