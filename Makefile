@@ -10,8 +10,8 @@ STAMP := $(VENV)/.swarm-installed
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# bubblewrap gives test runs a sandbox with no network; best effort when not root.
-	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap) || echo "bubblewrap not installed: test runs use a weaker sandbox"; }
+	# bubblewrap is the test sandbox (no privileges, no network, only the copy writable).
+	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap) || echo "bubblewrap not installed: test tasks are refused unless swarm.sandbox = \"weak\""; }
 	$(PY) -m pip install --quiet --upgrade pip wheel
 	# CPU PyTorch from this machine's disk, before anything can ask for a CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
