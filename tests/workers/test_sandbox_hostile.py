@@ -244,6 +244,19 @@ def test_a_payload_cannot_name_a_host_folder(tmp_path: Path) -> None:
     task = TaskRequest(id="t", type="test", payload={"kind": "test", "root": str(tmp_path)})
     with pytest.raises(WorkerError, match="no snapshot"):
         asyncio.run(test_role.create(Settings()).run(task, RecordingReporter()))
+    # Nor through its command: a program in a private host folder is not made visible.
+    private = Path.home() / f".swarm-private-{secrets.token_hex(4)}"
+    (private / "bin").mkdir(parents=True)
+    try:
+        (private / "secret.txt").write_text("the user's key")
+        tool = private / "bin" / "tool"
+        tool.write_text(f"#!/bin/sh\ncat {private / 'secret.txt'}\n")
+        tool.chmod(0o755)
+        (tmp_path / "p").mkdir()
+        result = _run(tmp_path / "p", command=[str(tool)])
+        assert result["exit_code"] != 0 and "the user's key" not in result["output_tail"]
+    finally:
+        shutil.rmtree(private)
 
 
 def test_doctor_names_the_level_and_the_gaps() -> None:

@@ -7,8 +7,9 @@ What a sandboxed command sees is built up from an empty tmpfs root (then remount
   certificates, time zone, ...) plus a generated ``passwd``/``group``/``hosts`` that name only
   root and the sandbox user; never ``/etc/shadow``, ``/etc/ssl/private`` or the rest;
 - the Python interpreter (the worker's venv and its base install, never their sibling
-  folders) and the toolchains a command needs (rustup/cargo, Go, the folder of the command
-  itself), read-only;
+  folders) and the parts of the toolchains a build reads (rustup, cargo's binaries and
+  registry, Go's root and module cache), read-only; never a folder named by the command,
+  which the task's payload chooses;
 - the project copy, the only writable host folder, and a private size-capped ``/tmp``;
 - bwrap's minimal ``/dev`` and a ``/proc`` of its own PID namespace.
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
-import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -67,6 +67,8 @@ UID_SPAN = 100_000_000
 TMP_SIZE_BYTES = 512 * 1024 * 1024
 #: What of ``CARGO_HOME`` a build needs: the toolchain proxies and the offline registry.
 CARGO_PARTS = ("bin", "registry", "git")
+#: What of ``GOPATH`` a build needs: installed tools and the module cache.
+GO_PARTS = ("bin", "pkg/mod")
 
 
 def as_root() -> bool:
@@ -111,33 +113,22 @@ def interpreter_dirs() -> list[Path]:
 
 
 def toolchain_dirs(env: Mapping[str, str]) -> list[Path]:
-    """rustup/cargo homes and Go folders named by the run's environment."""
+    """rustup/cargo and Go folders named by the worker's environment (never the payload's).
+
+    Only the parts a build reads: ``CARGO_HOME`` holds the user's registry tokens
+    (``credentials.toml``) and ``GOPATH`` their other projects' sources.
+    """
     found: list[Path] = []
-    for name in ("RUSTUP_HOME", "CARGO_HOME", "GOROOT", "GOPATH", "GOMODCACHE"):
-        for value in env.get(name, "").split(os.pathsep):
-            if not value or not Path(value).is_dir():
-                continue
-            if name == "CARGO_HOME":
-                # Not the whole of it: credentials.toml holds the user's registry tokens.
-                found.extend(Path(value, sub) for sub in CARGO_PARTS if Path(value, sub).is_dir())
-            else:
-                found.append(Path(value))
-    home_go = Path.home() / "go"
-    if "GOPATH" not in env and home_go.is_dir():
-        found.append(home_go.resolve())
-    return found
-
-
-def command_dir(program: str, path_variable: str) -> Path | None:
-    """The installation folder of ``program`` (``.../bin/x`` → ``...``), resolved."""
-    located = shutil.which(program, path=path_variable)
-    if located is None:
-        return None
-    real = Path(located).resolve()
-    for candidate in (real.parent.parent, real.parent):
-        if not _too_wide(candidate):
-            return candidate
-    return real
+    for name in ("RUSTUP_HOME", "GOROOT", "GOMODCACHE"):
+        if env.get(name):
+            found.append(Path(env[name]))
+    parts = {"CARGO_HOME": CARGO_PARTS, "GOPATH": GO_PARTS}
+    gopath = env.get("GOPATH") or (str(Path.home() / "go") if (Path.home() / "go").is_dir() else "")
+    for name, value in (("CARGO_HOME", env.get("CARGO_HOME", "")), ("GOPATH", gopath)):
+        for folder in value.split(os.pathsep):
+            if folder:
+                found.extend(Path(folder, sub) for sub in parts[name])
+    return [path for path in found if path.is_dir()]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -150,7 +141,7 @@ class Jail:
     binds: list[tuple[Path, Path]]  # (host folder, where the command sees it)
     path_variable: str
 
-    def argv(self, command: Sequence[str], *, processes: int | None = None) -> list[str]:
+    def argv(self, command: Sequence[str]) -> list[str]:
         args = [
             "bwrap",
             "--die-with-parent",
@@ -235,14 +226,14 @@ def _mkdirs(path: Path, made: set[Path], mounts: set[Path]) -> list[str]:
     return args
 
 
-def prepare(workdir: Path, files_dir: Path, command: Sequence[str], env: Mapping[str, str]) -> Jail:
+def prepare(workdir: Path, files_dir: Path, env: Mapping[str, str]) -> Jail:
     """The jail of one run: the binds its command needs, its uid and its small /etc files.
 
     Owns the project copy to the run's uid (a root worker), so it is writable there and
     nowhere else.
     """
     uid = sandbox_uid()
-    binds = _binds(workdir, command, env)
+    binds = _binds(workdir, env)
     visible = [*(Path("/") / name for name in SYSTEM_DIRS), *(dest for _, dest in binds)]
     entries = [str(Path(os.path.abspath(sys.prefix)) / "bin")]
     entries += [str(dest / "bin") for _, dest in binds if (dest / "bin").is_dir()]
@@ -268,14 +259,10 @@ def prepare(workdir: Path, files_dir: Path, command: Sequence[str], env: Mapping
     )
 
 
-def _binds(
-    workdir: Path, command: Sequence[str], env: Mapping[str, str]
-) -> list[tuple[Path, Path]]:
+def _binds(workdir: Path, env: Mapping[str, str]) -> list[tuple[Path, Path]]:
+    # Never a folder derived from the command: the payload chooses it (``~/.ssh/x``).
     system = [Path("/") / name for name in SYSTEM_DIRS]
     wanted = [*interpreter_dirs(), *toolchain_dirs(env)]
-    program_dir = command_dir(command[0], env.get("PATH", os.defpath)) if command else None
-    if program_dir is not None:
-        wanted.append(program_dir)
     dests: list[Path] = []
     binds: list[tuple[Path, Path]] = []
     for dest in sorted(set(wanted), key=lambda p: (len(p.parts), str(p))):

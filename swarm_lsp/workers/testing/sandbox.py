@@ -130,7 +130,7 @@ def strict_problem() -> str:
             copy = Path(folder) / "project"
             copy.mkdir()
             env = clean_environment(copy)
-            trial = jail.prepare(copy, Path(folder) / "jail", ["true"], env)
+            trial = jail.prepare(copy, Path(folder) / "jail", env)
             problem = _probe(trial.argv(["true"]), env)
     _level_cache["strict"] = problem
     return problem
@@ -343,7 +343,7 @@ async def run_sandboxed(
         command = _wrap(argv, level)
         if level == "bwrap":
             scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="swarm-jail-"))
-            built = await asyncio.to_thread(jail.prepare, workdir, scratch, argv, environment)
+            built = await asyncio.to_thread(jail.prepare, workdir, scratch, environment)
             command = built.argv(argv)
         task_memory = limits.task_memory_mb * 1024 * 1024
         group = await asyncio.to_thread(
