@@ -53,11 +53,14 @@ def _write_private(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def ensure_ca(
-    out: Path, *, days: int = DEFAULT_DAYS, name: str = "swarm-lsp local CA"
-) -> tuple[Path, Path]:
-    """Make ``ca.pem``/``ca.key`` in ``out`` unless they exist; return their paths."""
+def ensure_ca(out: Path, *, days: int = DEFAULT_DAYS, name: str = "") -> tuple[Path, Path]:
+    """Make ``ca.pem``/``ca.key`` in ``out`` unless they exist; return their paths.
+
+    The default name carries a random suffix ("swarm-lsp local CA 3f9a1c"), so two CAs never
+    look alike in an error message and a certificate is never checked against a namesake.
+    """
     import datetime
+    import secrets
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -68,6 +71,7 @@ def ensure_ca(
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())
+    name = name or f"swarm-lsp local CA {secrets.token_hex(3)}"
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (

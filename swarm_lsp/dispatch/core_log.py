@@ -34,6 +34,7 @@ _CONTINUATION = re.compile(r"^(===|\s|[\w./-]+:\d+\s*$|\s*$)")
 _PEER = re.compile(r"endpoint_peer_address=([^,}\s]+)")
 _FAILED = "CallNextHandshakerLocked: error="
 
+_UNKNOWN_CA = "the client's certificate is signed by a CA we do not trust (another CA)"
 _CLIENT_REFUSES = (
     "the client ended the handshake: it does not accept our certificate (signed by a CA it "
     "does not trust, or not for the name it dialled)"
@@ -45,12 +46,9 @@ _SERVER_SIDE_CAUSES = (
     ("HTTP_REQUEST", "the client does not speak TLS (a plaintext client)"),
     ("certificate has expired", "the client's certificate has expired"),
     ("not yet valid", "the client's certificate is not valid yet (check both clocks)"),
-    (
-        "certificate signature failure",
-        "the client's certificate is signed by a CA we do not trust (another CA)",
-    ),
-    ("unable to get local issuer", "the client's certificate is signed by a CA we do not trust"),
-    ("unable to get issuer", "the client's certificate is signed by a CA we do not trust"),
+    ("certificate signature failure", _UNKNOWN_CA),
+    ("unable to get local issuer", _UNKNOWN_CA),
+    ("unable to get issuer", _UNKNOWN_CA),
     ("self signed certificate", "the client's certificate is self-signed, not from our CA"),
     ("ALERT_UNKNOWN_CA", "the client does not trust the CA that signed our certificate"),
     ("ALERT_CERTIFICATE_EXPIRED", "the client says our certificate has expired"),

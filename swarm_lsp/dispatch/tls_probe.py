@@ -66,6 +66,19 @@ def _cert_summary(der: bytes) -> tuple[str, str, datetime.datetime, datetime.dat
     )
 
 
+def _ca_name(path: str) -> str:
+    """`` ('<CA common name>')`` of the CA file at ``path``, or ""."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return ""
+    values = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return f" ({str(values[0].value)!r})" if values else ""
+
+
 def _sans(der: bytes) -> list[str]:
     from cryptography import x509
 
@@ -120,7 +133,7 @@ def _server_cert_problem(
     if code in _UNKNOWN_CA:
         return (
             f"its certificate is signed by a CA we do not trust{described}; "
-            f"swarm.tlsCa is {ca} — use the CA that signed the peer's certificate"
+            f"swarm.tlsCa is {ca}{_ca_name(ca)}: use the CA that signed the peer's certificate"
         )
     if code == _EXPIRED:
         when = f" on {not_after:%Y-%m-%d %H:%M} UTC" if not_after else ""
@@ -229,8 +242,9 @@ def _own_cert_problem(cert_path: str, ca_path: str) -> str:
         ours.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
         return (
-            f"our certificate {cert_path} is signed by another CA than swarm.tlsCa "
-            f"{ca_path}, the CA the coordinator trusts; make it with that CA "
+            f"our certificate {cert_path} is signed by another CA "
+            f"({ours.issuer.rfc4514_string()}) than swarm.tlsCa {ca_path}{_ca_name(ca_path)}, "
+            "the CA the coordinator trusts; make it with that CA "
             "(`swarm-lsp certs --out <that CA's folder> --host <this machine>`)"
         )
     return (
