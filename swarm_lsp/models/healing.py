@@ -110,10 +110,14 @@ class FirstWordConstraint:
         generated = self.vocab.text_of(int(t) for t in input_ids[self.prompt_tokens :])
         need = self.heal[len(generated) :] if len(generated) < len(self.heal) else ""
         rest = generated[len(self.heal) :]
+        # Candidates spell a name until the model has written one: then it may end the name
+        # where it likes ("screen(" rather than the longer known "screen_size").
         spelling = [
             c for c in self.candidates if len(c) > len(generated) and c.startswith(generated)
         ]
-        if not need and (not spelling or any(not is_ident_char(ch) for ch in rest)):
+        if generated in self.candidates or any(not is_ident_char(ch) for ch in rest):
+            spelling = []
+        if not need and not spelling:
             self.done = True
             return scores
         out = np.asarray(scores)

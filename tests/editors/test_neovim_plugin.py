@@ -103,3 +103,17 @@ def test_checkhealth_and_help(nvim: Path, tmp_path: Path) -> None:
     assert "ERROR" not in own, health
     assert run.results["help_buffer"] == "swarm_lsp.txt"
     assert run.results["tags"] == dict.fromkeys(tags, True)
+
+
+def test_inline_fallback_keeps_a_suggestion_the_user_types_into(
+    nvim: Path, tmp_path: Path
+) -> None:
+    run = run_nvim(nvim, "inline_typed_ahead", tmp_path)
+    assert run.ok, run.describe()
+    r = run.results
+    assert r["typed_two"] == [3, 6, "ea(radius)"]
+    assert r["typed_other"] is None
+    assert r["typed_all"] is None  # all of it typed: nothing left to show
+    assert r["other_row"] is None
+    assert r["moved_back"] is None
+    assert r["debounce_ms"] == 150  # llama.vscode's wait

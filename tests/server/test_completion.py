@@ -113,3 +113,21 @@ async def test_a_partial_word_is_healed_not_repeated(
     for item in result.items:
         assert isinstance(item.insert_text, str)
         assert not item.insert_text.startswith("getc")  # never "getcgetcwd"
+
+
+async def test_warming_at_the_cursor_makes_the_first_request_cheap(
+    client: LanguageClient, sample_project: Path
+) -> None:
+    path = sample_project / "shapes" / "geometry.py"
+    uri = open_doc(client, path)
+    line = len(path.read_text().splitlines()) - 1
+    position = {"line": line, "character": 4}
+    # Clients send it as a notification (Neovim: BufEnter, InsertEnter, CursorHold); as a
+    # request the test can wait for it.
+    await client.protocol.send_request_async(
+        "swarm/warm", {"textDocument": {"uri": uri}, "position": position}
+    )
+    await client.text_document_inline_completion_async(inline_params(uri, line, 4))
+    stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+    assert stats.promptTokens > 50
+    assert stats.promptTokens - stats.reusedTokens <= 2

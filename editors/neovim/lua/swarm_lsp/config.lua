@@ -25,7 +25,7 @@ M.defaults = {
   args = {},
   filetypes = nil,
   settings = {},
-  inline = { enabled = true, debounce_ms = 250, accept = '<M-l>', dismiss = '<M-h>' },
+  inline = { enabled = true, debounce_ms = 150, accept = '<M-l>', dismiss = '<M-h>' },
   completion = { autotrigger = false },
   chat = { open = 'vsplit' },
   enable = true,

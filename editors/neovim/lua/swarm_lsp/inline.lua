@@ -1,9 +1,13 @@
 --- Inline (ghost-text) completions from `textDocument/inlineCompletion`.
 ---
 --- Neovim 0.12+ shows them itself (vim.lsp.inline_completion); this module only turns that on
---- and maps the accept key. On 0.11 it does the job: after typing stops for `debounce_ms` in
---- insert mode it asks the server and shows the first suggestion as virtual text at the cursor
---- (first line inline, the rest as virtual lines); the accept key inserts it.
+--- and maps the accept key. On 0.11 it does the job: after typing stops for `debounce_ms`
+--- (150 ms, as llama.vscode waits) in insert mode it asks the server, cancelling the request a
+--- newer keystroke supersedes, and shows the first suggestion as virtual text at the cursor
+--- (first line inline, the rest as virtual lines); the accept key inserts it. Typing the start
+--- of the suggestion keeps the rest on screen at once (the server answers the same from its
+--- typed-ahead cache). On both, entering a buffer or resting the cursor sends `swarm/warm` so
+--- the server evaluates the prompt there before the first keystroke (llama.vim does the same).
 local config = require('swarm_lsp.config')
 
 local M = {}
@@ -174,6 +178,36 @@ function M.accept(bufnr)
   return true
 end
 
+--- The suggestion left after typing `typed` at its start, or nil when the typing left it.
+---@param suggestion table { row, col, text }
+---@param row integer
+---@param col integer
+---@param line string the cursor line now
+---@return table?
+function M.advance(suggestion, row, col, line)
+  if not suggestion or row ~= suggestion.row or col <= suggestion.col then
+    return nil
+  end
+  local typed = line:sub(suggestion.col + 1, col)
+  local text = suggestion.text
+  if typed:find('\n', 1, true) or text:sub(1, #typed) ~= typed or #typed >= #text then
+    return nil
+  end
+  return { row = row, col = col, text = text:sub(#typed + 1) }
+end
+
+--- Ask the server to evaluate the prompt at the cursor now (a notification; no answer).
+---@param bufnr integer
+function M.warm(bufnr)
+  local state = M.buffers[bufnr]
+  local client = state and vim.lsp.get_client_by_id(state.client_id)
+  local win = vim.fn.bufwinid(bufnr)
+  if not client or win == -1 then
+    return
+  end
+  client:notify('swarm/warm', vim.lsp.util.make_position_params(win, client.offset_encoding))
+end
+
 local function schedule_request(bufnr)
   local state = M.buffers[bufnr]
   if not state then
@@ -239,7 +273,17 @@ function M.attach(client, bufnr)
     group = group,
     buffer = bufnr,
     callback = function()
-      M.clear(bufnr)
+      local cursor = vim.api.nvim_win_get_cursor(0)
+      local row, col = cursor[1] - 1, cursor[2]
+      local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
+      local rest = M.advance(M.current(bufnr), row, col, line)
+      if rest then
+        -- Typed what was shown: keep showing the rest at once.
+        M.buffers[bufnr].suggestion = rest
+        show(bufnr, rest.row, rest.col, rest.text)
+      else
+        M.clear(bufnr)
+      end
       schedule_request(bufnr)
     end,
   })
@@ -250,8 +294,18 @@ function M.attach(client, bufnr)
       local suggestion = M.current(bufnr)
       local cursor = vim.api.nvim_win_get_cursor(0)
       if suggestion and (cursor[1] - 1 ~= suggestion.row or cursor[2] ~= suggestion.col) then
-        M.clear(bufnr)
+        local line = vim.api.nvim_get_current_line()
+        if not M.advance(suggestion, cursor[1] - 1, cursor[2], line) then
+          M.clear(bufnr)
+        end
       end
+    end,
+  })
+  vim.api.nvim_create_autocmd({ 'BufEnter', 'CursorHold', 'InsertEnter' }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      M.warm(bufnr)
     end,
   })
   vim.api.nvim_create_autocmd({ 'InsertLeave', 'BufLeave' }, {
