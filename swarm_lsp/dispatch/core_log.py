@@ -149,7 +149,7 @@ class HandshakeLog:
                 self._last.clear()
             self._last[key] = (now, 0)
         more = f" ({held} more from this host since the last line)" if held else ""
-        log.warning("TLS handshake with %s failed on this side: %s%s", label, cause, more)
+        log.warning("TLS handshake with client %s failed: %s%s", label, cause, more)
 
 
 def capture(on_handshake_failure: Callable[[str, str], None] | None = None) -> None:

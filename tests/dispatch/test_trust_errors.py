@@ -292,8 +292,8 @@ def test_tls_failures_name_the_peer_the_side_and_the_cause(
     log = swarm.log("coordinator")
     assert not CORE_LINE.search(log), log
     assert "Traceback" not in log
-    said = [line for line in log.splitlines() if "TLS handshake with" in line]
-    assert all(re.search(r"with 127\.0\.0\.[12]:\d+ failed on this side: ", s) for s in said)
+    said = [line for line in log.splitlines() if "TLS handshake with client" in line]
+    assert all(re.search(r"with client 127\.0\.0\.[12]:\d+ failed: the client", s) for s in said)
     for cause in (
         "the client's certificate is signed by a CA we do not trust (another CA)",
         "the client's certificate has expired",

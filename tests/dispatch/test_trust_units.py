@@ -75,10 +75,8 @@ def test_handshake_and_refusal_logs_sum_up_a_repeating_peer(
         refusals.note("ipv6:[::1]:5000", "/swarm.v1.SwarmCoordinator/SubmitTask", "no swarm token")
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
-        "TLS handshake with 10.0.0.7:4000 failed on this side: the client's certificate has "
-        "expired",
-        "TLS handshake with 10.0.0.8:4000 failed on this side: the client's certificate has "
-        "expired",
+        "TLS handshake with client 10.0.0.7:4000 failed: the client's certificate has expired",
+        "TLS handshake with client 10.0.0.8:4000 failed: the client's certificate has expired",
         "refused /swarm.v1.SwarmCoordinator/SubmitTask from [::1]:5000: no swarm token",
     ]
 
