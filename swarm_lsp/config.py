@@ -64,6 +64,9 @@ class SwarmSettings:
     autostart: bool = True
     wait_bound_ms: int = 15000  # ask the user when a task would wait longer than this
     sandbox: str = "strict"  # test runs: "strict" (bubblewrap or refuse) or "weak" (fallbacks)
+    # codeAction/resolve waits this long for a refactor's edit, then lets it finish in the
+    # background (Apply question); below eglot's 10 s request timeout.
+    resolve_timeout_ms: int = 8000
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

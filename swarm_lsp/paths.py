@@ -28,3 +28,45 @@ def models_dir() -> Path:
     if override:
         return Path(override)
     return user_cache_dir() / "models"
+
+
+# Files and folders that mark a project's root, most specific first.
+PROJECT_MARKERS = (
+    "swarm.toml",
+    ".git",
+    ".hg",
+    ".jj",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "package.json",
+    "Cargo.toml",
+    "go.mod",
+    "pom.xml",
+    "build.gradle",
+    "Makefile",
+)
+
+
+def has_marker(folder: Path) -> bool:
+    return any((folder / marker).exists() for marker in PROJECT_MARKERS)
+
+
+def project_root(start: Path) -> Path:
+    """The project ``start`` belongs to: ``start`` itself or the nearest folder above it with a
+    project marker (.git, pyproject.toml, package.json, Cargo.toml, go.mod, ...).
+
+    Editors hand servers sub-folders (eglot without a VCS root starts one per folder) or no
+    folder at all; the swarm's work (tests, research) needs the whole project. The search stops
+    below the home folder and at the filesystem root; with no marker, ``start`` is kept.
+    """
+    start = start.resolve()
+    if has_marker(start):
+        return start
+    home = Path.home().resolve()
+    for folder in start.parents:
+        if folder == home or folder == folder.parent:
+            break
+        if has_marker(folder):
+            return folder
+    return start

@@ -61,6 +61,13 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
 
+def _field(value: Any, name: str) -> Any:
+    """A field of a JSON object as pygls hands it over (a dict or an attribute object)."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
 class DemoSession:
     """An LSP client session against ``swarm-lsp serve``, with the handlers an editor has."""
 
@@ -78,6 +85,7 @@ class DemoSession:
         self.status: dict[str, Any] = {}
         self.log: list[str] = []
         self.answers: dict[str, str] = {}  # showMessageRequest title → the action to pick
+        self.results: dict[str, Any] = {}  # swarm/result params by task id
         self._register()
 
     def _register(self) -> None:
@@ -130,6 +138,32 @@ class DemoSession:
         @client.feature("swarm/status")
         def swarm_status(params: Any) -> None:
             self.status = params if isinstance(params, dict) else getattr(params, "__dict__", {})
+
+        @client.feature("swarm/result")
+        def swarm_result(params: Any) -> None:
+            self.results[_field(params, "taskId")] = params
+
+    async def run_command(self, command: str, *arguments: Any, timeout: float = 900) -> Any:
+        """A swarm command to its end: it answers at once, its result comes as swarm/result."""
+        import asyncio
+
+        from lsprotocol import types
+
+        answer = await self.client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=command, arguments=list(arguments))
+        )
+        task_id = _field(answer, "taskId")
+        if task_id is None:
+            return answer
+        deadline = time.monotonic() + timeout
+        while task_id not in self.results:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{command}: no result within {timeout:g}s")
+            await asyncio.sleep(0.05)
+        done = self.results.pop(task_id)
+        if not _field(done, "ok"):
+            raise RuntimeError(str(_field(done, "error")))
+        return _field(done, "result")
 
     async def start(self) -> types.InitializeResult:  # type: ignore[name-defined]  # noqa: F821
         from lsprotocol import types
@@ -292,7 +326,8 @@ async def main_async(args: argparse.Namespace) -> int:
         shutil.copytree(source, root, ignore=shutil.ignore_patterns(".git", "__pycache__", ".venv"))
         options: dict[str, Any] = {
             "models": {"completionMaxTokens": args.max_tokens, "chatMaxTokens": 96},
-            "swarm": {"autostart": not args.no_swarm},
+            # The demo waits for the refactor's edit however long the local model takes.
+            "swarm": {"autostart": not args.no_swarm, "resolveTimeoutMs": 900_000},
         }
         out.line("swarm-lsp demo: a real LSP session, everything on this machine")
         out.line(f"  project: a copy of {source.name} at {root}")

@@ -104,17 +104,13 @@ async def research_step(session: Any, out: Any) -> None:
     out.section("5. Research (index → ask, answered with citations)")
     start = time.perf_counter()
     try:
-        indexed = await session.client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="swarm.index", arguments=[])
-        )
+        indexed = await session.run_command("swarm.index")
         index_time = _ms(time.perf_counter() - start)
         out.line(f"  swarm.index: {_get(indexed, 'summary', indexed)} ({index_time})")
         question = "Which function computes the area of a circle?"
         out.line(f"  swarm.ask: {question}")
         start = time.perf_counter()
-        answer = await session.client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="swarm.ask", arguments=[question])
-        )
+        answer = await session.run_command("swarm.ask", question)
     except Exception as err:  # the demo reports what a user would see
         out.line(f"  research failed: {err}")
         return
@@ -128,9 +124,7 @@ async def test_step(session: Any, out: Any) -> None:
     out.section("6. Tests (swarm.runTests → test worker → publishDiagnostics)")
     start = time.perf_counter()
     try:
-        result = await session.client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="swarm.runTests", arguments=[])
-        )
+        result = await session.run_command("swarm.runTests")
     except Exception as err:  # the demo reports what a user would see
         out.line(f"  test run failed: {err}")
         return

@@ -44,11 +44,18 @@ def on_stop_signals(callback: Callable[[], None]) -> None:
 
 
 async def watch_parent(stop: Callable[[], None]) -> None:
-    """Call ``stop`` when the process named by SWARM_LSP_PARENT_PID is gone (a swarm of one)."""
+    """Call ``stop`` when the process named by SWARM_LSP_PARENT_PID is gone (a swarm of one).
+
+    A swarm shared by several servers (SWARM_LSP_CLIENTS_DIR, see ``shared_swarm``) lives on
+    while any server registered there still runs, whichever of them started it.
+    """
+    from swarm_lsp.dispatch.shared_swarm import CLIENTS_ENV, any_client_alive
+
     parent = os.environ.get("SWARM_LSP_PARENT_PID", "")
     if not parent.isdigit():
         return
-    while os.getppid() == int(parent):
+    clients = os.environ.get(CLIENTS_ENV, "")
+    while os.getppid() == int(parent) or (clients and any_client_alive(Path(clients))):
         await asyncio.sleep(1.0)
     stop()
 

@@ -55,6 +55,8 @@ class SwarmLanguageServer(LanguageServer):
         self.on_did_change: list[Callable[[str, int], None]] = []
         self.on_did_close: list[Callable[[str], None]] = []
         self.on_settings_changed: list[Callable[[Settings], None]] = []
+        # The swarm features' parts (bridge, diagnostics, jobs), set when they are registered.
+        self.swarm_parts: dict[str, Any] = {}
 
     # -- context ------------------------------------------------------------------------
     def start_context(self) -> None:
@@ -153,15 +155,22 @@ class SwarmLanguageServer(LanguageServer):
             self.context.close()
 
     def root_from_params(self, params: types.InitializeParams) -> Path | None:
+        """The project root: the editor's folder, or the project it sits in (by markers)."""
+        given: Path | None = None
         if params.workspace_folders:
             path = to_fs_path(params.workspace_folders[0].uri)
-            return Path(path) if path else None
-        if params.root_uri:
+            given = Path(path) if path else None
+        elif params.root_uri:
             path = to_fs_path(params.root_uri)
-            return Path(path) if path else None
-        if params.root_path:
-            return Path(params.root_path)
-        return None
+            given = Path(path) if path else None
+        elif params.root_path:
+            given = Path(params.root_path)
+        if given is None or not given.is_dir():
+            return given
+        root = paths.project_root(given)
+        if root != given.resolve():
+            log.info("workspace %s is inside the project %s; using the project root", given, root)
+        return root
 
 
 def create_server() -> SwarmLanguageServer:

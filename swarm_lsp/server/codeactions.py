@@ -1,27 +1,32 @@
 """``textDocument/codeAction`` and ``codeAction/resolve``: the swarm's actions in the light bulb.
 
-Offered on any range (a selection, or the cursor at a symbol):
+Offered on any range (a selection, or the cursor at a symbol), each under a standard kind so
+clients that match kinds exactly (eglot 1.9's ``eglot-code-action-rewrite``) or by prefix
+(VS Code's light bulb and ``context.only``) find them:
 
-===========================  =====================================  ===========================
-title                        kind                                   how it runs
-===========================  =====================================  ===========================
-Swarm: Refactor…             refactor.rewrite.swarm                 resolved lazily into an edit
-Swarm: Explain               refactor.swarm.explain                 command → Markdown document
-Swarm: Review                refactor.swarm.review                  command → Markdown document
-Swarm: Generate tests        refactor.swarm.generateTests           command → Apply? → applyEdit
-Swarm: Research this symbol  refactor.swarm.research                command → Markdown document
-Swarm: Run tests             refactor.swarm.runTests                command → diagnostics
-===========================  =====================================  ===========================
+===========================  =================  ==============================================
+title                        kind               how it runs
+===========================  =================  ==============================================
+Swarm: Refactor…             refactor.rewrite   resolved into an edit (bounded), or a command
+Swarm: Generate tests        refactor.rewrite   command → Apply? → applyEdit
+Swarm: Explain               refactor           command → Markdown document or message
+Swarm: Review                refactor           command → Markdown document or message
+Swarm: Research this symbol  refactor           command → Markdown document or message
+Swarm: Run tests             refactor           command → diagnostics and a message
+===========================  =================  ==============================================
 
-All kinds sit under ``refactor`` so VS Code shows them in the light bulb (it hides ``source``
-kinds there); ``context.only`` filters them by prefix as the spec says. "Refactor…" resolves
-(``codeAction/resolve``) into the refactor worker's WorkspaceEdit with a default instruction,
-checked against the document as it is then (rebased or refused when stale); a client without
-resolve support gets the ``swarm.refactor`` command instead.
+Commands start background work and answer at once (:mod:`swarm_lsp.server.jobs`).
+"Refactor…" resolves (``codeAction/resolve``) into the refactor worker's WorkspaceEdit with a
+default instruction, checked against the document as it is then (rebased or refused when
+stale). The resolve waits at most ``swarm.resolveTimeoutMs``: past that it says so and lets the
+work finish in the background, which then asks Apply / Discard like the command. A client
+without resolve support gets the ``swarm.refactor`` command instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Any
 
 from lsprotocol import types
@@ -29,6 +34,7 @@ from pygls.exceptions import JsonRpcInvalidParams, JsonRpcServerError
 
 from swarm_lsp.errors import SwarmError
 from swarm_lsp.server.app import SwarmLanguageServer
+from swarm_lsp.server.jobs import Jobs
 from swarm_lsp.server.progress import ProgressStream
 from swarm_lsp.server.swarm_commands import (
     EXPLAIN,
@@ -44,20 +50,13 @@ from swarm_lsp.server.swarm_commands import (
 )
 from swarm_lsp.server.swarm_edits import settle, to_workspace_edit
 
-KIND_REFACTOR = "refactor.rewrite.swarm"
-KIND_EXPLAIN = "refactor.swarm.explain"
-KIND_REVIEW = "refactor.swarm.review"
-KIND_GENERATE_TESTS = "refactor.swarm.generateTests"
-KIND_RESEARCH = "refactor.swarm.research"
-KIND_RUN_TESTS = "refactor.swarm.runTests"
-KINDS = (
-    KIND_REFACTOR,
-    KIND_EXPLAIN,
-    KIND_REVIEW,
-    KIND_GENERATE_TESTS,
-    KIND_RESEARCH,
-    KIND_RUN_TESTS,
-)
+KIND_REFACTOR = types.CodeActionKind.RefactorRewrite.value
+KIND_GENERATE_TESTS = types.CodeActionKind.RefactorRewrite.value
+KIND_EXPLAIN = types.CodeActionKind.Refactor.value
+KIND_REVIEW = types.CodeActionKind.Refactor.value
+KIND_RESEARCH = types.CodeActionKind.Refactor.value
+KIND_RUN_TESTS = types.CodeActionKind.Refactor.value
+KINDS = (types.CodeActionKind.Refactor.value, types.CodeActionKind.RefactorRewrite.value)
 
 DEFAULT_REFACTOR_INSTRUCTION = (
     "Improve this code: fix any bug you find, keep its behaviour otherwise, "
@@ -128,16 +127,29 @@ def code_actions(ls: SwarmLanguageServer, params: types.CodeActionParams) -> lis
         )
     add("Swarm: Explain", KIND_EXPLAIN, EXPLAIN, [uri, span_json, {"show": True}])
     add("Swarm: Review", KIND_REVIEW, REVIEW, [uri, span_json, {"show": True}])
-    add("Swarm: Generate tests", KIND_GENERATE_TESTS, GENERATE_TESTS, [uri, span_json])
+    add(
+        "Swarm: Generate tests",
+        KIND_GENERATE_TESTS,
+        GENERATE_TESTS,
+        [uri, span_json, {"show": True}],
+    )
     add("Swarm: Research this symbol", KIND_RESEARCH, RESEARCH, [uri, position, {"show": True}])
-    add("Swarm: Run tests", KIND_RUN_TESTS, RUN_TESTS, [uri])
+    add("Swarm: Run tests", KIND_RUN_TESTS, RUN_TESTS, [uri, {"show": True}])
     return actions
 
 
+@dataclasses.dataclass
+class _Handover:
+    """Whether a resolve still waits for the edit, or gave the work to the background."""
+
+    computed: asyncio.Future[tuple[dict[str, Any], dict[str, tuple[str, int | None]]]]
+    background: bool = False
+
+
 async def resolve(
-    ls: SwarmLanguageServer, actions: SwarmActions, action: types.CodeAction
+    ls: SwarmLanguageServer, actions: SwarmActions, jobs: Jobs, action: types.CodeAction
 ) -> types.CodeAction:
-    """Fill in a "Refactor…" action's edit from the refactor worker."""
+    """Fill in a "Refactor…" action's edit from the refactor worker, within the bound."""
     data = action.data if isinstance(action.data, dict) else None
     if data is None or data.get("swarm") != "refactor":
         return action
@@ -146,16 +158,39 @@ async def resolve(
     instruction = data.get("instruction")
     if not isinstance(instruction, str) or not instruction.strip():
         raise JsonRpcInvalidParams("codeAction/resolve: the action's data has no instruction")
-    progress = await ProgressStream.open(ls, None, "Swarm: Refactor")
+    actions.target(uri, span)
+    handover = _Handover(asyncio.get_running_loop().create_future())
+
+    async def work(progress: ProgressStream) -> dict[str, Any]:
+        try:
+            result, sent = await actions.compute_refactor(uri, span, instruction, progress)
+        except BaseException as err:
+            if not handover.computed.done():
+                handover.computed.set_exception(err)
+                handover.computed.exception()  # retrieved: the resolve below reports it
+            raise
+        if not handover.background:
+            handover.computed.set_result((result, sent))
+            return {"summary": "Refactor: the edit went to the code action"}
+        return await actions.apply_refactor(result, sent, "Refactor", progress)
+
+    started = jobs.start("codeAction/resolve", "Swarm: Refactor", work)
+    bound_s = max(ls.settings.swarm.resolve_timeout_ms, 0) / 1000
     try:
-        result, sent = await actions.compute_refactor(uri, span, instruction, progress)
-    except SwarmError as err:
-        progress.end(f"failed: {err}")
-        raise JsonRpcServerError(f"Swarm: Refactor failed: {err}", SERVER_ERROR) from err
-    except BaseException:
-        progress.end("stopped")
+        result, sent = await asyncio.wait_for(asyncio.shield(handover.computed), bound_s)
+    except TimeoutError:
+        handover.background = True
+        ls.notify_user(
+            f"Swarm: Refactor is taking longer than {bound_s:g}s (swarm.resolveTimeoutMs); it "
+            "goes on in the background and asks to Apply when it is ready.",
+            types.MessageType.Info,
+        )
+        return action
+    except asyncio.CancelledError:
+        jobs.cancel(started["taskId"])
         raise
-    progress.end("ready")
+    except SwarmError as err:
+        raise JsonRpcServerError(f"Swarm: Refactor failed: {err}", SERVER_ERROR) from err
     settled = settle(ls, result.get("edit") or {}, sent)
     if settled.edit is None:
         ls.notify_user(f"Swarm: Refactor: {settled.message}", types.MessageType.Warning)
@@ -166,11 +201,11 @@ async def resolve(
     return action
 
 
-def register_code_actions(server: SwarmLanguageServer, actions: SwarmActions) -> None:
+def register_code_actions(server: SwarmLanguageServer, actions: SwarmActions, jobs: Jobs) -> None:
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(
-            code_action_kinds=list(KINDS),
+            code_action_kinds=[types.CodeActionKind(k) for k in KINDS],
             resolve_provider=True,
         ),
     )
@@ -183,4 +218,4 @@ def register_code_actions(server: SwarmLanguageServer, actions: SwarmActions) ->
     async def code_action_resolve(
         ls: SwarmLanguageServer, params: types.CodeAction
     ) -> types.CodeAction:
-        return await resolve(ls, actions, params)
+        return await resolve(ls, actions, jobs, params)

@@ -48,6 +48,7 @@ def group_by_file(root: Path, found: list[dict[str, Any]]) -> dict[str, list[typ
         character = max(int(item.get("character") or 0), 0)
         end_character = 0 if end_line > line else 10_000  # to the end of the line
         code = item.get("code")
+        related = [r for r in _related(root, item.get("related")) if r is not None]
         by_uri.setdefault(path_to_uri(file), []).append(
             types.Diagnostic(
                 range=types.Range(
@@ -58,9 +59,37 @@ def group_by_file(root: Path, found: list[dict[str, Any]]) -> dict[str, list[typ
                 severity=_SEVERITY.get(str(item.get("severity")), types.DiagnosticSeverity.Error),
                 source=SOURCE,
                 code=str(code) if code else None,
+                related_information=related or None,
             )
         )
     return by_uri
+
+
+def _related(root: Path, found: Any) -> list[types.DiagnosticRelatedInformation | None]:
+    """A worker diagnostic's ``related`` entries ({path, line, message}) as LSP related info."""
+    if not isinstance(found, list):
+        return []
+    out: list[types.DiagnosticRelatedInformation | None] = []
+    for item in found:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            continue
+        file = (root / item["path"]).resolve()
+        if not file.is_relative_to(root.resolve()):
+            continue
+        line = max(int(item.get("line") or 0), 0)
+        out.append(
+            types.DiagnosticRelatedInformation(
+                location=types.Location(
+                    uri=path_to_uri(file),
+                    range=types.Range(
+                        start=types.Position(line=line, character=0),
+                        end=types.Position(line=line, character=10_000),
+                    ),
+                ),
+                message=str(item.get("message") or "related"),
+            )
+        )
+    return out
 
 
 class SwarmDiagnostics:
@@ -94,12 +123,20 @@ class SwarmDiagnostics:
         self.published = set(by_uri)
         return sum(len(d) for d in by_uri.values())
 
-    async def run_tests(self, token: Any = None, kind: str = "test") -> dict[str, Any]:
-        """One test run over a snapshot of the workspace (with unsaved text), then publish."""
+    async def run_tests(
+        self, token: Any = None, kind: str = "test", progress: ProgressStream | None = None
+    ) -> dict[str, Any]:
+        """One test run over a snapshot of the workspace (with unsaved text), then publish.
+
+        With ``progress`` the caller owns the progress (and ends it); otherwise the run opens
+        its own on ``token`` (or one it creates).
+        """
         root = self.ls.workspace_root
         if root is None:
             raise SwarmError("running tests needs a workspace folder")
-        progress = await ProgressStream.open(self.ls, token, "Swarm: running tests")
+        own = progress is None
+        if progress is None:
+            progress = await ProgressStream.open(self.ls, token, "Swarm: running tests")
         try:
             files = await asyncio.to_thread(workspace_snapshot, root, open_overlay(self.ls))
 
@@ -127,7 +164,8 @@ class SwarmDiagnostics:
             else:
                 outcome, quality = await run(kind), None
         except BaseException:
-            progress.end("test run failed")
+            if own:
+                progress.end("test run failed")
             raise
         result = dict(outcome.data)
         if quality is not None and not isinstance(quality, BaseException):
@@ -138,7 +176,10 @@ class SwarmDiagnostics:
             self.ls.log(f"swarm: quality run failed: {quality}", types.MessageType.Warning)
         count = self.publish(result)
         summary = str(result.get("summary") or ("passed" if result.get("passed") else "failed"))
-        progress.end(summary)
+        if own:
+            progress.end(summary)
+        else:
+            progress.report(summary)
         return {
             "summary": summary,
             "passed": bool(result.get("passed")),

@@ -43,6 +43,25 @@ class ProgressStream:
             )
         return stream
 
+    @classmethod
+    async def create(cls, ls: SwarmLanguageServer, token: Any, title: str) -> ProgressStream:
+        """A server-created, cancellable progress on ``token`` (None: no progress at all).
+
+        The client must accept the token (``window/workDoneProgress/create``) within a few
+        seconds; a client that refuses or does not answer gets no progress, the work goes on.
+        """
+        if token is not None:
+            try:
+                await asyncio.wait_for(ls.work_done_progress.create_async(token), timeout=5)
+            except (TimeoutError, Exception):
+                token = None
+        stream = cls(ls, token)
+        if stream.active:
+            ls.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title=title, cancellable=True)
+            )
+        return stream
+
     def report(self, message: str, percentage: int | None = None) -> None:
         if self.active:
             self.ls.work_done_progress.report(

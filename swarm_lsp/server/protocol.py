@@ -19,6 +19,10 @@ reader) and each body passes :meth:`SwarmProtocol.receive` before pygls sees it:
 A session that must authenticate (``serve --tcp``) starts with an ``initialize`` whose
 ``initializationOptions.swarmToken`` is the server's token; anything else is answered, and the
 connection is closed (:class:`SessionRefused`).
+
+A client's response that does not fit the result type pygls expects (eglot answers
+``window/showDocument`` with ``null``) is handed over as it came, so the server-side request
+that is waiting for it ends instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from pygls.exceptions import (
     JsonRpcParseError,
     JsonRpcServerNotInitialized,
 )
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import JsonRPCResponseMessage, LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from swarm_lsp.server.framing import FrameError, FrameReader
@@ -60,6 +64,17 @@ IGNORED = _Ignored()
 
 def _usable_id(value: Any) -> bool:
     return isinstance(value, int | str) and not isinstance(value, bool)
+
+
+def _is_result(data: Any) -> bool:
+    """A response with a result (not an error) to one of our requests."""
+    return (
+        isinstance(data, dict)
+        and "id" in data
+        and "method" not in data
+        and "error" not in data
+        and "result" in data
+    )
 
 
 class SwarmProtocol(LanguageServerProtocol):
@@ -223,6 +238,11 @@ class SwarmProtocol(LanguageServerProtocol):
         try:
             return super().structure_message(data)
         except JsonRpcException as err:
+            if _is_result(data):
+                log.warning("a response that does not fit its type, taken as it is: %s", data)
+                return JsonRPCResponseMessage(
+                    id=data["id"], jsonrpc=data.get("jsonrpc", "2.0"), result=data["result"]
+                )
             method = data.get("method")
             if "id" in data and method:
                 cause = err.__cause__ or err

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from swarm_lsp import paths
 from swarm_lsp.config import Settings, to_wire
 from swarm_lsp.dispatch.client import DispatchClient
 from swarm_lsp.dispatch.local_swarm import LocalSwarm
+from swarm_lsp.dispatch.shared_swarm import CLIENTS_ENV, SharedSwarmState, terminate
 from swarm_lsp.errors import DispatchError, SwarmError
 from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.swarm_status import STATUS_NOTIFICATION, roles_available, status_params
@@ -86,6 +86,27 @@ class _ServerLocalSwarm(LocalSwarm):
         return env
 
 
+async def _stop_quickly(local: LocalSwarm, grace_s: float = 1.0) -> None:
+    """SIGTERM every process of ``local`` at once, SIGKILL what is left after ``grace_s``.
+
+    Editors give ``shutdown`` little time (eglot: 1.5 s), so the processes stop together
+    instead of one after the other.
+    """
+    procs = [p for p in (*local.workers.values(), local.coordinator) if p is not None]
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+    if procs:
+        await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs], timeout=grace_s)
+    for proc in procs:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    local.workers.clear()
+    local.coordinator = None
+
+
 @dataclasses.dataclass
 class _Connection:
     client: DispatchClient
@@ -108,6 +129,8 @@ class SwarmBridge:
         self.status: dict[str, Any] = status_params("starting", "", None)
         self._sent: dict[str, Any] | None = None
         self._state_dir: Path | None = None
+        self._shared: SharedSwarmState | None = None
+        self._local_target: tuple[Settings, str] | None = None  # the local swarm in use
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -152,21 +175,69 @@ class SwarmBridge:
         await self._start_local(settings)
 
     async def _start_local(self, settings: Settings) -> None:
+        """Attach to the project's shared local swarm, or start it (see ``shared_swarm``)."""
         root = self.ls.workspace_root
         base = paths.workspace_cache_dir(root) if root else paths.user_cache_dir()
-        self._state_dir = base / "local-swarm" / str(os.getpid())
+        shared = SharedSwarmState(base)
+        self._shared = shared
         self.message = "starting a local swarm of one"
         self._publish()
-        local = _ServerLocalSwarm(settings, child_environment(settings), state_dir=self._state_dir)
-        self.local = local
-        address = await local.start(timeout=LOCAL_START_TIMEOUT_S)
+        async with shared.locked():
+            if self._stopping:
+                return
+            record = shared.read()
+            if record is not None:
+                shared.register(os.getpid())
+                address = str(record["address"])
+                swarm = dataclasses.replace(
+                    settings.swarm, coordinator=address, token=str(record.get("token") or "")
+                )
+                self.ls.log(f"swarm: using the project's local swarm on {address}")
+                self._local_target = (dataclasses.replace(settings, swarm=swarm), address)
+                await self._connect(*self._local_target)
+                return
+            self._state_dir = shared.run_dir(os.getpid())
+            env = child_environment(settings) | {CLIENTS_ENV: str(shared.clients)}
+            local = _ServerLocalSwarm(settings, env, state_dir=self._state_dir)
+            self.local = local
+            address = await local.start(timeout=LOCAL_START_TIMEOUT_S)
+            pids = [p.pid for p in (local.coordinator, *local.workers.values()) if p is not None]
+            shared.write(address, local.token, pids, self._state_dir)
+            shared.register(os.getpid())
         if self._stopping:
             return
         if local.skipped:
             skipped = ", ".join(f"{role} ({why})" for role, why in local.skipped.items())
             self.ls.log(f"swarm: local workers not running: {skipped}", types.MessageType.Warning)
         self.ls.log(f"swarm: local swarm of one on {address}")
+        self._local_target = (local.settings, address)
         await self._connect(local.settings, address)
+
+    async def _release_local(self) -> None:
+        """Detach from the shared local swarm; the last server to leave stops it."""
+        shared, self._shared = self._shared, None
+        local, self.local = self.local, None
+        self._local_target = None
+        if shared is None:
+            if local is not None:
+                await _stop_quickly(local)
+            return
+        try:
+            async with shared.locked(timeout=5.0):
+                if shared.unregister(os.getpid()):
+                    self.ls.log(
+                        "swarm: other servers still use the local swarm; leaving it running"
+                    )
+                    return
+                record = shared.read()
+                if local is not None:
+                    await _stop_quickly(local)
+                elif record is not None:
+                    terminate([int(p) for p in record.get("pids") or []])
+                shared.remove()
+        except DispatchError as err:  # the lock is busy: our processes follow their parent
+            (shared.clients / str(os.getpid())).unlink(missing_ok=True)
+            self.ls.log(f"swarm: {err}; leaving the local swarm to stop by itself")
 
     async def _connect(self, settings: Settings, address: str) -> None:
         client = await DispatchClient.connect(settings, address)
@@ -183,8 +254,8 @@ class SwarmBridge:
             return False
         target = settings.swarm.coordinator
         if target:
-            return target != self.address or self.local is not None
-        return self.local is None and settings.swarm.autostart and self.client is None
+            return target != self.address or self._local_target is not None
+        return self._local_target is None and settings.swarm.autostart and self.client is None
 
     async def switch(self) -> None:
         """Drop the current connection (and local swarm) and start over with the settings now."""
@@ -198,9 +269,7 @@ class SwarmBridge:
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.client.close()
-        if self.local is not None:
-            await self.local.stop(timeout=2.0)
-            self.local = None
+        await self._release_local()
         self._settled.clear()
         self.state, self.message = (
             "starting",
@@ -220,11 +289,7 @@ class SwarmBridge:
             with contextlib.suppress(Exception):
                 await self._connection.client.close()
             self._connection = None
-        if self.local is not None:
-            await self.local.stop(timeout=2.0)  # within the server's shutdown hook budget
-            self.local = None
-        if self._state_dir is not None:
-            await asyncio.to_thread(shutil.rmtree, self._state_dir, True)
+        await self._release_local()
 
     # -- use -----------------------------------------------------------------------------
     async def require_client(self, timeout: float, *, patient: bool = False) -> DispatchClient:
@@ -236,7 +301,7 @@ class SwarmBridge:
         if self.client is None and not self._settled.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._settled.wait(), timeout=timeout)
-        can_reconnect = self._configured() or (self.local is not None and bool(self.local.address))
+        can_reconnect = self._configured() or self._local_target is not None
         if self.client is None and can_reconnect and not self._stopping:
             wait = timeout if patient or self.state != "down" else min(timeout, DOWN_GRACE_S)
             with contextlib.suppress(TimeoutError):
@@ -295,8 +360,8 @@ class SwarmBridge:
         try:
             if settings.swarm.coordinator:
                 await self._connect(settings, settings.swarm.coordinator)
-            elif self.local is not None and self.local.address:
-                await self._connect(self.local.settings, self.local.address)
+            elif self._local_target is not None:
+                await self._connect(*self._local_target)
         except SwarmError as err:
             self.message = str(err)
 

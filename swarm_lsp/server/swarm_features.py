@@ -10,21 +10,26 @@ from swarm_lsp.config import Settings
 from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.codeactions import register_code_actions
 from swarm_lsp.server.diagnostics import SwarmDiagnostics
+from swarm_lsp.server.jobs import Jobs
+from swarm_lsp.server.swarm_actions import SwarmActions
 from swarm_lsp.server.swarm_bridge import SwarmBridge
-from swarm_lsp.server.swarm_commands import SwarmActions, register_commands
+from swarm_lsp.server.swarm_commands import register_commands
 
 
 def register(server: SwarmLanguageServer) -> None:
     bridge = SwarmBridge(server)
     diagnostics = SwarmDiagnostics(server, bridge)
     actions = SwarmActions(server, bridge, diagnostics)
-    register_commands(server, actions)
-    register_code_actions(server, actions)
+    jobs = Jobs(server)
+    server.swarm_parts = {"bridge": bridge, "diagnostics": diagnostics, "jobs": jobs}
+    register_commands(server, actions, jobs)
+    register_code_actions(server, actions, jobs)
 
     async def start() -> None:
         await bridge.start()
 
     async def stop() -> None:
+        await jobs.stop()  # their swarm tasks are cancelled while the connection still stands
         diagnostics.cancel()
         await bridge.stop()
 

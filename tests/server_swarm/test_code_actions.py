@@ -11,7 +11,16 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from swarm_lsp.workers import diffs
-from tests.server_swarm.conftest import Editor, command, open_doc, ready
+from tests.server_swarm.conftest import (
+    CommandFailed,
+    Editor,
+    command,
+    finished,
+    open_doc,
+    ready,
+    start,
+    wait_for,
+)
 from tests.workers.scripted_endpoint import ScriptedEndpoint
 from tests.workers.test_refactor import BLANK, GOOD_DIFF
 
@@ -80,7 +89,7 @@ async def test_every_swarm_action_is_offered_on_a_selection(client: LanguageClie
         "Swarm: Run tests",
     }
     refactor = actions["Swarm: Refactor…"]
-    assert refactor.kind == "refactor.rewrite.swarm"
+    assert refactor.kind == "refactor.rewrite"  # eglot's exact-match rewrite finds it
     assert refactor.edit is None and refactor.command is None and refactor.data  # resolved lazily
     commands = {title: a.command for title, a in actions.items() if a.command}
     assert {c.command for c in commands.values()} == {
@@ -92,7 +101,8 @@ async def test_every_swarm_action_is_offered_on_a_selection(client: LanguageClie
     }
     explain = commands["Swarm: Explain"]
     assert explain.arguments is not None and explain.arguments[0] == uri
-    assert all(str(a.kind).startswith("refactor.") for a in actions.values())
+    # Standard kinds only, so exact-match clients (eglot 1.9) and prefix filters see them.
+    assert {str(a.kind) for a in actions.values()} == {"refactor", "refactor.rewrite"}
 
     # context.only filters by kind prefix.
     only = await client.text_document_code_action_async(
@@ -102,7 +112,8 @@ async def test_every_swarm_action_is_offered_on_a_selection(client: LanguageClie
             context=types.CodeActionContext(diagnostics=[], only=["refactor.rewrite"]),
         )
     )
-    assert only is not None and [a.title for a in only] == ["Swarm: Refactor…"]
+    assert only is not None
+    assert [a.title for a in only] == ["Swarm: Refactor…", "Swarm: Generate tests"]
     none = await client.text_document_code_action_async(
         types.CodeActionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
@@ -131,7 +142,7 @@ async def test_refactor_action_resolves_into_an_edit_that_applies(
     assert "return self.width + self.height\n" not in patched
 
 
-async def test_refactor_command_applies_after_the_user_accepts(
+async def test_refactor_command_answers_at_once_and_applies_after_the_user_accepts(
     client: LanguageClient, endpoint: ScriptedEndpoint
 ) -> None:
     endpoint.replies = [GOOD_DIFF]
@@ -140,21 +151,11 @@ async def test_refactor_command_applies_after_the_user_accepts(
     root: Path = client.root  # type: ignore[attr-defined]
     text = (root / GEOMETRY).read_text()
     uri = open_doc(client, root / GEOMETRY, version=2)
-    client.progress_reports["refactor-1"] = []
-    result = await asyncio.wait_for(
-        client.workspace_execute_command_async(
-            types.ExecuteCommandParams(
-                command="swarm.refactor",
-                arguments=[
-                    uri,
-                    {"start": {"line": 21, "character": 0}, "end": {"line": 24, "character": 0}},
-                    "Fix perimeter.",
-                ],
-                work_done_token="refactor-1",
-            )
-        ),
-        timeout=120,
-    )
+    span = {"start": {"line": 21, "character": 0}, "end": {"line": 24, "character": 0}}
+    answer = await start(client, "swarm.refactor", uri, span, "Fix perimeter.")
+    assert answer["title"] == "Swarm: Refactor" and answer["token"]
+    assert editor.questions == []  # nothing asked yet: the work goes on in the background
+    result = await finished(client, answer["taskId"])
     assert result["applied"] is True, result
     assert "perimeter" in result["explanation"]
     (question,) = editor.questions
@@ -163,8 +164,34 @@ async def test_refactor_command_applies_after_the_user_accepts(
     version, edits = _edits_for(applied.edit, uri)
     assert version == 2
     assert "2 * (self.width + self.height)" in diffs.apply_text_edits(text, edits)
-    kinds = [type(r).__name__ for r in client.progress_reports["refactor-1"]]
-    assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+    # A server-created progress, cancellable, from begin to end.
+    reports = client.progress_reports[answer["token"]]
+    assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].cancellable
+    assert isinstance(reports[-1], types.WorkDoneProgressEnd)
+
+
+async def test_cancelling_the_progress_cancels_the_work(
+    client: LanguageClient, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.replies = [GOOD_DIFF]
+    endpoint.delay_s = 30.0  # the worker's big model is slow: the user gives up
+    editor: Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = open_doc(client, root / GEOMETRY)
+    span = {"start": {"line": 21, "character": 0}, "end": {"line": 24, "character": 0}}
+    try:
+        answer = await start(client, "swarm.refactor", uri, span, "Fix perimeter.")
+        await wait_for(lambda: client.progress_reports.get(answer["token"]), 30, "progress")
+        client.window_work_done_progress_cancel(
+            types.WorkDoneProgressCancelParams(token=answer["token"])
+        )
+        with pytest.raises(CommandFailed, match="cancelled"):
+            await finished(client, answer["taskId"], timeout=30)
+    finally:
+        endpoint.delay_s = 0.0
+    assert editor.questions == [] and editor.applied == []
+    end = client.progress_reports[answer["token"]][-1]
+    assert isinstance(end, types.WorkDoneProgressEnd) and end.message == "cancelled"
 
 
 async def test_refactor_discarded_applies_nothing(

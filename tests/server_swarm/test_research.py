@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.server_swarm.conftest import command, open_doc, ready
+from tests.server_swarm.conftest import command, finished, open_doc, ready, start
 
 pytestmark = pytest.mark.slow
 
@@ -21,18 +21,12 @@ async def test_index_ask_and_research_a_symbol(client: LanguageClient) -> None:
     indexed = await command(client, "swarm.index", timeout=240)
     assert "indexed" in indexed["summary"] and indexed["stats"]["files_seen"] >= 3
 
-    client.progress_reports["ask-1"] = []
-    answer = await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(
-            command="swarm.ask",
-            arguments=["How is the perimeter of a rectangle computed?"],
-            work_done_token="ask-1",
-        )
-    )
+    started = await start(client, "swarm.ask", "How is the perimeter of a rectangle computed?")
+    answer = await finished(client, started["taskId"], timeout=240)
     assert answer["answer"].strip()
     assert any(c["path"] == "shapes/geometry.py" for c in answer["citations"]), answer
     assert all(isinstance(c["line"], int) and c["line"] >= 1 for c in answer["citations"])
-    reports = client.progress_reports["ask-1"]
+    reports = client.progress_reports[started["token"]]
     assert isinstance(reports[0], types.WorkDoneProgressBegin)
     streamed = "".join(
         r.message or "" for r in reports if isinstance(r, types.WorkDoneProgressReport)

@@ -21,6 +21,7 @@ COMMANDS = {
     "swarm.research",
     "swarm.runTests",
     "swarm.status",
+    "swarm.cancel",
 }
 
 
@@ -58,7 +59,7 @@ async def test_commands_are_advertised(client: LanguageClient) -> None:
             "position",
         ),
         ("swarm.refactor", ["not a uri", {}, "x"], "document URI"),
-        ("swarm.explain", ["file:///x.py"], "[uri, range]"),
+        ("swarm.explain", ["file:///x.py"], "[uri, range"),
         ("swarm.research", ["file:///x.py", {"line": -1, "character": 0}], ">= 0"),
         ("swarm.status", [1], "expected arguments []"),
     ],

@@ -155,9 +155,30 @@ def test_argument_parsing() -> None:
         parse_range("c", {"start": {"line": 3, "character": 0}, "end": {"line": 1, "character": 0}})
 
 
-def test_code_action_kinds_filter_by_prefix() -> None:
+def test_code_action_kinds_are_standard_and_filter_by_prefix() -> None:
+    assert set(KINDS) == {"refactor", "refactor.rewrite"}  # what exact-match clients ask for
     assert all(wanted(k, None) for k in KINDS)
-    assert [k for k in KINDS if wanted(k, ["refactor.rewrite"])] == ["refactor.rewrite.swarm"]
+    assert [k for k in KINDS if wanted(k, ["refactor.rewrite"])] == ["refactor.rewrite"]
     assert len([k for k in KINDS if wanted(k, ["refactor"])]) == len(KINDS)
     assert not any(wanted(k, ["quickfix", "source"]) for k in KINDS)
-    assert not wanted("refactor.rewrite.swarmish", ["refactor.rewrite.swarm"])
+    assert not wanted("refactor.rewrites", ["refactor.rewrite"])
+
+
+def test_worker_related_locations_become_related_information(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    found = [
+        {
+            "path": "tests/test_x.py",
+            "line": 3,
+            "message": "test_x failed",
+            "code": "test-failed",
+            "related": [
+                {"path": "pkg/x.py", "line": 7, "message": "failure in x()"},
+                {"path": "../outside.py", "line": 1, "message": "never shown"},
+            ],
+        }
+    ]
+    (diag,) = group_by_file(tmp_path, found)[(tmp_path / "tests/test_x.py").as_uri()]
+    (related,) = diag.related_information or []
+    assert related.location.uri == (tmp_path / "pkg/x.py").as_uri()
+    assert related.location.range.start.line == 7 and related.message == "failure in x()"

@@ -49,6 +49,14 @@ async def test_failing_test_reported_at_its_line(
     # The traceback frame at the failing assertion, in the user's file.
     frames = [d for d in result["diagnostics"] if d["code"] == "traceback"]
     assert any(source_lines[d["line"]].strip().startswith("assert Rectangle(2, 3)") for d in frames)
+    # Where the bug is: the function the failing assertion checks, related and marked.
+    geometry = (sample_project / "shapes/geometry.py").read_text().splitlines()
+    (related,) = diag["related"]
+    assert related["path"] == "shapes/geometry.py"
+    assert geometry[related["line"]].strip().startswith("def perimeter")
+    (suspect,) = [d for d in result["diagnostics"] if d["code"] == "test-suspect"]
+    assert (suspect["path"], suspect["line"]) == ("shapes/geometry.py", related["line"])
+    assert "test_perimeter" in suspect["message"] and suspect["severity"] == "warning"
     # The snapshot itself is untouched: the run happened on a copy.
     assert not (sample_project / ".swarm-report").exists()
     assert reporter.progress_messages

@@ -54,5 +54,9 @@ return {
     ['swarm/status'] = function(_, params, ctx)
       require('swarm_lsp.status').on_notification(params, ctx)
     end,
+    -- Commands that start swarm work answer at once; their results arrive here.
+    ['swarm/result'] = function(_, params)
+      require('swarm_lsp.client').on_result(params)
+    end,
   },
 }

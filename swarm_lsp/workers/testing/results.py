@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from swarm_lsp.workers.testing.suspects import suspect
+
 Diagnostic = dict[str, Any]
 
 _MAX_MESSAGE = 2000
@@ -178,14 +180,31 @@ def parse_junit(xml_path: Path, root: Path) -> tuple[list[Diagnostic], dict[str,
             line = int(line_attr) if line_attr and line_attr.isdigit() else 0
             if not line_attr and case_frames:
                 line = case_frames[0][1] - 1
-            diagnostics.append(
-                diagnostic(
-                    case_path,
-                    line,
-                    f"{name} {'failed' if problem.tag == 'failure' else 'errored'}: {message}",
-                    code="test-failed" if problem.tag == "failure" else "test-error",
-                )
+            failed = diagnostic(
+                case_path,
+                line,
+                f"{name} {'failed' if problem.tag == 'failure' else 'errored'}: {message}",
+                code="test-failed" if problem.tag == "failure" else "test-error",
             )
+            diagnostics.append(failed)
+            # Where the bug probably is (the code under test): related information on the
+            # test's diagnostic, and a diagnostic there when no traceback frame marks it.
+            cause = suspect(text, case_frames, root)
+            if cause is not None:
+                cause_path, cause_line, what, from_frame = cause
+                failed["related"] = [
+                    {"path": cause_path, "line": cause_line - 1, "message": f"failure in {what}"}
+                ]
+                if not from_frame:
+                    diagnostics.append(
+                        diagnostic(
+                            cause_path,
+                            cause_line - 1,
+                            f"{name} failed: {message} (the test checks {what})",
+                            severity="warning",
+                            code="test-suspect",
+                        )
+                    )
         for index, (path, frame_line, where) in enumerate(case_frames):
             deepest = index == len(case_frames) - 1
             diagnostics.append(

@@ -198,6 +198,9 @@ function M.run(opts)
         M._delta(answer, value.message)
       end
     end,
+    on_started = function(started)
+      answer.task_id = started.taskId
+    end,
     on_result = function(err, result)
       if M.active == answer then
         M.active = nil
@@ -276,7 +279,9 @@ function M.cancel()
   if not answer or answer.done then
     return
   end
-  if answer.client and answer.request_id then
+  if answer.client and answer.task_id then
+    client_mod.cancel_task(answer.client, answer.task_id)
+  elseif answer.client and answer.request_id then
     answer.client:cancel_request(answer.request_id)
   end
   M._finish(answer, answer.text, '_cancelled_')

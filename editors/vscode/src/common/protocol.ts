@@ -76,6 +76,31 @@ export interface SwarmStatus {
 
 export const CHAT_REQUEST = 'swarm/chat';
 export const STATUS_NOTIFICATION = 'swarm/status';
+export const RESULT_NOTIFICATION = 'swarm/result';
+
+/** A command that starts swarm work answers at once with this. */
+export interface StartedTask {
+  status: 'started';
+  taskId: string;
+  token?: string;
+  command: string;
+  title: string;
+}
+
+/** Params of `swarm/result`: how the background work of a command ended. */
+export interface TaskResult {
+  taskId: string;
+  command: string;
+  title: string;
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+}
+
+export function isStartedTask(value: unknown): value is StartedTask {
+  const v = value as Partial<StartedTask> | null;
+  return typeof v === 'object' && v !== null && v.status === 'started' && typeof v.taskId === 'string';
+}
 
 /** Commands the server runs through workspace/executeCommand. */
 export const ServerCommands = {
@@ -89,6 +114,7 @@ export const ServerCommands = {
   research: 'swarm.research',
   runTests: 'swarm.runTests',
   status: 'swarm.status',
+  cancel: 'swarm.cancel',
 } as const;
 
 export type ServerCommand = (typeof ServerCommands)[keyof typeof ServerCommands];

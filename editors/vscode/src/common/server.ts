@@ -26,9 +26,12 @@ import {
 } from './settings';
 import {
   CHAT_REQUEST,
+  RESULT_NOTIFICATION,
   STATUS_NOTIFICATION,
   type SwarmStatus,
+  type TaskResult,
   type WorkDoneProgressValue,
+  isStartedTask,
 } from './protocol';
 import { normalizeStatus } from './status';
 
@@ -69,6 +72,10 @@ export class SwarmServer implements vscode.Disposable {
   private readonly stateEmitter = new vscode.EventEmitter<ClientState>();
   private progressCounter = 0;
   private last: SwarmStatus | undefined;
+  /** Background work our commands started, by task id, waiting for its `swarm/result`. */
+  private readonly pending = new Map<string, (result: TaskResult) => void>();
+  /** Results that arrived before anyone waited for them (a few, by task id). */
+  private readonly early = new Map<string, TaskResult>();
 
   /** Fired for every `swarm/status` notification. */
   readonly onStatus = this.statusEmitter.event;
@@ -127,6 +134,18 @@ export class SwarmServer implements vscode.Disposable {
       client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
         this.last = normalizeStatus(params);
         this.statusEmitter.fire(this.last);
+      }),
+      client.onNotification(RESULT_NOTIFICATION, (params: TaskResult) => {
+        const waiting = this.pending.get(params.taskId);
+        if (waiting) {
+          this.pending.delete(params.taskId);
+          waiting(params);
+          return;
+        }
+        this.early.set(params.taskId, params);
+        if (this.early.size > 50) {
+          this.early.delete(this.early.keys().next().value as string);
+        }
       }),
     );
     this.stateEmitter.fire('starting');
@@ -274,12 +293,54 @@ export class SwarmServer implements vscode.Disposable {
     onProgress: (value: WorkDoneProgressValue) => void = () => undefined,
     token?: CancellationToken,
   ): Promise<R> {
-    return this.streamRequest<R>(
+    const answer = await this.streamRequest<unknown>(
       ExecuteCommandRequest.method,
       { command, arguments: args },
       onProgress,
       token,
     );
+    if (!isStartedTask(answer)) {
+      return answer as R;
+    }
+    // The server started background work: follow its progress token until `swarm/result`.
+    const client = await this.runningClient();
+    const subscriptions: vscode.Disposable[] = [];
+    if (answer.token) {
+      subscriptions.push(client.onProgress(WorkDoneProgress.type, answer.token, onProgress));
+    }
+    try {
+      const done = await new Promise<TaskResult>((resolve) => {
+        const early = this.early.get(answer.taskId);
+        if (early) {
+          this.early.delete(answer.taskId);
+          resolve(early);
+          return;
+        }
+        this.pending.set(answer.taskId, resolve);
+        if (token) {
+          subscriptions.push(
+            token.onCancellationRequested(() => {
+              if (answer.token) {
+                void client.sendNotification('window/workDoneProgress/cancel', { token: answer.token });
+              } else {
+                void client.sendRequest(ExecuteCommandRequest.type, {
+                  command: 'swarm.cancel',
+                  arguments: [answer.taskId],
+                });
+              }
+            }),
+          );
+        }
+      });
+      if (!done.ok) {
+        throw new Error(`${done.title}: ${done.error ?? 'failed'}`);
+      }
+      return done.result as R;
+    } finally {
+      for (const subscription of subscriptions) {
+        subscription.dispose();
+      }
+    }
   }
 
   /** The current status from `swarm.status`, else the last notification. */
