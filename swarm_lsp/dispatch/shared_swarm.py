@@ -6,7 +6,8 @@ records it in the project's state folder; later servers attach to it::
 
     <state>/local-swarm.lock   flock(2) held while a server attaches or detaches
     <state>/local-swarm/
-        swarm.json    {"address", "token", "pids", "stateDir"} (0600: the token is a credential)
+        swarm.json    {"address", "tokenFile", "pids", "stateDir"} (0600, like the token file
+                      the swarm of one keeps in its state folder)
         clients/<pid> one file per server using the swarm (the reference count)
         run-<pid>/    the swarm's own state (coordinator store, logs, worker caches)
 
@@ -98,7 +99,7 @@ class SharedSwarmState:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def read(self) -> dict[str, Any] | None:
-        """The recorded swarm, if its processes still run."""
+        """The recorded swarm (with its ``token``), if its processes still run."""
         try:
             record = json.loads(self.record.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -107,15 +108,25 @@ class SharedSwarmState:
         if not isinstance(record.get("address"), str) or not pids or not pid_alive(pids[0]):
             self.record.unlink(missing_ok=True)
             return None
-        return dict(record)
+        try:
+            token = Path(str(record.get("tokenFile"))).read_text(encoding="utf-8").strip()
+        except OSError:
+            self.record.unlink(missing_ok=True)
+            return None
+        return {**record, "token": token}
 
     def run_dir(self, pid: int) -> Path:
         return self.folder / f"run-{pid}"
 
-    def write(self, address: str, token: str, pids: list[int], state_dir: Path) -> None:
+    def write(self, address: str, token_file: Path, pids: list[int], state_dir: Path) -> None:
         tmp = self.record.with_name("swarm.json.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        record = {"address": address, "token": token, "pids": pids, "stateDir": str(state_dir)}
+        record = {
+            "address": address,
+            "tokenFile": str(token_file),
+            "pids": pids,
+            "stateDir": str(state_dir),
+        }
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(record, out)
         os.replace(tmp, self.record)

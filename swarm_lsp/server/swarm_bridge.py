@@ -105,6 +105,7 @@ async def _stop_quickly(local: LocalSwarm, grace_s: float = 1.0) -> None:
             await proc.wait()
     local.workers.clear()
     local.coordinator = None
+    await local.stop(timeout=0.1)  # nothing left to stop: unregisters its token link
 
 
 @dataclasses.dataclass
@@ -202,7 +203,7 @@ class SwarmBridge:
             self.local = local
             address = await local.start(timeout=LOCAL_START_TIMEOUT_S)
             pids = [p.pid for p in (local.coordinator, *local.workers.values()) if p is not None]
-            shared.write(address, local.token, pids, self._state_dir)
+            shared.write(address, local.token_file, pids, self._state_dir)
             shared.register(os.getpid())
         if self._stopping:
             return

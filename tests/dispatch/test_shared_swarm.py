@@ -44,16 +44,18 @@ def test_clients_are_counted_and_dead_ones_dropped(tmp_path: Path) -> None:
 
 async def test_record_is_private_and_needs_a_live_coordinator(tmp_path: Path) -> None:
     state = SharedSwarmState(tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text("secret")
     async with state.locked():
         assert state.read() is None
-        state.write("127.0.0.1:5", "secret", [os.getpid()], state.run_dir(os.getpid()))
+        state.write("127.0.0.1:5", token_file, [os.getpid()], state.run_dir(os.getpid()))
         assert stat.S_IMODE(state.record.stat().st_mode) == 0o600
         record = state.read()
         assert record is not None and record["address"] == "127.0.0.1:5"
         assert record["token"] == "secret"
         gone = subprocess.Popen([sys.executable, "-c", "pass"])
         gone.wait()
-        state.write("127.0.0.1:6", "t", [gone.pid], state.run_dir(gone.pid))
+        state.write("127.0.0.1:6", token_file, [gone.pid], state.run_dir(gone.pid))
         assert state.read() is None and not state.record.exists()
         state.remove()
     assert not state.folder.exists() and state.lock.exists()
