@@ -15,6 +15,8 @@ process, a crash) passes through unchanged.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import logging
 import os
@@ -26,7 +28,10 @@ from collections.abc import Callable
 
 log = logging.getLogger("swarm_lsp.dispatch.tls")
 
-OURS = "SWARM_LSP_GRPC_LOG"  # set when GRPC_VERBOSITY is our choice, not the user's
+OURS = "SWARM_LSP_GRPC_LOG"
+_F_SETPIPE_SZ = getattr(
+    fcntl, "F_SETPIPE_SZ", 1031
+)  # set when GRPC_VERBOSITY is our choice, not the user's
 
 _CORE_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w./-]+:\d+\] ")
 _ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog()"
@@ -156,6 +161,8 @@ def capture(on_handshake_failure: Callable[[str, str], None] | None = None) -> N
     """Send descriptor 2 through a CoreLogFilter; Python's own stderr keeps the terminal."""
     saved = os.dup(2)
     read_end, write_end = os.pipe()
+    with contextlib.suppress(OSError):  # room for bursts (many failed handshakes at once)
+        fcntl.fcntl(write_end, _F_SETPIPE_SZ, 1 << 20)
     os.dup2(write_end, 2)
     os.close(write_end)
     sys.stderr = io.TextIOWrapper(
