@@ -121,6 +121,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ttft", type=int, default=0)
     parser.add_argument("--modes", nargs="*", default=["hybrid"])
+    parser.add_argument("--embedder", default="", help="BACKEND:MAX_TOKENS (new pipeline)")
     args = parser.parse_args()
     out: dict[str, Any] = {"load_start": os.getloadavg()[0]}
 
@@ -128,6 +129,11 @@ def main() -> int:
     from swarm_lsp.workers.research.index import WorkspaceIndex, close_local_clients
 
     out["imports_s"] = time.time() - args.t0
+    if args.embedder:
+        from swarm_lsp.workers.research import embedder
+
+        backend, _, cap = args.embedder.partition(":")
+        embedder.configure(backend=backend, max_tokens=int(cap or embedder.MAX_TOKENS))
     questions = json.loads(args.questions.read_text())["questions"] if args.questions else []
     probe = questions[0][0] if questions else "where is the main entry point"
     index = WorkspaceIndex(args.corpus, Settings())

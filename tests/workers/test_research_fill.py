@@ -198,3 +198,32 @@ def test_edge_data_survives_a_kill_during_indexing(tmp_path: Path, phase: str) -
             for p in root.rglob("*.py")
         )
         assert index.point_count() == cover.points == cover.dense_points == expected
+
+
+@pytest.mark.slow
+async def test_cli_ask_goes_through_a_running_swarms_research_worker(
+    sample_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from swarm_lsp.cli import main as cli_main
+    from swarm_lsp.dispatch.local_swarm import LocalSwarm
+    from swarm_lsp.workers.research import role as research_role
+
+    async def not_here(*args: object) -> dict[str, object]:
+        raise AssertionError("answered in the CLI process, not by the swarm's worker")
+
+    swarm = LocalSwarm(roles=("research",))
+    address = await swarm.start()
+    try:
+        monkeypatch.setenv("SWARM_LSP_SWARM__COORDINATOR", address)
+        monkeypatch.setattr(research_role.ResearchRole, "run", not_here)
+        question = "How is the area of a circle computed?"
+        code = await asyncio.to_thread(cli_main, ["ask", question, "--path", str(sample_project)])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        # The sources streamed first, from the worker.
+        assert out.startswith("Sources:\n[1] ")
+        assert "shapes/geometry.py:7-11 `area_of_circle`" in out
+    finally:
+        await swarm.stop()

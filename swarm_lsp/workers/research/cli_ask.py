@@ -18,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only retrieve and list the sources; do not run the chat model",
     )
+    parser.add_argument(
+        "--here",
+        action="store_true",
+        help="answer in this process even when a swarm's research worker runs",
+    )
 
 
 class _StdoutReporter:
@@ -48,6 +53,16 @@ def run(args: argparse.Namespace) -> int:
         payload={"question": args.question, "root": str(root), "top_k": args.top_k},
     )
     reporter = _StdoutReporter()
+    if not args.no_model and not args.here and root.is_dir():
+        from swarm_lsp.workers.research.cli_swarm import ask_swarm
+
+        answered = ask_swarm(settings, root, args.question, args.top_k)
+        if answered is not None:
+            coverage = float(answered.get("coverage", 1.0))
+            if coverage < 1.0:
+                sys.stdout.write(f"\n\n(index {coverage:.0%} complete)")
+            sys.stdout.write("\n")
+            return 0
     try:
         if args.no_model:
             from swarm_lsp.workers.research import answer

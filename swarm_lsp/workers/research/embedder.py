@@ -5,7 +5,8 @@ Two back-ends give the same 384-d unit vectors (mean pooling over the last hidde
 - ``onnx-int8`` (the default when onnxruntime is installed): the packaged model exported to
   ONNX and its weights quantized to int8 on this machine, once (:mod:`.onnx_model`), run by
   ONNX Runtime with the tokenizer from the package's ``tokenizer.json``;
-- ``torch``: sentence-transformers on CPU torch (the model as packaged).
+- ``torch``: sentence-transformers on CPU torch (the model as packaged);
+- ``static``: a table of word-piece vectors distilled from the model (:mod:`.static_model`).
 
 Inputs are cut at :data:`MAX_TOKENS` word pieces: a chunk's first 128 tokens carry its path,
 symbol and signature, and attention cost grows with the square of the length (see
@@ -163,6 +164,30 @@ class _OnnxBackend:
         return result
 
 
+class _StaticBackend:
+    """Mean of distilled word-piece vectors (:mod:`.static_model`): no encoder at run time."""
+
+    def __init__(self, cap: int) -> None:
+        from tokenizers import Tokenizer
+
+        from swarm_lsp.workers.research import static_model
+
+        self.table = static_model.ensure_table()
+        self.tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=cap)
+        self.tokenizer.no_padding()
+
+    def encode(self, texts: list[str], batch_size: int, threads: int) -> Any:
+        import numpy as np
+
+        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        for row, encoding in enumerate(self.tokenizer.encode_batch(texts)):
+            ids = encoding.ids[1:-1] or encoding.ids
+            out[row] = self.table[ids].mean(axis=0)
+        out /= np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+        return out
+
+
 def load() -> Any:
     """The shared back-end (loaded, and for ONNX exported, on first call)."""
     global _backend
@@ -175,8 +200,10 @@ def load() -> Any:
                 _backend = _OnnxBackend(max_tokens())
             elif name == "torch":
                 _backend = _TorchBackend(max_tokens())
+            elif name == "static":
+                _backend = _StaticBackend(max_tokens())
             else:
-                raise WorkerError(f"unknown embedder back-end {name!r} (onnx-int8 or torch)")
+                raise WorkerError(f"unknown embedder back-end {name!r} (onnx-int8, torch, static)")
     return _backend
 
 
