@@ -9,6 +9,8 @@ import Module from 'node:module';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { CODE_COMMANDS } from '../src/common/codeActions';
+import { DEFAULT_DEBOUNCE_MS } from '../src/common/inlineGate';
+import { DEFAULT_SERVER_PATH } from '../src/common/settings';
 import { ServerCommands } from '../src/common/protocol';
 import { CLIENT_SETTING_KEYS, SETTING_MAPPINGS } from '../src/common/settings';
 
@@ -21,7 +23,7 @@ interface Manifest {
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
   contributes: {
-    configuration: { properties: Record<string, { default?: unknown }> }[];
+    configuration: { properties: Record<string, { default?: unknown; scope?: string }> }[];
     commands: { command: string }[];
     menus: Record<string, { command?: string }[]>;
   };
@@ -30,10 +32,27 @@ interface Manifest {
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Manifest;
 const contributed = manifest.contributes.configuration.flatMap((section) => Object.keys(section.properties));
 
+function property(key: string): { default?: unknown; scope?: string } {
+  const found = manifest.contributes.configuration.find((section) => key in section.properties);
+  assert.ok(found, key);
+  return found.properties[key] ?? {};
+}
+
 describe('package.json', () => {
   it('contributes exactly the mapped and client-only settings', () => {
     const known = [...SETTING_MAPPINGS.map((m) => m.key), ...CLIENT_SETTING_KEYS].sort();
     assert.deepEqual([...contributed].sort(), known);
+  });
+
+  it('debounces ghost text by the code default (150 ms, as llama.vscode)', () => {
+    assert.equal(property('swarm.inlineCompletions.debounceMs').default, DEFAULT_DEBOUNCE_MS);
+    assert.equal(DEFAULT_DEBOUNCE_MS, 150);
+  });
+
+  it('keeps swarm.server.path machine-overridable with the default the discovery expects', () => {
+    const serverPath = property('swarm.server.path');
+    assert.equal(serverPath.scope, 'machine-overridable');
+    assert.equal(serverPath.default, DEFAULT_SERVER_PATH);
   });
 
   it('has the trace setting vscode-languageclient reads for client id "swarm"', () => {

@@ -6,6 +6,7 @@
  * server's `inlineCompletionProvider` to VS Code's ghost text. The middleware below only lets
  * the user switch it off.
  */
+import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import {
   type CancellationToken,
@@ -17,13 +18,15 @@ import {
   State,
   WorkDoneProgress,
 } from 'vscode-languageclient/node';
+import { DEFAULT_DEBOUNCE_MS, InlineRequestGate } from './inlineGate';
 import {
-  type SettingReader,
-  needsRestart,
-  toServerCommand,
-  toServerSettings,
-  type ServerSettings,
-} from './settings';
+  type ResolvedServer,
+  locate,
+  missingServerMessage,
+  resolveServer,
+  settingsTarget,
+} from './serverPath';
+import { type SettingReader, needsRestart, toServerSettings, type ServerSettings } from './settings';
 import {
   CHAT_REQUEST,
   RESULT_NOTIFICATION,
@@ -42,6 +45,25 @@ export type ClientState = 'starting' | 'running' | 'stopped' | 'failed';
 
 function workspaceFolderPath(): string | undefined {
   return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+}
+
+function workspaceFolderPaths(): string[] {
+  return (vscode.workspace.workspaceFolders ?? [])
+    .filter((folder) => folder.uri.scheme === 'file')
+    .map((folder) => folder.uri.fsPath);
+}
+
+function isFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The server command from the settings, the workspace's virtualenv, or PATH. */
+export function currentServer(): ResolvedServer {
+  return resolveServer(effectiveSettingReader(), workspaceFolderPaths(), isFile);
 }
 
 /** Values the user set (any level), undefined for defaults: the server has its own. */
@@ -76,6 +98,11 @@ export class SwarmServer implements vscode.Disposable {
   private readonly pending = new Map<string, (result: TaskResult) => void>();
   /** Results that arrived before anyone waited for them (a few, by task id). */
   private readonly early = new Map<string, TaskResult>();
+  private readonly inlineGate = new InlineRequestGate(() =>
+    vscode.workspace
+      .getConfiguration('swarm')
+      .get<number>('inlineCompletions.debounceMs', DEFAULT_DEBOUNCE_MS),
+  );
 
   /** Fired for every `swarm/status` notification. */
   readonly onStatus = this.statusEmitter.event;
@@ -112,8 +139,16 @@ export class SwarmServer implements vscode.Disposable {
   }
 
   private async startClient(): Promise<void> {
-    const { command, args } = toServerCommand(effectiveSettingReader(), workspaceFolderPath());
-    this.output.info(`Starting ${[command, ...args].join(' ')}`);
+    const resolved = currentServer();
+    const { command, args } = resolved;
+    if (locate(command, process.env.PATH, isFile) === undefined) {
+      // Spawning would only fail with ENOENT: say where the fix goes instead.
+      this.stateEmitter.fire('failed');
+      this.output.error(`swarm-lsp not found: ${command} (${resolved.source})`);
+      await this.offerSettings(resolved, 'missing');
+      return;
+    }
+    this.output.info(`Starting ${[command, ...args].join(' ')} (${resolved.source})`);
     const serverOptions: ServerOptions = {
       command,
       args,
@@ -155,16 +190,27 @@ export class SwarmServer implements vscode.Disposable {
       this.stateEmitter.fire('failed');
       const message = err instanceof Error ? err.message : String(err);
       this.output.error(`swarm-lsp did not start: ${message}`);
-      const choice = await vscode.window.showErrorMessage(
-        `Swarm: could not start "${command}". Install swarm-lsp (pip install swarm-lsp) or set swarm.server.path / swarm.server.python.`,
-        'Open Settings',
-        'Show Log',
-      );
-      if (choice === 'Open Settings') {
-        await vscode.commands.executeCommand('workbench.action.openSettings', 'swarm.server');
-      } else if (choice === 'Show Log') {
-        this.output.show(true);
-      }
+      await this.offerSettings(resolved, 'failed');
+    }
+  }
+
+  /** The error with a button that opens the settings scope where a fix takes effect. */
+  private async offerSettings(resolved: ResolvedServer, reason: 'missing' | 'failed'): Promise<void> {
+    const key = resolved.source === 'python' ? 'swarm.server.python' : 'swarm.server.path';
+    const target = settingsTarget(
+      vscode.env.remoteName,
+      vscode.workspace.getConfiguration().inspect(key),
+      resolved.source,
+    );
+    const choice = await vscode.window.showErrorMessage(
+      missingServerMessage(resolved, vscode.env.remoteName, reason),
+      target.label,
+      'Show Log',
+    );
+    if (choice === target.label) {
+      await vscode.commands.executeCommand(target.command, ...target.args);
+    } else if (choice === 'Show Log') {
+      this.output.show(true);
     }
   }
 
@@ -175,11 +221,30 @@ export class SwarmServer implements vscode.Disposable {
       traceOutputChannel: this.output,
       initializationOptions: () => currentServerSettings(),
       middleware: {
-        provideInlineCompletionItems: (document, position, context, token, next) => {
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
           const enabled = vscode.workspace
             .getConfiguration('swarm', document)
             .get<boolean>('inlineCompletions.enable', true);
-          return enabled ? next(document, position, context, token) : undefined;
+          if (!enabled) {
+            return undefined;
+          }
+          // Debounced, and cancelled (here or at the server) once a newer keystroke asks.
+          const own = new vscode.CancellationTokenSource();
+          const cancel = (): void => {
+            own.cancel();
+          };
+          const link = token.onCancellationRequested(cancel);
+          try {
+            const explicit = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
+            if (!(await this.inlineGate.admit(own.token, cancel, explicit))) {
+              return undefined;
+            }
+            return await next(document, position, context, own.token);
+          } finally {
+            this.inlineGate.finished(cancel);
+            link.dispose();
+            own.dispose();
+          }
         },
         workspace: {
           // Answer workspace/configuration for "swarm" with the same object the server got at

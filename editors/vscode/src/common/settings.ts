@@ -73,6 +73,7 @@ export const CLIENT_SETTING_KEYS: readonly string[] = [
   'swarm.server.args',
   'swarm.trace.server',
   'swarm.inlineCompletions.enable',
+  'swarm.inlineCompletions.debounceMs',
 ];
 
 /** Settings whose change needs a new server process rather than didChangeConfiguration. */
