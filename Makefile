@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.swarm-installed
 
-.PHONY: install demo test lint clean
+.PHONY: install vscode-e2e demo test lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -W ignore -m swarm_lsp.workers.research.onnx_model
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) vscode-e2e
+
+# The real VS Code test's chromium, Node 24 and code-server (cached per machine; seconds when cached).
+vscode-e2e:
+	bash scripts/install_vscode_e2e.sh
 
 demo: $(STAMP)
 	$(VENV)/bin/swarm-lsp demo
@@ -33,7 +37,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy swarm_lsp
 
-test: $(STAMP)
+test: $(STAMP) vscode-e2e
 	bash scripts/test.sh
 
 clean:
