@@ -244,6 +244,7 @@ class TaskCgroup:
         """Kill what is left and remove the cgroups (they can only go once empty)."""
         deadline = time.monotonic() + timeout_s
         pending = list(self.dirs)
+        pause = 0.001  # the kernel lets go of a killed run's cgroup within a few ms, mostly
         while pending:
             self.kill()
             for path in list(pending):
@@ -256,7 +257,8 @@ class TaskCgroup:
                     pass
             if not pending or time.monotonic() > deadline:
                 return
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(pause)
+            pause = min(0.05, pause * 2)
 
 
 def _write_memory(path: Path, version: str, limit: int) -> None:

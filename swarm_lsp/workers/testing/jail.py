@@ -28,10 +28,14 @@ refused (``--disable-userns``).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -136,7 +140,9 @@ class Jail:
     """Everything one bwrap invocation binds, and the uid the command runs under."""
 
     workdir: Path
-    files_dir: Path  # holds the generated passwd, group and hosts
+    etc: Path  # the /etc the command sees (see :func:`etc_template`)
+    passwd: Path  # this run's /etc/passwd and /etc/group, naming its uid
+    group: Path
     uid: int
     binds: list[tuple[Path, Path]]  # (host folder, where the command sees it)
     path_variable: str
@@ -167,13 +173,10 @@ class Jail:
             elif host.is_dir():
                 args += ["--ro-bind", str(host), str(host)]
                 mounts.add(host)
-        args += _mkdirs(Path("/etc"), made, mounts)
-        for entry in self._etc_entries():
-            args += _mkdirs(entry.parent, made, mounts)
-            args += ["--ro-bind", str(entry), str(entry)]
-            mounts.add(entry)
-        for name in ("passwd", "group", "hosts"):
-            args += ["--ro-bind", str(self.files_dir / name), f"/etc/{name}"]
+        args += ["--ro-bind", str(self.etc), "/etc"]
+        args += ["--ro-bind", str(self.passwd), "/etc/passwd"]
+        args += ["--ro-bind", str(self.group), "/etc/group"]
+        mounts.add(Path("/etc"))
         args += ["--dev", "/dev", "--proc", "/proc"]
         args += ["--size", str(TMP_SIZE_BYTES), "--perms", "1777", "--tmpfs", "/tmp"]
         made.add(Path("/tmp"))
@@ -198,13 +201,56 @@ class Jail:
             ]
         return [*args, *command]
 
-    @staticmethod
-    def _etc_entries() -> list[Path]:
-        etc = Path("/etc")
-        found = [etc / name for name in ETC_ENTRIES if (etc / name).exists()]
-        for pattern in ETC_GLOBS:
-            found.extend(sorted(etc.glob(pattern)))
+    def release(self) -> None:
+        """Remove this run's passwd and group files."""
+        for path in (self.passwd, self.group):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _etc_entries() -> list[Path]:
+    etc = Path("/etc")
+    found = [etc / name for name in ETC_ENTRIES if os.path.lexists(etc / name)]
+    for pattern in ETC_GLOBS:
+        found.extend(sorted(etc.glob(pattern)))
+    return found
+
+
+_templates: dict[tuple[tuple[str, int], ...], Path] = {}
+
+
+def etc_template() -> Path:
+    """A copy of the /etc entries a jail shows, made once per process (and again when they
+    change): one read-only bind instead of one per entry. Links are copied as links.
+
+    Its folder also holds each run's passwd and group files; it goes at exit.
+    """
+    entries = _etc_entries()
+    signature = tuple((str(p), p.lstat().st_mtime_ns) for p in entries)
+    found = _templates.get(signature)
+    if found is not None and found.is_dir():
         return found
+    base = Path(tempfile.mkdtemp(prefix="swarm-jail-"))
+    atexit.register(shutil.rmtree, base, True)
+    etc = base / "etc"
+    for entry in entries:
+        target = etc / entry.relative_to("/etc")
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, target, symlinks=True)
+        elif entry.is_symlink():
+            os.symlink(os.readlink(entry), target)
+        else:
+            shutil.copy2(entry, target)
+    (etc / "hosts").write_text("127.0.0.1 localhost sandbox\n::1 localhost\n")
+    for name in ("passwd", "group"):  # mount points for each run's own
+        (etc / name).write_text("")
+    for folder in (base, etc, *(p for p in etc.rglob("*") if p.is_dir() and not p.is_symlink())):
+        folder.chmod(0o755)
+    for name in ("hosts", "passwd", "group"):
+        (etc / name).chmod(0o644)
+    _templates[signature] = etc
+    return etc
 
 
 def _mkdirs(path: Path, made: set[Path], mounts: set[Path]) -> list[str]:
@@ -226,7 +272,7 @@ def _mkdirs(path: Path, made: set[Path], mounts: set[Path]) -> list[str]:
     return args
 
 
-def prepare(workdir: Path, files_dir: Path, env: Mapping[str, str]) -> Jail:
+def prepare(workdir: Path, env: Mapping[str, str]) -> Jail:
     """The jail of one run: the binds its command needs, its uid and its small /etc files.
 
     Owns the project copy to the run's uid (a root worker), so it is writable there and
@@ -242,20 +288,27 @@ def prepare(workdir: Path, files_dir: Path, env: Mapping[str, str]) -> Jail:
             entries.append(entry)
     entries += ["/usr/local/bin", "/usr/bin", "/bin"]
     path_variable = os.pathsep.join(dict.fromkeys(entries))
-    files_dir.mkdir(parents=True, exist_ok=True)
-    (files_dir / "passwd").write_text(
-        f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+    etc = etc_template()
+    passwd = etc.parent / f"passwd-{uid}-{secrets.token_hex(4)}"
+    group = passwd.with_name(passwd.name.replace("passwd", "group", 1))
+    passwd.write_text(
+        "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
         f"sandbox:x:{uid}:{uid}:swarm sandbox:{workdir}:/bin/sh\n"
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
     )
-    (files_dir / "group").write_text(f"root:x:0:\nsandbox:x:{uid}:\nnogroup:x:65534:\n")
-    (files_dir / "hosts").write_text("127.0.0.1 localhost sandbox\n::1 localhost\n")
-    for name in ("passwd", "group", "hosts"):
-        (files_dir / name).chmod(0o644)
+    group.write_text(f"root:x:0:\nsandbox:x:{uid}:\nnogroup:x:65534:\n")
+    passwd.chmod(0o644)
+    group.chmod(0o644)
     if as_root():
         chown_tree(workdir, uid)
     return Jail(
-        workdir=workdir, files_dir=files_dir, uid=uid, binds=binds, path_variable=path_variable
+        workdir=workdir,
+        etc=etc,
+        passwd=passwd,
+        group=group,
+        uid=uid,
+        binds=binds,
+        path_variable=path_variable,
     )
 
 

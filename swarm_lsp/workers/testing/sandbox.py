@@ -30,7 +30,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,7 +63,7 @@ class Limits:
     file_size_mb: int = 512
     output_head_bytes: int = 16 * 1024
     output_tail_bytes: int = 64 * 1024
-    processes: int = 256  # whole task
+    processes: int = 512  # whole task (processes and threads)
     task_memory_mb: int = 6144  # whole task
 
 
@@ -130,8 +129,9 @@ def strict_problem() -> str:
             copy = Path(folder) / "project"
             copy.mkdir()
             env = clean_environment(copy)
-            trial = jail.prepare(copy, Path(folder) / "jail", env)
+            trial = jail.prepare(copy, env)
             problem = _probe(trial.argv(["true"]), env)
+            trial.release()
     _level_cache["strict"] = problem
     return problem
 
@@ -337,19 +337,19 @@ async def run_sandboxed(
         raise SandboxError("empty command")
     workdir = workdir.resolve()
     environment = dict(env) if env is not None else clean_environment(workdir)
-    scratch: Path | None = None
+    built: jail.Jail | None = None
     group: cgroups.TaskCgroup | None = None
-    try:
-        command = _wrap(argv, level)
-        if level == "bwrap":
-            scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="swarm-jail-"))
-            built = await asyncio.to_thread(jail.prepare, workdir, scratch, environment)
-            command = built.argv(argv)
+
+    def setup() -> tuple[jail.Jail | None, cgroups.TaskCgroup | None, int | None]:
+        made = jail.prepare(workdir, environment) if level == "bwrap" else None
         task_memory = limits.task_memory_mb * 1024 * 1024
-        group = await asyncio.to_thread(
-            cgroups.TaskCgroup.create, cgroups.support(), task_memory, limits.processes + 8
-        )
-        wrapped = _limited(command, limits, _nproc(limits, level))
+        caps = cgroups.TaskCgroup.create(cgroups.support(), task_memory, limits.processes + 8)
+        return made, caps, _nproc(limits, level)
+
+    try:
+        built, group, nproc = await asyncio.to_thread(setup)
+        command = built.argv(argv) if built is not None else _wrap(argv, level)
+        wrapped = _limited(command, limits, nproc)
         if group is not None:
             wrapped = ["sh", "-c", _JOIN_CGROUPS, "swarm-join", *group.procs_files, "--", *wrapped]
         watch_memory = group is None or not group.memory_capped
@@ -359,8 +359,8 @@ async def run_sandboxed(
     finally:
         if group is not None:
             await group.remove()
-        if scratch is not None:
-            await asyncio.to_thread(shutil.rmtree, scratch, True)
+        if built is not None:
+            built.release()
 
 
 async def _supervise(
