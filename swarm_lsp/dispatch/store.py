@@ -190,6 +190,22 @@ class TaskStore:
         )
         return cursor.rowcount
 
+    def live_bytes(self) -> int:
+        """Bytes the stored tasks take (pages in use; freed pages are reused, not counted)."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def prune_oldest(self, count: int) -> int:
+        """Forget the ``count`` finished tasks that finished first; return how many went."""
+        cursor = self._db.execute(
+            "DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks WHERE state NOT IN "
+            "('QUEUED','RUNNING') ORDER BY finished_ms LIMIT ?)",
+            (count,),
+        )
+        return cursor.rowcount
+
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state").fetchall()
         return {row[0]: int(row[1]) for row in rows}

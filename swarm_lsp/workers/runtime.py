@@ -28,7 +28,7 @@ from swarm_lsp.dispatch import codec, tls_probe
 from swarm_lsp.dispatch.local_token import with_local_token
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
-from swarm_lsp.dispatch.security import call_metadata, open_channel
+from swarm_lsp.dispatch.security import DEFAULT_MAX_MESSAGE_BYTES, call_metadata, open_channel
 from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, materialise
 from swarm_lsp.errors import (
     CompressionError,
@@ -46,6 +46,8 @@ CANCEL_GRACE_S = 2.0
 BLOB_CALL_TIMEOUT_S = 30.0
 SESSION_TIMEOUT_S = 24 * 3600.0  # a session is long-lived; it still has a deadline
 REGISTER_TIMEOUT_S = 10.0
+DEFAULT_RESULT_BYTES = DEFAULT_MAX_MESSAGE_BYTES // 4  # unless the coordinator says otherwise
+BATCH_BYTES = DEFAULT_MAX_MESSAGE_BYTES // 2  # messages sent together stay under the cap
 
 FetchBlobs = Callable[[list[str]], Awaitable[dict[str, bytes]]]
 Send = Callable[[pb.WorkerMessage], None]
@@ -126,10 +128,12 @@ async def execute(
     blob_store: BlobStore | None,
     fetch: FetchBlobs | None,
     work_root: Path,
+    max_result_bytes: int = DEFAULT_RESULT_BYTES,
 ) -> tuple[str, bytes, dict[str, str]]:
     """Run one leased task with ``handler``; return (text, JSON data, stats).
 
-    Raises TaskFailure with a status code name for anything that is not a success.
+    Raises TaskFailure with a status code name for anything that is not a success (a result
+    larger than ``max_result_bytes`` too: sending it would break the session).
     """
     task = lease.task
     if task.context_dict_id and not codec.known_dictionary(task.context_dict_id):
@@ -188,7 +192,16 @@ async def execute(
     except (TypeError, ValueError) as err:
         raise TaskFailure("INTERNAL", f"role {lease.role!r} result is not JSON: {err}") from err
     text = result.get("text")
-    return (text if isinstance(text, str) else ""), data, stats
+    text = text if isinstance(text, str) else ""
+    size = len(text.encode("utf-8", "replace")) + len(data)
+    if size > max_result_bytes:
+        raise TaskFailure(
+            "RESOURCE_EXHAUSTED",
+            f"role {lease.role!r} produced a result of {size} bytes, more than the coordinator "
+            f"accepts ({max_result_bytes}); a task should return less (e.g. write big output "
+            "to a file it names)",
+        )
+    return text, data, stats
 
 
 class WorkerRuntime:
@@ -224,6 +237,7 @@ class WorkerRuntime:
         self.work_root = root / "tasks" / self.name
         self.handlers = dict(handlers or {})
         self.worker_id = ""
+        self.max_result_bytes = DEFAULT_RESULT_BYTES
         self.connected = asyncio.Event()
         self._disconnected = asyncio.Event()
         self._health_task: asyncio.Task[None] | None = None
@@ -364,8 +378,10 @@ class WorkerRuntime:
         )
 
         async def outgoing() -> AsyncIterator[pb.WorkerMessage]:
+            carry: pb.WorkerMessage | None = None
             while True:
-                message = await outbox.get()
+                message = carry if carry is not None else await outbox.get()
+                carry = None
                 if message is None:
                     return
                 if outbox.empty():
@@ -373,16 +389,27 @@ class WorkerRuntime:
                 if outbox.empty():
                     yield message
                     continue
-                # Messages that queued up while the last one was sent go out as one batch.
+                # Messages that queued up while the last one was sent go out as one batch,
+                # within half the message cap (a big completion goes on its own).
                 batch = [message]
+                size = message.ByteSize()
                 closing = False
                 while len(batch) < 256 and not outbox.empty():
                     item = outbox.get_nowait()
                     if item is None:
                         closing = True
                         break
+                    item_size = item.ByteSize()
+                    if size + item_size > BATCH_BYTES:
+                        carry = item
+                        break
                     batch.append(item)
-                yield pb.WorkerMessage(batch=pb.WorkerBatch(messages=batch))
+                    size += item_size
+                yield (
+                    batch[0]
+                    if len(batch) == 1
+                    else pb.WorkerMessage(batch=pb.WorkerBatch(messages=batch))
+                )
                 if closing:
                     return
 
@@ -398,6 +425,7 @@ class WorkerRuntime:
             if first is grpc.aio.EOF or not first.HasField("registered"):
                 raise WorkerError("the coordinator did not accept the registration")
             self.worker_id = first.registered.worker_id
+            self.max_result_bytes = first.registered.max_result_bytes or DEFAULT_RESULT_BYTES
             interval = max(0.02, first.registered.heartbeat_interval_ms / 1000)
             self.sessions += 1
             self._disconnected.clear()
@@ -520,6 +548,7 @@ class WorkerRuntime:
                 blob_store=self.blob_store,
                 fetch=self._fetch_blobs,
                 work_root=self.work_root,
+                max_result_bytes=self.max_result_bytes,
             )
         except TaskFailure as failure:
             self._send(
@@ -543,6 +572,19 @@ class WorkerRuntime:
                 )
             )
             raise
+        except Exception as err:  # a bug must fail the task, not leave its lease unanswered
+            log.exception("task %s failed", task_id)
+            self._send(
+                pb.WorkerMessage(
+                    fail=pb.FailRequest(
+                        task_id=task_id,
+                        attempt=attempt,
+                        code="INTERNAL",
+                        message=f"{type(err).__name__}: {err}",
+                    )
+                )
+            )
+            return
         self._send(
             pb.WorkerMessage(
                 complete=pb.CompleteRequest(

@@ -67,7 +67,12 @@ def check_metadata(metadata: Mapping[str, str]) -> None:
             )
 
 
-def check_snapshot(manifest: Mapping[str, str], blobs: BlobStore) -> None:
+def check_snapshot(manifest: Mapping[str, str], blobs: BlobStore, max_bytes: int) -> None:
+    """The manifest is a valid tree, its blobs are here, its files fit in ``max_bytes``.
+
+    The size is what a worker writes to disk: a small manifest naming one big blob many
+    times is refused here, not on the worker.
+    """
     if not manifest:
         return
     try:
@@ -80,6 +85,21 @@ def check_snapshot(manifest: Mapping[str, str], blobs: BlobStore) -> None:
             grpc.StatusCode.FAILED_PRECONDITION,
             f"{len(missing)} snapshot blob(s) are not uploaded yet (PutBlobs first)",
         )
+    sizes: dict[str, int] = {}
+    total = 0
+    for digest in manifest.values():
+        if digest not in sizes:
+            try:
+                sizes[digest] = blobs.size(digest)
+            except SnapshotError as err:  # pruned a moment ago
+                raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, str(err)) from err
+        total += sizes[digest]
+        if total > max_bytes:
+            raise RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the snapshot's files come to more than {max_bytes} bytes "
+                f"(the coordinator's max_snapshot_bytes)",
+            )
 
 
 def check_context(task: pb.Task, blobs: BlobStore, max_bytes: int) -> None:
@@ -120,7 +140,12 @@ def check_context(task: pb.Task, blobs: BlobStore, max_bytes: int) -> None:
 
 
 def admit(
-    task: pb.Task, *, routing: RoutingTable, blobs: BlobStore, max_context_bytes: int
+    task: pb.Task,
+    *,
+    routing: RoutingTable,
+    blobs: BlobStore,
+    max_context_bytes: int,
+    max_snapshot_bytes: int,
 ) -> TaskRecord:
     """A QUEUED record for ``task`` once every check passes (its id: given, or a new one).
 
@@ -133,7 +158,7 @@ def admit(
     check_metadata(metadata)
     check_context(task, blobs, max_context_bytes)
     manifest = dict(task.snapshot.files)
-    check_snapshot(manifest, blobs)
+    check_snapshot(manifest, blobs, max_snapshot_bytes)
     if task.id:
         check_task_id(task.id)
     submitted = now_ms()

@@ -1,32 +1,87 @@
-"""Snapshot blobs on the coordinator: PutBlobs, GetBlobs, HasBlobs over a BlobStore."""
+"""Snapshot blobs on the coordinator: PutBlobs, GetBlobs, HasBlobs over a BlobStore.
+
+Quotas: one blob is at most 16 MiB decompressed; each client may have at most
+``max_client_bytes`` of blobs stored at once (what it uploaded and is still there); the store
+as a whole is capped, and past its cap the least recently used blobs go — never those that a
+task still waiting or running refers to (the coordinator pins them).
+"""
 
 from __future__ import annotations
+
+import threading
 
 import grpc
 
 from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.coordinator.model import RequestError
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
-from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError
+from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, check_hash
 from swarm_lsp.errors import CompressionError
 
 MAX_BLOB_BYTES = 16 * 1024 * 1024
 
 
 class BlobService:
-    def __init__(self, store: BlobStore, max_message_bytes: int) -> None:
+    def __init__(self, store: BlobStore, *, max_message_bytes: int, max_client_bytes: int) -> None:
         self.store = store
         self.max_message_bytes = max_message_bytes
+        self.max_client_bytes = max_client_bytes
+        self._lock = threading.Lock()  # puts run in threads
+        self._usage: dict[str, int] = {}  # client -> bytes of its blobs still stored
+        self._owner: dict[str, tuple[str, int]] = {}  # digest -> (client, bytes)
+        store.on_evict = self._evicted
 
-    def put(self, batch: pb.BlobBatch) -> None:
+    def usage(self, client: str) -> int:
+        with self._lock:
+            return self._usage.get(client, 0)
+
+    def _evicted(self, digest: str, size: int) -> None:
+        with self._lock:
+            owner = self._owner.pop(digest, None)
+            if owner is not None:
+                self._usage[owner[0]] = max(0, self._usage.get(owner[0], 0) - owner[1])
+
+    def _reserve(self, client: str) -> int:
+        """Bytes ``client`` may still store in one blob (taken now, settled by ``_settle``)."""
+        with self._lock:
+            room = self.max_client_bytes - self._usage.get(client, 0)
+            if room <= 0:
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"blob quota: {client} already has {self.max_client_bytes} bytes of blobs "
+                    "stored (they are released as tasks finish and blobs age out)",
+                )
+            reserved = min(MAX_BLOB_BYTES, room)
+            self._usage[client] = self._usage.get(client, 0) + reserved
+            return reserved
+
+    def _settle(self, client: str, digest: str, reserved: int, written: int) -> None:
+        with self._lock:
+            self._usage[client] = self._usage.get(client, 0) - reserved + written
+            if written:
+                self._owner[digest] = (client, written)
+
+    def put(self, batch: pb.BlobBatch, client: str = "") -> None:
         for blob in batch.blobs:
             try:
-                raw = codec.decompress(blob.data, max_size=MAX_BLOB_BYTES, dict_id=blob.dict_id)
-                self.store.put(blob.hash, raw)
+                if self.store.has(check_hash(blob.hash)):
+                    continue  # nothing to write (and nothing to decompress)
+            except SnapshotError as err:
+                raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"blob: {err}") from err
+            reserved = self._reserve(client)
+            written = 0
+            try:
+                raw = codec.decompress(blob.data, max_size=reserved, dict_id=blob.dict_id)
+                written = self.store.put(blob.hash, raw)
             except codec.PayloadTooLargeError as err:
-                raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"blob: {err}") from err
+                limit = "16 MiB per blob" if reserved == MAX_BLOB_BYTES else "the client's quota"
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, f"blob: {err} ({limit})"
+                ) from err
             except (CompressionError, SnapshotError) as err:
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"blob: {err}") from err
+            finally:
+                self._settle(client, blob.hash, reserved, written)
 
     def get(self, refs: pb.BlobRefs) -> pb.BlobBatch:
         batch = pb.BlobBatch()

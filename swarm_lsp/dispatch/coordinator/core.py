@@ -25,6 +25,7 @@ from swarm_lsp.dispatch.coordinator import admission, scheduler, status
 from swarm_lsp.dispatch.coordinator.blobs import BlobService
 from swarm_lsp.dispatch.coordinator.local import LocalRunner, local_session
 from swarm_lsp.dispatch.coordinator.model import (
+    DEFAULT_CONTEXT_BYTES,
     ActiveTask,
     CoordinatorConfig,
     RequestError,
@@ -39,7 +40,15 @@ from swarm_lsp.dispatch.store import TaskRecord, TaskStore, now_ms
 
 log = logging.getLogger(__name__)
 
+
+def _blobs_of(record: TaskRecord) -> list[str]:
+    """The blobs a task needs until it ends (pinned in the blob store meanwhile)."""
+    return [*record.manifest.values(), record.context_dict_blob]
+
+
 RECOVERY_GRACE_MS = 5000
+STORE_CHECK_EVERY = 256  # admissions between looks at the task store's size ...
+STORE_CHECK_BYTES = 1024 * 1024  # ... or fewer, once they (and results) bring this much
 
 
 class Coordinator:
@@ -49,13 +58,21 @@ class Coordinator:
         self.config = config
         self.routing = config.routing
         self.settings = config.settings
-        self.max_context_bytes = (
-            config.max_context_bytes or self.settings.context.max_decompressed_bytes
+        self.max_context_bytes = config.max_context_bytes or min(
+            DEFAULT_CONTEXT_BYTES, self.settings.context.max_decompressed_bytes
         )
+        self.max_result_bytes = config.max_result_bytes or config.max_message_bytes // 4
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = TaskStore(config.state_dir / "tasks.sqlite3")
-        self.blobs = BlobStore(config.state_dir / "blobs")
-        self.blob_service = BlobService(self.blobs, config.max_message_bytes)
+        self._store_check = 0  # admissions until the next look at the store's size
+        self._store_added = 0  # bytes of contexts and results stored since the last look
+        self._store_full = False
+        self.blobs = BlobStore(config.state_dir / "blobs", max_bytes=config.max_blob_store_bytes)
+        self.blob_service = BlobService(
+            self.blobs,
+            max_message_bytes=config.max_message_bytes,
+            max_client_bytes=config.max_client_blob_bytes,
+        )
         self.address = ""
         self.started = time.monotonic()
         self.sessions = SessionTable()
@@ -96,6 +113,7 @@ class Coordinator:
                 self.store.update(record.id, state="QUEUED", worker="", fallback="")
             active = ActiveTask(record)
             self.active[record.id] = active
+            self.blobs.pin(_blobs_of(record))
             self._arm_deadline(active)
             self.queues.push(active)
         self.schedule_all()
@@ -224,7 +242,8 @@ class Coordinator:
         self.queues.discard(active)
         if active.deadline_timer is not None:
             active.deadline_timer.cancel()
-        self.active.pop(active.record.id, None)
+        if self.active.pop(active.record.id, None) is not None:
+            self.blobs.unpin(_blobs_of(active.record))
 
     def _accept(self, task: pb.Task, *, commit: bool = True) -> ActiveTask | pb.TaskReceipt:
         """Check and store a task; a receipt instead when its idempotency key is known."""
@@ -235,26 +254,63 @@ class Coordinator:
             if existing is not None:
                 current = self.active.get(existing.id)
                 return status.receipt(self, current.record if current else existing, duplicate=True)
-        record = admission.admit(
-            task, routing=self.routing, blobs=self.blobs, max_context_bytes=self.max_context_bytes
-        )
-        if task.id and (task.id in self.active or self.store.get(task.id) is not None):
-            raise RequestError(grpc.StatusCode.ALREADY_EXISTS, f"task {task.id} exists")
+        self._store_added += len(task.context)
+        self._check_store_room()
+        # Pinned first, so no blob it names is pruned between the check and the lease.
+        wanted = [*task.snapshot.files.values(), task.context_dict_blob]
+        self.blobs.pin(wanted)
         try:
-            # Committed here (or by submit_many's transaction): from then on the task
-            # survives a coordinator crash.
-            self.store.insert(record)
-        except sqlite3.Error as err:
-            if not commit:
-                raise
-            raise RequestError(
-                grpc.StatusCode.UNAVAILABLE, f"the task store refused the task: {err}"
-            ) from err
+            record = admission.admit(
+                task,
+                routing=self.routing,
+                blobs=self.blobs,
+                max_context_bytes=self.max_context_bytes,
+                max_snapshot_bytes=self.config.max_snapshot_bytes,
+            )
+            if task.id and (task.id in self.active or self.store.get(task.id) is not None):
+                raise RequestError(grpc.StatusCode.ALREADY_EXISTS, f"task {task.id} exists")
+            try:
+                # Committed here (or by submit_many's transaction): from then on the task
+                # survives a coordinator crash.
+                self.store.insert(record)
+            except sqlite3.Error as err:
+                if not commit:
+                    raise
+                raise RequestError(
+                    grpc.StatusCode.UNAVAILABLE, f"the task store refused the task: {err}"
+                ) from err
+        except BaseException:
+            self.blobs.unpin(wanted)
+            raise
         active = ActiveTask(record)
         self.active[record.id] = active
         self._arm_deadline(active)
         self.queues.push(active)
         return active
+
+    def _check_store_room(self) -> None:
+        """Refuse new tasks while the task store is over its cap after pruning.
+
+        The size is looked at every few hundred admissions, and at every one while full;
+        finished tasks go oldest first to make room.
+        """
+        cap = self.config.max_store_bytes
+        self._store_check -= 1
+        due = self._store_check <= 0 or self._store_added >= min(STORE_CHECK_BYTES, cap // 8)
+        if not (due or self._store_full):
+            return
+        self._store_check = STORE_CHECK_EVERY
+        self._store_added = 0
+        while self.store.live_bytes() > cap:
+            self.save_starts()
+            if not self.store.prune_oldest(64):
+                self._store_full = True
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"the task store is full ({cap} bytes of waiting and running tasks); "
+                    "try again when some have finished",
+                )
+        self._store_full = False
 
     # -- scheduling ------------------------------------------------------------------------
 
@@ -290,6 +346,7 @@ class Coordinator:
         # batches by the flusher, or with the task's next state change, whichever is first.
         self._unsaved_starts[record.id] = record
         runner.running[record.id] = record.attempt
+        runner.leased_at[record.id] = time.monotonic()
         lease = pb.LeaseTask(
             task=pb.Task(
                 id=record.id,
@@ -341,13 +398,17 @@ class Coordinator:
         if active is None:
             return
         active.sequence += 1
+        text, data = message.text, message.data
+        size = len(text) + len(data)
+        if size > self.max_result_bytes:
+            text, data = f"(a partial result of {size} bytes was dropped: too large)", b""
         self.results.publish(
             active,
             pb.TaskResult(
                 task_id=message.task_id,
                 kind=message.kind or pb.TaskResult.PARTIAL,
-                text=message.text,
-                data=message.data,
+                text=text,
+                data=data,
                 sequence=active.sequence,
                 attempt=message.attempt,
                 worker=session.name,
@@ -360,6 +421,7 @@ class Coordinator:
     def release(self, session: WorkerSession, task_id: str, attempt: int) -> None:
         if session.running.get(task_id) == attempt:
             del session.running[task_id]
+            session.leased_at.pop(task_id, None)
 
     def on_complete(self, session: WorkerSession, message: pb.CompleteRequest) -> None:
         active = self._current_lease(session, message.task_id, message.attempt)
@@ -372,13 +434,23 @@ class Coordinator:
             self.avg_ms[record.role] = (
                 elapsed if previous is None else 0.8 * previous + 0.2 * elapsed
             )
-            self._finish(
-                active,
-                "SUCCEEDED",
-                text=message.text,
-                data=message.data,
-                stats=dict(message.stats),
-            )
+            size = len(message.text) + len(message.data)
+            if size > self.max_result_bytes:
+                self._finish(
+                    active,
+                    "FAILED",
+                    error_code="RESOURCE_EXHAUSTED",
+                    error_message=f"the result is {size} bytes, more than the coordinator "
+                    f"accepts ({self.max_result_bytes}, max_result_bytes)",
+                )
+            else:
+                self._finish(
+                    active,
+                    "SUCCEEDED",
+                    text=message.text,
+                    data=message.data,
+                    stats=dict(message.stats),
+                )
         self.schedule_roles(session.roles)
 
     def on_fail(self, session: WorkerSession, message: pb.FailRequest) -> None:
@@ -457,6 +529,7 @@ class Coordinator:
         record.error_code = error_code
         record.error_message = error_message
         record.context = b""  # only a task that may still run needs its context
+        self._store_added += len(text) + len(data)
         self.store.update(
             record.id,
             **self._start_fields(record.id),
@@ -475,6 +548,7 @@ class Coordinator:
         final = final_result(record, active.sequence)
         self.results.publish(active, final)
         del self.active[record.id]
+        self.blobs.unpin(_blobs_of(record))
         self.results.remember(active, final)
 
     # -- cancel and deadlines --------------------------------------------------------------
@@ -541,22 +615,39 @@ class Coordinator:
         stale = [task_id for task_id in message.running if task_id not in session.running]
         if stale:
             session.send(pb.CoordinatorMessage(heartbeat_ack=pb.HeartbeatAck(cancel=stale)))
-        if was_draining and not session.draining:
+        # A lease the worker no longer lists, though it has had time to start it, ended
+        # without a report (a worker bug, a crashed handler): free the slot and retry.
+        listed = set(message.running)
+        started_before = session.last_heartbeat - self.config.lease_timeout_ms / 1000
+        lost = [
+            task_id
+            for task_id, leased in session.leased_at.items()
+            if task_id not in listed and leased < started_before
+        ]
+        for task_id in lost:
+            self._lose(session, task_id, "it stopped running the task without a report")
+        if lost or (was_draining and not session.draining):
             self.schedule_roles(session.roles)
+
+    def _lose(self, session: WorkerSession, task_id: str, reason: str) -> None:
+        """``session`` no longer runs ``task_id``: free its slot, requeue the task."""
+        attempt = session.running.pop(task_id, None)
+        session.leased_at.pop(task_id, None)
+        active = self.active.get(task_id)
+        if (
+            attempt is not None
+            and active is not None
+            and active.record.attempt == attempt
+            and active.record.state == "RUNNING"
+        ):
+            self._requeue(active, f"worker {session.name} lost ({reason})")
 
     def drop_worker(self, session: WorkerSession, reason: str) -> None:
         if not self.sessions.remove(session):
             return
         session.outbox.put_nowait(None)
         for task_id in list(session.running):
-            active = self.active.get(task_id)
-            attempt = session.running.pop(task_id)
-            if (
-                active is not None
-                and active.record.attempt == attempt
-                and active.record.state == "RUNNING"
-            ):
-                self._requeue(active, f"worker {session.name} lost ({reason})")
+            self._lose(session, task_id, reason)
         self.schedule_all()
 
     # -- status and blobs (answers built next door) ----------------------------------------
@@ -567,8 +658,8 @@ class Coordinator:
     def swarm_status(self, recent: int) -> pb.SwarmStatus:
         return status.swarm_status(self, recent)
 
-    def put_blobs(self, batch: pb.BlobBatch) -> None:
-        self.blob_service.put(batch)
+    def put_blobs(self, batch: pb.BlobBatch, client: str = "") -> None:
+        self.blob_service.put(batch, client)
 
     def get_blobs(self, refs: pb.BlobRefs) -> pb.BlobBatch:
         return self.blob_service.get(refs)

@@ -7,6 +7,7 @@ reports through is an ordinary :class:`WorkerSession` marked ``local``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ from swarm_lsp.errors import SwarmError
 
 if TYPE_CHECKING:
     from swarm_lsp.dispatch.coordinator.core import Coordinator
+
+log = logging.getLogger(__name__)
 
 
 def local_session(enabled: bool, capacity: int) -> WorkerSession:
@@ -53,6 +56,7 @@ class LocalRunner:
         self.max_payload_bytes = max_payload_bytes
         self.errors: dict[str, str] = {}  # role -> why it could not be loaded here
         self._handlers: dict[str, Any] = {}
+        self._blob_store = BlobStore(state_dir / "local-blobs")
 
     def _handler(self, role: str) -> Any:
         handler = self._handlers.get(role)
@@ -88,9 +92,10 @@ class LocalRunner:
                 StreamReporter(send, task_id, attempt),
                 cancel_event=cancel,
                 max_payload_bytes=self.max_payload_bytes,
-                blob_store=BlobStore(self.state_dir / "local-blobs"),
+                blob_store=self._blob_store,
                 fetch=fetch,
                 work_root=self.state_dir / "local-tasks",
+                max_result_bytes=c.max_result_bytes,
             )
         except TaskFailure as failure:
             c.on_fail(
@@ -103,6 +108,18 @@ class LocalRunner:
         except asyncio.CancelledError:
             c.release(session, task_id, attempt)
             raise
+        except Exception as err:  # a bug must fail this task, not keep its slot for good
+            log.exception("local fallback: task %s failed", task_id)
+            c.on_fail(
+                session,
+                pb.FailRequest(
+                    task_id=task_id,
+                    attempt=attempt,
+                    code="INTERNAL",
+                    message=f"{type(err).__name__}: {err}",
+                ),
+            )
+            return
         stats["fallback"] = "local"
         c.on_complete(
             session,

@@ -18,6 +18,7 @@ from swarm_lsp.dispatch.store import TaskRecord
 from swarm_lsp.errors import SwarmError
 
 LOCAL_WORKER = "local"
+DEFAULT_CONTEXT_BYTES = 16 * 1024 * 1024
 
 
 class RequestError(SwarmError):
@@ -36,7 +37,13 @@ class CoordinatorConfig:
     heartbeat_interval_ms: int = 500
     lease_timeout_ms: int = 2000  # no heartbeat for this long: the worker's leases are lost
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    max_context_bytes: int = 0  # decompressed; 0: settings.context.max_decompressed_bytes
+    # Quotas, checked before a task or blob is accepted (see admission and blobs):
+    max_context_bytes: int = 0  # a task's context, decompressed; 0: DEFAULT_CONTEXT_BYTES
+    max_snapshot_bytes: int = 512 * 1024 * 1024  # a task's snapshot files, together
+    max_result_bytes: int = 0  # a result's text + data; 0: a quarter of max_message_bytes
+    max_client_blob_bytes: int = 1024**3  # blobs one client may have stored at once
+    max_blob_store_bytes: int = 4 * 1024**3  # the coordinator's blob store (LRU prune past it)
+    max_store_bytes: int = 2 * 1024**3  # the task store (oldest finished tasks go first)
     local_fallback: bool = True
     local_capacity: int = 2
     max_attempts: int = 3
@@ -54,6 +61,7 @@ class WorkerSession:
     capacity: int
     peer: str = ""
     running: dict[str, int] = dataclasses.field(default_factory=dict)  # task id -> attempt
+    leased_at: dict[str, float] = dataclasses.field(default_factory=dict)  # task id -> when
     outbox: asyncio.Queue[pb.CoordinatorMessage | None] = dataclasses.field(
         default_factory=asyncio.Queue
     )
@@ -83,6 +91,7 @@ class WorkerSession:
 class ActiveTask:
     record: TaskRecord
     history: list[pb.TaskResult] = dataclasses.field(default_factory=list)
+    history_bytes: int = 0
     subscribers: set[asyncio.Queue[Any]] = dataclasses.field(default_factory=set)
     sequence: int = 0
     deadline_timer: asyncio.TimerHandle | None = None

@@ -2,7 +2,8 @@
 
 Partial results of a running task are kept (up to a limit) so a late follower sees them;
 a finished task's results stay in memory for a while, then only its final result (from the
-store) is available.
+store) is available. Both are bounded in count and in bytes: memory does not grow with the
+size of what workers send.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from swarm_lsp.dispatch.coordinator.model import ActiveTask
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.store import TaskRecord, TaskStore
 
-HISTORY_LIMIT = 512
-FINISHED_HISTORY_TASKS = 1000
+HISTORY_LIMIT = 512  # partial results kept per running task
+HISTORY_BYTES = 4 * 1024 * 1024  # ... and their bytes
+FINISHED_HISTORY_TASKS = 1000  # finished tasks whose results stay in memory
+FINISHED_HISTORY_BYTES = 64 * 1024 * 1024  # ... and their bytes
 TERMINAL_KINDS = (pb.TaskResult.FINAL, pb.TaskResult.ERROR)
 
 
@@ -50,27 +53,41 @@ def not_found(task_id: str) -> pb.TaskResult:
 
 class ResultLog:
     def __init__(self) -> None:
-        self._finished: collections.OrderedDict[str, list[pb.TaskResult]] = (
+        self._finished: collections.OrderedDict[str, tuple[list[pb.TaskResult], int]] = (
             collections.OrderedDict()
         )
+        self._finished_bytes = 0
 
     @staticmethod
     def publish(active: ActiveTask, result: pb.TaskResult) -> None:
+        size = len(result.text) + len(result.data)
         partial = result.kind in (pb.TaskResult.PARTIAL, pb.TaskResult.PROGRESS)
-        if partial and len(active.history) < HISTORY_LIMIT:
+        if (
+            partial
+            and len(active.history) < HISTORY_LIMIT
+            and active.history_bytes + size <= HISTORY_BYTES
+        ):
             active.history.append(result)
+            active.history_bytes += size
         for queue in active.subscribers:
             queue.put_nowait(result)
 
     def remember(self, active: ActiveTask, final: pb.TaskResult) -> None:
         """Late followers still get the partial results of a task that finished a moment ago."""
-        self._finished[active.record.id] = [*active.history, final]
-        while len(self._finished) > FINISHED_HISTORY_TASKS:
-            self._finished.popitem(last=False)
+        size = active.history_bytes + len(final.text) + len(final.data)
+        self._finished[active.record.id] = ([*active.history, final], size)
+        self._finished_bytes += size
+        while self._finished and (
+            len(self._finished) > FINISHED_HISTORY_TASKS
+            or self._finished_bytes > FINISHED_HISTORY_BYTES
+        ):
+            _, (_, dropped) = self._finished.popitem(last=False)
+            self._finished_bytes -= dropped
 
     def finished(self, task_id: str) -> list[pb.TaskResult]:
         """Every result of a task that finished recently (empty if not remembered)."""
-        return self._finished.get(task_id, [])
+        entry = self._finished.get(task_id)
+        return entry[0] if entry is not None else []
 
     def follow(
         self,

@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from swarm_lsp.dispatch.coordinator.core import Coordinator
+from swarm_lsp.dispatch.coordinator.identity import caller
 from swarm_lsp.dispatch.coordinator.model import RequestError, WorkerSession
 from swarm_lsp.dispatch.coordinator.results import final_result
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
@@ -27,17 +28,43 @@ log = logging.getLogger(__name__)
 MAX_BATCH_TASKS = 1000
 
 _BATCH_LIMIT = 256
+_END = object()
 
 
-def _drain(queue: asyncio.Queue[Any], first: Any) -> tuple[list[Any], bool]:
-    """``first`` and whatever else is already queued (up to a limit); True if None was seen."""
-    items = [first]
-    while len(items) < _BATCH_LIMIT and not queue.empty():
-        item = queue.get_nowait()
-        if item is None:
-            return items, True
-        items.append(item)
-    return items, False
+class Batches:
+    """Messages from a queue (None ends it), in batches of what is ready at once.
+
+    A batch stays within a count and a byte budget (big results or leases go in batches of
+    their own), so no reply exceeds the message cap because several were ready together.
+    """
+
+    def __init__(self, queue: asyncio.Queue[Any], max_bytes: int) -> None:
+        self.queue = queue
+        self.max_bytes = max_bytes
+        self._carry: Any = None
+
+    async def next(self) -> list[Any] | None:
+        """The next batch (at least one message), or None at the end."""
+        first = self._carry if self._carry is not None else await self.queue.get()
+        self._carry = None
+        if first is None or first is _END:
+            return None
+        if self.queue.empty():
+            await asyncio.sleep(0)  # let what is ready right now join this batch
+        items = [first]
+        size = first.ByteSize()
+        while len(items) < _BATCH_LIMIT and not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is None:
+                self._carry = _END
+                break
+            item_size = item.ByteSize()
+            if size + item_size > self.max_bytes:
+                self._carry = item
+                break
+            items.append(item)
+            size += item_size
+        return items
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: RequestError) -> None:
@@ -129,17 +156,10 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                 out.put_nowait(None)
 
         reader = asyncio.create_task(read())
+        batches = Batches(out, self.c.config.max_message_bytes // 2)
         try:
-            while True:
-                result = await out.get()
-                if result is None:
-                    return
-                if out.empty():
-                    await asyncio.sleep(0)  # let what is ready right now join this message
-                results, closing = _drain(out, result)
+            while (results := await batches.next()) is not None:
                 yield pb.WatchResponse(results=results)
-                if closing:
-                    return
         finally:
             reader.cancel()
             for task_id in followed:
@@ -166,7 +186,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
 
     async def PutBlobs(self, request: pb.BlobBatch, context: Any) -> pb.Empty:
         try:
-            await asyncio.to_thread(self.c.put_blobs, request)  # hashing, zstd, disk
+            await asyncio.to_thread(self.c.put_blobs, request, caller(context))  # zstd, disk
         except RequestError as err:
             await _abort(context, err)
         return pb.Empty()
@@ -210,24 +230,18 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
                 worker_id=session.id,
                 heartbeat_interval_ms=self.c.config.heartbeat_interval_ms,
                 lease_timeout_ms=self.c.config.lease_timeout_ms,
+                max_result_bytes=self.c.max_result_bytes,
             )
         )
         reader = asyncio.create_task(self._read(session, request_iterator))
         self.c.start_worker(session)
+        batches = Batches(session.outbox, self.c.config.max_message_bytes // 2)
         try:
-            while True:
-                message = await session.outbox.get()
-                if message is None:
-                    break
-                if session.outbox.empty():
-                    await asyncio.sleep(0)  # let what is ready right now join this message
-                if session.outbox.empty():
-                    yield message
-                    continue
-                batch, closing = _drain(session.outbox, message)
-                yield pb.CoordinatorMessage(batch=pb.CoordinatorBatch(messages=batch))
-                if closing:
-                    break
+            while (messages := await batches.next()) is not None:
+                if len(messages) == 1:
+                    yield messages[0]
+                else:
+                    yield pb.CoordinatorMessage(batch=pb.CoordinatorBatch(messages=messages))
         finally:
             reader.cancel()
             self.c.drop_worker(session, "session closed")
