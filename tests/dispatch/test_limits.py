@@ -17,7 +17,7 @@ import pytest
 
 from swarm_lsp.config import Settings
 from swarm_lsp.dispatch import codec, routing
-from swarm_lsp.dispatch.client import DispatchClient, RpcFailure
+from swarm_lsp.dispatch.client import DispatchClient, RpcFailure, uploads
 from swarm_lsp.dispatch.coordinator import (
     ActiveTask,
     Coordinator,
@@ -233,6 +233,25 @@ async def test_blob_quota_per_client_and_the_store_cap(make_swarm: Any) -> None:
     # Another client has its own quota.
     await asyncio.to_thread(swarm.coordinator.put_blobs, pb.BlobBatch(blobs=batch.blobs[5:6]), "b")
     assert swarm.coordinator.blob_service.usage("b") == MIB
+
+
+async def test_one_small_put_blobs_cannot_expand_without_bound(
+    make_swarm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from swarm_lsp.dispatch.coordinator import blobs
+
+    monkeypatch.setattr(blobs, "CALL_RAW_BYTES", 2 * MIB)  # 64 MiB by default
+    swarm = await make_swarm()
+    raws = [bytes([i]) * MIB for i in range(5)]
+    batch = pb.BlobBatch(blobs=[pb.Blob(hash=blob_hash(r), data=codec.compress(r)) for r in raws])
+    with pytest.raises(RequestError, match="call"):
+        await asyncio.to_thread(swarm.coordinator.put_blobs, batch, "client-a")
+    assert swarm.coordinator.blobs.total_bytes() == 2 * MIB
+    # The client splits its uploads by raw size too, so it never meets this limit.
+    async with connect(swarm.address) as client:
+        monkeypatch.setattr(uploads, "BLOB_BATCH_RAW_BYTES", MIB)
+        _, sent = await client.upload_snapshot({f"f{i}": r + b"!" for i, r in enumerate(raws)})
+    assert sent == 5
 
 
 def test_blob_store_prunes_least_recently_used_but_never_pinned(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.snapshot import blob_hash, manifest_of
 from swarm_lsp.errors import DispatchError, SwarmError
 
-BLOB_BATCH_BYTES = 8 * 1024 * 1024
+BLOB_BATCH_BYTES = 8 * 1024 * 1024  # compressed, per PutBlobs call
+BLOB_BATCH_RAW_BYTES = 32 * 1024 * 1024  # raw: the coordinator refuses calls that expand past 64
 
 
 class Uploads:
@@ -40,14 +41,18 @@ class Uploads:
                 pb.BlobRefs(hashes=list(by_hash)), metadata=self._metadata, timeout=self._timeout
             )
             batch = pb.BlobBatch()
-            size = 0
+            size = raw = 0
             for digest in missing.hashes:
                 data = codec.compress(by_hash[digest])
-                if batch.blobs and size + len(data) > BLOB_BATCH_BYTES:
+                if batch.blobs and (
+                    size + len(data) > BLOB_BATCH_BYTES
+                    or raw + len(by_hash[digest]) > BLOB_BATCH_RAW_BYTES
+                ):
                     await self._stub.PutBlobs(batch, metadata=self._metadata, timeout=self._timeout)
-                    batch, size = pb.BlobBatch(), 0
+                    batch, size, raw = pb.BlobBatch(), 0, 0
                 batch.blobs.append(pb.Blob(hash=digest, data=data))
                 size += len(data)
+                raw += len(by_hash[digest])
             if batch.blobs:
                 await self._stub.PutBlobs(batch, metadata=self._metadata, timeout=self._timeout)
         except grpc.aio.AioRpcError as err:

@@ -1,6 +1,7 @@
 """Snapshot blobs on the coordinator: PutBlobs, GetBlobs, HasBlobs over a BlobStore.
 
-Quotas: one blob is at most 16 MiB decompressed; each client may have at most
+Quotas: one blob is at most 16 MiB decompressed; one call expands to at most 64 MiB (or 64
+times its size, when larger), so a small message cannot fill a disk; each client may have at most
 ``max_client_bytes`` of blobs stored at once (what it uploaded and is still there); the store
 as a whole is capped, and past its cap the least recently used blobs go — never those that a
 task still waiting or running refers to (the coordinator pins them).
@@ -19,6 +20,10 @@ from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, check_hash
 from swarm_lsp.errors import CompressionError
 
 MAX_BLOB_BYTES = 16 * 1024 * 1024
+# One PutBlobs call may expand to at most this much, or EXPANSION times its own size if more
+# (clients send at most 32 MiB of raw blobs per call; see client/uploads.py).
+CALL_RAW_BYTES = 64 * 1024 * 1024
+EXPANSION = 64
 
 
 class BlobService:
@@ -62,19 +67,33 @@ class BlobService:
                 self._owner[digest] = (client, written)
 
     def put(self, batch: pb.BlobBatch, client: str = "") -> None:
+        allowance = max(CALL_RAW_BYTES, EXPANSION * batch.ByteSize())
         for blob in batch.blobs:
             try:
                 if self.store.has(check_hash(blob.hash)):
                     continue  # nothing to write (and nothing to decompress)
             except SnapshotError as err:
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"blob: {err}") from err
+            if allowance <= 0:
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"blobs: this call expands to more than {CALL_RAW_BYTES} bytes; send "
+                    "fewer blobs per PutBlobs",
+                )
             reserved = self._reserve(client)
+            cap = min(reserved, allowance)
             written = 0
             try:
-                raw = codec.decompress(blob.data, max_size=reserved, dict_id=blob.dict_id)
+                raw = codec.decompress(blob.data, max_size=cap, dict_id=blob.dict_id)
+                allowance -= len(raw)
                 written = self.store.put(blob.hash, raw)
             except codec.PayloadTooLargeError as err:
-                limit = "16 MiB per blob" if reserved == MAX_BLOB_BYTES else "the client's quota"
+                if cap == MAX_BLOB_BYTES:
+                    limit = "16 MiB per blob"
+                elif cap == allowance:
+                    limit = f"at most {CALL_RAW_BYTES} bytes per call"
+                else:
+                    limit = "the client's blob quota"
                 raise RequestError(
                     grpc.StatusCode.RESOURCE_EXHAUSTED, f"blob: {err} ({limit})"
                 ) from err
