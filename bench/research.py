@@ -1,11 +1,12 @@
 """Research benchmark: today's pipeline side by side with an older one, in one run.
 
 Each run is a fresh process (bench/research_run.py) on a fresh cache, so imports and model
-loading count. Corpora are copies of real code: ``json`` + ``email`` + ``asyncio`` from the
-Python standard library (labelled set 1, 22 questions) and the installed ``_pytest`` package
-(labelled set 2, 50 questions, symbol-level); the old and the new pipeline run alternately on
-each, with the load average recorded next to every figure. A larger stdlib corpus (default
-at least 20,000 chunks) measures query latency at that size for the new pipeline.
+loading count. The corpus is a copy of real code, over 3,000 chunks: ``json`` + ``email`` +
+``asyncio`` from the Python standard library (labelled set 1, 22 questions) and the installed
+``_pytest`` package (labelled set 2, 50 questions, symbol-level), in one index so each set has
+the other codebase as distractors. The old and the new pipeline run alternately (``--pairs``),
+with the load average recorded next to every figure. A larger corpus (stdlib packages and
+modules plus networkx, over 20,000 chunks) measures the new pipeline's query latency there.
 
     git worktree add /tmp/research-old <old commit>
     .venv/bin/python bench/research.py --old /tmp/research-old [--big-packages ...]
@@ -104,39 +105,34 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="swarm-bench-research-"))
     import _pytest
 
-    corpora = {
-        "stdlib": (
-            _copy(work / "stdlib", [STDLIB / p for p in ("json", "email", "asyncio")]),
-            HERE / "data/research_questions_stdlib.json",
-        ),
-        "pytest": (
-            _copy(work / "pytest", [Path(_pytest.__file__).parent]),
-            HERE / "data/research_questions_pytest.json",
-        ),
-    }
+    # One corpus of both labelled codebases: more than 3,000 chunks, and each set's questions
+    # have the other codebase as distractors.
+    corpus = _copy(
+        work / "mixed",
+        [*(STDLIB / p for p in ("json", "email", "asyncio")), Path(_pytest.__file__).parent],
+    )
+    sets = ["--questions", str(HERE / "data/research_questions_stdlib.json")]
+    sets += ["--questions", str(HERE / "data/research_questions_pytest.json")]
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     modes = ["--modes", "hybrid", "dense", "sparse"]
-    for name, (corpus, questions) in corpora.items():
-        rows = []
-        for _ in range(args.pairs):
-            if args.old is not None:
-                old = run(args.old, corpus, questions, work, modes)
-                old["pipeline"] = "old"
-                rows.append(old)
-                print(f"{name} old: {json.dumps(old)[:300]}", file=sys.stderr)
-            extra = [*modes, "--ttft", str(args.ttft)] if name == "stdlib" else modes
-            new = run(REPO, corpus, questions, work, extra)
-            new["pipeline"] = "new"
-            rows.append(new)
-            print(f"{name} new: {json.dumps(new)[:300]}", file=sys.stderr)
-        results[name] = rows
+    rows = []
+    for _ in range(args.pairs):  # old and new alternate, so both see the same kind of load
+        if args.old is not None:
+            old = run(args.old, corpus, None, work, [*sets, *modes])
+            old["pipeline"] = "old"
+            rows.append(old)
+            print(f"old: {json.dumps(old)[:400]}", file=sys.stderr)
+        new = run(REPO, corpus, None, work, [*sets, *modes, "--ttft", str(args.ttft)])
+        new["pipeline"] = "new"
+        rows.append(new)
+        print(f"new: {json.dumps(new)[:400]}", file=sys.stderr)
+    results["mixed"] = rows
     if not args.skip_big:
         import networkx  # a big pure-Python package to pass 20,000 chunks
 
         sources = [STDLIB / p for p in args.big_packages] + sorted(STDLIB.glob("*.py"))
         big = _copy(work / "big", [*sources, Path(networkx.__file__).parent])
-        row = run(REPO, big, HERE / "data/research_questions_stdlib.json", work, [])
-        results["big"] = row
+        results["big"] = run(REPO, big, None, work, [*sets, "--repeat", "5"])
     args.json.write_text(json.dumps(results, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     report(results)
@@ -144,31 +140,33 @@ def main() -> int:
 
 
 def report(results: dict[str, Any]) -> None:
-    print(f"- machine: {results['machine']} (shared with other jobs; load = `uptime` 1/5/15)")
+    print(f"- machine: {results['machine']} (shared with other jobs; load = `uptime` 1-minute)")
     print(
-        "\n| corpus | pipeline | load at start | chunks | first query answerable | "
-        "dense index complete | chunks/s | query p50 / p95 | recall@5 file / symbol | RSS |"
+        "\n| pipeline | load at start | chunks | first query answerable | dense index complete "
+        "| chunks/s | query p50 / p95 | recall@5 stdlib (file / symbol) | recall@5 pytest | RSS |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name in ("stdlib", "pytest"):
-        for row in results.get(name, []):
-            hybrid = row.get("recall", {}).get("hybrid", {})
-            lat = row["latency"]
-            print(
-                f"| {name} | {row['pipeline']} | {row['uptime'][0]:.1f} | {row['chunks']} | "
-                f"{row['first_query_s']:.1f} s | {row['dense_s']:.1f} s | "
-                f"{row['chunks_per_s']:.1f} | {lat['p50_ms']:.1f} / {lat['p95_ms']:.1f} ms | "
-                f"{hybrid.get('file', 0):.2f} / {hybrid.get('symbol', 0):.2f} | "
-                f"{row['max_rss_mib']:.0f} MiB |"
-            )
+    for row in results.get("mixed", []):
+        lat = row["latency"]
+        cells = []
+        for name in ("stdlib", "pytest"):
+            r = row["recall"].get(name, {}).get("hybrid")
+            cells.append("-" if r is None else f"{r['file']:.2f} / {r['symbol']:.2f}")
+        print(
+            f"| {row['pipeline']} | {row['uptime'][0]:.1f} | {row['chunks']} | "
+            f"{row['first_query_s']:.1f} s | {row['dense_s']:.1f} s | "
+            f"{row['chunks_per_s']:.1f} | {lat['p50_ms']:.1f} / {lat['p95_ms']:.1f} ms | "
+            + " | ".join(cells)
+            + f" | {row['max_rss_mib']:.0f} MiB |"
+        )
     print("\nrecall@5 (file / symbol) by mode:\n")
-    print("| corpus | pipeline | hybrid | dense only | sparse only |")
+    print("| set | pipeline | hybrid | dense only | sparse only |")
     print("| --- | --- | --- | --- | --- |")
     for name in ("stdlib", "pytest"):
-        for row in results.get(name, []):
+        for row in results.get("mixed", []):
             cells = []
             for mode in ("hybrid", "dense", "sparse"):
-                r = row.get("recall", {}).get(mode)
+                r = row["recall"].get(name, {}).get(mode)
                 cells.append("-" if r is None else f"{r['file']:.2f} / {r['symbol']:.2f}")
             print(f"| {name} | {row['pipeline']} | " + " | ".join(cells) + " |")
     big = results.get("big")
@@ -181,7 +179,7 @@ def report(results: dict[str, Any]) -> None:
             f"query p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms; RSS "
             f"{big['max_rss_mib']:.0f} MiB."
         )
-    for row in results.get("stdlib", []):
+    for row in results.get("mixed", []):
         ttft = row.get("ttft")
         if ttft:
             firsts = sorted(r["first_token_ms"] for r in ttft["rows"])

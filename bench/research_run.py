@@ -116,7 +116,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--t0", type=float, required=True)
     parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--questions", type=Path)
+    parser.add_argument("--questions", type=Path, action="append", default=[])
     parser.add_argument("--prefix", default="")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ttft", type=int, default=0)
@@ -134,7 +134,11 @@ def main() -> int:
 
         backend, _, cap = args.embedder.partition(":")
         embedder.configure(backend=backend, max_tokens=int(cap or embedder.MAX_TOKENS))
-    questions = json.loads(args.questions.read_text())["questions"] if args.questions else []
+    sets = {
+        q.stem.removeprefix("research_questions_"): json.loads(q.read_text())["questions"]
+        for q in args.questions
+    }
+    questions = [q for qs in sets.values() for q in qs]
     probe = questions[0][0] if questions else "where is the main entry point"
     index = WorkspaceIndex(args.corpus, Settings())
     new = hasattr(index, "fill_dense")
@@ -162,8 +166,10 @@ def main() -> int:
     out["chunks"] = stats.chunks
     out["files"] = stats.files_seen
     out["points"] = index.point_count()
-    if questions:
-        out["recall"] = {m: recall(index, questions, args.prefix, m) for m in args.modes}
+    out["recall"] = {
+        name: {m: recall(index, qs, args.prefix, m) for m in args.modes}
+        for name, qs in sets.items()
+    }
     out["latency"] = latency(index, questions or [[probe, "", ""]], args.repeat)
     if new:
         index.close()
