@@ -201,7 +201,7 @@ def test_edge_data_survives_a_kill_during_indexing(tmp_path: Path, phase: str) -
 
 
 @pytest.mark.slow
-async def test_cli_ask_goes_through_a_running_swarms_research_worker(
+async def test_cli_index_and_ask_go_through_a_running_swarms_research_worker(
     sample_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import asyncio
@@ -218,6 +218,11 @@ async def test_cli_ask_goes_through_a_running_swarms_research_worker(
     try:
         monkeypatch.setenv("SWARM_LSP_SWARM__COORDINATOR", address)
         monkeypatch.setattr(research_role.ResearchRole, "run", not_here)
+        monkeypatch.setattr(WorkspaceIndex, "update", not_here)
+        index = ["index", "--quiet", str(sample_project)]
+        assert await asyncio.to_thread(cli_main, index) == 0
+        indexed = capsys.readouterr().out
+        assert "by the swarm's research worker" in indexed and "5 indexed" in indexed
         question = "How is the area of a circle computed?"
         code = await asyncio.to_thread(cli_main, ["ask", question, "--path", str(sample_project)])
         out = capsys.readouterr().out

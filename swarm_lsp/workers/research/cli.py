@@ -22,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--show-skipped", action="store_true", help="list the files that were skipped and why"
     )
+    parser.add_argument(
+        "--here",
+        action="store_true",
+        help="index in this process even when a swarm's research worker runs",
+    )
 
 
 class ProgressBar:
@@ -61,6 +66,16 @@ def run(args: argparse.Namespace) -> int:
 
     root = Path(args.path).expanduser()
     settings = config.load(root if root.is_dir() else None)
+    if not args.here and root.is_dir():
+        from swarm_lsp.workers.research.cli_swarm import index_swarm
+
+        bar = None if args.quiet else ProgressBar(sys.stderr, what="%")
+        done = index_swarm(settings, root, args.rebuild, bar)
+        if done is not None:
+            if bar is not None:
+                bar.finish()
+            print(f"indexed {root.resolve()} (by the swarm's research worker): {done['summary']}")
+            return 0
     bar = None if args.quiet else ProgressBar(sys.stderr)
     vectors = None if args.quiet else ProgressBar(sys.stderr, what="chunks embedded")
     try:

@@ -60,6 +60,44 @@ async def _ask(settings: Settings, target: str, payload: dict[str, Any]) -> dict
     return None
 
 
+async def _index(
+    settings: Settings, target: str, payload: dict[str, Any], progress: Any
+) -> dict[str, Any] | None:
+    from swarm_lsp.dispatch.client import DispatchClient
+    from swarm_lsp.errors import SwarmError
+
+    try:
+        client = await DispatchClient.connect(settings, target, timeout=CONNECT_S)
+    except (SwarmError, OSError):
+        return None
+    try:
+        receipt = await client.submit("index", payload, priority="background")
+        if receipt.estimated_wait_ms < 0:
+            await client.cancel(receipt.task_id)
+            return None
+        async for result in client.results(receipt.task_id):
+            if result.kind == "progress" and progress is not None:
+                progress(result.percentage or 0, 100, result.text)
+            elif result.final:
+                if result.kind == "error":
+                    raise SwarmError(result.text or "the index task failed")
+                return result.data if isinstance(result.data, dict) else {}
+    finally:
+        await client.close()
+    return None
+
+
+def index_swarm(
+    settings: Settings, root: Path, rebuild: bool, progress: Any
+) -> dict[str, Any] | None:
+    """Index through the running swarm's research worker (it holds the index open)."""
+    target = local_swarm_target(settings)
+    if target is None:
+        return None
+    payload = {"root": str(root.resolve()), "rebuild": rebuild}
+    return asyncio.run(_index(settings, target, payload, progress))
+
+
 def ask_swarm(settings: Settings, root: Path, question: str, top_k: int) -> dict[str, Any] | None:
     """Ask the running swarm's research worker; None when no swarm answers here."""
     target = local_swarm_target(settings)
