@@ -105,9 +105,7 @@ def test_checkhealth_and_help(nvim: Path, tmp_path: Path) -> None:
     assert run.results["tags"] == dict.fromkeys(tags, True)
 
 
-def test_inline_fallback_keeps_a_suggestion_the_user_types_into(
-    nvim: Path, tmp_path: Path
-) -> None:
+def test_inline_fallback_keeps_a_suggestion_the_user_types_into(nvim: Path, tmp_path: Path) -> None:
     run = run_nvim(nvim, "inline_typed_ahead", tmp_path)
     assert run.ok, run.describe()
     r = run.results

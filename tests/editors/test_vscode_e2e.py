@@ -153,3 +153,52 @@ def test_vscode_end_to_end(
     value("diagnostics_clear_after_fix")
     assert value("chat").strip()
     assert run.results.get("ok"), run.describe()
+
+
+def test_vscode_missing_server_points_at_remote_settings(
+    installed: None, sample_project: Path, tmp_path: Path
+) -> None:
+    """No .venv in the workspace and no swarm-lsp on PATH: the error names what was searched and
+    its button opens the Remote settings (code-server is a remote window, where user settings
+    do not apply to swarm.server.path)."""
+    path = [
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and not (Path(entry) / "swarm-lsp").exists()
+    ]
+    env = {**os.environ, "PATH": os.pathsep.join(path)}
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    server = vscode.CodeServer(tmp_path / "code-server", env)
+    server.install_extension(vscode.VSIX)
+    try:
+        url = server.start(sample_project)
+        run = vscode.run_playwright(
+            {
+                "mode": "missing-server",
+                "url": url,
+                "results": str(tmp_path / "results.json"),
+                "screenshots": str(shots),
+                "timeoutMs": 60_000,
+                "chromium": vscode.which_chromium(),
+            },
+            server.env,
+            timeout=300,
+        )
+    finally:
+        server.stop()
+    run.log = server.logs()
+    steps = run.results.get("steps", {})
+
+    def value(name: str) -> Any:
+        step = steps.get(name)
+        assert step and step["ok"], f"step {name} failed\n{run.describe()}"
+        return step["value"]
+
+    error = value("missing_server_error")
+    assert ".venv/bin" in error["message"] and "PATH" in error["message"], error
+    assert "Open Remote Settings" in error["buttons"], error
+    opened = value("settings_button")
+    assert opened["label"] == "Open Remote Settings"
+    assert opened["tab"].startswith("Remote"), opened
+    assert opened["query"] == "swarm.server", opened

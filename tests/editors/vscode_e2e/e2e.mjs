@@ -102,6 +102,41 @@ async function ghostAfterTyping(page, text, timeout) {
   return { ghost, ms: Math.round(performance.now() - started) };
 }
 
+/**
+ * No server anywhere: the error says what was searched, and its button opens the settings scope
+ * where swarm.server.path takes effect (code-server is a remote window: the Remote settings).
+ */
+async function missingServer(page) {
+  const toast = page.locator('.notification-toast', { hasText: 'swarm-lsp was not found' });
+  await step(page, 'missing_server_error', async () => {
+    await toast.first().waitFor({ timeout: LONG });
+    const buttons = await toast.first().locator('.monaco-button').allInnerTexts();
+    const message = await toast.first().locator('.notification-list-item-message').innerText();
+    return { message: message.trim(), buttons };
+  });
+  await step(page, 'settings_button', async () => {
+    const button = toast.first().locator('.monaco-button', { hasText: /^Open .* Settings$/ });
+    const label = (await button.innerText()).trim();
+    await button.click();
+    const editor = page.locator('.settings-editor');
+    await editor.waitFor({ timeout: LONG });
+    const setting = editor.locator('.setting-item-contents', { hasText: 'Server: Path' }).first();
+    await setting.waitFor({ timeout: LONG });
+    // The selected scope tab (User / Remote [host] / Workspace).
+    const tab = await page.evaluate(() => {
+      const selected = [...document.querySelectorAll('.settings-editor .settings-tabs-widget *')].find(
+        (node) =>
+          node.classList.contains('checked') ||
+          node.getAttribute('aria-checked') === 'true' ||
+          node.getAttribute('aria-selected') === 'true',
+      );
+      return selected ? selected.textContent.trim() : '';
+    });
+    const query = await editor.locator('.settings-header .search-container .view-line').first().innerText();
+    return { label, tab, query: query.replace(/\u00a0/g, ' ').trim() };
+  });
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: config.chromium ?? '/usr/bin/chromium',
@@ -121,6 +156,11 @@ async function main() {
       await page.goto(config.url, { waitUntil: 'domcontentloaded', timeout: LONG });
       await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: LONG });
     });
+
+    if (config.mode === 'missing-server') {
+      await missingServer(page);
+      return;
+    }
 
     const status = await step(page, 'status', async () => {
       // "Swarm 1/1": the server started (found in the workspace's .venv) and reported the swarm.
