@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,13 @@ def _related(root: Path, found: Any) -> list[types.DiagnosticRelatedInformation 
     return out
 
 
+def _cause(message: str) -> str:
+    """A failure message without what changes from run to run (worker, ids, folders, numbers)."""
+    text = re.sub(r"^\w+ task failed on [^:]+: ", "", message)
+    text = re.sub(r"\bin \S+?:", "in …:", text)
+    return re.sub(r"[0-9a-f]{6,}|\d+", "#", text)
+
+
 class SwarmDiagnostics:
     """Test runs and the diagnostics they publish."""
 
@@ -102,6 +110,7 @@ class SwarmDiagnostics:
         self._debounce: asyncio.TimerHandle | None = None
         self._running: asyncio.Task[dict[str, Any]] | None = None
         self._again = False
+        self._told: set[str] = set()  # causes of failed save-time runs the user has been shown
 
     def publish(self, result: dict[str, Any]) -> int:
         """Replace our diagnostics with ``result``'s; the number published."""
@@ -221,12 +230,30 @@ class SwarmDiagnostics:
             return result
         except SwarmError as err:
             self.ls.log(f"swarm: tests after save failed: {err}", types.MessageType.Warning)
+            self._tell_once(err)
             return {}
         finally:
             if self._again:
                 self._again = False
                 self._running = None
                 self._start_saved_run()
+
+    def _tell_once(self, err: SwarmError) -> None:
+        """Show why a save-time run could not run, once per cause per session.
+
+        Nobody asked for that run, so its failure would otherwise reach only the log; the same
+        cause after every save would be noise, so each is shown once.
+        """
+        cause = _cause(str(err))
+        if cause in self._told:
+            return
+        self._told.add(cause)
+        self.ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message=f"Swarm: the tests after saving could not run: {err}",
+            )
+        )
 
     def cancel(self) -> None:
         if self._debounce is not None:

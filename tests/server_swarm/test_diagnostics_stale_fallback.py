@@ -4,6 +4,7 @@ question (no worker for the role → "Use fast local model")."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,24 @@ async def test_no_worker_for_the_role_asks_and_answers_with_the_local_model(
         while not await cancelled():
             assert asyncio.get_running_loop().time() < deadline, "review task not cancelled"
             await asyncio.sleep(0.1)
+
+
+async def test_a_save_time_run_that_cannot_start_is_shown_once(client: LanguageClient) -> None:
+    await ready(client)
+    root: Path = client.root  # type: ignore[attr-defined]
+    shutil.rmtree(root / "tests")  # nothing left to run: the test role finds no runner
+    uri = open_doc(client, root / GEOMETRY)
+
+    def failed_runs() -> list[str]:
+        return [m.message for m in client.log_messages if "tests after save failed" in m.message]
+
+    for saves in (1, 2):
+        client.text_document_did_save(
+            types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+        await wait_for(lambda n=saves: len(failed_runs()) >= n, 60, f"save-time run {saves}")
+    assert "no test runner found" in failed_runs()[0]
+    shown = [m for m in client.messages if "could not run" in m.message]
+    assert len(shown) == 1, [m.message for m in client.messages]
+    assert shown[0].type == types.MessageType.Warning
+    assert "no test runner found" in shown[0].message

@@ -182,3 +182,12 @@ def test_worker_related_locations_become_related_information(tmp_path: Path) -> 
     (related,) = diag.related_information or []
     assert related.location.uri == (tmp_path / "pkg/x.py").as_uri()
     assert related.location.range.start.line == 7 and related.message == "failure in x()"
+
+
+def test_a_failure_cause_ignores_worker_folder_and_ids() -> None:
+    from swarm_lsp.server.diagnostics import _cause
+
+    one = "test task failed on tester: WorkerError: no test runner found in task-3f9a2b1c: looked"
+    two = "test task failed on box-2: WorkerError: no test runner found in task-77aa01ff: looked"
+    assert _cause(one) == _cause(two)
+    assert _cause(one) != _cause("dispatch failed: coordinator 127.0.0.1:7000 is unreachable")
