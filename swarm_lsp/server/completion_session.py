@@ -53,7 +53,7 @@ class CompletionSession:
         self._windows: CompletionWindows | None = None
         self.cursors: dict[str, types.Position] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.completing: dict[str, int] = {}  # requests in flight per document
+        self.in_flight: dict[str, int] = {}  # requests (completions, asked-for warms) per document
         self.counts = {"model": 0, "typed-ahead": 0, "cached": 0, "warm": 0}
 
     # -- prompt ------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ class CompletionSession:
 
         prompt = self.prompt(uri, position, cursor)
         context_ms = (time.perf_counter() - started) * 1000
-        self.completing[uri] = self.completing.get(uri, 0) + 1
+        self._request_started(uri)
         try:
             result = await ls.models.complete(
                 key=uri,
@@ -132,8 +132,7 @@ class CompletionSession:
             ls.log(f"completion failed: {err}", types.MessageType.Error)
             raise
         finally:
-            if (left := self.completing.pop(uri) - 1) > 0:
-                self.completing[uri] = left
+            self._request_ended(uri)
         self.counts["model"] += 1
         ls.last_completion = result
         gen = result.generation
@@ -173,13 +172,32 @@ class CompletionSession:
             windows = self.windows()
             if stale and windows is not None:
                 windows.mark_stale(uri)
-            self.ls.spawn(self.warm(uri, self.cursors.get(uri)))
+            self.ls.spawn(self.warm(uri, None, background=True))
 
         self.timers[uri] = asyncio.get_running_loop().call_later(delay, fire)
 
-    async def warm(self, uri: str, position: types.Position | None) -> int:
-        """Evaluate the prompt at ``position`` (default: the document's end) ahead of time."""
+    def _request_started(self, uri: str) -> None:
+        self.in_flight[uri] = self.in_flight.get(uri, 0) + 1
+
+    def _request_ended(self, uri: str) -> None:
+        if (left := self.in_flight.pop(uri, 1) - 1) > 0:
+            self.in_flight[uri] = left
+
+    async def warm(
+        self, uri: str, position: types.Position | None, *, background: bool = False
+    ) -> int:
+        """Evaluate the prompt at ``position`` (default: the document's end) ahead of time.
+
+        A background warm (document opened, typing paused) is at the last known cursor and
+        never supersedes a request for the document: it is skipped while one is in flight.
+        """
         ls = self.ls
+        if background:
+            if self.in_flight.get(uri):
+                return 0  # a request in flight warms the cache itself
+            position = self.cursors.get(uri)
+        elif (timer := self.timers.pop(uri, None)) is not None:
+            timer.cancel()  # asked for now: a background warm due later would supersede this
         doc = ls.workspace.text_documents.get(uri)
         if doc is None:
             return 0
@@ -189,9 +207,11 @@ class CompletionSession:
             tail = lines[last].rstrip("\r\n") if lines else ""
             position = types.Position(last, len(tail))
         cursor = cursor_at(doc, position)
-        if cursor is None or self.completing.get(uri):
-            return 0  # (a request in flight warms the cache itself; never supersede it)
+        if cursor is None:
+            return 0
         prompt = self.prompt(uri, position, cursor)
+        if not background:
+            self._request_started(uri)
         try:
             done = await ls.models.warm(
                 key=uri, preamble=prompt.preamble, prefix=prompt.prefix, suffix=prompt.suffix
@@ -201,6 +221,9 @@ class CompletionSession:
         except ModelError as err:
             ls.log(f"warming the completion model failed: {err}", types.MessageType.Warning)
             return 0
+        finally:
+            if not background:
+                self._request_ended(uri)
         self.counts["warm"] += 1
         return done
 

@@ -27,6 +27,7 @@ that is waiting for it ends instead of waiting forever.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -117,6 +118,9 @@ class SwarmProtocol(LanguageServerProtocol):
                 raise  # the session is over (refused, or the client is gone)
             except Exception:  # a bug in a handler's dispatch must not end the session
                 log.exception("could not handle a message")
+            # Let what this message scheduled start before the next one is read from the buffer,
+            # as when each message waited for its own read.
+            await asyncio.sleep(0)
 
     def frame_refused(self, error: FrameError) -> None:
         log.warning("unreadable LSP frame: %s; skipping to the next header", error)
