@@ -1,4 +1,4 @@
-"""Fixtures for the headless Neovim tests."""
+"""Fixtures for the headless Neovim tests; the real VS Code test's figures in the summary."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.editors import vscode
 from tests.editors.nvim import find_nvim, nvim_version
 
 
@@ -17,3 +18,11 @@ def nvim() -> Path:
     if nvim_version(path) < (0, 11, 0):
         pytest.skip(f"Neovim 0.11+ is needed, found {nvim_version(path)}")
     return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The real VS Code test's timings (time to first ghost text, …), shown even when it passed."""
+    if vscode.REPORT:
+        terminalreporter.section("real VS Code (code-server)")
+        for line in vscode.REPORT:
+            terminalreporter.write_line(line)

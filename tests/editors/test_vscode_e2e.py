@@ -130,9 +130,13 @@ def test_vscode_end_to_end(
     run.log = server.logs()
     steps = run.results.get("steps", {})
     timings = run.results.get("timings", {})
-    print(f"\nVS Code screenshots: {shots}")
-    print(f"VS Code timings: {json.dumps(timings)}")
-    print(f"VS Code step times (ms): {json.dumps({k: v.get('ms') for k, v in steps.items()})}")
+    vscode.REPORT += [
+        f"time to first ghost text: {timings.get('firstGhostTextMs')} ms"
+        f" (second: {timings.get('secondGhostTextMs')} ms,"
+        f" completion list: {timings.get('completionListMs')} ms; load {os.getloadavg()[0]:.1f})",
+        f"step times (ms): {json.dumps({k: v.get('ms') for k, v in steps.items()})}",
+        f"screenshots: {shots}",
+    ]
 
     def value(name: str) -> Any:
         step = steps.get(name)

@@ -29,6 +29,8 @@ PLAYWRIGHT = E2E / "node_modules" / "playwright-core"
 SCRIPT = E2E / "e2e.mjs"
 VSIX = REPO / "editors" / "vscode" / "out" / "swarm-lsp.vsix"
 CHROMIUM = Path("/usr/bin/chromium")
+# Lines for the end of the pytest run (tests/editors/conftest.py prints them).
+REPORT: list[str] = []
 
 # A gallery on a closed loopback port: nothing leaves the machine when VS Code looks for updates.
 CLOSED = "http://127.0.0.1:9"
