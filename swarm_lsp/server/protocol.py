@@ -190,8 +190,7 @@ class SwarmProtocol(LanguageServerProtocol):
             if self.initialize_seen:
                 self.refuse(msg_id, "the server is already initialized")
                 return False
-            if not self._authenticated(data, msg_id):
-                return False
+            self._authenticate(data, msg_id)
             self.initialize_seen = True
             return True
         if method == types.EXIT:
@@ -212,18 +211,17 @@ class SwarmProtocol(LanguageServerProtocol):
             return False
         return True
 
-    def _authenticated(self, data: dict[str, Any], msg_id: Any) -> bool:
-        """Check (and remove) initializationOptions.swarmToken; answer a refusal."""
+    def _authenticate(self, data: dict[str, Any], msg_id: Any) -> None:
+        """Check (and remove) initializationOptions.swarmToken; refuse the session if wrong."""
         params = data.get("params")
         options = params.get("initializationOptions") if isinstance(params, dict) else None
         presented = options.pop(TOKEN_OPTION, None) if isinstance(options, dict) else None
         expected = self.required_token
-        if expected is None:
-            return True
-        if isinstance(presented, str) and hmac.compare_digest(
-            presented.encode(), expected.encode()
+        if expected is None or (
+            isinstance(presented, str)
+            and hmac.compare_digest(presented.encode(), expected.encode())
         ):
-            return True
+            return
         why = "no" if presented is None else "a wrong"
         message = (
             f"swarm-lsp refused the session: {why} initializationOptions.{TOKEN_OPTION} "
