@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("swarm_lsp.workers.cli_worker", "run a worker for one or more roles"),
     "status": ("swarm_lsp.dispatch.cli_status", "machines, roles, load, queue and recent tasks"),
     "certs": ("swarm_lsp.dispatch.cli_certs", "make a local CA and per-host certificates"),
+    "token": ("swarm_lsp.dispatch.cli_token", "issue a worker, client or operator token"),
     "index": ("swarm_lsp.workers.research.cli", "index a folder for research (Qdrant)"),
     "ask": ("swarm_lsp.workers.research.cli_ask", "ask a question about an indexed folder"),
     "setup-models": ("swarm_lsp.models.setup", "put the packaged default models in place"),

@@ -4,11 +4,18 @@ Each host certificate is valid for both serving and connecting (serverAuth + cli
 the same files configure a coordinator (``--listen`` with TLS) and its workers and clients:
 ``swarm.tlsCa = ca.pem``, ``swarm.tlsCert = <host>.pem``, ``swarm.tlsKey = <host>.key``.
 The CA key never leaves the machine that ran this command; keep it private.
+
+With ``--role client|worker|operator --name NAME`` it makes a credential instead: the
+certificate's common name is the identity (a worker registers under that name only), and its
+organizational units carry the kind, the task roles a worker may run (``--allow-role``) and the
+most slots it may claim (``--capacity``). A client credential cannot register as a worker and
+sees only its own tasks; an operator credential sees all.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from pathlib import Path
 
 DEFAULT_DAYS = 825
@@ -28,6 +35,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a host name or IP address to certify (repeatable; default: this machine)",
     )
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="validity [%(default)s]")
+    parser.add_argument(
+        "--role",
+        choices=("client", "worker", "operator"),
+        help="make a credential of this kind (with --name) instead of host certificates",
+    )
+    parser.add_argument("--name", help="the credential's identity (a worker's name)")
+    parser.add_argument(
+        "--allow-role",
+        action="append",
+        default=[],
+        help="a task role a worker credential may run (repeatable; default: any)",
+    )
+    parser.add_argument(
+        "--capacity", type=int, default=0, help="most slots a worker may claim (0: the cap)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +58,19 @@ def run(args: argparse.Namespace) -> int:
     hosts = args.host or [socket.gethostname()]
     ca_cert, _ca_key = ensure_ca(args.out, days=args.days)
     print(f"CA: {ca_cert}")
+    if args.role:
+        name = args.name or socket.gethostname()
+        cert, key = make_credential_cert(
+            args.out,
+            name,
+            args.role,
+            roles=args.allow_role,
+            capacity=args.capacity,
+            hosts=tuple(args.host),
+            days=args.days,
+        )
+        print(f"{args.role} {name}: {cert} {key}")
+        return 0
     for host in hosts:
         cert, key = make_host_cert(args.out, host, days=args.days)
         print(f"{host}: {cert} {key}")
@@ -112,10 +147,42 @@ def ensure_ca(out: Path, *, days: int = DEFAULT_DAYS, name: str = "") -> tuple[P
     return cert_path, key_path
 
 
-def make_host_cert(
-    out: Path, host: str, *, days: int = DEFAULT_DAYS, extra_names: tuple[str, ...] = ()
+def make_credential_cert(
+    out: Path,
+    name: str,
+    kind: str,
+    *,
+    roles: Iterable[str] = (),
+    capacity: int = 0,
+    hosts: tuple[str, ...] = (),
+    days: int = DEFAULT_DAYS,
 ) -> tuple[Path, Path]:
-    """A certificate for ``host`` (plus localhost and loopback), signed by ``out``'s CA."""
+    """A ``kind`` credential for ``name`` (files ``<kind>-<name>.pem/.key``)."""
+    from swarm_lsp.dispatch.credentials import subject_units
+
+    return make_host_cert(
+        out,
+        name,
+        days=days,
+        extra_names=hosts,
+        units=subject_units(kind, roles, capacity),
+        file_stem=f"{kind}-{name}",
+    )
+
+
+def make_host_cert(
+    out: Path,
+    host: str,
+    *,
+    days: int = DEFAULT_DAYS,
+    extra_names: tuple[str, ...] = (),
+    units: Iterable[str] = (),
+    file_stem: str = "",
+) -> tuple[Path, Path]:
+    """A certificate for ``host`` (plus localhost and loopback), signed by ``out``'s CA.
+
+    ``units``: organizational units for the subject (a credential's kind and limits).
+    """
     import datetime
     import ipaddress
 
@@ -139,7 +206,14 @@ def make_host_cert(
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, host),
+                    *(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, u) for u in units),
+                ]
+            )
+        )
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -155,7 +229,7 @@ def make_host_cert(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in host)
+    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in file_stem or host)
     cert_path, key_path = out / f"{safe}.pem", out / f"{safe}.key"
     _write_private(
         key_path,

@@ -35,6 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-context-bytes", type=int, default=0, help="decompressed cap")
     parser.add_argument("--ready-file", type=Path, help="write host:port here once listening")
     parser.add_argument("--token-file", type=Path, help="read the shared token from this file")
+    parser.add_argument(
+        "--tokens-file",
+        type=Path,
+        help="per-credential tokens (`swarm-lsp token`) [<state-dir>/tokens.json]",
+    )
+    parser.add_argument(
+        "--max-worker-capacity",
+        type=int,
+        default=64,
+        help="slots one worker may claim, whatever it asks [%(default)s]",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,5 +66,7 @@ def run(args: argparse.Namespace) -> int:
             local_fallback=not args.no_local_fallback,
             max_context_bytes=args.max_context_bytes,
             ready_file=args.ready_file,
+            tokens_file=args.tokens_file,
+            max_worker_capacity=args.max_worker_capacity,
         )
     )

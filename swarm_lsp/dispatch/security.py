@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -279,6 +279,14 @@ class RefusalLog:
         log.warning("refused %s from %s: %s%s", method, label, why, more)
 
 
+class TokenCheck(Protocol):
+    """Tokens a guard accepts besides the shared one."""
+
+    def active(self) -> bool: ...
+
+    def accepts(self, token: bytes) -> bool: ...
+
+
 class GuardInterceptor(grpc.aio.ServerInterceptor):
     """Refuses callers that are not on owned addresses or do not present the token."""
 
@@ -288,8 +296,12 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         allowed_hosts: Iterable[str] = (),
         *,
         peer_check: Callable[[str, tuple[str, ...]], None] | None = None,
+        tokens: TokenCheck | None = None,
     ) -> None:
         self._token = token.encode()
+        # Per-credential tokens (the coordinator's token table) pass too; once any is issued,
+        # every call must present a token.
+        self._tokens = tokens
         self._allowed = tuple(allowed_hosts)
         # Tests swap the check to make a loopback caller look foreign.
         self._peer_check = peer_check or check_peer_address
@@ -322,11 +334,14 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             return handler  # Watch streams; Check (unary) is still peer-checked below
         token_ok = True
         presented = b""
-        if self._token and not method.startswith(_HEALTH_PREFIX):
+        tokens = self._tokens if self._tokens is not None and self._tokens.active() else None
+        if (self._token or tokens is not None) and not method.startswith(_HEALTH_PREFIX):
             for key, value in handler_call_details.invocation_metadata or ():
                 if key == TOKEN_HEADER:
                     presented = value.encode() if isinstance(value, str) else value
-            token_ok = hmac.compare_digest(presented, self._token)
+            token_ok = bool(self._token) and hmac.compare_digest(presented, self._token)
+            if not token_ok and tokens is not None:
+                token_ok = tokens.accepts(presented)
 
         async def guard(context: grpc.aio.ServicerContext[Any, Any], requests: Any) -> None:
             refusal = self._peer_refusal(context.peer())

@@ -80,6 +80,8 @@ async def serve_coordinator(
     local_fallback: bool = True,
     max_context_bytes: int = 0,
     ready_file: Path | None = None,
+    tokens_file: Path | None = None,
+    max_worker_capacity: int = 64,
 ) -> int:
     from swarm_lsp.dispatch import routing
     from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
@@ -96,6 +98,8 @@ async def serve_coordinator(
             local_capacity=local_capacity,
             local_fallback=local_fallback,
             max_context_bytes=max_context_bytes,
+            tokens_file=tokens_file,
+            max_worker_capacity=max_worker_capacity,
         )
     )
     server, _port = await create_server(coordinator, listen)

@@ -189,13 +189,21 @@ class BlobStore:
 
     def pin(self, digests: Iterable[str]) -> None:
         """The prune leaves these blobs alone until as many ``unpin`` calls."""
-        with self._lock:
-            self._pins.update(dict.fromkeys(digests, 1))
+        wanted = dict.fromkeys(digests, 1)
+        if wanted:
+            with self._lock:
+                self._pins.update(wanted)
 
     def unpin(self, digests: Iterable[str]) -> None:
-        with self._lock:
-            self._pins.subtract(dict.fromkeys(digests, 1))
-            self._pins += collections.Counter()  # drop the zeros
+        wanted = dict.fromkeys(digests, 1)
+        if wanted:
+            with self._lock:
+                for digest in wanted:
+                    left = self._pins[digest] - 1
+                    if left > 0:
+                        self._pins[digest] = left
+                    else:
+                        self._pins.pop(digest, None)
 
     @contextlib.contextmanager
     def pinned(self, digests: Iterable[str]) -> Iterator[None]:

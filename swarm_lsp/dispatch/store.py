@@ -82,6 +82,7 @@ class TaskRecord:
     result_stats: dict[str, str] = dataclasses.field(default_factory=dict)
     error_code: str = ""
     error_message: str = ""
+    owner: str = ""  # the submitting credential's identity, e.g. "cert:editor"
 
     @property
     def terminal(self) -> bool:
@@ -90,7 +91,10 @@ class TaskRecord:
 
 _COLUMNS = [f.name for f in dataclasses.fields(TaskRecord)]
 # Columns added after the first release, with their definitions for ALTER TABLE.
-_ADDED_COLUMNS = {"context_dict_blob": "TEXT NOT NULL DEFAULT ''"}
+_ADDED_COLUMNS = {
+    "context_dict_blob": "TEXT NOT NULL DEFAULT ''",
+    "owner": "TEXT NOT NULL DEFAULT ''",
+}
 _JSON_COLUMNS = {"metadata", "manifest", "route", "result_stats"}
 
 
@@ -175,11 +179,13 @@ class TaskStore:
         ).fetchall()
         return [_row_to_record(row) for row in rows]
 
-    def recent(self, limit: int) -> list[sqlite3.Row]:
+    def recent(self, limit: int, owner: str | None = None) -> list[sqlite3.Row]:
+        """The latest tasks (only ``owner``'s when given)."""
+        where, args = ("WHERE owner=? ", (owner, limit)) if owner is not None else ("", (limit,))
         return self._db.execute(
             "SELECT id, type, state, worker, fallback, submitted_ms, started_ms, finished_ms "
-            "FROM tasks ORDER BY submitted_ms DESC, rowid DESC LIMIT ?",
-            (limit,),
+            f"FROM tasks {where}ORDER BY submitted_ms DESC, rowid DESC LIMIT ?",
+            args,
         ).fetchall()
 
     def prune(self, finished_before_ms: int) -> int:

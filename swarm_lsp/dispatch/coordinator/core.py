@@ -23,6 +23,7 @@ import grpc
 
 from swarm_lsp.dispatch.coordinator import admission, scheduler, status
 from swarm_lsp.dispatch.coordinator.blobs import BlobService
+from swarm_lsp.dispatch.coordinator.identity import Identities
 from swarm_lsp.dispatch.coordinator.local import LocalRunner, local_session
 from swarm_lsp.dispatch.coordinator.model import (
     DEFAULT_CONTEXT_BYTES,
@@ -34,6 +35,7 @@ from swarm_lsp.dispatch.coordinator.model import (
 from swarm_lsp.dispatch.coordinator.queues import TaskQueues
 from swarm_lsp.dispatch.coordinator.results import ResultLog, final_result
 from swarm_lsp.dispatch.coordinator.sessions import SessionTable
+from swarm_lsp.dispatch.credentials import ANONYMOUS, TABLE_FILE, Principal, TokenTable
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.snapshot import BlobStore
 from swarm_lsp.dispatch.store import TaskRecord, TaskStore, now_ms
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 
 def _blobs_of(record: TaskRecord) -> list[str]:
     """The blobs a task needs until it ends (pinned in the blob store meanwhile)."""
+    if not record.manifest and not record.context_dict_blob:
+        return []
     return [*record.manifest.values(), record.context_dict_blob]
 
 
@@ -68,6 +72,8 @@ class Coordinator:
         self._store_added = 0  # bytes of contexts and results stored since the last look
         self._store_full = False
         self.blobs = BlobStore(config.state_dir / "blobs", max_bytes=config.max_blob_store_bytes)
+        self.tokens = TokenTable(config.tokens_file or config.state_dir / TABLE_FILE)
+        self.identities = Identities(self.settings.swarm.token, self.tokens)
         self.blob_service = BlobService(
             self.blobs,
             max_message_bytes=config.max_message_bytes,
@@ -189,15 +195,18 @@ class Coordinator:
 
     # -- submit ----------------------------------------------------------------------------
 
-    def submit(self, task: pb.Task) -> pb.TaskReceipt:
-        """Accept one task (committed before this returns), route it, answer with a receipt."""
-        accepted = self._accept(task)
+    def submit(self, task: pb.Task, owner: str = "") -> pb.TaskReceipt:
+        """Accept one task (committed before this returns), route it, answer with a receipt.
+
+        ``owner``: the submitting credential's identity; only it (and operators) see the task.
+        """
+        accepted = self._accept(task, owner)
         if isinstance(accepted, pb.TaskReceipt):
             return accepted
         self.schedule(accepted.record.role)
         return status.receipt(self, accepted.record)
 
-    def submit_many(self, tasks: Iterable[pb.Task]) -> pb.SubmitOutcomes:
+    def submit_many(self, tasks: Iterable[pb.Task], owner: str = "") -> pb.SubmitOutcomes:
         """Accept several tasks with one commit, then route them; a receipt or error each.
 
         Nothing is handed to a worker before the commit: if it fails, none of the batch was
@@ -208,7 +217,7 @@ class Coordinator:
             with self.store.transaction():
                 for task in tasks:
                     try:
-                        answers.append(self._accept(task, commit=False))
+                        answers.append(self._accept(task, owner, commit=False))
                     except RequestError as err:
                         answers.append(err)
         except sqlite3.Error as err:
@@ -245,20 +254,31 @@ class Coordinator:
         if self.active.pop(active.record.id, None) is not None:
             self.blobs.unpin(_blobs_of(active.record))
 
-    def _accept(self, task: pb.Task, *, commit: bool = True) -> ActiveTask | pb.TaskReceipt:
+    def _accept(
+        self, task: pb.Task, owner: str, *, commit: bool = True
+    ) -> ActiveTask | pb.TaskReceipt:
         """Check and store a task; a receipt instead when its idempotency key is known."""
         key = task.idempotency_key
         admission.check_idempotency_key(key)
         if key:
             existing = self.store.by_idempotency_key(key)
+            if existing is not None and existing.owner != owner:
+                raise RequestError(
+                    grpc.StatusCode.ALREADY_EXISTS, "another client used this idempotency key"
+                )
             if existing is not None:
                 current = self.active.get(existing.id)
                 return status.receipt(self, current.record if current else existing, duplicate=True)
         self._store_added += len(task.context)
         self._check_store_room()
         # Pinned first, so no blob it names is pruned between the check and the lease.
-        wanted = [*task.snapshot.files.values(), task.context_dict_blob]
-        self.blobs.pin(wanted)
+        wanted = (
+            [*task.snapshot.files.values(), task.context_dict_blob]
+            if task.snapshot.files or task.context_dict_blob
+            else []
+        )
+        if wanted:
+            self.blobs.pin(wanted)
         try:
             record = admission.admit(
                 task,
@@ -269,6 +289,7 @@ class Coordinator:
             )
             if task.id and (task.id in self.active or self.store.get(task.id) is not None):
                 raise RequestError(grpc.StatusCode.ALREADY_EXISTS, f"task {task.id} exists")
+            record.owner = owner
             try:
                 # Committed here (or by submit_many's transaction): from then on the task
                 # survives a coordinator crash.
@@ -280,7 +301,8 @@ class Coordinator:
                     grpc.StatusCode.UNAVAILABLE, f"the task store refused the task: {err}"
                 ) from err
         except BaseException:
-            self.blobs.unpin(wanted)
+            if wanted:
+                self.blobs.unpin(wanted)
             raise
         active = ActiveTask(record)
         self.active[record.id] = active
@@ -548,7 +570,8 @@ class Coordinator:
         final = final_result(record, active.sequence)
         self.results.publish(active, final)
         del self.active[record.id]
-        self.blobs.unpin(_blobs_of(record))
+        if record.manifest or record.context_dict_blob:
+            self.blobs.unpin(_blobs_of(record))
         self.results.remember(active, final)
 
     # -- cancel and deadlines --------------------------------------------------------------
@@ -596,11 +619,29 @@ class Coordinator:
 
     # -- workers ---------------------------------------------------------------------------
 
-    def register_worker(self, request: pb.RegisterRequest, peer: str) -> WorkerSession:
-        session = self.sessions.new_session(request, peer)
-        # A reconnecting worker with the same name replaces its old session.
-        for old in self.sessions.named(session.name):
-            self.drop_worker(old, "replaced by a new session")
+    def register_worker(
+        self, request: pb.RegisterRequest, peer: str, principal: Principal = ANONYMOUS
+    ) -> WorkerSession:
+        """A new session, unless its identity already has a live one (never evicted).
+
+        A session whose heartbeats stopped for the lease timeout is dead: it goes, and the
+        new one takes its place (a worker reconnecting after a cut link).
+        """
+        session = self.sessions.new_session(
+            request, peer, principal, self.config.max_worker_capacity
+        )
+        now = time.monotonic()
+        live = self.sessions.live(session.identity, now, self.config.lease_timeout_ms / 1000)
+        if live is not None:
+            raise RequestError(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"worker {session.name!r} already has a live session (from {live.peer or '?'}, "
+                f"last heartbeat {int((now - live.last_heartbeat) * 1000)} ms ago); a second "
+                "one is refused until that one ends or misses its heartbeats for "
+                f"{self.config.lease_timeout_ms} ms",
+            )
+        for old in self.sessions.of_identity(session.identity):
+            self.drop_worker(old, "its heartbeats stopped; a new session replaced it")
         self.sessions.add(session)
         return session
 
@@ -652,11 +693,19 @@ class Coordinator:
 
     # -- status and blobs (answers built next door) ----------------------------------------
 
+    def visible(self, task_id: str, principal: Principal) -> bool:
+        """Whether ``principal`` may see (read, follow, cancel) the task; False if unknown."""
+        active = self.active.get(task_id)
+        record = active.record if active is not None else self.store.get(task_id)
+        if record is None:
+            return False
+        return principal.sees_all or record.owner == principal.id
+
     def task_status(self, task_id: str) -> pb.TaskStatus:
         return status.task_status(self, task_id)
 
-    def swarm_status(self, recent: int) -> pb.SwarmStatus:
-        return status.swarm_status(self, recent)
+    def swarm_status(self, recent: int, owner: str | None = None) -> pb.SwarmStatus:
+        return status.swarm_status(self, recent, owner)
 
     def put_blobs(self, batch: pb.BlobBatch, client: str = "") -> None:
         self.blob_service.put(batch, client)

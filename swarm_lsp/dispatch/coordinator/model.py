@@ -44,6 +44,8 @@ class CoordinatorConfig:
     max_client_blob_bytes: int = 1024**3  # blobs one client may have stored at once
     max_blob_store_bytes: int = 4 * 1024**3  # the coordinator's blob store (LRU prune past it)
     max_store_bytes: int = 2 * 1024**3  # the task store (oldest finished tasks go first)
+    max_worker_capacity: int = 64  # slots one worker may claim (a credential may say fewer)
+    tokens_file: Path | None = None  # per-credential tokens; None: <state_dir>/tokens.json
     local_fallback: bool = True
     local_capacity: int = 2
     max_attempts: int = 3
@@ -70,6 +72,7 @@ class WorkerSession:
     draining: bool = False
     completed: int = 0
     local: bool = False
+    identity: str = ""  # one live session per identity (credential, or declared name)
 
     @property
     def free(self) -> int:

@@ -16,9 +16,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from swarm_lsp.dispatch.coordinator.core import Coordinator
-from swarm_lsp.dispatch.coordinator.identity import caller
 from swarm_lsp.dispatch.coordinator.model import RequestError, WorkerSession
-from swarm_lsp.dispatch.coordinator.results import final_result
+from swarm_lsp.dispatch.coordinator.results import final_result, not_found
+from swarm_lsp.dispatch.credentials import Principal
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.security import GuardInterceptor, bind, server_options
@@ -71,27 +71,52 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: RequestError)
     await context.abort(err.code, str(err))
 
 
+def _no_task(task_id: str) -> RequestError:
+    # The same answer for a task that does not exist and one that is someone else's.
+    return RequestError(grpc.StatusCode.NOT_FOUND, f"no task {task_id!r}")
+
+
 class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
+    """What clients call. A client sees only its own tasks; an operator sees all."""
+
     def __init__(self, coordinator: Coordinator) -> None:
         self.c = coordinator
 
+    async def _submitter(self, context: Any) -> Principal:
+        principal = self.c.identities.principal(context)
+        if not principal.can_submit:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"a {principal.kind} credential ({principal.id}) cannot submit tasks",
+            )
+        return principal
+
+    async def _reader(self, context: Any, task_id: str) -> Principal:
+        principal = self.c.identities.principal(context)
+        if not self.c.visible(task_id, principal):
+            await _abort(context, _no_task(task_id))
+        return principal
+
     async def SubmitTask(self, request: pb.Task, context: Any) -> pb.TaskReceipt:
+        principal = await self._submitter(context)
         try:
-            return self.c.submit(request)
+            return self.c.submit(request, principal.id)
         except RequestError as err:
             await _abort(context, err)
             raise  # pragma: no cover - abort raises
 
     async def SubmitTasks(self, request: pb.TaskBatch, context: Any) -> pb.SubmitOutcomes:
+        principal = await self._submitter(context)
         if len(request.tasks) > MAX_BATCH_TASKS:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_BATCH_TASKS} tasks per batch"
             )
-        return self.c.submit_many(request.tasks)
+        return self.c.submit_many(request.tasks, principal.id)
 
     async def SubmitStream(
         self, request_iterator: AsyncIterator[pb.SubmitStreamRequest], context: Any
     ) -> AsyncIterator[pb.SubmitStreamReply]:
+        principal = await self._submitter(context)
         async for request in request_iterator:
             if len(request.tasks) != len(request.request_ids):
                 await context.abort(
@@ -101,10 +126,11 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_BATCH_TASKS} tasks per message"
                 )
-            outcomes = self.c.submit_many(request.tasks)
+            outcomes = self.c.submit_many(request.tasks, principal.id)
             yield pb.SubmitStreamReply(request_ids=request.request_ids, outcomes=outcomes.outcomes)
 
     async def GetTaskStatus(self, request: pb.TaskId, context: Any) -> pb.TaskStatus:
+        await self._reader(context, request.id)
         try:
             return self.c.task_status(request.id)
         except RequestError as err:
@@ -112,6 +138,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
             raise  # pragma: no cover
 
     async def StreamResults(self, request: pb.TaskId, context: Any) -> AsyncIterator[pb.TaskResult]:
+        await self._reader(context, request.id)
         active = self.c.active.get(request.id)
         if active is None and self.c.finished_results(request.id):
             for result in self.c.finished_results(request.id):
@@ -143,11 +170,15 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
     ) -> AsyncIterator[pb.WatchResponse]:
         out: asyncio.Queue[pb.TaskResult | None] = asyncio.Queue()
         followed: set[str] = set()
+        principal = self.c.identities.principal(context)
 
         async def read() -> None:
             try:
                 async for request in request_iterator:
                     for task_id in request.task_ids:
+                        if not self.c.visible(task_id, principal):
+                            out.put_nowait(not_found(task_id))
+                            continue
                         followed.add(task_id)
                         self.c.follow(task_id, out)
             except (grpc.aio.AioRpcError, asyncio.CancelledError):
@@ -168,6 +199,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                     active.subscribers.discard(out)
 
     async def CancelTask(self, request: pb.TaskId, context: Any) -> pb.Empty:
+        await self._reader(context, request.id)
         try:
             self.c.cancel(request.id)
         except RequestError as err:
@@ -175,9 +207,12 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
         return pb.Empty()
 
     async def GetSwarmStatus(self, request: pb.SwarmStatusRequest, context: Any) -> pb.SwarmStatus:
-        return self.c.swarm_status(min(max(request.recent, 0), 500))
+        principal = self.c.identities.principal(context)
+        owner = None if principal.sees_all else principal.id
+        return self.c.swarm_status(min(max(request.recent, 0), 500), owner)
 
     async def HasBlobs(self, request: pb.BlobRefs, context: Any) -> pb.BlobRefs:
+        await self._submitter(context)
         try:
             return self.c.missing_blobs(request)
         except RequestError as err:
@@ -185,13 +220,15 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
             raise  # pragma: no cover
 
     async def PutBlobs(self, request: pb.BlobBatch, context: Any) -> pb.Empty:
+        principal = await self._submitter(context)
         try:
-            await asyncio.to_thread(self.c.put_blobs, request, caller(context))  # zstd, disk
+            await asyncio.to_thread(self.c.put_blobs, request, principal.id)  # zstd, disk
         except RequestError as err:
             await _abort(context, err)
         return pb.Empty()
 
     async def GetBlobs(self, request: pb.BlobRefs, context: Any) -> pb.BlobBatch:
+        await self._submitter(context)
         try:
             return await asyncio.to_thread(self.c.get_blobs, request)
         except RequestError as err:
@@ -204,6 +241,12 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
         self.c = coordinator
 
     async def GetBlobs(self, request: pb.BlobRefs, context: Any) -> pb.BlobBatch:
+        principal = self.c.identities.principal(context)
+        if not principal.can_work:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"a {principal.kind} credential ({principal.id}) cannot fetch a worker's blobs",
+            )
         try:
             return await asyncio.to_thread(self.c.get_blobs, request)
         except RequestError as err:
@@ -221,7 +264,8 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "send register first")
             return
         try:
-            session = self.c.register_worker(first.register, context.peer())
+            principal = self.c.identities.principal(context)
+            session = self.c.register_worker(first.register, context.peer(), principal)
         except RequestError as err:
             await _abort(context, err)
             return
@@ -289,7 +333,9 @@ async def create_server(
     """A grpc.aio server (not yet started) for ``coordinator``, and the port it bound."""
     swarm = coordinator.settings.swarm
     server = grpc.aio.server(
-        interceptors=[guard or GuardInterceptor(swarm.token, swarm.allowed_hosts)],
+        interceptors=[
+            guard or GuardInterceptor(swarm.token, swarm.allowed_hosts, tokens=coordinator.tokens)
+        ],
         options=server_options(coordinator.config.max_message_bytes),
         maximum_concurrent_rpcs=None,
     )

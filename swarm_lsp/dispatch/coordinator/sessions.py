@@ -13,12 +13,13 @@ from collections.abc import Iterator
 import grpc
 
 from swarm_lsp.dispatch.coordinator.model import RequestError, WorkerSession
+from swarm_lsp.dispatch.credentials import ANONYMOUS, Principal
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.routing import model_size_rank
 
 log = logging.getLogger(__name__)
 
-MAX_CAPACITY = 1024
+MAX_CAPACITY = 64  # slots one worker may claim, unless configured otherwise
 
 
 class SessionTable:
@@ -31,22 +32,67 @@ class SessionTable:
     def __len__(self) -> int:
         return len(self.workers)
 
-    def new_session(self, request: pb.RegisterRequest, peer: str) -> WorkerSession:
-        """A session for ``request`` (checked), not yet in the table."""
+    def new_session(
+        self,
+        request: pb.RegisterRequest,
+        peer: str,
+        principal: Principal = ANONYMOUS,
+        max_capacity: int = MAX_CAPACITY,
+    ) -> WorkerSession:
+        """A session for ``request`` as its credential allows it, not yet in the table.
+
+        A worker credential registers under its own name only, for the task roles it allows,
+        with at most the capacity it (or the coordinator's configuration) allows.
+        """
+        if not principal.can_work:
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"a {principal.kind} credential ({principal.id}) cannot register as a worker",
+            )
         if not request.roles:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "a worker needs a role")
         for size in request.model_sizes:
             if model_size_rank(size) == 0:
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"bad model size {size!r}")
+        name = request.name or principal.name or f"worker-{len(self.workers) + 1}"
+        if principal.fixed_name and name != principal.name:
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"this credential is worker {principal.name!r}; it cannot register as {name!r}",
+            )
+        roles = frozenset(request.roles)
+        if principal.task_roles is not None and not roles <= principal.task_roles:
+            refused = ", ".join(sorted(roles - principal.task_roles))
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"worker {name!r} may not run {refused} (its credential allows "
+                f"{', '.join(sorted(principal.task_roles)) or 'no role'})",
+            )
+        cap = min(max_capacity, principal.max_capacity or max_capacity)
         return WorkerSession(
             id=uuid.uuid4().hex,
-            name=request.name or f"worker-{len(self.workers) + 1}",
+            name=name,
             host=request.host,
-            roles=frozenset(request.roles),
+            roles=roles,
             model_sizes=tuple(request.model_sizes),
-            capacity=max(1, min(request.capacity or 1, MAX_CAPACITY)),
+            capacity=max(1, min(request.capacity or 1, cap)),
             peer=peer,
+            identity=principal.id if principal.fixed_name else f"name:{name}",
         )
+
+    def live(self, identity: str, now: float, timeout_s: float) -> WorkerSession | None:
+        """A session of ``identity`` whose heartbeats are still current."""
+        return next(
+            (
+                w
+                for w in self.workers.values()
+                if w.identity == identity and now - w.last_heartbeat <= timeout_s
+            ),
+            None,
+        )
+
+    def of_identity(self, identity: str) -> list[WorkerSession]:
+        return [w for w in self.workers.values() if w.identity == identity]
 
     def named(self, name: str) -> list[WorkerSession]:
         return [w for w in self.workers.values() if w.name == name]

@@ -92,7 +92,8 @@ def task_status(c: Coordinator, task_id: str) -> pb.TaskStatus:
     )
 
 
-def swarm_status(c: Coordinator, recent: int) -> pb.SwarmStatus:
+def swarm_status(c: Coordinator, recent: int, owner: str | None = None) -> pb.SwarmStatus:
+    """Machines, queues and counts; the recent tasks are ``owner``'s only when given."""
     now = time.monotonic()
     machines = [
         pb.MachineStatus(
@@ -114,7 +115,7 @@ def swarm_status(c: Coordinator, recent: int) -> pb.SwarmStatus:
     depth = c.queues.depth_by_role()
     stamp = now_ms()
     c.save_starts()
-    rows = c.store.recent(recent or 20)
+    rows = c.store.recent(recent or 20, owner)
     return pb.SwarmStatus(
         coordinator=c.address,
         machines=machines,
