@@ -10,6 +10,7 @@ from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.completion_session import CompletionSession
 
 TRIGGER_CHARACTERS = [".", "(", "[", "{", ",", ":", "=", " "]
+NAME_ITEMS = 20  # workspace names offered beside the model's completion
 
 
 def _documentation(ls: SwarmLanguageServer, text: str) -> types.MarkupContent | str:
@@ -53,7 +54,22 @@ def register(server: SwarmLanguageServer) -> None:
             insert_text_format=types.InsertTextFormat.PlainText,
             text_edit=types.TextEdit(range=types.Range(start, params.position), new_text=text),
         )
-        return types.CompletionList(is_incomplete=True, items=[item])
+        items = [item]
+        # Names from the file and the workspace index that the typed word starts, beside the
+        # model's guess: a tiny model's first word is right far less often than this list.
+        for rank, name in enumerate(found.names[:NAME_ITEMS]):
+            items.append(
+                types.CompletionItem(
+                    label=name,
+                    kind=types.CompletionItemKind.Reference,
+                    detail="swarm-lsp · workspace name",
+                    sort_text=f"1{rank:03d}",
+                    text_edit=types.TextEdit(
+                        range=types.Range(start, params.position), new_text=name
+                    ),
+                )
+            )
+        return types.CompletionList(is_incomplete=True, items=items)
 
     @server.feature("swarm/debug/lastCompletion")
     def last_completion(ls: SwarmLanguageServer, params: Any) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ class Answer:
     word: str  # the partial word before the cursor
     model: str
     kind: str  # "model" | "typed-ahead" | "cached"
+    names: tuple[str, ...] = ()  # known names the partial word may be the start of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +159,7 @@ class CompletionSession:
         if not result.text.strip():
             return None
         self.cache.put(uri, cursor.prefix, line_rest, result.text)
-        return Answer(result.text, cursor.word, result.model, "model")
+        return Answer(result.text, cursor.word, result.model, "model", prompt.names)
 
     # -- warming between requests ------------------------------------------------------------
     def schedule_warm(self, uri: str, delay: float, *, stale: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from lsprotocol import types
@@ -131,3 +132,34 @@ async def test_warming_at_the_cursor_makes_the_first_request_cheap(
     stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
     assert stats.promptTokens > 50
     assert stats.promptTokens - stats.reusedTokens <= 2
+
+
+async def test_completion_list_offers_workspace_names_beside_the_model(
+    client: LanguageClient, sample_project: Path
+) -> None:
+    # Rectangle is defined in shapes/geometry.py; this new file only types "Rect". The suite
+    # starts without indexing: a save puts geometry.py in the index.
+    geometry = (sample_project / "shapes" / "geometry.py").as_uri()
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=geometry))
+    )
+    for _ in range(100):
+        found = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="Rectangle"))
+        if found:
+            break
+        await asyncio.sleep(0.05)
+    text = "from shapes.geometry import scale\n\n\ndef square(side):\n    return Rect"
+    uri = open_doc(client, sample_project / "shapes" / "square.py", text)
+    result = await client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=4, character=15),
+        )
+    )
+    assert isinstance(result, types.CompletionList) and result.items
+    assert result.items[0].sort_text == "0"  # the model's completion first
+    labels = [item.label for item in result.items[1:]]
+    assert "Rectangle" in labels
+    edit = next(i for i in result.items if i.label == "Rectangle").text_edit
+    assert isinstance(edit, types.TextEdit)
+    assert edit.range.start == types.Position(4, 11) and edit.new_text == "Rectangle"

