@@ -2,9 +2,12 @@
 
 Loads ``swarm_lsp/workers/testing/sandbox.py`` of ``--old`` (default: the commit before the
 strict sandbox) next to the current one and times the same commands through each, in
-alternating order, with a bare asyncio subprocess as the baseline: ``true``,
-``python -c pass`` and ``python -m pytest -q`` on a copy of the bundled sample project.
-Prints a Markdown report with medians, p95, the overhead over bare and new/old ratios.
+alternating order, with a bare asyncio subprocess as the baseline: ``true`` and
+``python -c pass``. Then a whole ``test`` task (copy the snapshot, sandboxed pytest with
+JUnit XML, parse) on the bundled sample project through each commit's own test role, each in
+a long-lived process of its own (one-off probes done before timing), against a bare
+``python -m pytest -q``. Prints a Markdown report with medians, p95, the overhead over bare
+and new/old ratios.
 
     .venv/bin/python bench/sandbox_compare.py [--old COMMIT] [--runs 30] [--pytest-runs 10]
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import json
 import os
 import shutil
 import statistics
@@ -47,6 +51,69 @@ def _old_module(commit: str, folder: Path) -> ModuleType:
     sys.modules["old_sandbox"] = module
     spec.loader.exec_module(module)
     return module
+
+
+ROLE_LOOP = """
+import asyncio, json, sys, time
+from pathlib import Path
+from swarm_lsp.config import Settings
+from swarm_lsp.workers.base import TaskRequest
+from swarm_lsp.workers.testing import role
+
+class Quiet:
+    async def partial(self, text, data=None): pass
+    async def progress(self, message, percentage=None): pass
+
+async def main():
+    handler = role.create(Settings())
+    for line in sys.stdin:
+        task = TaskRequest(id="b", type="test", payload={"kind": "test"},
+                           snapshot_dir=Path(line.strip()))
+        start = time.perf_counter()
+        result = await handler.run(task, Quiet())
+        ms = (time.perf_counter() - start) * 1000
+        print(json.dumps({"ms": ms, "isolation": result["isolation"],
+                          "summary": result["summary"]}), flush=True)
+
+asyncio.run(main())
+"""
+
+
+class RoleProcess:
+    """A test role of one commit's tree in a process of its own, run one task per call."""
+
+    def __init__(self, tree: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", ROLE_LOOP],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tree,
+        )
+        self.last: dict[str, object] = {}
+
+    def run(self, snapshot: Path) -> float:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{snapshot}\n")
+        self.process.stdin.flush()
+        self.last = json.loads(self.process.stdout.readline())
+        return float(str(self.last["ms"]))
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def _tree(commit: str, folder: Path) -> Path:
+    folder.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit, "swarm_lsp"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 async def _bare(argv: list[str], cwd: Path) -> None:
@@ -92,8 +159,11 @@ def _table(title: str, samples: dict[str, list[float]]) -> None:
         median, p95 = _stats(samples[name])
         extra = "—" if name == "bare" else f"+{median - bare:.1f} ms"
         print(f"| {label} | {median:.1f} ms | {p95:.1f} ms | {extra} |")
-    ratio = (new - bare) / (old - bare) if old > bare else float("nan")
-    print(f"\nnew/old: {new / old:.2f}x total, {ratio:.2f}x overhead over bare.\n")
+    if old > bare and new > bare:
+        overhead = f"{(new - bare) / (old - bare):.2f}x the old overhead over bare"
+    else:
+        overhead = "no overhead ratio (a sandboxed median was not above bare's: noise)"
+    print(f"\nnew/old: {new / old:.2f}x total median; {overhead}.\n")
 
 
 async def main() -> int:
@@ -127,15 +197,33 @@ async def main() -> int:
             shutil.copytree(SAMPLE, target)
             return target
 
-        runners = {
-            "bare": lambda: _bare(pytest_argv, fresh()),
-            "old": lambda: old_sandbox.run_sandboxed(pytest_argv, fresh(), isolation="bwrap"),
-            "new": lambda: new_sandbox.run_sandboxed(pytest_argv, fresh()),
-        }
-        samples = await _interleaved(runners, args.pytest_runs)
+        old_role = RoleProcess(_tree(args.old, work / "old-tree"))
+        new_role = RoleProcess(REPO)
+        try:
+            for role in (old_role, new_role):  # probes, imports, first-run caches
+                role.run(fresh())
+
+            async def bare_pytest() -> None:
+                await _bare(pytest_argv, fresh())
+
+            async def through(role: RoleProcess) -> None:
+                await asyncio.to_thread(role.run, fresh())
+
+            samples = await _interleaved(
+                {
+                    "bare": bare_pytest,
+                    "old": lambda: through(old_role),
+                    "new": lambda: through(new_role),
+                },
+                args.pytest_runs,
+            )
+            isolation = f"old: {old_role.last['isolation']}, new: {new_role.last['isolation']}"
+        finally:
+            old_role.close()
+            new_role.close()
         _table(
-            f"`python -m pytest -q` on a fresh copy of the sample project (copy included), "
-            f"{args.pytest_runs} runs each",
+            f"`test` task on the sample project (copy + sandboxed pytest + JUnit parse, "
+            f"{isolation}) vs bare `python -m pytest -q`, {args.pytest_runs} runs each",
             samples,
         )
         load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
