@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# bubblewrap is the test sandbox (no privileges, no network, only the copy writable).
 	command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap) || echo "bubblewrap not installed: test tasks are refused unless swarm.sandbox = \"weak\""; }
+	# Emacs + eglot for the real-editor test (tests/editors/test_emacs_eglot.py); best effort.
+	emacs --batch --eval "(progn (package-initialize) (require 'eglot))" >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get install -y -qq --no-install-recommends emacs-nox elpa-eglot || (apt-get update -qq && apt-get install -y -qq --no-install-recommends emacs-nox elpa-eglot)) || echo "emacs not installed: the Emacs test is skipped"; }
 	$(PY) -m pip install --quiet --upgrade pip wheel
 	# CPU PyTorch from this machine's disk, before anything can ask for a CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0

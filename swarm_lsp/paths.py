@@ -44,7 +44,6 @@ PROJECT_MARKERS = (
     "go.mod",
     "pom.xml",
     "build.gradle",
-    "Makefile",
 )
 
 

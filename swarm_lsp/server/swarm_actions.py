@@ -29,8 +29,8 @@ from swarm_lsp.server.task_payloads import (
     packed_context,
     relative_path,
     selected_text,
+    symbol_at,
     where_tests_go,
-    word_at,
     workspace_snapshot,
 )
 
@@ -304,7 +304,7 @@ class SwarmActions:
             document = document_entry(self.ls, uri)
         except SwarmError as err:
             raise JsonRpcInvalidParams(str(err)) from err
-        symbol = word_at(document["text"], line, character)
+        symbol = symbol_at(document["text"], line, character)
         if not symbol:
             raise JsonRpcInvalidParams(
                 f"swarm.research: no symbol at line {line + 1}, column {character + 1}"

@@ -1,4 +1,5 @@
-"""textDocument/documentSymbol and workspace/symbol from the context engine's index."""
+"""textDocument/documentSymbol, workspace/symbol and textDocument/definition from the context
+engine's index (definitions by name: the tree-sitter tags, no type inference)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,39 @@ def to_document_symbol(symbol: Symbol) -> types.DocumentSymbol:
     )
 
 
+def definition_locations(
+    ls: SwarmLanguageServer, uri: str, position: types.Position
+) -> list[types.Location]:
+    """Where the name under ``position`` is defined in the workspace (its own file first)."""
+    from swarm_lsp.server.task_payloads import word_at
+
+    engine = ls.context
+    doc = ls.workspace.text_documents.get(uri)
+    if engine is None or engine.root is None or doc is None:
+        return []
+    name = word_at(doc.source, position.line, position.character)
+    if not name:
+        return []
+    tags = engine.index.definitions(name)
+    if not tags:  # open documents are indexed after an edit; bring them in now
+        for open_uri in list(ls.workspace.text_documents):
+            engine.refresh_document(open_uri)
+        tags = engine.index.definitions(name)
+    locations: list[types.Location] = []
+    for tag in tags:
+        target = path_to_uri(engine.root / tag.path)
+        start = types.Position(tag.line, tag.column)
+        end = types.Position(tag.line, tag.column + len(tag.name))
+        locations.append(types.Location(uri=target, range=types.Range(start, end)))
+    locations.sort(key=lambda loc: loc.uri != uri)
+    return locations
+
+
 def register(server: SwarmLanguageServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+    def definition(ls: SwarmLanguageServer, params: types.DefinitionParams) -> list[types.Location]:
+        return definition_locations(ls, params.text_document.uri, params.position)
+
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def document_symbol(
         ls: SwarmLanguageServer, params: types.DocumentSymbolParams

@@ -6,6 +6,7 @@ Plain functions over the server's documents and the workspace folder; no LSP tra
 from __future__ import annotations
 
 import contextlib
+import keyword
 import os
 import re
 from pathlib import Path
@@ -84,6 +85,29 @@ def word_at(text: str, line: int, character: int) -> str:
     current = lines[line]
     for match in _WORD.finditer(current):
         if match.start() <= character <= match.end():
+            return match.group(0)
+    return ""
+
+
+# Words that introduce a symbol rather than name one (a selection usually starts on them).
+_KEYWORDS = frozenset(keyword.kwlist) | {
+    "fn", "func", "function", "let", "const", "var", "pub", "static", "struct", "impl",
+    "interface", "type", "export", "default", "public", "private", "protected", "self",
+}  # fmt: skip
+
+
+def symbol_at(text: str, line: int, character: int) -> str:
+    """The symbol a request at (line, character) is about: the identifier there, else the
+    first identifier after it on the line that is not a keyword (``def perimeter`` → perimeter).
+    """
+    word = word_at(text, line, character)
+    if word and word not in _KEYWORDS:
+        return word
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return ""
+    for match in _WORD.finditer(lines[line]):
+        if match.end() > character and match.group(0) not in _KEYWORDS:
             return match.group(0)
     return ""
 

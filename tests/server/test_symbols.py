@@ -52,3 +52,26 @@ async def test_unsaved_definition_reaches_workspace_symbols(
             break
     assert [s.name for s in found] == ["brand_new_helper"]
     assert found[0].location.uri.endswith("shapes/report.py")  # type: ignore[union-attr]
+
+
+async def test_definition_across_files(client: LanguageClient, sample_project: Path) -> None:
+    open_doc(client, sample_project / "shapes" / "geometry.py")  # indexed when opened
+    uri = open_doc(client, sample_project / "tests" / "test_geometry.py")
+    found: list = []
+    for _ in range(40):  # indexing an opened document is debounced
+        found = (
+            await client.text_document_definition_async(
+                types.DefinitionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=2, character=30),  # "Rectangle" in the import
+                )
+            )
+            or []
+        )
+        if found:
+            break
+        await asyncio.sleep(0.25)
+    (location,) = found
+    assert isinstance(location, types.Location)
+    assert location.uri == (sample_project / "shapes" / "geometry.py").as_uri()
+    assert location.range.start.line == 14  # class Rectangle:, 0-based

@@ -244,3 +244,34 @@ async def test_explain_action_opens_a_markdown_answer(
     assert shown.uri.endswith(".md")
     shown_text = Path(shown.uri.removeprefix("file://")).read_text()
     assert "Swarm: Explain" in shown_text and "adds width and height once" in shown_text
+
+
+async def test_resolve_gives_up_at_its_bound_and_the_refactor_finishes_in_the_background(
+    client: LanguageClient, endpoint: ScriptedEndpoint
+) -> None:
+    endpoint.replies = [GOOD_DIFF]
+    endpoint.delay_s = 0.05  # a few seconds in all: longer than the bound below
+    editor: Editor = client.editor  # type: ignore[attr-defined]
+    editor.answer("Apply")
+    await ready(client)
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"swarm": {"resolveTimeoutMs": 300}})
+    )
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = open_doc(client, root / GEOMETRY, version=3)
+    action = (await _actions(client, uri))["Swarm: Refactor…"]
+    try:
+        began = asyncio.get_running_loop().time()
+        resolved = await asyncio.wait_for(client.code_action_resolve_async(action), timeout=10)
+        assert asyncio.get_running_loop().time() - began < 5
+        assert resolved.edit is None  # it gave up waiting, and said so
+        notice = await wait_for(
+            lambda: [m for m in client.messages if "resolveTimeoutMs" in m.message], 10, "notice"
+        )
+        assert "background" in notice[0].message
+        # The work went on: Apply is asked, and the edit arrives as workspace/applyEdit.
+        (applied,) = await wait_for(lambda: editor.applied, 120, "the background edit")
+        version, _ = _edits_for(applied.edit, uri)
+        assert version == 3
+    finally:
+        endpoint.delay_s = 0.0

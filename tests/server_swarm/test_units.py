@@ -15,7 +15,12 @@ from swarm_lsp.server.diagnostics import group_by_file
 from swarm_lsp.server.swarm_bridge import child_environment
 from swarm_lsp.server.swarm_commands import Span, parse_position, parse_range, parse_uri
 from swarm_lsp.server.swarm_status import roles_available, status_params
-from swarm_lsp.server.task_payloads import where_tests_go, word_at, workspace_snapshot
+from swarm_lsp.server.task_payloads import (
+    symbol_at,
+    where_tests_go,
+    word_at,
+    workspace_snapshot,
+)
 
 
 def test_child_environment_passes_only_changed_settings() -> None:
@@ -131,6 +136,11 @@ def test_word_at_and_test_file_for(tmp_path: Path) -> None:
     assert word_at("a = foo_bar(1)\n", 0, 11) == "foo_bar"
     assert word_at("   \n", 0, 1) == ""
     assert word_at("x\n", 5, 0) == ""
+    # A selection that starts at the indentation or on a keyword names the symbol after it.
+    assert symbol_at("    def perimeter(self):\n", 0, 0) == "perimeter"
+    assert symbol_at("class Rectangle:\n", 0, 2) == "Rectangle"
+    assert symbol_at("a = foo_bar(1)\n", 0, 5) == "foo_bar"
+    assert symbol_at("    return\n", 0, 0) == ""
     assert where_tests_go(None, "shapes/geometry.py") == "tests/test_geometry.py"
     (tmp_path / "shapes").mkdir()
     (tmp_path / "shapes" / "test_geometry.py").write_text("")

@@ -68,6 +68,14 @@
 (cl-defmethod eglot-handle-notification (_server (_method (eql swarm/result)) &rest params)
   (puthash (plist-get params :taskId) params st-task-results))
 
+(defvar st-published nil "(file . count) of every publishDiagnostics, newest first.")
+(advice-add 'eglot-handle-notification :before
+            (lambda (_server method &rest params)
+              (when (eq method 'textDocument/publishDiagnostics)
+                (push (format "%s:%d" (file-name-nondirectory (plist-get params :uri))
+                              (length (plist-get params :diagnostics)))
+                      st-published))))
+
 (defun st-open (relative)
   "Visit RELATIVE in the project with eglot managing it; the buffer."
   (let ((buffer (find-file-noselect (expand-file-name relative st-project))))
@@ -98,6 +106,7 @@
 (defun st-flymake (buffer needle)
   "Flymake diagnostics in BUFFER whose text contains NEEDLE: list of (line . text)."
   (with-current-buffer buffer
+    (flymake-start)  ; batch Emacs shows no window, so flymake would defer its start forever
     (cl-loop for d in (flymake-diagnostics)
              when (string-match-p (regexp-quote needle) (flymake-diagnostic-text d))
              collect (cons (line-number-at-pos (flymake-diagnostic-beg d))
@@ -172,10 +181,12 @@
 
   (st-step 'diagnostics
     (with-current-buffer tests-buffer
+      (set-buffer-modified-p t)  ; save-buffer skips an unmodified buffer
       (save-buffer))  ; didSave: a debounced test run
     (st-put 'flymake-test
             (vconcat (mapcar #'car (or (st-wait (lambda () (st-flymake tests-buffer "test_perimeter")) 180)
                                        nil))))
+    (st-put 'published (vconcat (reverse st-published)))
     (st-put 'flymake-suspect
             (vconcat (mapcar #'car (st-wait (lambda () (st-flymake geometry "test_perimeter")) 30)))))
 
@@ -236,7 +247,7 @@
       (st-wait (lambda () nil) 1)
       (dolist (s (list tests-server server))
         (condition-case err
-            (eglot-shutdown s nil t)
+            (eglot-shutdown s nil nil t)
           (error (push (format "%S" err) errors))))
       (st-put 'shutdown-seconds (- (float-time) began))
       (st-put 'shutdown-errors (vconcat errors))
