@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -24,6 +24,9 @@ from swarm_lsp.errors import SwarmError
 from swarm_lsp.models.local import Completion, LocalModels
 from swarm_lsp.server.protocol import SwarmProtocol
 from swarm_lsp.server.text import Cursor
+
+if TYPE_CHECKING:
+    from swarm_lsp.server.swarm_parts import SwarmParts
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +58,9 @@ class SwarmLanguageServer(LanguageServer):
         self.on_did_change: list[Callable[[str, int], None]] = []
         self.on_did_close: list[Callable[[str], None]] = []
         self.on_settings_changed: list[Callable[[Settings], None]] = []
-        # The swarm features' parts (bridge, diagnostics, jobs), set when they are registered.
-        self.swarm_parts: dict[str, Any] = {}
+        # The swarm features' state (bridge, diagnostics, actions, jobs: a ``SwarmParts``), set
+        # when they are registered (swarm_features.register).
+        self.swarm: SwarmParts | None = None
 
     # -- context ------------------------------------------------------------------------
     def start_context(self) -> None:

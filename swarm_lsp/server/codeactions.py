@@ -49,6 +49,7 @@ from swarm_lsp.server.swarm_commands import (
     parse_uri,
 )
 from swarm_lsp.server.swarm_edits import settle, to_workspace_edit
+from swarm_lsp.server.swarm_parts import swarm_of
 
 KIND_REFACTOR = types.CodeActionKind.RefactorRewrite.value
 KIND_GENERATE_TESTS = types.CodeActionKind.RefactorRewrite.value
@@ -201,7 +202,7 @@ async def resolve(
     return action
 
 
-def register_code_actions(server: SwarmLanguageServer, actions: SwarmActions, jobs: Jobs) -> None:
+def register_code_actions(server: SwarmLanguageServer) -> None:
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(
@@ -218,4 +219,5 @@ def register_code_actions(server: SwarmLanguageServer, actions: SwarmActions, jo
     async def code_action_resolve(
         ls: SwarmLanguageServer, params: types.CodeAction
     ) -> types.CodeAction:
-        return await resolve(ls, actions, jobs, params)
+        parts = swarm_of(ls)
+        return await resolve(ls, parts.actions, parts.jobs, params)

@@ -32,6 +32,7 @@ from pygls.exceptions import JsonRpcInvalidParams, JsonRpcServerError
 from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.jobs import Jobs
 from swarm_lsp.server.swarm_actions import Span, SwarmActions
+from swarm_lsp.server.swarm_parts import swarm_of
 
 ASK = "swarm.ask"
 INDEX = "swarm.index"
@@ -112,14 +113,22 @@ def _expect(command: str, args: tuple[Any, ...], low: int, high: int, usage: str
 # -- registration ------------------------------------------------------------------------------
 
 
+def _work(ls: SwarmLanguageServer) -> tuple[SwarmActions, Jobs]:
+    parts = swarm_of(ls)
+    return parts.actions, parts.jobs
+
+
 def _show(args: tuple[Any, ...], index: int) -> bool:
     return bool(_options(args[index] if len(args) > index else None).get("show"))
 
 
-def register_commands(server: SwarmLanguageServer, actions: SwarmActions, jobs: Jobs) -> None:
+def register_commands(server: SwarmLanguageServer) -> None:
+    """The commands; each handler finds the swarm's state on ``ls`` (``swarm_of``)."""
+
     @server.command(ASK)
     def ask(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
         _expect(ASK, args, 1, 1, "[question]")
+        actions, jobs = _work(ls)
         question = args[0]
         if not isinstance(question, str) or not question.strip():
             raise JsonRpcInvalidParams(f"{ASK}: the question must be a non-empty string")
@@ -133,11 +142,13 @@ def register_commands(server: SwarmLanguageServer, actions: SwarmActions, jobs: 
     @server.command(INDEX)
     def index(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
         _expect(INDEX, args, 0, 1, "[]")
+        actions, jobs = _work(ls)
         return jobs.start(INDEX, "Swarm: indexing for research", actions.index)
 
     @server.command(REFACTOR)
     def refactor(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
         _expect(REFACTOR, args, 3, 3, "[uri, range, instruction]")
+        actions, jobs = _work(ls)
         uri, span = parse_uri(REFACTOR, args[0]), parse_range(REFACTOR, args[1])
         instruction = args[2]
         if not isinstance(instruction, str) or not instruction.strip():
@@ -151,6 +162,7 @@ def register_commands(server: SwarmLanguageServer, actions: SwarmActions, jobs: 
     def explain_like(kind: str, command: str, title: str) -> Any:
         def handler(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
             _expect(command, args, 2, 3, "[uri, range, options?]")
+            actions, jobs = _work(ls)
             uri, span = parse_uri(command, args[0]), parse_range(command, args[1])
             actions.target(uri, span)
             show = _show(args, 2)
@@ -164,6 +176,7 @@ def register_commands(server: SwarmLanguageServer, actions: SwarmActions, jobs: 
     @server.command(GENERATE_TESTS)
     def generate_tests(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
         _expect(GENERATE_TESTS, args, 2, 3, "[uri, range, options?]")
+        actions, jobs = _work(ls)
         uri, span = parse_uri(GENERATE_TESTS, args[0]), parse_range(GENERATE_TESTS, args[1])
         actions.target(uri, span)
         return jobs.start(
@@ -173,6 +186,7 @@ def register_commands(server: SwarmLanguageServer, actions: SwarmActions, jobs: 
     @server.command(RESEARCH)
     def research(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
         _expect(RESEARCH, args, 2, 3, "[uri, position, options?]")
+        actions, jobs = _work(ls)
         uri = parse_uri(RESEARCH, args[0])
         line, character = parse_position(RESEARCH, args[1])
         symbol, question, hint = actions.symbol_question(uri, line, character)
@@ -186,6 +200,7 @@ def register_commands(server: SwarmLanguageServer, actions: SwarmActions, jobs: 
     @server.command(RUN_TESTS)
     def run_tests(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
         _expect(RUN_TESTS, args, 0, 2, "[uri?, options?]")
+        actions, jobs = _work(ls)
         if args and args[0] is not None:
             parse_uri(RUN_TESTS, args[0])
         if ls.workspace_root is None:
@@ -196,17 +211,17 @@ def register_commands(server: SwarmLanguageServer, actions: SwarmActions, jobs: 
     @server.command(STATUS)
     async def status(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
         _expect(STATUS, args, 0, 0, "[]")
-        return await actions.bridge.refresh()
+        return await swarm_of(ls).bridge.refresh()
 
     @server.command(CANCEL)
     def cancel(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
         _expect(CANCEL, args, 1, 1, "[taskId]")
         if not isinstance(args[0], str):
             raise JsonRpcInvalidParams(f"{CANCEL}: the task id must be a string")
-        return {"cancelled": jobs.cancel(args[0])}
+        return {"cancelled": swarm_of(ls).jobs.cancel(args[0])}
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     def progress_cancelled(
         ls: SwarmLanguageServer, params: types.WorkDoneProgressCancelParams
     ) -> None:
-        jobs.cancel_token(params.token)
+        swarm_of(ls).jobs.cancel_token(params.token)

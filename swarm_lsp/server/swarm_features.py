@@ -9,36 +9,33 @@ from __future__ import annotations
 from swarm_lsp.config import Settings
 from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.codeactions import register_code_actions
-from swarm_lsp.server.diagnostics import SwarmDiagnostics
-from swarm_lsp.server.jobs import Jobs
-from swarm_lsp.server.swarm_actions import SwarmActions
-from swarm_lsp.server.swarm_bridge import SwarmBridge
 from swarm_lsp.server.swarm_commands import register_commands
+from swarm_lsp.server.swarm_parts import SwarmParts, swarm_of
 
 
 def register(server: SwarmLanguageServer) -> None:
-    bridge = SwarmBridge(server)
-    diagnostics = SwarmDiagnostics(server, bridge)
-    actions = SwarmActions(server, bridge, diagnostics)
-    jobs = Jobs(server)
-    server.swarm_parts = {"bridge": bridge, "diagnostics": diagnostics, "jobs": jobs}
-    register_commands(server, actions, jobs)
-    register_code_actions(server, actions, jobs)
+    server.swarm = SwarmParts.create(server)
+    register_commands(server)
+    register_code_actions(server)
+    server.on_initialized.append(lambda: start(server))
+    server.on_shutdown.append(lambda: stop(server))
+    server.on_did_save.append(lambda uri: swarm_of(server).diagnostics.on_save(uri))
+    server.on_settings_changed.append(lambda settings: settings_changed(server, settings))
 
-    async def start() -> None:
-        await bridge.start()
 
-    async def stop() -> None:
-        await jobs.stop()  # their swarm tasks are cancelled while the connection still stands
-        diagnostics.cancel()
-        await bridge.stop()
+async def start(ls: SwarmLanguageServer) -> None:
+    await swarm_of(ls).bridge.start()
 
-    def settings_changed(settings: Settings) -> None:
-        if bridge.wants_switch(settings):
-            server.log("swarm: the swarm settings changed; reconnecting")
-            server.spawn(bridge.switch())
 
-    server.on_initialized.append(start)
-    server.on_shutdown.append(stop)
-    server.on_did_save.append(diagnostics.on_save)
-    server.on_settings_changed.append(settings_changed)
+async def stop(ls: SwarmLanguageServer) -> None:
+    parts = swarm_of(ls)
+    await parts.jobs.stop()  # their swarm tasks are cancelled while the connection still stands
+    parts.diagnostics.cancel()
+    await parts.bridge.stop()
+
+
+def settings_changed(ls: SwarmLanguageServer, settings: Settings) -> None:
+    bridge = swarm_of(ls).bridge
+    if bridge.wants_switch(settings):
+        ls.log("swarm: the swarm settings changed; reconnecting")
+        ls.spawn(bridge.switch())

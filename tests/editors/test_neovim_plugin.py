@@ -24,7 +24,8 @@ SWARM_COMMANDS = [
 
 
 def test_config_commands_and_options(nvim: Path, tmp_path: Path) -> None:
-    run = run_nvim(nvim, "config_and_commands", tmp_path)
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "protocol"
+    run = run_nvim(nvim, "config_and_commands", tmp_path, args={"fixtures": str(fixtures)})
     assert run.ok, run.describe()
     r = run.results
     # The test setup runs the server through this interpreter; settings go to the server twice.
@@ -44,6 +45,12 @@ def test_config_commands_and_options(nvim: Path, tmp_path: Path) -> None:
     assert any("✗ w2 on 10.0.0.2" in line for line in r["status_lines"])
     assert r["status_garbage"] == "Swarm ✗"
     assert r["status_dispatch_shape"] == "Swarm ✓ 2/2 ⟳1 ≡4"
+    # The server's shapes, from the shared fixtures.
+    assert r["status_fixture"] == "Swarm ✓ 1/2 ⟳3 ≡1"
+    assert r["started_is_started"] is True
+    assert r["results_delivered"]["finished"]["result"]["markdown"].startswith("`perimeter`")
+    assert r["results_delivered"]["failed"]["err"] == "cancelled"
+    assert r["pending_left"] == 0
     assert r["visible_plain"] == "ea(self):"
     assert r["visible_ranged"] == "ea(self):"
     assert r["visible_mismatch"] is None

@@ -10,6 +10,7 @@ everything else is real, including the server's own tiny chat model for the loca
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import typing
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -273,6 +274,12 @@ async def ready(client: LanguageClient, timeout: float = 60.0) -> dict[str, Any]
 STARTED_WITHIN_S = 2.0
 
 
+# The shapes of a started command's answer and of swarm/result, shared with the editor tests.
+RESULT_SHAPES = json.loads(
+    (Path(__file__).resolve().parents[1] / "fixtures" / "protocol" / "result.json").read_text()
+)
+
+
 class CommandFailed(Exception):
     """The background work of a command ended with an error (its ``swarm/result``)."""
 
@@ -290,6 +297,7 @@ async def start(client: LanguageClient, name: str, *args: Any) -> dict[str, Any]
     )
     elapsed = loop.time() - began
     assert isinstance(answer, dict) and answer.get("status") == "started", answer
+    assert set(answer) == set(RESULT_SHAPES["started"]), answer
     assert answer["taskId"] and answer["command"] == name
     assert elapsed < STARTED_WITHIN_S, f"{name} took {elapsed:.2f}s to answer"
     editor.answered_in.append(elapsed)
@@ -300,6 +308,7 @@ async def finished(client: LanguageClient, task_id: str, timeout: float = 120.0)
     """The result of the background work ``task_id`` (its ``swarm/result``)."""
     editor: Editor = client.editor  # type: ignore[attr-defined]
     done = await wait_for(lambda: editor.results.get(task_id), timeout, f"swarm/result {task_id}")
+    assert set(done) == set(RESULT_SHAPES["finished" if done["ok"] else "failed"]), done
     if not done["ok"]:
         raise CommandFailed(done["error"])
     return done["result"]

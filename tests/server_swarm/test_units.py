@@ -3,6 +3,7 @@ diagnostics grouping, snapshots, argument parsing and code-action kinds."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,15 @@ def _status() -> SwarmStatus:
         local_roles=("echo",),
         uptime_ms=5,
     )
+
+
+PROTOCOL_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "protocol"
+
+
+def test_status_shape_is_the_fixture_the_editor_tests_read() -> None:
+    # tests/fixtures/protocol/status.json is read by the Lua and TypeScript tests as well.
+    fixture = json.loads((PROTOCOL_FIXTURES / "status.json").read_text())
+    assert status_params("ready", "127.0.0.1:7000", _status()) == fixture
 
 
 def test_status_params_match_what_the_clients_parse() -> None:

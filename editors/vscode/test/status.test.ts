@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { isStartedTask } from '../src/common/protocol';
 import { formatClientState, formatStatus, normalizeStatus } from '../src/common/status';
+
+/** The server's own shapes (tests/fixtures/protocol; the Python and Lua tests read them too). */
+function serverFixture(name: string): unknown {
+  const repo = path.resolve(__dirname, '..', '..', '..', '..');
+  return JSON.parse(readFileSync(path.join(repo, 'tests', 'fixtures', 'protocol', name), 'utf8'));
+}
 
 const READY = {
   state: 'ready',
@@ -80,6 +89,20 @@ describe('formatStatus', () => {
       normalizeStatus({ state: 'ready', machines: [{ id: '[x](http://a)', host: 'h', roles: [], load: 0, capacity: 0, alive: true }] }),
     );
     assert.doesNotMatch(view.tooltip, /\[x\]\(http/);
+  });
+});
+
+describe('server fixtures', () => {
+  it('reads the status the server sends', () => {
+    const status = normalizeStatus(serverFixture('status.json'));
+    assert.equal(status.state, 'ready');
+    assert.equal(formatStatus(status).text, '$(pulse) Swarm 1/2 $(sync~spin) 3 $(list-ordered) 1');
+  });
+
+  it('recognises a started command', () => {
+    const shapes = serverFixture('result.json') as Record<string, unknown>;
+    assert.equal(isStartedTask(shapes.started), true);
+    assert.equal(isStartedTask(shapes.finished), false);
   });
 });
 

@@ -1,5 +1,5 @@
 -- The plugin's config, commands, option checks and pure helpers; no server is started.
-return function(H)
+return function(H, args)
   H.setup({ enable = false })
   local cfg = vim.lsp.config.swarm_lsp
   H.record('cmd', cfg.cmd)
@@ -51,6 +51,27 @@ return function(H)
     queueDepth = 4,
     recent = { { taskId = 't-9', type = 'test', state = 'SUCCEEDED' } },
   })))
+
+  -- The server's own shapes (tests/fixtures/protocol, also checked against the server).
+  local function fixture(name)
+    return vim.json.decode(table.concat(vim.fn.readfile(args.fixtures .. '/' .. name), '\n'))
+  end
+  H.record('status_fixture', status.short(status.normalize(fixture('status.json'))))
+  local client_mod = require('swarm_lsp.client')
+  local shapes = fixture('result.json')
+  local delivered = {}
+  for _, key in ipairs({ 'finished', 'failed' }) do
+    local done = shapes[key]
+    client_mod.pending[done.taskId] = {
+      on_result = function(err, result)
+        delivered[key] = { err = err and err.message or vim.NIL, result = result or vim.NIL }
+      end,
+    }
+    client_mod.on_result(done)
+  end
+  H.record('started_is_started', client_mod.is_started(shapes.started))
+  H.record('results_delivered', delivered)
+  H.record('pending_left', vim.tbl_count(client_mod.pending))
 
   local inline = require('swarm_lsp.inline')
   local typed = { start = { line = 0, character = 4 }, ['end'] = { line = 0, character = 6 } }
