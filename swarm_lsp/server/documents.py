@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
+from swarm_lsp import paths
 from swarm_lsp.context.documents import uri_to_path
 from swarm_lsp.server.app import SwarmLanguageServer
 
@@ -34,10 +35,38 @@ def schedule_refresh(ls: SwarmLanguageServer, uri: str) -> None:
     ls.refresh_timers[uri] = asyncio.get_running_loop().call_later(REFRESH_DELAY_S, fire)
 
 
+def adopt_project_root(ls: SwarmLanguageServer, uri: str) -> None:
+    """No workspace folder: the first opened file inside a project (found by its markers) makes
+    that project the workspace, so tests, research and cross-file context have a root."""
+    if ls.workspace_root is not None:
+        return
+    path = uri_to_path(uri)
+    if path is None:
+        return
+    root = paths.project_root(Path(path).parent)
+    if not paths.has_marker(root):
+        return
+    ls.workspace_root = root
+    ls.log(f"swarm-lsp: no workspace folder; using the project {root} (found by its markers)")
+    old = ls.context
+    ls.start_context()
+    engine = ls.context
+    if old is not None and engine is not None:
+        for open_uri, doc in list(ls.workspace.text_documents.items()):
+            if open_uri != uri and open_uri in old.documents:
+                engine.documents.open(open_uri, doc.source, doc.language_id or "", doc.version)
+        old.close()
+    if ls.settings.context.index_on_start:
+        from swarm_lsp.server.lifecycle import index_workspace
+
+        ls.spawn(index_workspace(ls))
+
+
 def register(server: SwarmLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: SwarmLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
+        adopt_project_root(ls, doc.uri)
         if ls.context is not None:
             ls.context.documents.open(doc.uri, doc.text, doc.language_id, doc.version)
         for hook in ls.on_did_open:
