@@ -381,7 +381,9 @@ class WorkspaceIndex:
             if not pending:
                 return
             with self._lock:
-                self.store.delete_paths([rel for rel in pending if rel in self._files])
+                # Every pending file, known or not: a run killed after writing points but
+                # before saving the manifest left points the manifest does not know of.
+                self.store.delete_paths(list(pending))
                 self.store.upsert([_sparse_point(chunk, n) for chunk, n in pending_chunks])
                 self._files.update(pending)
                 self._save_manifest()
