@@ -48,6 +48,18 @@ def test_no_capabilities():
     assert _status("NoNewPrivs") == "1"
 
 
+def test_no_new_user_namespace_or_keyring():
+    import ctypes
+    import errno
+
+    assert _fails(["unshare", "-U", "true"])
+    assert _fails(["unshare", "-Urm", "true"])
+    libc = ctypes.CDLL(None, use_errno=True)
+    # keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0): x86_64 250, aarch64 219.
+    number = {"x86_64": 250, "aarch64": 219}[os.uname().machine]
+    assert libc.syscall(number, 0, -3, 0) == -1 and ctypes.get_errno() == errno.EPERM
+
+
 def test_secrets_and_state_unreadable():
     for path in CONFIG["secrets"]:
         with pytest.raises(OSError):

@@ -9,7 +9,8 @@ from swarm_lsp.workers.testing import cgroups, jail, sandbox
 
 #: Never covered, whatever the level.
 NOT_COVERED = (
-    "the kernel is shared (no seccomp filter: a kernel bug is an escape)",
+    "the kernel is shared: a kernel bug reachable from the system calls left open is an escape "
+    "(the seccomp filter is a short deny list, not an allow list)",
     "CPU time is capped per process (prlimit) and by the wall-clock limit, not shared out",
     "disk use inside the project copy is capped per file only",
 )
@@ -42,13 +43,16 @@ def describe(policy: str) -> Coverage:
             if jail.as_root()
             else "the worker's uid in a user namespace, no capabilities, no nested user namespaces"
         )
+        filtered = sandbox.seccomp_problem()
         summary = (
             f"strict (bubblewrap): {who}; new PID, IPC, UTS, network and cgroup namespaces; "
             "only the project copy writable; the host shows only /usr, a few /etc files, the "
             "interpreter and toolchains, read-only"
         )
-        if jail.as_root():
-            gaps.append("nested user namespaces are allowed (more kernel exposed)")
+        if filtered:
+            gaps.append(f"no seccomp filter ({filtered}): new user namespaces, the keyring")
+        else:
+            summary += "; seccomp: no new user namespaces, keyring, TIOCSTI or foreign ABIs"
     elif policy == "weak":
         level = sandbox.available_level()
         summary = (

@@ -23,7 +23,8 @@ host), with no supplementary groups, an empty capability bounding set and ``no_n
 so set-uid programs do not raise it either. ``RLIMIT_NPROC`` then caps the processes of the
 run as a whole (the kernel does not apply it to uid 0). As an ordinary user, bubblewrap
 already uses a user namespace and drops every capability; nested user namespaces are
-refused (``--disable-userns``).
+refused (``--disable-userns``). Either way the command runs under the seccomp filter of
+:mod:`.seccomp` (no new user namespaces, keyring, ``TIOCSTI`` or foreign ABIs).
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class Jail:
     binds: list[tuple[Path, Path]]  # (host folder, where the command sees it)
     path_variable: str
 
-    def argv(self, command: Sequence[str]) -> list[str]:
+    def argv(self, command: Sequence[str], *, seccomp_fd: int | None = None) -> list[str]:
         args = [
             "bwrap",
             "--die-with-parent",
@@ -187,7 +188,10 @@ class Jail:
         args += _mkdirs(self.workdir.parent, made, mounts)
         args += ["--bind", str(self.workdir), str(self.workdir)]
         args += ["--remount-ro", "/", "--chdir", str(self.workdir)]
-        args += ["--setenv", "PATH", self.path_variable, "--"]
+        args += ["--setenv", "PATH", self.path_variable]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
+        args += ["--"]
         if as_root():
             args += [
                 "setpriv",

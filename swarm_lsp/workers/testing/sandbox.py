@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import platform
 import shutil
 import signal
 import sys
@@ -35,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from swarm_lsp.errors import SandboxError
-from swarm_lsp.workers.testing import cgroups, jail
+from swarm_lsp.workers.testing import cgroups, jail, seccomp
 
 #: Folders never copied into a sandbox: version control, caches and virtual environments.
 SKIP_DIRS = frozenset(
@@ -131,18 +132,48 @@ def strict_problem() -> str:
             env = clean_environment(copy)
             trial = jail.prepare(copy, env)
             problem = _probe(trial.argv(["true"]), env)
+            _level_cache["seccomp"] = problem or _seccomp_problem(trial, env)
             trial.release()
     _level_cache["strict"] = problem
     return problem
 
 
-def _probe(argv: list[str], env: Mapping[str, str] | None = None) -> str:
+def seccomp_problem() -> str:
+    """Why the strict sandbox runs without its seccomp filter (empty when it has it)."""
+    strict_problem()
+    return _level_cache.get("seccomp", "")
+
+
+def _seccomp_problem(trial: jail.Jail, env: Mapping[str, str]) -> str:
+    if not seccomp.supported():
+        return f"no seccomp filter written for {platform.machine()}"
+    fd = seccomp.open_program()
+    try:
+        # With the filter, a new user namespace must be refused and the rest must work.
+        refused = _probe(trial.argv(["unshare", "-U", "true"], seccomp_fd=fd), env, (fd,))
+        os.lseek(fd, 0, os.SEEK_SET)
+        works = _probe(trial.argv(["true"], seccomp_fd=fd), env, (fd,))
+    finally:
+        os.close(fd)
+    if works:
+        return f"bubblewrap did not take the seccomp filter: {works}"
+    return "" if refused else "the seccomp filter did not refuse a new user namespace"
+
+
+def _probe(
+    argv: list[str], env: Mapping[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+) -> str:
     """Empty when ``argv`` runs and exits 0, else what went wrong."""
     import subprocess
 
     try:
         done = subprocess.run(
-            argv, capture_output=True, timeout=10, check=False, env=dict(env) if env else None
+            argv,
+            capture_output=True,
+            timeout=10,
+            check=False,
+            env=dict(env) if env else None,
+            pass_fds=pass_fds,
         )
     except (OSError, subprocess.SubprocessError) as err:
         return str(err)
@@ -346,17 +377,32 @@ async def run_sandboxed(
         caps = cgroups.TaskCgroup.create(cgroups.support(), task_memory, limits.processes + 8)
         return made, caps, _nproc(limits, level)
 
+    filter_fd: int | None = None
     try:
         built, group, nproc = await asyncio.to_thread(setup)
-        command = built.argv(argv) if built is not None else _wrap(argv, level)
+        if built is not None and not seccomp_problem():
+            filter_fd = seccomp.open_program()
+        command = _wrap(argv, level)
+        if built is not None:
+            command = built.argv(argv, seccomp_fd=filter_fd)
         wrapped = _limited(command, limits, nproc)
         if group is not None:
             wrapped = ["sh", "-c", _JOIN_CGROUPS, "swarm-join", *group.procs_files, "--", *wrapped]
         watch_memory = group is None or not group.memory_capped
         return await _supervise(
-            wrapped, argv, workdir, environment, limits, level, cancel_event, watch_memory
+            wrapped,
+            argv,
+            workdir,
+            environment,
+            limits,
+            level,
+            cancel_event,
+            watch_memory,
+            () if filter_fd is None else (filter_fd,),
         )
     finally:
+        if filter_fd is not None:
+            os.close(filter_fd)
         if group is not None:
             await group.remove()
         if built is not None:
@@ -372,6 +418,7 @@ async def _supervise(
     level: str,
     cancel_event: asyncio.Event | None,
     watch_memory: bool,
+    pass_fds: tuple[int, ...],
 ) -> SandboxResult:
     cap = _OutputCap(limits.output_head_bytes, limits.output_tail_bytes)
     start = time.perf_counter()
@@ -384,6 +431,7 @@ async def _supervise(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
     except OSError as err:
         raise SandboxError(f"cannot start {argv[0]!r}: {err}") from err
