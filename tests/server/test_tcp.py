@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -141,8 +143,38 @@ def test_tcp_session_needs_the_token(isolated_cache: Path) -> None:
         proc.wait()
 
 
-def test_unix_socket_is_private_and_serves(tmp_path: Path) -> None:
-    path = tmp_path / "lsp.sock"
+_CONNECT = """
+import socket, sys
+sock = socket.socket(socket.AF_UNIX)
+try:
+    sock.connect(sys.argv[1])
+except OSError as err:
+    sys.exit(print(type(err).__name__))
+data = b""
+while chunk := sock.recv(4096):
+    data += chunk
+print(data.decode())
+"""
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")  # one another user may run (the venv's is under /root)
+
+
+def _connect_as_nobody(path: Path) -> str:
+    other = subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", _CONNECT, str(path)],
+        user=65534,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return other.stdout.strip()
+
+
+def test_unix_socket_is_private_and_serves() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="swarm-lsp-sock-"))  # under /tmp, open to all
+    folder.chmod(0o755)
+    path = folder / "lsp.sock"
     proc = subprocess.Popen([*SERVE, "--socket", str(path)], stderr=subprocess.DEVNULL)
     try:
 
@@ -153,6 +185,13 @@ def test_unix_socket_is_private_and_serves(tmp_path: Path) -> None:
 
         session = _wait_until(connect, proc)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        if os.getuid() == 0 and SYSTEM_PYTHON.exists():  # CI runs as root
+            # Another user can reach the folder; only the socket's mode keeps them out.
+            assert _connect_as_nobody(path) == "PermissionError"
+            # With the mode opened up, the server still turns another uid away (SO_PEERCRED).
+            path.chmod(0o666)
+            assert "uid 65534 is not the server's user" in _connect_as_nobody(path)
+            path.chmod(0o600)
         session.initialize(1, {"swarm": {"autostart": False}})
         assert session.reply(1)["result"]["serverInfo"]["name"] == "swarm-lsp"
         session.send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
@@ -162,6 +201,7 @@ def test_unix_socket_is_private_and_serves(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _serve_fails(*args: str, env: dict[str, str] | None = None) -> str:
