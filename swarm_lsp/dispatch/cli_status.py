@@ -49,11 +49,14 @@ def render(status: SwarmStatus) -> str:
             f"{m.running}/{m.capacity}",
             f"{m.load:.2f}",
             str(m.completed),
+            f"{m.service_ms:.1f}ms" if m.service_ms else "-",
             f"{m.last_heartbeat_ms_ago}ms" + (" draining" if m.draining else ""),
         ]
         for m in status.machines
     ]
-    out += _table(["MACHINE", "HOST", "ROLES", "RUNNING", "LOAD", "DONE", "HEARTBEAT"], machines)
+    out += _table(
+        ["MACHINE", "HOST", "ROLES", "RUNNING", "LOAD", "DONE", "SERVICE", "HEARTBEAT"], machines
+    )
     if not machines:
         out.append("(no workers connected)")
     if status.local_roles:

@@ -5,6 +5,13 @@ session. The coordinator pushes leases up to the worker's capacity and cancellat
 worker streams partial results, completions and failures back, with a heartbeat carrying its
 load. When the session breaks, running tasks are stopped (the coordinator has already given
 them to another worker) and the worker reconnects with capped, jittered backoff.
+
+Fencing: every heartbeat is acknowledged. A worker that has had no acknowledgement for the
+coordinator's ``fence_ms`` (counted from the sending of the last acknowledged heartbeat)
+stops every task at once (cancelled, no grace: handlers kill their process groups on
+cancellation) and reconnects. The coordinator re-leases a lost worker's tasks no sooner than
+its lease timeout after the worker's last message, which is later (see
+``swarm_lsp.dispatch.coordinator.fencing``): a task never runs on two workers at once.
 """
 
 from __future__ import annotations
@@ -65,10 +72,11 @@ class TaskFailure(SwarmError):
 class StreamReporter:
     """A TaskReporter that sends PartialResult messages through ``send``."""
 
-    def __init__(self, send: Send, task_id: str, attempt: int) -> None:
+    def __init__(self, send: Send, task_id: str, attempt: int, epoch: int = 0) -> None:
         self._send = send
         self._task_id = task_id
         self._attempt = attempt
+        self._epoch = epoch
 
     async def partial(self, text: str, data: dict[str, Any] | None = None) -> None:
         self._send(
@@ -76,6 +84,7 @@ class StreamReporter:
                 partial=pb.PartialResult(
                     task_id=self._task_id,
                     attempt=self._attempt,
+                    epoch=self._epoch,
                     kind=pb.TaskResult.PARTIAL,
                     text=text,
                     data=codec.dumps(data) if data is not None else b"",
@@ -90,6 +99,7 @@ class StreamReporter:
                 partial=pb.PartialResult(
                     task_id=self._task_id,
                     attempt=self._attempt,
+                    epoch=self._epoch,
                     kind=pb.TaskResult.PROGRESS,
                     text=message,
                     percentage=-1 if percentage is None else max(0, min(100, percentage)),
@@ -248,6 +258,13 @@ class WorkerRuntime:
         self._outbox: asyncio.Queue[pb.WorkerMessage | None] | None = None
         self._channel: grpc.aio.Channel | None = None
         self._reconnect = Reconnect(coordinator, log)
+        # Fencing and round trips: heartbeat sequence -> when it was sent; the send time of
+        # the last acknowledged one (or of the registration) is the last known contact.
+        self._beat = 0
+        self._beats_sent: dict[int, float] = {}
+        self._contact = 0.0
+        self.rtt_ms = 0
+        self.fenced = 0  # times this worker stopped its tasks for want of the coordinator
 
     def load_handlers(self) -> None:
         """Load every role's handler now, so a missing role fails before we register."""
@@ -416,6 +433,10 @@ class WorkerRuntime:
         channel = open_channel(self.coordinator, self.settings.swarm)
         self._channel = channel
         heartbeat: asyncio.Task[None] | None = None
+        fence: asyncio.Task[None] | None = None
+        fenced = asyncio.Event()
+        self._contact = time.monotonic()
+        self._beats_sent.clear()
         try:
             stub = pb_grpc.SwarmWorkerStub(channel)
             call = stub.Connect(
@@ -433,18 +454,55 @@ class WorkerRuntime:
             self._reconnect.succeeded()
             log.info("registered with %s as %s", self.coordinator, self.worker_id)
             heartbeat = asyncio.create_task(self._heartbeats(interval))
-            while True:
-                message = await call.read()
-                if message is grpc.aio.EOF:
-                    break
-                self._on_message(message)
+            lease_ms = first.registered.lease_timeout_ms or 2000
+            fence_s = (first.registered.fence_ms or lease_ms * 7 // 10) / 1000
+            fence = asyncio.create_task(self._fence(fence_s, call, fenced))
+            try:
+                while True:
+                    message = await call.read()
+                    if message is grpc.aio.EOF:
+                        break
+                    self._on_message(message)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if fenced.is_set() and (current is None or not current.cancelling()):
+                    raise WorkerError(
+                        f"no word from the coordinator for {fence_s * 1000:.0f} ms: "
+                        "tasks stopped (fenced)"
+                    ) from None
+                raise
+            if fenced.is_set():
+                raise WorkerError(
+                    f"no word from the coordinator for {fence_s * 1000:.0f} ms: "
+                    "tasks stopped (fenced)"
+                )
         finally:
             outbox.put_nowait(None)
             if heartbeat is not None:
                 heartbeat.cancel()
+            if fence is not None:
+                fence.cancel()
             self._outbox = None
             self._channel = None
             await channel.close(grace=0.2)
+
+    async def _fence(self, fence_s: float, call: Any, fenced: asyncio.Event) -> None:
+        """Stop every task once the coordinator has been silent for ``fence_s``; end the session."""
+        while (left := self._contact + fence_s - time.monotonic()) > 0:
+            await asyncio.sleep(left)
+        fenced.set()
+        self.fenced += 1
+        log.warning(
+            "no word from the coordinator %s for %.0f ms: stopping %d task(s) before it gives "
+            "them to another worker, then reconnecting",
+            self.coordinator,
+            fence_s * 1000,
+            len(self._running),
+        )
+        for runner, cancel in list(self._running.values()):
+            cancel.set()
+            runner.cancel()
+        call.cancel()
 
     async def _heartbeats(self, interval: float) -> None:
         while True:
@@ -456,15 +514,32 @@ class WorkerRuntime:
             self._outbox.put_nowait(message)
 
     def _send_heartbeat(self) -> None:
+        if self._outbox is None:
+            return
+        self._beat += 1
+        self._beats_sent[self._beat] = time.monotonic()
+        while len(self._beats_sent) > 64:  # unanswered for long: the fence ends the session
+            del self._beats_sent[next(iter(self._beats_sent))]
         self._send(
             pb.WorkerMessage(
                 heartbeat=pb.Heartbeat(
                     load=len(self._running) / self.capacity,
                     running=list(self._running),
                     draining=self._draining,
+                    sequence=self._beat,
+                    rtt_ms=self.rtt_ms,
                 )
             )
         )
+
+    def _on_ack(self, sequence: int) -> None:
+        sent = self._beats_sent.get(sequence)
+        if sent is None:
+            return
+        self._contact = max(self._contact, sent)
+        self.rtt_ms = max(1, round((time.monotonic() - sent) * 1000))
+        for beat in [b for b in self._beats_sent if b <= sequence]:
+            del self._beats_sent[beat]
 
     def _on_message(self, message: pb.CoordinatorMessage) -> None:
         body = message.WhichOneof("body")
@@ -473,6 +548,7 @@ class WorkerRuntime:
         elif body == "cancel":
             self._cancel(message.cancel.task_id)
         elif body == "heartbeat_ack":
+            self._on_ack(message.heartbeat_ack.sequence)
             for task_id in message.heartbeat_ack.cancel:
                 self._cancel(task_id)
         elif body == "batch":
@@ -534,15 +610,16 @@ class WorkerRuntime:
         return found
 
     async def _run_lease(self, lease: pb.LeaseTask, cancel: asyncio.Event) -> None:
-        task_id, attempt = lease.task.id, lease.attempt
+        task_id, attempt, epoch = lease.task.id, lease.attempt, lease.epoch
         handler = self.handlers.get(lease.role)
+        started = time.monotonic()
         try:
             if handler is None:
                 raise TaskFailure("FAILED_PRECONDITION", f"this worker has no role {lease.role!r}")
             text, data, stats = await execute(
                 lease,
                 handler,
-                StreamReporter(self._send, task_id, attempt),
+                StreamReporter(self._send, task_id, attempt, epoch),
                 cancel_event=cancel,
                 max_payload_bytes=self.settings.context.max_decompressed_bytes,
                 blob_store=self.blob_store,
@@ -556,6 +633,7 @@ class WorkerRuntime:
                     fail=pb.FailRequest(
                         task_id=task_id,
                         attempt=attempt,
+                        epoch=epoch,
                         code=failure.code,
                         message=str(failure),
                         retryable=failure.retryable,
@@ -567,7 +645,11 @@ class WorkerRuntime:
             self._send(
                 pb.WorkerMessage(
                     fail=pb.FailRequest(
-                        task_id=task_id, attempt=attempt, code="CANCELLED", message="cancelled"
+                        task_id=task_id,
+                        attempt=attempt,
+                        epoch=epoch,
+                        code="CANCELLED",
+                        message="cancelled",
                     )
                 )
             )
@@ -588,7 +670,13 @@ class WorkerRuntime:
         self._send(
             pb.WorkerMessage(
                 complete=pb.CompleteRequest(
-                    task_id=task_id, attempt=attempt, text=text, data=data, stats=stats
+                    task_id=task_id,
+                    attempt=attempt,
+                    epoch=epoch,
+                    text=text,
+                    data=data,
+                    stats=stats,
+                    run_ms=round((time.monotonic() - started) * 1000),
                 )
             )
         )

@@ -178,6 +178,8 @@ class Machine:
     draining: bool
     peer: str
     completed: int
+    service_ms: float = 0.0  # expected time beyond run time (latency-aware routing); 0: unknown
+    rtt_ms: float = 0.0  # heartbeat round trip; 0: not measured yet
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -220,6 +222,8 @@ class SwarmStatus:
                     draining=m.draining,
                     peer=m.peer,
                     completed=m.completed,
+                    service_ms=m.service_ms,
+                    rtt_ms=m.rtt_ms,
                 )
                 for m in status.machines
             ),

@@ -23,7 +23,9 @@ import grpc
 
 from swarm_lsp.dispatch.coordinator import admission, scheduler, status
 from swarm_lsp.dispatch.coordinator.blobs import BlobService
+from swarm_lsp.dispatch.coordinator.fencing import Epochs
 from swarm_lsp.dispatch.coordinator.identity import Identities
+from swarm_lsp.dispatch.coordinator.latency import ServiceEstimates, identity_of
 from swarm_lsp.dispatch.coordinator.local import LocalRunner, local_session
 from swarm_lsp.dispatch.coordinator.model import (
     DEFAULT_CONTEXT_BYTES,
@@ -87,6 +89,8 @@ class Coordinator:
         self.queues = TaskQueues()
         self.results = ResultLog()
         self.avg_ms: dict[str, float] = {}  # role -> moving average of run time
+        self.epochs = Epochs(config.state_dir)  # lease fencing tokens (see fencing)
+        self.estimates = ServiceEstimates()  # per worker identity (see latency)
         self.local = local_session(config.local_fallback, config.local_capacity)
         self.local_runner = LocalRunner(
             self, self.local, self.settings, config.state_dir, self.max_context_bytes
@@ -344,7 +348,8 @@ class Coordinator:
         """Assign queued tasks of ``role`` while a matching runner has a free slot."""
         local = self.local_if_allowed()
         for active in self.queues.waiting(role, self.active.get):
-            runner = scheduler.choose(active.record, self.sessions, local)
+            rank = scheduler.rank_for(active.record, self.estimates.get, self.avg_ms.get(role, 0.0))
+            runner = scheduler.choose(active.record, self.sessions, local, rank=rank)
             if runner is None:
                 return
             self.queues.discard(active)
@@ -369,6 +374,8 @@ class Coordinator:
         self._unsaved_starts[record.id] = record
         runner.running[record.id] = record.attempt
         runner.leased_at[record.id] = time.monotonic()
+        active.epoch = self.epochs.next()
+        active.leased_at = time.monotonic()
         lease = pb.LeaseTask(
             task=pb.Task(
                 id=record.id,
@@ -385,6 +392,7 @@ class Coordinator:
             attempt=record.attempt,
             role=record.role,
             deadline_ms=record.deadline_ms,
+            epoch=active.epoch,
         )
         if runner.local:
             active.local_cancel = asyncio.Event()
@@ -397,13 +405,30 @@ class Coordinator:
     # -- results ---------------------------------------------------------------------------
 
     def _current_lease(
-        self, session: WorkerSession, task_id: str, attempt: int
+        self, session: WorkerSession, task_id: str, attempt: int, epoch: int, what: str = ""
     ) -> ActiveTask | None:
-        """The task if ``session`` holds its current attempt's lease, else None."""
-        if session.running.get(task_id) != attempt:
-            return None
+        """The task if ``session`` holds its current lease (attempt and epoch), else None.
+
+        A refused completion or failure (``what``) of a task that is still live under another
+        lease is logged: it comes from a fenced-off or superseded lease.
+        """
         active = self.active.get(task_id)
-        if active is None or active.record.state != "RUNNING" or active.record.attempt != attempt:
+        if (
+            session.running.get(task_id) != attempt
+            or active is None
+            or active.record.state != "RUNNING"
+            or active.record.attempt != attempt
+            or active.epoch != epoch
+        ):
+            if what and active is not None and active.epoch != epoch:
+                log.warning(
+                    "refused a %s of task %s from %s: epoch %d is not the current lease's (%s)",
+                    what,
+                    task_id,
+                    session.name,
+                    epoch,
+                    active.epoch,
+                )
             return None
         return active
 
@@ -416,7 +441,7 @@ class Coordinator:
         return self.results.finished(task_id)
 
     def on_partial(self, session: WorkerSession, message: pb.PartialResult) -> None:
-        active = self._current_lease(session, message.task_id, message.attempt)
+        active = self._current_lease(session, message.task_id, message.attempt, message.epoch)
         if active is None:
             return
         active.sequence += 1
@@ -446,12 +471,21 @@ class Coordinator:
             session.leased_at.pop(task_id, None)
 
     def on_complete(self, session: WorkerSession, message: pb.CompleteRequest) -> None:
-        active = self._current_lease(session, message.task_id, message.attempt)
+        active = self._current_lease(
+            session, message.task_id, message.attempt, message.epoch, "completion"
+        )
         self.release(session, message.task_id, message.attempt)
         if active is not None:
             session.completed += 1
             record = active.record
             elapsed = max(1, now_ms() - record.started_ms)
+            if not session.local:
+                self.estimates.completed(
+                    identity_of(session),
+                    record.role,
+                    (time.monotonic() - active.leased_at) * 1000,
+                    float(message.run_ms),
+                )
             previous = self.avg_ms.get(record.role)
             self.avg_ms[record.role] = (
                 elapsed if previous is None else 0.8 * previous + 0.2 * elapsed
@@ -476,7 +510,9 @@ class Coordinator:
         self.schedule_roles(session.roles)
 
     def on_fail(self, session: WorkerSession, message: pb.FailRequest) -> None:
-        active = self._current_lease(session, message.task_id, message.attempt)
+        active = self._current_lease(
+            session, message.task_id, message.attempt, message.epoch, "failure"
+        )
         self.release(session, message.task_id, message.attempt)
         if active is not None:
             if message.retryable:
@@ -653,9 +689,15 @@ class Coordinator:
         session.load = message.load
         was_draining = session.draining
         session.draining = message.draining
+        if message.rtt_ms > 0:
+            self.estimates.round_trip(identity_of(session), float(message.rtt_ms))
         stale = [task_id for task_id in message.running if task_id not in session.running]
-        if stale:
-            session.send(pb.CoordinatorMessage(heartbeat_ack=pb.HeartbeatAck(cancel=stale)))
+        # Every heartbeat is answered: the worker's fence timer runs on these answers.
+        session.send(
+            pb.CoordinatorMessage(
+                heartbeat_ack=pb.HeartbeatAck(cancel=stale, sequence=message.sequence)
+            )
+        )
         # A lease the worker no longer lists, though it has had time to start it, ended
         # without a report (a worker bug, a crashed handler): free the slot and retry.
         listed = set(message.running)
@@ -670,8 +712,11 @@ class Coordinator:
         if lost or (was_draining and not session.draining):
             self.schedule_roles(session.roles)
 
-    def _lose(self, session: WorkerSession, task_id: str, reason: str) -> None:
-        """``session`` no longer runs ``task_id``: free its slot, requeue the task."""
+    def _lose(self, session: WorkerSession, task_id: str, reason: str, hold: float = 0.0) -> None:
+        """``session`` no longer runs ``task_id``: free its slot, requeue the task.
+
+        ``hold`` (seconds): requeue only then (fencing: the worker may still be stopping it).
+        """
         attempt = session.running.pop(task_id, None)
         session.leased_at.pop(task_id, None)
         active = self.active.get(task_id)
@@ -681,15 +726,32 @@ class Coordinator:
             and active.record.attempt == attempt
             and active.record.state == "RUNNING"
         ):
-            self._requeue(active, f"worker {session.name} lost ({reason})")
+            why = f"worker {session.name} lost ({reason})"
+            if hold > 0 and not session.local:
+                asyncio.get_running_loop().call_later(
+                    hold, self._requeue_if_current, task_id, active.epoch, why
+                )
+            else:
+                self._requeue(active, why)
 
     def drop_worker(self, session: WorkerSession, reason: str) -> None:
         if not self.sessions.remove(session):
             return
         session.outbox.put_nowait(None)
+        # Fencing: the worker may not know yet that it is lost (a session can end on this side
+        # first); it stops its tasks within fence_ms of its last acknowledged heartbeat, so its
+        # tasks go to others no sooner than lease_timeout_ms after its last message.
+        hold = session.last_heartbeat + self.config.lease_timeout_ms / 1000 - time.monotonic()
         for task_id in list(session.running):
-            self._lose(session, task_id, reason)
+            self._lose(session, task_id, reason, hold=hold)
         self.schedule_all()
+
+    def _requeue_if_current(self, task_id: str, epoch: int, reason: str) -> None:
+        """Requeue a lost worker's task once its fence has passed, unless it ended meanwhile."""
+        active = self.active.get(task_id)
+        if active is not None and active.epoch == epoch and active.record.state == "RUNNING":
+            self._requeue(active, reason)
+            self.schedule(active.record.role)
 
     # -- status and blobs (answers built next door) ----------------------------------------
 

@@ -89,7 +89,7 @@ class LocalRunner:
             text, data, stats = await execute(
                 lease,
                 handler,
-                StreamReporter(send, task_id, attempt),
+                StreamReporter(send, task_id, attempt, lease.epoch),
                 cancel_event=cancel,
                 max_payload_bytes=self.max_payload_bytes,
                 blob_store=self._blob_store,
@@ -101,7 +101,11 @@ class LocalRunner:
             c.on_fail(
                 session,
                 pb.FailRequest(
-                    task_id=task_id, attempt=attempt, code=failure.code, message=str(failure)
+                    task_id=task_id,
+                    attempt=attempt,
+                    code=failure.code,
+                    message=str(failure),
+                    epoch=lease.epoch,
                 ),
             )
             return
@@ -123,5 +127,12 @@ class LocalRunner:
         stats["fallback"] = "local"
         c.on_complete(
             session,
-            pb.CompleteRequest(task_id=task_id, attempt=attempt, text=text, data=data, stats=stats),
+            pb.CompleteRequest(
+                task_id=task_id,
+                attempt=attempt,
+                text=text,
+                data=data,
+                stats=stats,
+                epoch=lease.epoch,
+            ),
         )

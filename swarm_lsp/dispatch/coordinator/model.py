@@ -102,6 +102,8 @@ class ActiveTask:
     local_task: asyncio.Task[None] | None = None
     queue_key: tuple[int, int, int, str] | None = None
     losses: int = 0  # runners lost (worker died, lease expired, gave it back) since start
+    epoch: int = 0  # the current lease's fencing epoch (0: never leased by this coordinator)
+    leased_at: float = 0.0  # monotonic time of the current lease
 
 
 def route_dict(route: Route) -> dict[str, Any]:

@@ -5,8 +5,10 @@ the route (a route naming a machine prefers it); (2) when no remote worker for t
 connected, the local fallback (the caller passes it only when it may be used now); (3) when
 workers exist but all are busy, nobody: the task waits in the queue.
 
-``rank`` orders the free candidates (lowest first). It is the hook for other policies (e.g.
-expected completion time for immediate tasks): it sees the task and the worker, nothing else.
+``rank`` orders the free candidates (lowest first): it sees the task and the worker, nothing
+else. ``rank_for`` picks it: immediate tasks go to the worker with the lowest expected
+completion time (its identity's service time plus expected run time, see ``latency``);
+background and batch tasks to the least-loaded one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from swarm_lsp.dispatch.coordinator.latency import ServiceEstimate, identity_of
 from swarm_lsp.dispatch.coordinator.model import LOCAL_WORKER, WorkerSession
 from swarm_lsp.dispatch.store import TaskRecord
 
@@ -24,6 +27,25 @@ Rank = Callable[[TaskRecord, WorkerSession], tuple[Any, ...]]
 def least_loaded(task: TaskRecord, worker: WorkerSession) -> tuple[float, float, int]:
     """Share of slots in use, then the worker's own load report, then work done so far."""
     return (len(worker.running) / worker.capacity, worker.load, worker.completed)
+
+
+def expected_completion(estimate: Callable[[str], ServiceEstimate], default_run_ms: float) -> Rank:
+    """Rank by expected lease-to-complete time; ties by share of slots in use, then load."""
+
+    def rank(task: TaskRecord, worker: WorkerSession) -> tuple[float, float, float]:
+        expected = estimate(identity_of(worker)).expected_ms(task.route["role"], default_run_ms)
+        return (expected, len(worker.running) / worker.capacity, worker.load)
+
+    return rank
+
+
+def rank_for(
+    task: TaskRecord, estimate: Callable[[str], ServiceEstimate], default_run_ms: float
+) -> Rank:
+    """Immediate tasks: lowest expected completion time; background and batch: least loaded."""
+    if task.priority == "immediate":
+        return expected_completion(estimate, default_run_ms)
+    return least_loaded
 
 
 def candidates(route: dict[str, Any], workers: Iterable[WorkerSession]) -> list[WorkerSession]:

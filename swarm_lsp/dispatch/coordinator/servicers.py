@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from swarm_lsp.dispatch.coordinator.core import Coordinator
+from swarm_lsp.dispatch.coordinator.fencing import fence_ms
 from swarm_lsp.dispatch.coordinator.model import RequestError, WorkerSession
 from swarm_lsp.dispatch.coordinator.results import final_result, not_found
 from swarm_lsp.dispatch.credentials import Principal
@@ -275,6 +276,7 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
                 heartbeat_interval_ms=self.c.config.heartbeat_interval_ms,
                 lease_timeout_ms=self.c.config.lease_timeout_ms,
                 max_result_bytes=self.c.max_result_bytes,
+                fence_ms=fence_ms(self.c.config.lease_timeout_ms),
             )
         )
         reader = asyncio.create_task(self._read(session, request_iterator))

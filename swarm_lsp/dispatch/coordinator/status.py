@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from swarm_lsp.dispatch.coordinator import scheduler
+from swarm_lsp.dispatch.coordinator.latency import identity_of
 from swarm_lsp.dispatch.coordinator.model import RequestError, route_pb
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.store import TaskRecord, now_ms
@@ -109,6 +110,8 @@ def swarm_status(c: Coordinator, recent: int, owner: str | None = None) -> pb.Sw
             draining=w.draining,
             peer=w.peer,
             completed=w.completed,
+            service_ms=c.estimates.get(identity_of(w)).service_ms,
+            rtt_ms=c.estimates.get(identity_of(w)).rtt_ms or 0.0,
         )
         for w in sorted(c.sessions, key=lambda w: w.name)
     ]

@@ -258,7 +258,7 @@ class SwarmStatusRequest(_message.Message):
     def __init__(self, recent: _Optional[int] = ...) -> None: ...
 
 class MachineStatus(_message.Message):
-    __slots__ = ("worker_id", "name", "host", "roles", "model_sizes", "capacity", "running", "load", "last_heartbeat_ms_ago", "draining", "peer", "completed")
+    __slots__ = ("worker_id", "name", "host", "roles", "model_sizes", "capacity", "running", "load", "last_heartbeat_ms_ago", "draining", "peer", "completed", "service_ms", "rtt_ms")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -271,6 +271,8 @@ class MachineStatus(_message.Message):
     DRAINING_FIELD_NUMBER: _ClassVar[int]
     PEER_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_MS_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     name: str
     host: str
@@ -283,7 +285,9 @@ class MachineStatus(_message.Message):
     draining: bool
     peer: str
     completed: int
-    def __init__(self, worker_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., model_sizes: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., running: _Optional[int] = ..., load: _Optional[float] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., draining: _Optional[bool] = ..., peer: _Optional[str] = ..., completed: _Optional[int] = ...) -> None: ...
+    service_ms: float
+    rtt_ms: float
+    def __init__(self, worker_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., model_sizes: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., running: _Optional[int] = ..., load: _Optional[float] = ..., last_heartbeat_ms_ago: _Optional[int] = ..., draining: _Optional[bool] = ..., peer: _Optional[str] = ..., completed: _Optional[int] = ..., service_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ...) -> None: ...
 
 class QueueStatus(_message.Message):
     __slots__ = ("role", "depth")
@@ -419,44 +423,54 @@ class RegisterRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., model_sizes: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
 
 class Registered(_message.Message):
-    __slots__ = ("worker_id", "heartbeat_interval_ms", "lease_timeout_ms", "max_result_bytes")
+    __slots__ = ("worker_id", "heartbeat_interval_ms", "lease_timeout_ms", "max_result_bytes", "fence_ms")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     LEASE_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_RESULT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FENCE_MS_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     heartbeat_interval_ms: int
     lease_timeout_ms: int
     max_result_bytes: int
-    def __init__(self, worker_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., lease_timeout_ms: _Optional[int] = ..., max_result_bytes: _Optional[int] = ...) -> None: ...
+    fence_ms: int
+    def __init__(self, worker_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., lease_timeout_ms: _Optional[int] = ..., max_result_bytes: _Optional[int] = ..., fence_ms: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("load", "running", "draining")
+    __slots__ = ("load", "running", "draining", "sequence", "rtt_ms")
     LOAD_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     DRAINING_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
     load: float
     running: _containers.RepeatedScalarFieldContainer[str]
     draining: bool
-    def __init__(self, load: _Optional[float] = ..., running: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ...) -> None: ...
+    sequence: int
+    rtt_ms: int
+    def __init__(self, load: _Optional[float] = ..., running: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., sequence: _Optional[int] = ..., rtt_ms: _Optional[int] = ...) -> None: ...
 
 class HeartbeatAck(_message.Message):
-    __slots__ = ("cancel",)
+    __slots__ = ("cancel", "sequence")
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     cancel: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, cancel: _Optional[_Iterable[str]] = ...) -> None: ...
+    sequence: int
+    def __init__(self, cancel: _Optional[_Iterable[str]] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class LeaseTask(_message.Message):
-    __slots__ = ("task", "attempt", "role", "deadline_ms")
+    __slots__ = ("task", "attempt", "role", "deadline_ms", "epoch")
     TASK_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     task: Task
     attempt: int
     role: str
     deadline_ms: int
-    def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ..., attempt: _Optional[int] = ..., role: _Optional[str] = ..., deadline_ms: _Optional[int] = ...) -> None: ...
+    epoch: int
+    def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ..., attempt: _Optional[int] = ..., role: _Optional[str] = ..., deadline_ms: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class CancelRequest(_message.Message):
     __slots__ = ("task_id", "reason")
@@ -467,23 +481,25 @@ class CancelRequest(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PartialResult(_message.Message):
-    __slots__ = ("task_id", "attempt", "kind", "text", "data", "percentage")
+    __slots__ = ("task_id", "attempt", "kind", "text", "data", "percentage", "epoch")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     PERCENTAGE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     kind: TaskResult.Kind
     text: str
     data: bytes
     percentage: int
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., kind: _Optional[_Union[TaskResult.Kind, str]] = ..., text: _Optional[str] = ..., data: _Optional[bytes] = ..., percentage: _Optional[int] = ...) -> None: ...
+    epoch: int
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., kind: _Optional[_Union[TaskResult.Kind, str]] = ..., text: _Optional[str] = ..., data: _Optional[bytes] = ..., percentage: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class CompleteRequest(_message.Message):
-    __slots__ = ("task_id", "attempt", "text", "data", "stats")
+    __slots__ = ("task_id", "attempt", "text", "data", "stats", "epoch", "run_ms")
     class StatsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -496,23 +512,29 @@ class CompleteRequest(_message.Message):
     TEXT_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    RUN_MS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     text: str
     data: bytes
     stats: _containers.ScalarMap[str, str]
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., text: _Optional[str] = ..., data: _Optional[bytes] = ..., stats: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    epoch: int
+    run_ms: int
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., text: _Optional[str] = ..., data: _Optional[bytes] = ..., stats: _Optional[_Mapping[str, str]] = ..., epoch: _Optional[int] = ..., run_ms: _Optional[int] = ...) -> None: ...
 
 class FailRequest(_message.Message):
-    __slots__ = ("task_id", "attempt", "code", "message", "retryable")
+    __slots__ = ("task_id", "attempt", "code", "message", "retryable", "epoch")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     code: str
     message: str
     retryable: bool
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
+    epoch: int
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ..., epoch: _Optional[int] = ...) -> None: ...
