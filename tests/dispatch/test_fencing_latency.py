@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
+import pytest
+
+from swarm_lsp.dispatch import codec, routing
+from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig
 from swarm_lsp.dispatch.coordinator.fencing import Epochs, fence_ms
 from swarm_lsp.dispatch.coordinator.latency import ServiceEstimates
 from swarm_lsp.dispatch.coordinator.scheduler import choose, rank_for
+from swarm_lsp.dispatch.proto import swarm_pb2 as pb
+from tests.dispatch.test_limits import TABLE
 from tests.dispatch.test_scheduler import _task, _worker
 
 
@@ -65,3 +73,85 @@ def test_immediate_tasks_go_to_the_lowest_expected_completion_others_least_loade
     estimates.completed("fast", "echo", 1000.0, 990.0)
     ranked = rank_for(immediate, estimates.get, 3.0)
     assert choose(immediate, [slow, _worker("fast")], rank=ranked) is slow
+
+
+# -- the coordinator's side, in process (no server: the core's methods are called directly) --
+
+
+async def _coordinator(tmp_path: Path, lease_timeout_ms: int = 400) -> Coordinator:
+    coordinator = Coordinator(
+        CoordinatorConfig(
+            state_dir=tmp_path / "state",
+            routing=routing.parse(TABLE),
+            heartbeat_interval_ms=100,
+            lease_timeout_ms=lease_timeout_ms,
+            local_fallback=False,
+        )
+    )
+    await coordinator.start()
+    return coordinator
+
+
+def _submit(c: Coordinator) -> str:
+    return c.submit(pb.Task(type="echo", context=codec.encode_json({"text": "x"}))).task_id
+
+
+async def test_a_completion_with_another_epoch_is_refused_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = await _coordinator(tmp_path)
+    try:
+        session = c.register_worker(pb.RegisterRequest(name="w", roles=["echo"], capacity=1), "")
+        task_id = _submit(c)
+        epoch = c.active[task_id].epoch
+        assert epoch >> 32 == c.epochs.generation
+        c.on_complete(session, pb.CompleteRequest(task_id=task_id, attempt=1, epoch=epoch - 1))
+        assert c.active[task_id].record.state == "RUNNING"
+        assert f"refused a completion of task {task_id} from w: epoch {epoch - 1}" in caplog.text
+        c.on_complete(session, pb.CompleteRequest(task_id=task_id, attempt=1, epoch=epoch))
+        assert task_id not in c.active
+        assert c.store.get(task_id).state == "SUCCEEDED"  # type: ignore[union-attr]
+    finally:
+        await c.stop()
+
+
+async def test_a_lost_sessions_tasks_wait_out_the_lease_timeout_before_another_worker(
+    tmp_path: Path,
+) -> None:
+    c = await _coordinator(tmp_path, lease_timeout_ms=400)
+    try:
+        first = c.register_worker(pb.RegisterRequest(name="a", roles=["echo"], capacity=1), "")
+        task_id = _submit(c)
+        other = c.register_worker(pb.RegisterRequest(name="b", roles=["echo"], capacity=1), "")
+        lost_at = time.monotonic()
+        c.drop_worker(first, "session closed")  # this side saw the stream end first
+        assert task_id not in other.running  # the old holder may still be stopping it
+        while task_id not in other.running:
+            await asyncio.sleep(0.01)
+        waited = time.monotonic() - lost_at
+        assert waited >= 0.4 - (lost_at - first.last_heartbeat) - 0.01
+        assert c.active[task_id].epoch != 0 and c.active[task_id].record.attempt == 2
+        acks = [first.outbox.get_nowait() for _ in range(first.outbox.qsize())]
+        assert acks[-1] is None  # the session was closed
+    finally:
+        await c.stop()
+
+
+async def test_every_heartbeat_is_acknowledged_with_its_sequence_and_feeds_the_estimate(
+    tmp_path: Path,
+) -> None:
+    c = await _coordinator(tmp_path)
+    try:
+        session = c.register_worker(pb.RegisterRequest(name="w", roles=["echo"], capacity=1), "")
+        c.on_heartbeat(session, pb.Heartbeat(sequence=7, rtt_ms=42))
+        message = session.outbox.get_nowait()
+        assert message is not None and message.heartbeat_ack.sequence == 7
+        assert c.estimates.get("w").rtt_ms == 42.0
+        status = c.swarm_status(0)
+        assert status.machines[0].rtt_ms == 42.0 and status.machines[0].service_ms == 42.0
+        # The estimate belongs to the identity: a new session under the name keeps it.
+        c.drop_worker(session, "gone")
+        c.register_worker(pb.RegisterRequest(name="w", roles=["echo"], capacity=1), "")
+        assert c.swarm_status(0).machines[0].service_ms == 42.0
+    finally:
+        await c.stop()

@@ -187,8 +187,10 @@ async def test_the_coordinator_refuses_a_too_large_result_from_any_worker(
     async with connect(swarm.address) as client:
         receipt = await client.submit("echo", {"text": "hi"})
         assert session.running == {receipt.task_id: 1}
+        epoch = c.active[receipt.task_id].epoch  # a worker echoes its lease's epoch
         c.on_complete(
-            session, pb.CompleteRequest(task_id=receipt.task_id, attempt=1, data=b"x" * 2048)
+            session,
+            pb.CompleteRequest(task_id=receipt.task_id, attempt=1, epoch=epoch, data=b"x" * 2048),
         )
         final = await client.wait(receipt.task_id)
     assert final.error_code == "RESOURCE_EXHAUSTED" and "max_result_bytes" in final.text

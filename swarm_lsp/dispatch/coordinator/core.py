@@ -465,7 +465,19 @@ class Coordinator:
             ),
         )
 
-    def release(self, session: WorkerSession, task_id: str, attempt: int) -> None:
+    def release(
+        self, session: WorkerSession, task_id: str, attempt: int, epoch: int | None = None
+    ) -> None:
+        """Free ``session``'s slot for ``task_id`` (not for a message from another lease)."""
+        active = self.active.get(task_id)
+        if (
+            epoch is not None
+            and active is not None
+            and active.epoch != epoch
+            and active.record.state == "RUNNING"
+            and active.record.attempt == attempt
+        ):
+            return  # the session's current lease of this task is still running
         if session.running.get(task_id) == attempt:
             del session.running[task_id]
             session.leased_at.pop(task_id, None)
@@ -474,7 +486,7 @@ class Coordinator:
         active = self._current_lease(
             session, message.task_id, message.attempt, message.epoch, "completion"
         )
-        self.release(session, message.task_id, message.attempt)
+        self.release(session, message.task_id, message.attempt, message.epoch)
         if active is not None:
             session.completed += 1
             record = active.record
@@ -513,7 +525,7 @@ class Coordinator:
         active = self._current_lease(
             session, message.task_id, message.attempt, message.epoch, "failure"
         )
-        self.release(session, message.task_id, message.attempt)
+        self.release(session, message.task_id, message.attempt, message.epoch)
         if active is not None:
             if message.retryable:
                 self._requeue(active, f"{session.name} gave it back: {message.message}")
