@@ -11,7 +11,7 @@ import pytest
 from swarm_lsp.dispatch import codec, routing
 from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig
 from swarm_lsp.dispatch.coordinator.fencing import Epochs, fence_ms
-from swarm_lsp.dispatch.coordinator.latency import ServiceEstimates
+from swarm_lsp.dispatch.coordinator.latency import ServiceEstimates, identity_of
 from swarm_lsp.dispatch.coordinator.scheduler import choose, rank_for
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from tests.dispatch.test_limits import TABLE
@@ -146,7 +146,7 @@ async def test_every_heartbeat_is_acknowledged_with_its_sequence_and_feeds_the_e
         c.on_heartbeat(session, pb.Heartbeat(sequence=7, rtt_ms=42))
         message = session.outbox.get_nowait()
         assert message is not None and message.heartbeat_ack.sequence == 7
-        assert c.estimates.get("w").rtt_ms == 42.0
+        assert c.estimates.get(identity_of(session)).rtt_ms == 42.0
         status = c.swarm_status(0)
         assert status.machines[0].rtt_ms == 42.0 and status.machines[0].service_ms == 42.0
         # The estimate belongs to the identity: a new session under the name keeps it.

@@ -136,7 +136,10 @@ class MultiHost:
         )
         wait_for(ready.exists, 60, lambda: "coordinator: " + self.log("coordinator"))
 
-    def start_worker(self, name: str, host: str, cert: str, target: str = "") -> None:
+    def start_worker(
+        self, name: str, host: str, cert: str, target: str = "", declared: str = ""
+    ) -> None:
+        """Worker process ``name`` (as the test knows it), declaring ``declared`` or ``name``."""
         self.workers[name] = self.spawn(
             host,
             f"worker-{name}",
@@ -147,7 +150,7 @@ class MultiHost:
                 "--coordinator",
                 target or self.target,
                 "--name",
-                name,
+                declared or name,
                 "--role",
                 "echo",
                 "--role",
@@ -221,21 +224,27 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MultiHost,
     root = tmp_path_factory.mktemp("multihost")
     with Network() as net:
         hosts = {h: net.add_host(h) for h in ("coord", "w1", "w2", "cli", "cli2", "rogue")}
-        names = [hosts["coord"], "w1", "w2", "cli", "cli2", "rogue"]
-        subprocess.run(
-            [sys.executable, "-m", "swarm_lsp.cli", "certs", "--out", str(root / "certs")]
-            + [arg for name in names for arg in ("--host", name)],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=120,
-        )
+        certs = root / "certs"
+        cli = [sys.executable, "-m", "swarm_lsp.cli", "certs", "--out", str(certs)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        # The CA first (one CA for all), then the credentials side by side.
+        subprocess.run([*cli, "--host", hosts["coord"]], check=True, env=env, timeout=120)
+        making = [
+            subprocess.Popen([*cli, "--role", kind, "--name", name], env=env)
+            for kind, name in (
+                ("worker", "w1"),
+                ("worker", "w2"),
+                ("client", "cli"),
+                ("client", "cli2"),
+            )
+        ]
+        assert all(p.wait(timeout=120) == 0 for p in making)
         mh = MultiHost(net, root)
         try:
             mh.start_coordinator()
-            mh.start_worker("w1", "w1", "w1")
-            mh.start_worker("w2", "w2", "w2", target=mh.start_proxy("w2"))
-            agent = mh.agent("cli", "cli")
+            mh.start_worker("w1", "w1", "worker-w1")
+            mh.start_worker("w2", "w2", "worker-w2", target=mh.start_proxy("w2"))
+            agent = mh.agent("cli", "client-cli")
             wait_workers(agent, {"w1", "w2"})
             yield mh, agent
         finally:

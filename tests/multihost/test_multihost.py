@@ -67,9 +67,9 @@ def test_worker_sigkill_mid_task_gives_exactly_one_result(swarm: Swarm) -> None:
         assert agent.call(op="status")["counts"].get("SUCCEEDED", 0) == before + 1
     finally:
         if victim == "w1":
-            mh.start_worker("w1", "w1", "w1")
+            mh.start_worker("w1", "w1", "worker-w1")
         else:
-            mh.start_worker("w2", "w2", "w2", target=f"127.0.0.1:{50052}")
+            mh.start_worker("w2", "w2", "worker-w2", target=f"127.0.0.1:{50052}")
         wait_workers(agent, {"w1", "w2"})
 
 
@@ -116,15 +116,11 @@ def test_coordinator_sigkill_and_restart_loses_nothing_and_the_client_sees_no_er
     wait_workers(agent, {"w1", "w2"})
 
 
-@pytest.mark.xfail(
-    reason="identity from credentials (issue 10, coord helper's part) has not landed: "
-    "a second session under a name evicts the first",
-    strict=False,
-)
 def test_a_second_worker_claiming_an_identity_is_refused_and_no_task_fails(swarm: Swarm) -> None:
     mh, agent = swarm
     peer = machines(agent)["w1"]["peer"]
-    mh.start_worker("impostor", "rogue", "w1")  # w1's own certificate, on another host
+    # w1's own credential, from another host:
+    mh.start_worker("impostor", "rogue", "worker-w1", declared="w1")
     try:
         ids = agent.call(op="submit", type="sleep", payloads=[_sleep(mh, 0.3) for _ in range(6)])[
             "ids"
@@ -138,15 +134,10 @@ def test_a_second_worker_claiming_an_identity_is_refused_and_no_task_fails(swarm
         mh.kill(mh.workers.pop("impostor"))
 
 
-@pytest.mark.xfail(
-    reason="client/worker credential roles and task ownership (issue 10, coord helper's "
-    "part) have not landed",
-    strict=False,
-)
 def test_a_client_credential_cannot_work_or_read_another_clients_task(swarm: Swarm) -> None:
     mh, agent = swarm
-    mh.start_worker("client-as-worker", "cli2", "cli2")
-    other = mh.agent("cli2", "cli2")
+    mh.start_worker("client-as-worker", "cli2", "client-cli2", declared="cli2")
+    other = mh.agent("cli2", "client-cli2")
     try:
         (task_id,) = agent.call(op="submit", type="echo", payloads=[{"text": "mine"}])["ids"]
         answer = other.call(op="task_status", id=task_id)

@@ -17,7 +17,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from swarm_lsp.dispatch.coordinator.core import Coordinator
 from swarm_lsp.dispatch.coordinator.fencing import fence_ms
-from swarm_lsp.dispatch.coordinator.identity import caller
 from swarm_lsp.dispatch.coordinator.model import RequestError, WorkerSession
 from swarm_lsp.dispatch.coordinator.results import final_result, not_found
 from swarm_lsp.dispatch.credentials import Principal
