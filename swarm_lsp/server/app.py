@@ -61,6 +61,7 @@ class SwarmLanguageServer(LanguageServer):
         # The swarm features' state (bridge, diagnostics, actions, jobs: a ``SwarmParts``), set
         # when they are registered (swarm_features.register).
         self.swarm: SwarmParts | None = None
+        self.shutdown_requested = False  # ``exit`` after ``shutdown`` exits with 0
 
     # -- context ------------------------------------------------------------------------
     def start_context(self) -> None:

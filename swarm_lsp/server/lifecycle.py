@@ -97,13 +97,14 @@ def register(server: SwarmLanguageServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: SwarmLanguageServer, params: None) -> None:
+        ls.shutdown_requested = True
         await ls.stop_everything()
 
     @server.feature(types.EXIT)
     def exit_(ls: SwarmLanguageServer, params: None) -> None:
         # pygls would wait for its stdin reader thread, which blocks until the client closes
         # the pipe, and for any model thread mid-generation: leave at once instead.
-        code = 0 if ls.protocol._shutdown else 1
+        code = 0 if ls.shutdown_requested else 1
         ls.models.close()
         sys.stdout.flush()
         os._exit(code)

@@ -12,12 +12,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from lsprotocol import types
+from lsprotocol import converters, types
 
 from swarm_lsp.context.documents import uri_to_path
 from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.staleness import settle_document_edit
 from swarm_lsp.server.task_payloads import current_document
+
+_CONVERTER = converters.get_converter()  # lsprotocol's own (LSP JSON ⇄ lsprotocol types)
 
 APPLY = "Apply"
 DISCARD = "Discard"
@@ -87,7 +89,7 @@ def settle(
 
 
 def to_workspace_edit(ls: SwarmLanguageServer, edit: dict[str, Any]) -> types.WorkspaceEdit:
-    converted: types.WorkspaceEdit = ls.protocol._converter.structure(edit, types.WorkspaceEdit)
+    converted: types.WorkspaceEdit = _CONVERTER.structure(edit, types.WorkspaceEdit)
     return converted
 
 
