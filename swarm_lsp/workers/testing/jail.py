@@ -91,10 +91,17 @@ def _under(path: Path, roots: Iterable[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
+#: Top-level folders never bound whole (a venv at ``/venv`` or ``/opt/venv`` is fine).
+WIDE_TOP = frozenset(
+    {"/", "/etc", "/var", "/run", "/tmp", "/proc", "/sys", "/dev", "/boot", "/root", "/home"}
+    | {"/srv", "/mnt", "/media", "/opt", "/work", "/usr", "/snap", "/nix"}
+)
+
+
 def _too_wide(path: Path) -> bool:
-    """Folders never bound whole: /, top-level folders, home folders and their parents."""
+    """Folders never bound whole: /, the system's top-level folders, homes and their parents."""
     homes = {Path.home().resolve(), Path("/root"), Path("/home")}
-    if len(path.parts) <= 2:  # "/" and "/work", "/root", "/opt" ...
+    if str(path) in WIDE_TOP:
         return True
     return any(path == home or path in home.parents for home in homes)
 

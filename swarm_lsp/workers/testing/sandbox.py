@@ -131,7 +131,8 @@ def strict_problem() -> str:
             copy.mkdir()
             env = clean_environment(copy)
             trial = jail.prepare(copy, env)
-            problem = _probe(trial.argv(["true"]), env)
+            # The interpreter, not just ``true``: its folders are the binds most likely missed.
+            problem = _probe(trial.argv([sys.executable, "-c", "pass"]), env)
             _level_cache["seccomp"] = problem or _seccomp_problem(trial, env)
             trial.release()
     _level_cache["strict"] = problem
