@@ -198,6 +198,7 @@ def test_whole_task_memory_is_capped(tmp_path: Path, mode: str) -> None:
     else:
         # The kernel kills a hog; the project's test sees that not all three held.
         assert result["passed"], result["output_tail"]
+        assert "killed at the whole-task memory cap" in result["summary"]
 
 
 def test_time_output_and_leftovers_are_capped(tmp_path: Path) -> None:

@@ -78,6 +78,13 @@ def _limits(payload: dict[str, Any], default: Limits) -> Limits:
 
 
 def _summary(plan: detect.Plan, run: SandboxResult, counts: dict[str, int]) -> str:
+    summary = _outcome(plan, run, counts)
+    if run.oom_kills and not run.memory_exceeded:
+        summary += f" ({run.oom_kills} killed at the whole-task memory cap)"
+    return summary
+
+
+def _outcome(plan: detect.Plan, run: SandboxResult, counts: dict[str, int]) -> str:
     if run.memory_exceeded:
         return f"{plan.runner}: killed at the whole-task memory cap"
     if run.timed_out:

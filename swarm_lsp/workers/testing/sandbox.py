@@ -82,7 +82,8 @@ class SandboxResult:
     cancelled: bool
     duration_s: float
     isolation: str
-    memory_exceeded: bool = False
+    memory_exceeded: bool = False  # the polled watch killed the whole run
+    oom_kills: int = 0  # processes the kernel killed at the memory cgroup's cap
 
     @property
     def output(self) -> str:
@@ -390,7 +391,7 @@ async def run_sandboxed(
         if group is not None:
             wrapped = ["sh", "-c", _JOIN_CGROUPS, "swarm-join", *group.procs_files, "--", *wrapped]
         watch_memory = group is None or not group.memory_capped
-        return await _supervise(
+        result = await _supervise(
             wrapped,
             argv,
             workdir,
@@ -401,6 +402,9 @@ async def run_sandboxed(
             watch_memory,
             () if filter_fd is None else (filter_fd,),
         )
+        if group is not None and group.memory_capped:
+            result.oom_kills = group.oom_kills()
+        return result
     finally:
         if filter_fd is not None:
             os.close(filter_fd)
