@@ -47,6 +47,8 @@ if [ ! -f "$home/.installed" ]; then
     npm_config_nodedir="$(echo "$home"/node24/node_modules/node/node_modules/node-linux-*)" \
     npm ci --no-audit --no-fund --loglevel=error)
   touch "$home/.installed"
+  # Installs for older lock files are ~800 MB each: keep only this one.
+  find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +
 fi
 # Point the checkout at the cached installs (replace whatever was there).
 for sub in . node24; do
