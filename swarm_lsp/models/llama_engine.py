@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from swarm_lsp import threads
+from swarm_lsp import paths, threads
 from swarm_lsp.errors import ModelError, ModelNotFoundError
 from swarm_lsp.models import fim, healing, kv_states
 
@@ -79,6 +81,8 @@ class LlamaEngine:
         self._llm: Any = None
         self._fim: fim.FimTokens | None = None
         self._vocab: healing.Vocabulary | None = None
+        self._vocab_lock = threading.Lock()
+        self._vocab_started = False
         self._load_lock = threading.Lock()
         self.load_ms: float = 0.0
 
@@ -202,23 +206,58 @@ class LlamaEngine:
 
     @property
     def vocabulary(self) -> healing.Vocabulary:
-        """Every token's text (built on first use: about half a second for 262k tokens)."""
-        if self._vocab is None:
-            import ctypes
-
-            import llama_cpp
-
-            vocab = self.llm._model.vocab
-            size = 256
-            buffer = (ctypes.c_char * size)()
-            pieces = []
-            for token in range(self.llm.n_vocab()):
-                n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
-                # Byte tokens (half a UTF-8 character) never spell an identifier: "" is fine.
-                piece = buffer.raw[:n].decode("utf-8", "replace") if 0 < n <= size else ""
-                pieces.append("" if "\ufffd" in piece else piece)
-            self._vocab = healing.Vocabulary(pieces)
+        """Every token's text: from the user cache, else built (about 2 s for 262k tokens)."""
+        with self._vocab_lock:
+            if self._vocab is None:
+                self._vocab = healing.Vocabulary(self._vocabulary_pieces())
         return self._vocab
+
+    @property
+    def vocabulary_ready(self) -> bool:
+        return self._vocab is not None
+
+    def prepare_vocabulary(self) -> None:
+        """Build the token table on a thread of its own: no request waits for it."""
+        if self._vocab is None and not self._vocab_started:
+            self._vocab_started = True
+            threading.Thread(
+                target=lambda: self.vocabulary, name="swarm-vocabulary", daemon=True
+            ).start()
+
+    def _vocabulary_pieces(self) -> list[str]:
+        try:
+            st = self.model_path.stat()
+            cached = (
+                paths.user_cache_dir()
+                / "vocabulary"
+                / f"{self.model_path.stem}-{st.st_size}-{st.st_mtime_ns}.json"
+            )
+            pieces = json.loads(cached.read_text(encoding="utf-8"))
+            if isinstance(pieces, list) and len(pieces) == self.llm.n_vocab():
+                return [str(p) for p in pieces]
+        except (OSError, ValueError):
+            pass
+        import ctypes
+
+        import llama_cpp
+
+        vocab = self.llm._model.vocab
+        size = 256
+        buffer = (ctypes.c_char * size)()
+        pieces = []
+        for token in range(self.llm.n_vocab()):
+            n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+            # Byte tokens (half a UTF-8 character) never spell an identifier: "" is fine.
+            piece = buffer.raw[:n].decode("utf-8", "replace") if 0 < n <= size else ""
+            pieces.append("" if "\ufffd" in piece else piece)
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(pieces), encoding="utf-8")
+            os.replace(tmp, cached)
+        except (OSError, UnboundLocalError):
+            pass
+        return pieces
 
     def warm(self, prompt: str, cancel: threading.Event | None = None) -> int:
         """Evaluate ``prompt`` into the KV cache without generating; returns tokens evaluated.

@@ -113,7 +113,7 @@ class LocalModels:
         def load_completion(engine: LlamaEngine, _cancel: threading.Event) -> None:
             engine.load()
             if engine.fim is None:
-                engine.vocabulary  # noqa: B018 - built now, not on the first keystroke
+                engine.prepare_vocabulary()  # for token healing; requests do not wait for it
 
         await self.completion.run(load_completion)
         await self.chat_scheduler.run(lambda engine, _cancel: engine.load())
@@ -188,6 +188,8 @@ class LocalModels:
 
         def work(engine: LlamaEngine, cancel: threading.Event) -> Completion:
             fim_tokens = engine.fim
+            if fim_tokens is None:
+                engine.prepare_vocabulary()  # heals once it is there
             restored = self.kv.switch(engine, key)
             prompt = self.prompt_for(engine, preamble, prefix, suffix)
             deadline = time.perf_counter() + settings.completion_timeout_ms / 1000
@@ -208,7 +210,7 @@ class LocalModels:
                 cancel=stop,
                 on_token=watch,
                 deadline=deadline,
-                heal=heal and fim_tokens is None,
+                heal=heal and fim_tokens is None and engine.vocabulary_ready,
                 names=names,
             )
             generation.restored = restored

@@ -107,8 +107,22 @@ async def test_a_partial_word_is_healed_not_repeated(
 ) -> None:
     text = "import os\n\n\ndef here():\n    return os.getc"
     uri = open_doc(client, sample_project / "healing.py", text)
-    result = await client.text_document_inline_completion_async(inline_params(uri, 4, 18))
-    stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+    # Healing starts once the token table is built (a thread of its own after the model
+    # loads; no request waits for it).
+    for attempt in range(40):
+        result = await client.text_document_inline_completion_async(inline_params(uri, 4, 18))
+        stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+        if stats.reuse is None and stats.healed:
+            break
+        client.text_document_did_change(  # a no-op edit: the next request is not a cache hit
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2 + attempt),
+                content_changes=[
+                    types.TextDocumentContentChangeWholeDocument(text=text + " " * (attempt + 1))
+                ],
+            )
+        )
+        await asyncio.sleep(0.25)
     assert stats.healed.endswith("getc")
     assert isinstance(result, types.InlineCompletionList)
     for item in result.items:
