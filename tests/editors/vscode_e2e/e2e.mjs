@@ -223,6 +223,7 @@ async function main() {
       await row.waitFor({ timeout: LONG });
       results.timings.completionListMs = Math.round(performance.now() - started);
       const labels = await page.locator('.suggest-widget.visible .monaco-list-row').allInnerTexts();
+      await screenshot(page, 'completion-list');
       await page.keyboard.press('Escape');
       return labels.map((label) => label.trim()).filter(Boolean);
     });
@@ -249,6 +250,7 @@ async function main() {
         }
       }
       const titles = await widget.locator('.monaco-list-row').allInnerTexts();
+      await screenshot(page, 'code-actions-menu');
       await page.keyboard.press('Escape');
       return titles.map((title) => title.trim()).filter(Boolean);
     });
