@@ -1,5 +1,5 @@
-"""``swarm-lsp serve``: the language server over stdio (default), TCP (with a token) or a Unix
-socket only this user can open."""
+"""``swarm-lsp serve``: the language server over stdio (default), TCP or WebSocket (with a token),
+or a Unix socket only this user can open."""
 
 from __future__ import annotations
 
@@ -25,14 +25,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="listen for one client on a Unix socket at PATH that only this user can open",
     )
+    door.add_argument(
+        "--ws",
+        default="",
+        metavar="[HOST:]PORT",
+        help="listen for one client on WebSocket (loopback unless HOST is given); it must send "
+        "initializationOptions.swarmToken",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="--ws: a browser origin (e.g. http://127.0.0.1:8080) whose pages may connect; "
+        "repeatable. Other browser origins get 403; clients without an Origin are let through",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
     parser.add_argument(
         "--token-file",
         default="",
         metavar="PATH",
-        help="the TCP token file (default: serve-token in the cache folder, created 0600 on "
-        "first use; $SWARM_LSP_SERVE_TOKEN overrides it)",
+        help="the TCP/WebSocket token file (default: serve-token in the cache folder, created "
+        "0600 on first use; $SWARM_LSP_SERVE_TOKEN overrides it)",
     )
     parser.add_argument(
         "--max-message-bytes",
@@ -72,6 +87,15 @@ def run(args: argparse.Namespace) -> int:
         check_peer(f"{args.host}:{args.port}")
         token, where = load_token(Path(args.token_file) if args.token_file else None)
         transport.serve_tcp(create_server(), args.host, args.port, limit, token, where)
+    elif args.ws:
+        from swarm_lsp.server.ws_transport import serve_websocket
+        from swarm_lsp.webdoor import OriginPolicy, authority, parse_listen
+
+        host, port = parse_listen(args.ws)
+        check_peer(authority(host, port))
+        token, where = load_token(Path(args.token_file) if args.token_file else None)
+        origins = OriginPolicy(args.allow_origin)
+        serve_websocket(create_server(), host, port, limit, token, where, origins)
     elif args.socket:
         transport.serve_unix(create_server(), Path(args.socket), limit)
     else:
