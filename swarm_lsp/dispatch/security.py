@@ -282,7 +282,9 @@ class RefusalLog:
 class TokenCheck(Protocol):
     """Tokens a guard accepts besides the shared one."""
 
-    def active(self) -> bool: ...
+    def active(self) -> bool:
+        """True when every call must present a token (even without a shared one)."""
+        ...
 
     def accepts(self, token: bytes) -> bool: ...
 
@@ -334,13 +336,14 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             return handler  # Watch streams; Check (unary) is still peer-checked below
         token_ok = True
         presented = b""
-        tokens = self._tokens if self._tokens is not None and self._tokens.active() else None
-        if (self._token or tokens is not None) and not method.startswith(_HEALTH_PREFIX):
+        tokens = self._tokens
+        required = bool(self._token) or (tokens is not None and tokens.active())
+        if required and not method.startswith(_HEALTH_PREFIX):
             for key, value in handler_call_details.invocation_metadata or ():
                 if key == TOKEN_HEADER:
                     presented = value.encode() if isinstance(value, str) else value
             token_ok = bool(self._token) and hmac.compare_digest(presented, self._token)
-            if not token_ok and tokens is not None:
+            if not token_ok and tokens is not None and presented:
                 token_ok = tokens.accepts(presented)
 
         async def guard(context: grpc.aio.ServicerContext[Any, Any], requests: Any) -> None:

@@ -109,6 +109,12 @@ async def serve_coordinator(
     on_stop_signals(stop.set)
     parent_watch = asyncio.create_task(watch_parent(stop.set))
     print(f"swarm-lsp coordinator: listening on {coordinator.address}", flush=True)
+    if local_fallback and not await coordinator.local_worker_ready(timeout=30):
+        print(
+            "swarm-lsp coordinator: the local fallback worker did not register; see "
+            f"{coordinator.config.state_dir / 'local-worker.log'}",
+            flush=True,
+        )
     write_ready(ready_file, coordinator.address)
     await stop.wait()
     parent_watch.cancel()

@@ -10,8 +10,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--role",
         action="append",
-        required=True,
+        default=[],
         help="a role to serve: echo, sleep, refactor, research, test (repeatable)",
+    )
+    parser.add_argument(
+        "--all-roles", action="store_true", help="serve every role available in this build"
+    )
+    parser.add_argument(
+        "--fallback",
+        action="store_true",
+        help="register as the coordinator's local fallback (started by the coordinator)",
     )
     parser.add_argument(
         "--coordinator",
@@ -51,9 +59,18 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging()
     settings = load_settings(token_file=args.token_file)
+    roles = list(args.role)
+    if args.all_roles:
+        from swarm_lsp.workers.registry import known_roles, role_available
+
+        roles += [r for r in known_roles() if role_available(r) and r not in roles]
+    if not roles:
+        print("swarm-lsp worker: name a role (--role) or use --all-roles", file=sys.stderr)
+        return 2
     runtime = WorkerRuntime(
         coordinator=args.coordinator or settings.swarm.coordinator or "127.0.0.1:50051",
-        roles=args.role,
+        roles=roles,
+        fallback=args.fallback,
         settings=settings,
         capacity=args.capacity,
         name=args.name,

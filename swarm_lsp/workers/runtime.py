@@ -229,6 +229,7 @@ class WorkerRuntime:
         model_sizes: Sequence[str] = (),
         cache_dir: Path | None = None,
         handlers: dict[str, RoleHandler] | None = None,
+        fallback: bool = False,
     ) -> None:
         if not roles:
             raise WorkerError("a worker needs at least one role")
@@ -240,6 +241,7 @@ class WorkerRuntime:
         self.host = host or socket.gethostname()
         self.name = name or f"{self.host}-{os.getpid()}"
         self.model_sizes = tuple(model_sizes)
+        self.fallback = fallback  # a coordinator's local fallback (lower preference)
         from swarm_lsp import paths
 
         root = cache_dir or paths.user_cache_dir() / "worker"
@@ -390,6 +392,7 @@ class WorkerRuntime:
                     model_sizes=list(self.model_sizes),
                     capacity=self.capacity,
                     version=__version__,
+                    fallback=self.fallback,
                 )
             )
         )

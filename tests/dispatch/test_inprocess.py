@@ -6,6 +6,9 @@ Routing by model size and by named machine, health checks on both sides.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -56,6 +59,7 @@ async def coordinator(tmp_path: Path) -> AsyncIterator[tuple[Coordinator, str]]:
     server, port = await create_server(coordinator, "127.0.0.1:0")
     await coordinator.start()
     await server.start()
+    assert await coordinator.local_worker_ready()  # the fallback: a worker process of its own
     yield coordinator, f"127.0.0.1:{port}"
     await server.stop(None)
     await coordinator.stop()
@@ -105,7 +109,9 @@ async def test_model_sizes_named_machines_and_health(
             # 70B: no connected worker runs it -> fallback 1, the coordinator's own model.
             complex_task = await client.submit("echo", {"text": "big job"}, complexity="complex")
             assert complex_task.fallback == "local" and complex_task.model_size == "70B"
-            assert (await client.wait(complex_task.task_id)).fallback == "local"
+            on_fallback = await client.wait(complex_task.task_id)
+            assert on_fallback.fallback == "local"
+            assert on_fallback.data["pid"] != os.getpid()  # role code never runs in here
             # A route naming a machine goes there, idle or not.
             for _ in range(3):
                 moderate = await client.submit("echo", {}, complexity="moderate")
@@ -117,3 +123,13 @@ async def test_model_sizes_named_machines_and_health(
         await big.stop(grace=1)
         await asyncio.wait_for(asyncio.gather(*runners), timeout=10)
         await health_server.stop(None)
+
+
+def test_dispatch_imports_no_worker_code() -> None:
+    """The coordinator and the client run no role code, so they need none of it."""
+    code = (
+        "import sys, swarm_lsp.dispatch.coordinator, swarm_lsp.dispatch.client;"
+        "print([m for m in sys.modules if m.startswith('swarm_lsp.workers')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -183,6 +183,7 @@ async def test_coordinator_refuses_a_foreign_caller_and_serves_others(tmp_path: 
         coordinator, "127.0.0.1:0", guard=GuardInterceptor(peer_check=treat_ipv4_as_foreign)
     )
     port6 = bind(server, "[::1]:0", SwarmSettings())
+    coordinator.address = f"[::1]:{port6}"  # its local fallback worker dials the owned side
     await coordinator.start()
     await server.start()
     try:

@@ -8,7 +8,8 @@
 | `queues` | waiting tasks per role, by priority then age |
 | `sessions` | connected workers, their heartbeats |
 | `results` | publishing results to followers; finished tasks' results |
-| `local` | the local fallback (role handlers run in this process) |
+| `fallback` | the local fallback: a worker process the coordinator starts (lower preference) |
+| `identity` | the principal a call speaks for (token, certificate, shared token) |
 | `blobs` | snapshot blobs: PutBlobs, GetBlobs, HasBlobs |
 | `status` | receipts, task status, swarm status, wait estimates |
 | `servicers` | the gRPC servicers and `create_server(coordinator, listen) -> (server, port)` |

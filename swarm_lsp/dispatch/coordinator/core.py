@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -23,10 +24,10 @@ import grpc
 
 from swarm_lsp.dispatch.coordinator import admission, scheduler, status
 from swarm_lsp.dispatch.coordinator.blobs import BlobService
+from swarm_lsp.dispatch.coordinator.fallback import CoordinatorTokens, LocalWorker
 from swarm_lsp.dispatch.coordinator.fencing import Epochs
 from swarm_lsp.dispatch.coordinator.identity import Identities
 from swarm_lsp.dispatch.coordinator.latency import ServiceEstimates, identity_of
-from swarm_lsp.dispatch.coordinator.local import LocalRunner, local_session
 from swarm_lsp.dispatch.coordinator.model import (
     DEFAULT_CONTEXT_BYTES,
     ActiveTask,
@@ -75,7 +76,15 @@ class Coordinator:
         self._store_full = False
         self.blobs = BlobStore(config.state_dir / "blobs", max_bytes=config.max_blob_store_bytes)
         self.tokens = TokenTable(config.tokens_file or config.state_dir / TABLE_FILE)
-        self.identities = Identities(self.settings.swarm.token, self.tokens)
+        local_token = secrets.token_urlsafe(32)
+        self.local_worker = (
+            LocalWorker(config.state_dir, config.local_capacity, local_token)
+            if config.local_fallback
+            else None
+        )
+        # What the guard accepts besides the shared token: issued tokens, the local worker's.
+        self.token_check = CoordinatorTokens(self.tokens, local_token)
+        self.identities = Identities(self.settings.swarm.token, self.tokens, local_token)
         self.blob_service = BlobService(
             self.blobs,
             max_message_bytes=config.max_message_bytes,
@@ -91,10 +100,7 @@ class Coordinator:
         self.avg_ms: dict[str, float] = {}  # role -> moving average of run time
         self.epochs = Epochs(config.state_dir)  # lease fencing tokens (see fencing)
         self.estimates = ServiceEstimates()  # per worker identity (see latency)
-        self.local = local_session(config.local_fallback, config.local_capacity)
-        self.local_runner = LocalRunner(
-            self, self.local, self.settings, config.state_dir, self.max_context_bytes
-        )
+        self.local: WorkerSession | None = None  # the local fallback worker's session
         self._local_fallback_after = 0.0
         self._reaper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -129,8 +135,18 @@ class Coordinator:
         self.schedule_all()
         self._reaper = asyncio.create_task(self._reap())
         self._flusher = asyncio.create_task(self._flush_starts())
+        if self.local_worker is not None and self.address:
+            await self.local_worker.start(self.address)
+
+    async def local_worker_ready(self, timeout: float = 30.0) -> bool:
+        """Wait until the local fallback worker has registered (True), or give up (False)."""
+        if self.local_worker is None or self.local_worker.proc is None:
+            return False
+        return await self.local_worker.wait_registered(timeout)
 
     async def stop(self) -> None:
+        if self.local_worker is not None:
+            await self.local_worker.stop()
         for task in (self._reaper, self._flusher):
             if task is not None:
                 task.cancel()
@@ -140,8 +156,6 @@ class Coordinator:
         for active in list(self.active.values()):
             if active.deadline_timer is not None:
                 active.deadline_timer.cancel()
-            if active.local_task is not None:
-                active.local_task.cancel()
         for session in self.sessions:
             session.outbox.put_nowait(None)
         self.store.close()
@@ -342,7 +356,9 @@ class Coordinator:
 
     def local_if_allowed(self) -> WorkerSession | None:
         """The local fallback session, unless it must still wait after a restart."""
-        return self.local if time.monotonic() >= self._local_fallback_after else None
+        if self.local is None or time.monotonic() < self._local_fallback_after:
+            return None
+        return self.local
 
     def schedule(self, role: str) -> None:
         """Assign queued tasks of ``role`` while a matching runner has a free slot."""
@@ -394,13 +410,7 @@ class Coordinator:
             deadline_ms=record.deadline_ms,
             epoch=active.epoch,
         )
-        if runner.local:
-            active.local_cancel = asyncio.Event()
-            active.local_task = asyncio.create_task(
-                self.local_runner.run(lease, active.local_cancel)
-            )
-        else:
-            runner.send(pb.CoordinatorMessage(lease=lease))
+        runner.send(pb.CoordinatorMessage(lease=lease))
 
     # -- results ---------------------------------------------------------------------------
 
@@ -651,18 +661,12 @@ class Coordinator:
     def _stop_task(self, active: ActiveTask, state: str, reason: str, message: str) -> None:
         record = active.record
         if record.state == "RUNNING":
-            if record.fallback == "local":
-                if active.local_cancel is not None:
-                    active.local_cancel.set()
-            else:
-                session = self.sessions.holder(record.worker)
-                if session is not None:
-                    # The slot stays taken until the worker says its handler has stopped.
-                    session.send(
-                        pb.CoordinatorMessage(
-                            cancel=pb.CancelRequest(task_id=record.id, reason=reason)
-                        )
-                    )
+            session = self.sessions.holder(record.worker)
+            if session is not None:
+                # The slot stays taken until the worker says its handler has stopped.
+                session.send(
+                    pb.CoordinatorMessage(cancel=pb.CancelRequest(task_id=record.id, reason=reason))
+                )
         self._finish(active, state, error_code=state, error_message=message)
 
     # -- workers ---------------------------------------------------------------------------
@@ -691,6 +695,10 @@ class Coordinator:
         for old in self.sessions.of_identity(session.identity):
             self.drop_worker(old, "its heartbeats stopped; a new session replaced it")
         self.sessions.add(session)
+        if session.local:
+            self.local = session
+            if self.local_worker is not None:
+                self.local_worker.registered.set()
         return session
 
     def start_worker(self, session: WorkerSession) -> None:
@@ -739,7 +747,7 @@ class Coordinator:
             and active.record.state == "RUNNING"
         ):
             why = f"worker {session.name} lost ({reason})"
-            if hold > 0 and not session.local:
+            if hold > 0:  # the local worker too: it is a process like any other
                 asyncio.get_running_loop().call_later(
                     hold, self._requeue_if_current, task_id, active.epoch, why
                 )
@@ -749,6 +757,10 @@ class Coordinator:
     def drop_worker(self, session: WorkerSession, reason: str) -> None:
         if not self.sessions.remove(session):
             return
+        if session is self.local:
+            self.local = None
+            if self.local_worker is not None:
+                self.local_worker.registered.clear()
         session.outbox.put_nowait(None)
         # Fencing: the worker may not know yet that it is lost (a session can end on this side
         # first); it stops its tasks within fence_ms of its last acknowledged heartbeat, so its

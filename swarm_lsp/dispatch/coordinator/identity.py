@@ -1,9 +1,10 @@
 """Who is calling: the principal a quota, an ownership check or a worker session is about.
 
 The guard interceptor has already checked the transport (peer address, TLS, that a presented
-token is known); this decides which credential the call speaks for, in this order: a
-per-credential token from the table, a certificate with a kind, the shared token (operator),
-a certificate without a kind (``host``), nothing (loopback without a token: operator).
+token is known); this decides which credential the call speaks for, in this order: the local
+fallback worker's token, a per-credential token from the table, a certificate with a kind,
+the shared token (operator), a certificate without a kind (``host``), nothing (loopback
+without a token: operator).
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from swarm_lsp.dispatch.credentials import (
 )
 from swarm_lsp.dispatch.security import TOKEN_HEADER
 
+# The coordinator's own local fallback worker (it presents a token only this process knows).
+LOCAL_WORKER = Principal(source="local", name="local", kind="worker")
+
 
 class Identities:
-    def __init__(self, shared_token: str, tokens: TokenTable | None) -> None:
+    def __init__(self, shared_token: str, tokens: TokenTable | None, local_token: str = "") -> None:
         self._shared = shared_token.encode()
+        self._local = local_token.encode()
         self.tokens = tokens
 
     def principal(self, context: Any) -> Principal:
@@ -31,6 +36,8 @@ class Identities:
         for key, value in context.invocation_metadata() or ():
             if key == TOKEN_HEADER:
                 presented = value.encode() if isinstance(value, str) else value
+        if presented and self._local and hmac.compare_digest(presented, self._local):
+            return LOCAL_WORKER
         if presented and self.tokens is not None:
             known = self.tokens.lookup(presented)
             if known is not None:

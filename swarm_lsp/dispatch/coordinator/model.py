@@ -71,7 +71,7 @@ class WorkerSession:
     load: float = 0.0
     draining: bool = False
     completed: int = 0
-    local: bool = False
+    local: bool = False  # the coordinator's local fallback worker (lower preference)
     identity: str = ""  # one live session per identity (credential, or declared name)
 
     @property
@@ -98,8 +98,6 @@ class ActiveTask:
     subscribers: set[asyncio.Queue[Any]] = dataclasses.field(default_factory=set)
     sequence: int = 0
     deadline_timer: asyncio.TimerHandle | None = None
-    local_cancel: asyncio.Event | None = None
-    local_task: asyncio.Task[None] | None = None
     queue_key: tuple[int, int, int, str] | None = None
     losses: int = 0  # runners lost (worker died, lease expired, gave it back) since start
     epoch: int = 0  # the current lease's fencing epoch (0: never leased by this coordinator)

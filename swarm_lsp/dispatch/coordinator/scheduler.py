@@ -2,7 +2,7 @@
 
 Dispatch order (the seed's): (1) the least-loaded live worker whose roles and model sizes match
 the route (a route naming a machine prefers it); (2) when no remote worker for the role is
-connected, the local fallback (the caller passes it only when it may be used now); (3) when
+connected, the local fallback worker (the caller passes it only when it may be used now); (3) when
 workers exist but all are busy, nobody: the task waits in the queue.
 
 ``rank`` orders the free candidates (lowest first): it sees the task and the worker, nothing
@@ -76,7 +76,7 @@ def choose(
             if not pool:
                 return None  # workers exist but all are busy: wait in the queue
             return min(pool, key=lambda w: rank(task, w))
-    if local is not None and route["role"] in local.roles and local.free > 0:
+    if local is not None and local.fits(route) and local.free > 0:
         return local
     return None
 

@@ -336,7 +336,8 @@ async def create_server(
     swarm = coordinator.settings.swarm
     server = grpc.aio.server(
         interceptors=[
-            guard or GuardInterceptor(swarm.token, swarm.allowed_hosts, tokens=coordinator.tokens)
+            guard
+            or GuardInterceptor(swarm.token, swarm.allowed_hosts, tokens=coordinator.token_check)
         ],
         options=server_options(coordinator.config.max_message_bytes),
         maximum_concurrent_rpcs=None,

@@ -54,6 +54,11 @@ class SessionTable:
         for size in request.model_sizes:
             if model_size_rank(size) == 0:
                 raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"bad model size {size!r}")
+        if request.fallback and principal.source != "local":
+            raise RequestError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "only the coordinator's own local worker registers as the fallback",
+            )
         name = request.name or principal.name or f"worker-{len(self.workers) + 1}"
         if principal.fixed_name and name != principal.name:
             raise RequestError(
@@ -77,7 +82,8 @@ class SessionTable:
             model_sizes=tuple(request.model_sizes),
             capacity=max(1, min(request.capacity or 1, cap)),
             peer=peer,
-            identity=principal.id if principal.fixed_name else f"name:{name}",
+            identity=principal.id if principal.fixed_name or request.fallback else f"name:{name}",
+            local=request.fallback,
         )
 
     def live(self, identity: str, now: float, timeout_s: float) -> WorkerSession | None:

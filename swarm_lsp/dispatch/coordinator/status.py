@@ -28,7 +28,7 @@ def estimated_wait_ms(c: Coordinator, record: TaskRecord, position: int) -> int:
     if record.state != "QUEUED":
         return 0
     capacity = sum(w.capacity for w in scheduler.candidates(record.route, c.sessions))
-    if capacity == 0 and record.role in c.local.roles:
+    if capacity == 0 and c.local is not None and record.role in c.local.roles:
         capacity = c.local.capacity
     average = c.avg_ms.get(record.role, float(c.config.default_task_ms))
     return scheduler.estimated_wait_ms(position, capacity, average)
@@ -47,9 +47,10 @@ def receipt(c: Coordinator, record: TaskRecord, *, duplicate: bool = False) -> p
     if record.state == "QUEUED":
         if wait < 0:
             note = f"no worker for role {record.role!r} is connected"
-            if record.role not in c.local.roles and c.config.local_fallback:
-                reason = c.local_runner.errors.get(record.role, "role not available here")
-                note += f" and the coordinator cannot run it locally ({reason})"
+            if c.config.local_fallback and c.local is None:
+                note += " and the coordinator's local worker is not connected"
+            elif c.config.local_fallback and c.local is not None:
+                note += " and the coordinator's local worker does not have it"
         else:
             note = f"all workers for role {record.role!r} are busy"
     return pb.TaskReceipt(
@@ -114,6 +115,7 @@ def swarm_status(c: Coordinator, recent: int, owner: str | None = None) -> pb.Sw
             rtt_ms=c.estimates.get(identity_of(w)).rtt_ms or 0.0,
         )
         for w in sorted(c.sessions, key=lambda w: w.name)
+        if not w.local  # the local fallback worker: its roles are local_roles
     ]
     depth = c.queues.depth_by_role()
     stamp = now_ms()
@@ -139,6 +141,6 @@ def swarm_status(c: Coordinator, recent: int, owner: str | None = None) -> pb.Sw
             for row in rows
         ],
         counts=c.store.counts(),
-        local_roles=sorted(c.local.roles),
+        local_roles=sorted(c.local.roles) if c.local is not None else [],
         uptime_ms=int((now - c.started) * 1000),
     )

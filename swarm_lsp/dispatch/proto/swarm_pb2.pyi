@@ -407,20 +407,22 @@ class CoordinatorBatch(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[CoordinatorMessage, _Mapping]]] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("name", "host", "roles", "model_sizes", "capacity", "version")
+    __slots__ = ("name", "host", "roles", "model_sizes", "capacity", "version", "fallback")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
     MODEL_SIZES_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
     name: str
     host: str
     roles: _containers.RepeatedScalarFieldContainer[str]
     model_sizes: _containers.RepeatedScalarFieldContainer[str]
     capacity: int
     version: str
-    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., model_sizes: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+    fallback: bool
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., model_sizes: _Optional[_Iterable[str]] = ..., capacity: _Optional[int] = ..., version: _Optional[str] = ..., fallback: _Optional[bool] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("worker_id", "heartbeat_interval_ms", "lease_timeout_ms", "max_result_bytes", "fence_ms")
