@@ -18,12 +18,12 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterable
-from typing import Any
 
 import grpc
 
 from swarm_lsp.dispatch.coordinator import admission, scheduler, status
 from swarm_lsp.dispatch.coordinator.blobs import BlobService
+from swarm_lsp.dispatch.coordinator.bookkeeping import StoreKeeper
 from swarm_lsp.dispatch.coordinator.fallback import CoordinatorTokens, LocalWorker
 from swarm_lsp.dispatch.coordinator.fencing import Epochs
 from swarm_lsp.dispatch.coordinator.identity import Identities
@@ -54,8 +54,6 @@ def _blobs_of(record: TaskRecord) -> list[str]:
 
 
 RECOVERY_GRACE_MS = 5000
-STORE_CHECK_EVERY = 256  # admissions between looks at the task store's size ...
-STORE_CHECK_BYTES = 1024 * 1024  # ... or fewer, once they (and results) bring this much
 
 
 class Coordinator:
@@ -71,9 +69,11 @@ class Coordinator:
         self.max_result_bytes = config.max_result_bytes or config.max_message_bytes // 4
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = TaskStore(config.state_dir / "tasks.sqlite3")
-        self._store_check = 0  # admissions until the next look at the store's size
-        self._store_added = 0  # bytes of contexts and results stored since the last look
-        self._store_full = False
+        self.keeper = StoreKeeper(
+            self.store,
+            max_bytes=config.max_store_bytes,
+            keep_finished_ms=config.keep_finished_ms,
+        )
         self.blobs = BlobStore(config.state_dir / "blobs", max_bytes=config.max_blob_store_bytes)
         self.tokens = TokenTable(config.tokens_file or config.state_dir / TABLE_FILE)
         local_token = secrets.token_urlsafe(32)
@@ -104,7 +104,6 @@ class Coordinator:
         self._local_fallback_after = 0.0
         self._reaper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
-        self._unsaved_starts: dict[str, TaskRecord] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -134,7 +133,7 @@ class Coordinator:
             self.queues.push(active)
         self.schedule_all()
         self._reaper = asyncio.create_task(self._reap())
-        self._flusher = asyncio.create_task(self._flush_starts())
+        self._flusher = asyncio.create_task(self.keeper.flush_forever())
         if self.local_worker is not None and self.address:
             await self.local_worker.start(self.address)
 
@@ -152,49 +151,13 @@ class Coordinator:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self.save_starts()
+        self.keeper.save()
         for active in list(self.active.values()):
             if active.deadline_timer is not None:
                 active.deadline_timer.cancel()
         for session in self.sessions:
             session.outbox.put_nowait(None)
         self.store.close()
-
-    def _start_fields(self, task_id: str) -> dict[str, Any]:
-        record = self._unsaved_starts.pop(task_id, None)
-        if record is None:
-            return {}
-        return {
-            "attempt": record.attempt,
-            "worker": record.worker,
-            "fallback": record.fallback,
-            "started_ms": record.started_ms,
-        }
-
-    def save_starts(self) -> None:
-        if not self._unsaved_starts:
-            return
-        records = list(self._unsaved_starts.values())
-        self._unsaved_starts.clear()
-        with self.store.transaction():
-            for record in records:
-                self.store.update(
-                    record.id,
-                    state=record.state,
-                    attempt=record.attempt,
-                    worker=record.worker,
-                    fallback=record.fallback,
-                    started_ms=record.started_ms,
-                )
-
-    async def _flush_starts(self) -> None:
-        ticks = 0
-        while True:
-            await asyncio.sleep(0.1)
-            self.save_starts()
-            ticks += 1
-            if ticks % 36_000 == 0:  # hourly
-                self.store.prune(now_ms() - self.config.keep_finished_ms)
 
     async def _reap(self) -> None:
         interval = max(0.02, self.config.heartbeat_interval_ms / 2000)
@@ -287,8 +250,8 @@ class Coordinator:
             if existing is not None:
                 current = self.active.get(existing.id)
                 return status.receipt(self, current.record if current else existing, duplicate=True)
-        self._store_added += len(task.context)
-        self._check_store_room()
+        self.keeper.added(len(task.context))
+        self.keeper.check_room()
         # Pinned first, so no blob it names is pruned between the check and the lease.
         wanted = (
             [*task.snapshot.files.values(), task.context_dict_blob]
@@ -328,30 +291,6 @@ class Coordinator:
         self.queues.push(active)
         return active
 
-    def _check_store_room(self) -> None:
-        """Refuse new tasks while the task store is over its cap after pruning.
-
-        The size is looked at every few hundred admissions, and at every one while full;
-        finished tasks go oldest first to make room.
-        """
-        cap = self.config.max_store_bytes
-        self._store_check -= 1
-        due = self._store_check <= 0 or self._store_added >= min(STORE_CHECK_BYTES, cap // 8)
-        if not (due or self._store_full):
-            return
-        self._store_check = STORE_CHECK_EVERY
-        self._store_added = 0
-        while self.store.live_bytes() > cap:
-            self.save_starts()
-            if not self.store.prune_oldest(64):
-                self._store_full = True
-                raise RequestError(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"the task store is full ({cap} bytes of waiting and running tasks); "
-                    "try again when some have finished",
-                )
-        self._store_full = False
-
     # -- scheduling ------------------------------------------------------------------------
 
     def local_if_allowed(self) -> WorkerSession | None:
@@ -387,7 +326,7 @@ class Coordinator:
         record.started_ms = now_ms()
         # Not needed for durability (RUNNING goes back to QUEUED on restart): written in
         # batches by the flusher, or with the task's next state change, whichever is first.
-        self._unsaved_starts[record.id] = record
+        self.keeper.started(record)
         runner.running[record.id] = record.attempt
         runner.leased_at[record.id] = time.monotonic()
         active.epoch = self.epochs.next()
@@ -568,7 +507,12 @@ class Coordinator:
         record.fallback = ""
         self.store.update(
             record.id,
-            **{**self._start_fields(record.id), "state": "QUEUED", "worker": "", "fallback": ""},
+            **{
+                **self.keeper.start_fields(record.id),
+                "state": "QUEUED",
+                "worker": "",
+                "fallback": "",
+            },
         )
         active.sequence += 1
         self.results.publish(
@@ -609,10 +553,10 @@ class Coordinator:
         record.error_code = error_code
         record.error_message = error_message
         record.context = b""  # only a task that may still run needs its context
-        self._store_added += len(text) + len(data)
+        self.keeper.added(len(text) + len(data))
         self.store.update(
             record.id,
-            **self._start_fields(record.id),
+            **self.keeper.start_fields(record.id),
             context=b"",
             state=state,
             finished_ms=record.finished_ms,

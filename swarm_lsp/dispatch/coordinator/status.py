@@ -119,7 +119,7 @@ def swarm_status(c: Coordinator, recent: int, owner: str | None = None) -> pb.Sw
     ]
     depth = c.queues.depth_by_role()
     stamp = now_ms()
-    c.save_starts()
+    c.keeper.save()
     rows = c.store.recent(recent or 20, owner)
     return pb.SwarmStatus(
         coordinator=c.address,
