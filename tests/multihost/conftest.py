@@ -58,10 +58,16 @@ class Agent:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def call(self, timeout: float = 60.0, **request: Any) -> dict[str, Any]:
+    def send(self, **request: Any) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(request).encode() + b"\n")
         self.proc.stdin.flush()
+
+    def answer(self, timeout: float = 60.0) -> dict[str, Any]:
+        return self._line(timeout)
+
+    def call(self, timeout: float = 60.0, **request: Any) -> dict[str, Any]:
+        self.send(**request)
         return self._line(timeout)
 
 

@@ -19,12 +19,19 @@ from swarm_lsp.dispatch.client.types import (
     TaskInfo,
     TaskSummary,
 )
-from swarm_lsp.dispatch.client.watch import RESULTS_RECONNECT_S, WATCH_TIMEOUT_S
+from swarm_lsp.dispatch.client.watch import (
+    REACHABLE,
+    RESULTS_RECONNECT_S,
+    UNREACHABLE,
+    WATCH_TIMEOUT_S,
+)
 
 __all__ = [
     "CALL_TIMEOUT_S",
     "CONNECT_TIMEOUT_S",
+    "REACHABLE",
     "RESULTS_RECONNECT_S",
+    "UNREACHABLE",
     "WATCH_TIMEOUT_S",
     "DispatchClient",
     "Machine",

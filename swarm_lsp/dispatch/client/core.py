@@ -25,7 +25,7 @@ from swarm_lsp.dispatch.client.types import (
     failure,
 )
 from swarm_lsp.dispatch.client.uploads import Uploads
-from swarm_lsp.dispatch.client.watch import RESULTS_RECONNECT_S, Watcher
+from swarm_lsp.dispatch.client.watch import Watcher
 from swarm_lsp.dispatch.local_token import with_local_token
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
@@ -194,13 +194,15 @@ class DispatchClient:
 
     # -- following -------------------------------------------------------------------------
 
-    def results(
-        self, task_id: str, *, reconnect_s: float = RESULTS_RECONNECT_S
-    ) -> AsyncIterator[Result]:
-        """Partial, progress and then exactly one final (or error) result of a task."""
+    def results(self, task_id: str, *, reconnect_s: float | None = None) -> AsyncIterator[Result]:
+        """Partial, progress and then exactly one final (or error) result of a task.
+
+        Rides out coordinator outages for as long as the task's deadline allows (or
+        ``reconnect_s``), yielding a ``watch.UNREACHABLE`` progress result meanwhile.
+        """
         return self._watcher.results(task_id, reconnect_s=reconnect_s)
 
-    async def wait(self, task_id: str, *, reconnect_s: float = RESULTS_RECONNECT_S) -> Result:
+    async def wait(self, task_id: str, *, reconnect_s: float | None = None) -> Result:
         """The task's final (or error) result."""
         async for result in self.results(task_id, reconnect_s=reconnect_s):
             if result.final:

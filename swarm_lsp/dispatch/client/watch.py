@@ -1,7 +1,10 @@
 """Following tasks: one shared WatchResults stream for every task this client follows.
 
-``results()`` rides out a coordinator restart: it re-subscribes until the task's final result
-arrives, skipping what it has already yielded. Waiting is bounded by the task's deadline.
+``results()`` rides out a coordinator restart or an outage: it re-subscribes, by task id, for
+as long as the task's deadline allows (the coordinator holds the task until then), skipping
+what it has already yielded. While the coordinator cannot be reached it yields one progress
+result, ``UNREACHABLE`` ("swarm unreachable, retrying"), so an editor can say so instead of
+failing; ``REACHABLE`` follows once results flow again. Waiting is bounded by the deadline.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.errors import DispatchError
 
-RESULTS_RECONNECT_S = 30.0
+RESULTS_RECONNECT_S = 30.0  # how long to retry when the task's deadline is not known
+DEADLINE_MARGIN_S = 10.0  # the coordinator ends a task at its deadline; allow for the news
+UNREACHABLE = "swarm unreachable, retrying"
+REACHABLE = "swarm reachable again"
 WATCH_TIMEOUT_S = 24 * 3600.0  # the shared results stream is long-lived; it still has a deadline
 RETRY_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
 
@@ -89,18 +95,28 @@ class Watcher:
             for queue in queues:
                 queue.put_nowait(error)
 
+    def _retry_until(self, task_id: str, now: float, reconnect_s: float | None) -> float:
+        """Monotonic time to stop retrying: the task's deadline (+ margin) when known."""
+        deadline_ms = self._deadlines.get(task_id) or 0
+        if reconnect_s is not None or not deadline_ms:
+            return now + (RESULTS_RECONNECT_S if reconnect_s is None else reconnect_s)
+        return now + max(0.0, (deadline_ms - time.time() * 1000) / 1000) + DEADLINE_MARGIN_S
+
     async def results(
-        self, task_id: str, *, reconnect_s: float = RESULTS_RECONNECT_S
+        self, task_id: str, *, reconnect_s: float | None = None
     ) -> AsyncIterator[Result]:
         """Partial, progress and then exactly one final (or error) result of a task.
 
         Waiting is bounded by the task's own deadline plus a margin (the coordinator ends a
         task at its deadline), so a lost coordinator is an error here, never a hang. Results
-        ride one shared stream; after a coordinator restart it re-subscribes and skips what
-        it has already yielded.
+        ride one shared stream; after a failure it re-subscribes by task id and skips what it
+        has already yielded, retrying until the task's deadline has passed (``reconnect_s``:
+        a shorter bound; without a known deadline, RESULTS_RECONNECT_S). While it retries it
+        yields one ``UNREACHABLE`` progress result (then ``REACHABLE`` once back).
         """
         seen: set[tuple[int, int]] = set()
         gave_up_at = 0.0
+        unreachable = False
         backoff = 0.05
         queue: Follower = asyncio.Queue()
         self._followers.setdefault(task_id, set()).add(queue)
@@ -123,6 +139,9 @@ class Watcher:
                     if isinstance(item, BaseException):
                         break
                     gave_up_at, backoff = 0.0, 0.05
+                    if unreachable:
+                        unreachable = False
+                        yield _note(task_id, REACHABLE)
                     result = Result.from_pb(item)
                     if result.final:
                         if result.error_code == "NOT_FOUND":
@@ -141,7 +160,10 @@ class Watcher:
                 if isinstance(item, grpc.aio.AioRpcError) and item.code() not in RETRY_CODES:
                     raise failure(f"following task {task_id}", item) from item
                 now = time.monotonic()
-                gave_up_at = gave_up_at or now + reconnect_s
+                gave_up_at = gave_up_at or self._retry_until(task_id, now, reconnect_s)
+                if not unreachable:
+                    unreachable = True
+                    yield _note(task_id, UNREACHABLE)
                 if now >= gave_up_at:
                     if isinstance(item, grpc.aio.AioRpcError):
                         raise failure(f"following task {task_id}", item) from item
@@ -154,3 +176,21 @@ class Watcher:
                 followers.discard(queue)
                 if not followers:
                     del self._followers[task_id]
+
+
+def _note(task_id: str, text: str) -> Result:
+    """A progress result made by the client itself (attempt -1: from no worker)."""
+    return Result(
+        task_id=task_id,
+        kind="progress",
+        text=text,
+        data=None,
+        sequence=0,
+        attempt=-1,
+        worker="",
+        fallback="",
+        percentage=None,
+        state="",
+        error_code="",
+        stats={},
+    )
