@@ -17,7 +17,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from swarm_lsp.dispatch.client import DispatchClient, Result, TaskInfo
+from swarm_lsp.dispatch.client import UNREACHABLE, DispatchClient, Result, RpcFailure, TaskInfo
 from swarm_lsp.errors import DispatchError, SwarmError
 from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.progress import ProgressStream
@@ -27,8 +27,7 @@ WAIT = "Wait"
 USE_LOCAL = "Use fast local model"
 CONNECT_WAIT_S = 60.0  # how long a task waits for a swarm that is still starting
 QUESTION_TIMEOUT_S = 600.0
-STALL_CHECK_S = 3.0  # no result for this long: ask the coordinator whether the task finished
-REREAD_TIMEOUT_S = 30.0
+STALL_CHECK_S = 3.0  # no result for this long: ask whether the task sat in the queue too long
 CALL_BOUND_S = 15.0  # a coordinator call that takes longer than this is treated as lost
 
 LocalAnswer = Callable[[ProgressStream], Awaitable[dict[str, Any]]]
@@ -134,7 +133,9 @@ async def run_task(
         return await ask_wait_or_local(ls, reason)
 
     try:
-        final = await _follow(client, task_id, progress, stream_partials, queued_too_long)
+        final = await _follow(
+            bridge, client, receipt.deadline_ms, task_id, progress, stream_partials, queued_too_long
+        )
     except _UseLocal:
         return await _answer_locally(ls, client, task_id, local, progress)
     except asyncio.CancelledError:
@@ -174,7 +175,9 @@ async def _answer_locally(
 
 
 async def _follow(
+    bridge: SwarmBridge,
     client: DispatchClient,
+    deadline_ms: int,
     task_id: str,
     progress: ProgressStream,
     stream_partials: bool,
@@ -182,31 +185,47 @@ async def _follow(
 ) -> Result:
     """Report partial and progress results; return the final (or error) result.
 
-    While nothing arrives the task's status is checked every few seconds: a task that sat in
-    the queue past its bound leads to the wait-or-local question (``_UseLocal``), and a task
-    that finished without its result arriving (the shared results stream has been seen to
-    stall) has its results read again over a fresh connection.
+    Outages are no failure while the coordinator still holds the task (until its deadline):
+    the client re-subscribes by task id and reports "swarm unreachable, retrying"; when the
+    bridge replaces its client (it closes one whose status poll failed), the task is followed
+    again on the new one. While nothing arrives the task's status is asked every few seconds
+    for one reason only: a task that sat in the queue past its bound leads to the wait-or-local
+    question (``_UseLocal``); a failed status call is an outage, not the task's failure.
     """
     queue: asyncio.Queue[Result | BaseException] = asyncio.Queue()
 
-    async def pump() -> None:
-        try:
-            async for result in client.results(task_id):
-                queue.put_nowait(result)
-        except BaseException as err:  # handed to the reader below
-            queue.put_nowait(err)
+    def follow(client: DispatchClient) -> asyncio.Future[None]:
+        async def pump(queue: asyncio.Queue[Result | BaseException]) -> None:
+            try:
+                async for result in client.results(task_id, deadline_ms=deadline_ms):
+                    queue.put_nowait(result)
+            except BaseException as err:  # handed to the reader below
+                queue.put_nowait(err)
 
-    pumping = asyncio.ensure_future(pump())
+        return asyncio.ensure_future(pump(queue))
+
+    pumping = follow(client)
     try:
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), timeout=STALL_CHECK_S)
             except TimeoutError:
-                info = await asyncio.wait_for(client.task_status(task_id), timeout=CALL_BOUND_S)
-                if info.finished_ms:
-                    return await _reread(client, task_id)
+                try:
+                    info = await asyncio.wait_for(client.task_status(task_id), timeout=CALL_BOUND_S)
+                except (SwarmError, TimeoutError):
+                    continue  # unreachable: the results follower retries and says so
                 if await queued_too_long(info):
                     raise _UseLocal() from None
+                continue
+            if isinstance(item, RpcFailure) and item.code == "CANCELLED":
+                # The bridge closed this client (it lost the coordinator): follow the task
+                # on the next one, for as long as its deadline allows.
+                progress.report(UNREACHABLE)
+                left = deadline_ms / 1000 - time.time() if deadline_ms else CONNECT_WAIT_S
+                client = await bridge.require_client(max(1.0, left), patient=True)
+                pumping.cancel()
+                queue = asyncio.Queue()
+                pumping = follow(client)
                 continue
             if isinstance(item, asyncio.CancelledError):
                 raise DispatchError(f"following task {task_id} stopped")
@@ -217,19 +236,7 @@ async def _follow(
             if item.kind == "partial":
                 if stream_partials and item.text:
                     progress.report(item.text)
-            elif not stream_partials:
+            elif not stream_partials or item.attempt < 0:  # attempt -1: the client's own note
                 progress.report(item.text, item.percentage)
     finally:
         pumping.cancel()
-
-
-async def _reread(client: DispatchClient, task_id: str) -> Result:
-    fresh = await asyncio.wait_for(
-        DispatchClient.connect(client.settings, client.target), timeout=CALL_BOUND_S
-    )
-    try:
-        return await asyncio.wait_for(fresh.wait(task_id), timeout=REREAD_TIMEOUT_S)
-    except TimeoutError as err:
-        raise DispatchError(f"task {task_id} finished but its result could not be read") from err
-    finally:
-        await fresh.close()

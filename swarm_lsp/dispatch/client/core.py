@@ -194,13 +194,16 @@ class DispatchClient:
 
     # -- following -------------------------------------------------------------------------
 
-    def results(self, task_id: str, *, reconnect_s: float | None = None) -> AsyncIterator[Result]:
+    def results(
+        self, task_id: str, *, reconnect_s: float | None = None, deadline_ms: int = 0
+    ) -> AsyncIterator[Result]:
         """Partial, progress and then exactly one final (or error) result of a task.
 
         Rides out coordinator outages for as long as the task's deadline allows (or
-        ``reconnect_s``), yielding a ``watch.UNREACHABLE`` progress result meanwhile.
+        ``reconnect_s``), yielding a ``watch.UNREACHABLE`` progress result meanwhile;
+        ``deadline_ms`` tells it the deadline of a task another client submitted.
         """
-        return self._watcher.results(task_id, reconnect_s=reconnect_s)
+        return self._watcher.results(task_id, reconnect_s=reconnect_s, deadline_ms=deadline_ms)
 
     async def wait(self, task_id: str, *, reconnect_s: float | None = None) -> Result:
         """The task's final (or error) result."""

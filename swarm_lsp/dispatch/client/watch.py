@@ -44,8 +44,10 @@ class Watcher:
         self._followers: dict[str, set[Follower]] = {}
         self._out: asyncio.Queue[str | None] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._closed = False
 
     def close(self) -> None:
+        self._closed = True
         if self._out is not None:
             self._out.put_nowait(None)
         if self._reader is not None:
@@ -55,6 +57,8 @@ class Watcher:
         """The shared WatchResults stream (opened on first use, reopened after a failure)."""
         if self._out is not None:
             return self._out
+        if self._closed:
+            raise RpcFailure("the client was closed", "CANCELLED")
         out: asyncio.Queue[str | None] = asyncio.Queue()
 
         async def requests() -> AsyncIterator[pb.WatchRequest]:
@@ -103,7 +107,7 @@ class Watcher:
         return now + max(0.0, (deadline_ms - time.time() * 1000) / 1000) + DEADLINE_MARGIN_S
 
     async def results(
-        self, task_id: str, *, reconnect_s: float | None = None
+        self, task_id: str, *, reconnect_s: float | None = None, deadline_ms: int = 0
     ) -> AsyncIterator[Result]:
         """Partial, progress and then exactly one final (or error) result of a task.
 
@@ -113,7 +117,10 @@ class Watcher:
         has already yielded, retrying until the task's deadline has passed (``reconnect_s``:
         a shorter bound; without a known deadline, RESULTS_RECONNECT_S). While it retries it
         yields one ``UNREACHABLE`` progress result (then ``REACHABLE`` once back).
+        ``deadline_ms``: the task's deadline, for a task this client did not submit.
         """
+        if deadline_ms:
+            self._deadlines.setdefault(task_id, deadline_ms)
         seen: set[tuple[int, int]] = set()
         gave_up_at = 0.0
         unreachable = False
