@@ -31,7 +31,7 @@ async def test_a_follower_outlasts_an_outage_while_the_deadline_allows(
     swarm.start_worker("alpha", ["sleep"], capacity=1)
     async with connect(address) as client:
         await wait_for_workers(client, 1)
-        receipt = await client.submit("sleep", {"seconds": 1.0})
+        receipt = await client.submit("sleep", {"seconds": 4.0})
         seen: list[Result] = []
 
         async def follow() -> None:
