@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "coordinator": ("swarm_lsp.dispatch.cli_coordinator", "run the gRPC coordinator"),
     "worker": ("swarm_lsp.workers.cli_worker", "run a worker for one or more roles"),
     "status": ("swarm_lsp.dispatch.cli_status", "machines, roles, load, queue and recent tasks"),
+    "dashboard": ("swarm_lsp.dashboard.cli", "a live web page of the swarm (loopback, token)"),
     "certs": ("swarm_lsp.dispatch.cli_certs", "make a local CA and per-host certificates"),
     "token": ("swarm_lsp.dispatch.cli_token", "issue a worker, client or operator token"),
     "index": ("swarm_lsp.workers.research.cli", "index a folder for research (Qdrant)"),

@@ -183,7 +183,8 @@ class TaskStore:
         """The latest tasks (only ``owner``'s when given)."""
         where, args = ("WHERE owner=? ", (owner, limit)) if owner is not None else ("", (limit,))
         return self._db.execute(
-            "SELECT id, type, state, worker, fallback, submitted_ms, started_ms, finished_ms "
+            "SELECT id, type, role, priority, state, worker, fallback, submitted_ms, started_ms, "
+            "finished_ms, error_code, error_message "
             f"FROM tasks {where}ORDER BY submitted_ms DESC, rowid DESC LIMIT ?",
             args,
         ).fetchall()

@@ -237,6 +237,14 @@ async def _follow(
                 if stream_partials and item.text:
                     progress.report(item.text)
             elif not stream_partials or item.attempt < 0:  # attempt -1: the client's own note
-                progress.report(item.text, item.percentage)
+                progress.report(with_eta(item.text, item.eta_ms), item.percentage)
     finally:
         pumping.cancel()
+
+
+def with_eta(text: str, eta_ms: int | None) -> str:
+    """A progress line with the coordinator's estimate of the time left, when it has one."""
+    if eta_ms is None:
+        return text
+    left = f"about {eta_ms / 1000:.0f}s left" if eta_ms >= 1000 else "finishing"
+    return f"{text} ({left})" if text else left

@@ -98,6 +98,7 @@ class Result:
     state: str
     error_code: str
     stats: dict[str, str]
+    eta_ms: int | None = None  # the coordinator's estimate of the time left (None: unknown)
 
     @property
     def final(self) -> bool:
@@ -122,6 +123,7 @@ class Result:
             state=state_name(result.state),
             error_code=result.error_code,
             stats=dict(result.stats),
+            eta_ms=result.eta_ms if result.eta_ms > 0 else None,
         )
 
 
@@ -191,6 +193,41 @@ class TaskSummary:
     submitted_ms: int
     duration_ms: int
     fallback: str
+    role: str = ""
+    priority: str = ""
+    error_code: str = ""
+    error_message: str = ""
+    percentage: int = -1  # running: the last progress report; -1 unknown
+    eta_ms: int = -1  # queued or running: expected time until it finishes; -1 unknown
+
+    @classmethod
+    def from_pb(cls, t: pb.TaskSummary) -> TaskSummary:
+        return cls(
+            task_id=t.task_id,
+            type=t.type,
+            state=state_name(t.state),
+            worker=t.worker,
+            submitted_ms=t.submitted_ms,
+            duration_ms=t.duration_ms,
+            fallback=t.fallback,
+            role=t.role,
+            priority=t.priority,
+            error_code=t.error_code,
+            error_message=t.error_message,
+            percentage=t.percentage,
+            eta_ms=t.eta_ms,
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RouteRule:
+    task_type: str
+    role: str
+    priority: str  # "": any
+    complexity: str  # "": any
+    machine: str
+    model_size: str
+    timeout_ms: int
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -203,6 +240,8 @@ class SwarmStatus:
     counts: dict[str, int]
     local_roles: tuple[str, ...]
     uptime_ms: int
+    active: tuple[TaskSummary, ...] = ()  # queued and running, running first
+    routes: tuple[RouteRule, ...] = ()
 
     @classmethod
     def from_pb(cls, status: pb.SwarmStatus) -> SwarmStatus:
@@ -229,21 +268,23 @@ class SwarmStatus:
             ),
             queues={q.role: q.depth for q in status.queues},
             queue_depth=status.queue_depth,
-            recent=tuple(
-                TaskSummary(
-                    task_id=t.task_id,
-                    type=t.type,
-                    state=state_name(t.state),
-                    worker=t.worker,
-                    submitted_ms=t.submitted_ms,
-                    duration_ms=t.duration_ms,
-                    fallback=t.fallback,
-                )
-                for t in status.recent
-            ),
+            recent=tuple(TaskSummary.from_pb(t) for t in status.recent),
             counts=dict(status.counts),
             local_roles=tuple(status.local_roles),
             uptime_ms=status.uptime_ms,
+            active=tuple(TaskSummary.from_pb(t) for t in status.active),
+            routes=tuple(
+                RouteRule(
+                    task_type=r.task_type,
+                    role=r.role,
+                    priority=r.priority,
+                    complexity=r.complexity,
+                    machine=r.machine,
+                    model_size=r.model_size,
+                    timeout_ms=r.timeout_ms,
+                )
+                for r in status.routes
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:

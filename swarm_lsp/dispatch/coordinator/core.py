@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 import grpc
 
-from swarm_lsp.dispatch.coordinator import admission, scheduler, status
+from swarm_lsp.dispatch.coordinator import activity, admission, scheduler, status
 from swarm_lsp.dispatch.coordinator.blobs import BlobService
 from swarm_lsp.dispatch.coordinator.bookkeeping import StoreKeeper
 from swarm_lsp.dispatch.coordinator.fallback import CoordinatorTokens, LocalWorker
@@ -394,6 +394,8 @@ class Coordinator:
         if active is None:
             return
         active.sequence += 1
+        if message.percentage >= 0:
+            active.percentage = message.percentage
         text, data = message.text, message.data
         size = len(text) + len(data)
         if size > self.max_result_bytes:
@@ -411,6 +413,7 @@ class Coordinator:
                 fallback=active.record.fallback,
                 percentage=message.percentage,
                 state=pb.RUNNING,
+                eta_ms=activity.eta_ms(self, active, active.percentage),
             ),
         )
 
@@ -505,6 +508,7 @@ class Coordinator:
         record.state = "QUEUED"
         record.worker = ""
         record.fallback = ""
+        active.percentage = -1
         self.store.update(
             record.id,
             **{

@@ -102,6 +102,7 @@ class ActiveTask:
     losses: int = 0  # runners lost (worker died, lease expired, gave it back) since start
     epoch: int = 0  # the current lease's fencing epoch (0: never leased by this coordinator)
     leased_at: float = 0.0  # monotonic time of the current lease
+    percentage: int = -1  # the current attempt's last progress report (-1: none)
 
 
 def route_dict(route: Route) -> dict[str, Any]:

@@ -95,7 +95,9 @@ def task_status(c: Coordinator, task_id: str) -> pb.TaskStatus:
 
 
 def swarm_status(c: Coordinator, recent: int, owner: str | None = None) -> pb.SwarmStatus:
-    """Machines, queues and counts; the recent tasks are ``owner``'s only when given."""
+    """Machines, queues, counts and routes; the tasks are ``owner``'s only when given."""
+    from swarm_lsp.dispatch.coordinator import activity  # it builds on this module
+
     now = time.monotonic()
     machines = [
         pb.MachineStatus(
@@ -137,10 +139,17 @@ def swarm_status(c: Coordinator, recent: int, owner: str | None = None) -> pb.Sw
                     (row["finished_ms"] or stamp) - row["started_ms"] if row["started_ms"] else 0
                 ),
                 fallback=row["fallback"],
+                role=row["role"],
+                priority=row["priority"],
+                error_code=row["error_code"],
+                error_message=row["error_message"][:500],
+                percentage=-1,
             )
             for row in rows
         ],
         counts=c.store.counts(),
         local_roles=sorted(c.local.roles) if c.local is not None else [],
         uptime_ms=int((now - c.started) * 1000),
+        active=activity.in_flight(c, owner),
+        routes=activity.routes(c),
     )

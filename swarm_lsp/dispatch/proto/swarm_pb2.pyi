@@ -193,7 +193,7 @@ class TaskStatus(_message.Message):
     def __init__(self, task_id: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., type: _Optional[str] = ..., priority: _Optional[str] = ..., worker: _Optional[str] = ..., attempt: _Optional[int] = ..., queue_position: _Optional[int] = ..., estimated_wait_ms: _Optional[int] = ..., submitted_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., fallback: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("task_id", "kind", "text", "data", "sequence", "attempt", "worker", "fallback", "percentage", "state", "error_code", "stats")
+    __slots__ = ("task_id", "kind", "text", "data", "sequence", "attempt", "worker", "fallback", "percentage", "state", "error_code", "stats", "eta_ms")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[TaskResult.Kind]
@@ -225,6 +225,7 @@ class TaskResult(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
+    ETA_MS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     kind: TaskResult.Kind
     text: str
@@ -237,7 +238,8 @@ class TaskResult(_message.Message):
     state: TaskState
     error_code: str
     stats: _containers.ScalarMap[str, str]
-    def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[_Union[TaskResult.Kind, str]] = ..., text: _Optional[str] = ..., data: _Optional[bytes] = ..., sequence: _Optional[int] = ..., attempt: _Optional[int] = ..., worker: _Optional[str] = ..., fallback: _Optional[str] = ..., percentage: _Optional[int] = ..., state: _Optional[_Union[TaskState, str]] = ..., error_code: _Optional[str] = ..., stats: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    eta_ms: int
+    def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[_Union[TaskResult.Kind, str]] = ..., text: _Optional[str] = ..., data: _Optional[bytes] = ..., sequence: _Optional[int] = ..., attempt: _Optional[int] = ..., worker: _Optional[str] = ..., fallback: _Optional[str] = ..., percentage: _Optional[int] = ..., state: _Optional[_Union[TaskState, str]] = ..., error_code: _Optional[str] = ..., stats: _Optional[_Mapping[str, str]] = ..., eta_ms: _Optional[int] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
     __slots__ = ("task_ids",)
@@ -298,7 +300,7 @@ class QueueStatus(_message.Message):
     def __init__(self, role: _Optional[str] = ..., depth: _Optional[int] = ...) -> None: ...
 
 class TaskSummary(_message.Message):
-    __slots__ = ("task_id", "type", "state", "worker", "submitted_ms", "duration_ms", "fallback")
+    __slots__ = ("task_id", "type", "state", "worker", "submitted_ms", "duration_ms", "fallback", "role", "priority", "error_code", "error_message", "percentage", "eta_ms")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -306,6 +308,12 @@ class TaskSummary(_message.Message):
     SUBMITTED_MS_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PERCENTAGE_FIELD_NUMBER: _ClassVar[int]
+    ETA_MS_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     type: str
     state: TaskState
@@ -313,10 +321,34 @@ class TaskSummary(_message.Message):
     submitted_ms: int
     duration_ms: int
     fallback: str
-    def __init__(self, task_id: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., worker: _Optional[str] = ..., submitted_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., fallback: _Optional[str] = ...) -> None: ...
+    role: str
+    priority: str
+    error_code: str
+    error_message: str
+    percentage: int
+    eta_ms: int
+    def __init__(self, task_id: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., worker: _Optional[str] = ..., submitted_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., fallback: _Optional[str] = ..., role: _Optional[str] = ..., priority: _Optional[str] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., percentage: _Optional[int] = ..., eta_ms: _Optional[int] = ...) -> None: ...
+
+class RouteRule(_message.Message):
+    __slots__ = ("task_type", "role", "priority", "complexity", "machine", "model_size", "timeout_ms")
+    TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    COMPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    MACHINE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    task_type: str
+    role: str
+    priority: str
+    complexity: str
+    machine: str
+    model_size: str
+    timeout_ms: int
+    def __init__(self, task_type: _Optional[str] = ..., role: _Optional[str] = ..., priority: _Optional[str] = ..., complexity: _Optional[str] = ..., machine: _Optional[str] = ..., model_size: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class SwarmStatus(_message.Message):
-    __slots__ = ("coordinator", "machines", "queues", "queue_depth", "recent", "counts", "local_roles", "uptime_ms")
+    __slots__ = ("coordinator", "machines", "queues", "queue_depth", "recent", "counts", "local_roles", "uptime_ms", "active", "routes")
     class CountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -332,6 +364,8 @@ class SwarmStatus(_message.Message):
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     LOCAL_ROLES_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
     coordinator: str
     machines: _containers.RepeatedCompositeFieldContainer[MachineStatus]
     queues: _containers.RepeatedCompositeFieldContainer[QueueStatus]
@@ -340,7 +374,9 @@ class SwarmStatus(_message.Message):
     counts: _containers.ScalarMap[str, int]
     local_roles: _containers.RepeatedScalarFieldContainer[str]
     uptime_ms: int
-    def __init__(self, coordinator: _Optional[str] = ..., machines: _Optional[_Iterable[_Union[MachineStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., queue_depth: _Optional[int] = ..., recent: _Optional[_Iterable[_Union[TaskSummary, _Mapping]]] = ..., counts: _Optional[_Mapping[str, int]] = ..., local_roles: _Optional[_Iterable[str]] = ..., uptime_ms: _Optional[int] = ...) -> None: ...
+    active: _containers.RepeatedCompositeFieldContainer[TaskSummary]
+    routes: _containers.RepeatedCompositeFieldContainer[RouteRule]
+    def __init__(self, coordinator: _Optional[str] = ..., machines: _Optional[_Iterable[_Union[MachineStatus, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[QueueStatus, _Mapping]]] = ..., queue_depth: _Optional[int] = ..., recent: _Optional[_Iterable[_Union[TaskSummary, _Mapping]]] = ..., counts: _Optional[_Mapping[str, int]] = ..., local_roles: _Optional[_Iterable[str]] = ..., uptime_ms: _Optional[int] = ..., active: _Optional[_Iterable[_Union[TaskSummary, _Mapping]]] = ..., routes: _Optional[_Iterable[_Union[RouteRule, _Mapping]]] = ...) -> None: ...
 
 class BlobRefs(_message.Message):
     __slots__ = ("hashes",)
