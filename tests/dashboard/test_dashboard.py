@@ -163,6 +163,7 @@ async def test_dashboard_in_chromium(swarm: tuple[Swarm, DispatchClient], tmp_pa
         red = await page.do("red", name="gamma", timeoutMs=3000)
         assert time.monotonic() - killed_at < 3.0, red
         assert red["color"] == "rgb(207, 34, 46)", red
+        print(f"\nkilled worker red on the page after {time.monotonic() - killed_at:.2f}s")
         await page.do("shot", name="05-worker-killed")
         assert set(await page.do("plot")) == {"done", "queue"}
         assert await page.do("errors") == []

@@ -26,6 +26,7 @@ from tests.server.conftest import FAST_OPTIONS
 SERVE = [sys.executable, "-m", "swarm_lsp.cli", "serve"]
 TOKEN = "ws-test-token-" + "x" * 20
 PAGE = "http://127.0.0.1:8123"  # an editor page the server is told to trust
+LIMIT = 256 * 1024  # --max-message-bytes: bigger messages end the connection (close 1009)
 SOURCE = "def add(a, b):\n    return a + b\n\n\ndef subtract(a, b):\n    return "
 
 
@@ -97,7 +98,9 @@ def ws_server(sample_project: Path) -> Iterator[tuple[str, subprocess.Popen[byte
     port = _free_port()
     env = {**os.environ, "SWARM_LSP_SERVE_TOKEN": TOKEN}
     proc = subprocess.Popen(
-        [*SERVE, "--ws", str(port), "--allow-origin", PAGE], env=env, stderr=subprocess.DEVNULL
+        [*SERVE, "--ws", str(port), "--allow-origin", PAGE, "--max-message-bytes", str(LIMIT)],
+        env=env,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while True:
@@ -166,8 +169,12 @@ async def test_ws_refuses_foreign_origins_and_wrong_tokens(
         await ws.send("{not json")
         assert (await client.read())["error"]["code"] == -32700
         assert await client.call("shutdown", None) is None
-        await client.send({"jsonrpc": "2.0", "method": "exit"})
-    assert proc.wait(timeout=30) == 0
+        # A message over the cap: the library refuses it from its frame header (close 1009).
+        await ws.send(json.dumps({"jsonrpc": "2.0", "method": "x", "params": "y" * LIMIT}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.read()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert proc.wait(timeout=30) == 0  # the session is over, and so is the server
 
 
 @pytest.mark.slow
