@@ -101,6 +101,12 @@ def main() -> int:
     parser.add_argument("--ttft", type=int, default=5, help="questions for first-token latency")
     parser.add_argument("--json", type=Path, default=Path("/tmp/research-bench.json"))
     parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument(
+        "--big-embedder",
+        default="",
+        help="BACKEND:CAP for the big corpus (static fills 20,000 chunks in minutes on a busy "
+        "machine; the int8 question embedding is then timed apart)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="swarm-bench-research-"))
     import _pytest
@@ -122,17 +128,22 @@ def main() -> int:
             old["pipeline"] = "old"
             rows.append(old)
             print(f"old: {json.dumps(old)[:400]}", file=sys.stderr)
+            args.json.write_text(json.dumps(results | {"mixed": rows}, indent=1))
         new = run(REPO, corpus, None, work, [*sets, *modes, "--ttft", str(args.ttft)])
         new["pipeline"] = "new"
         rows.append(new)
         print(f"new: {json.dumps(new)[:400]}", file=sys.stderr)
+        args.json.write_text(json.dumps(results | {"mixed": rows}, indent=1))
     results["mixed"] = rows
     if not args.skip_big:
         import networkx  # a big pure-Python package to pass 20,000 chunks
 
         sources = [STDLIB / p for p in args.big_packages] + sorted(STDLIB.glob("*.py"))
         big = _copy(work / "big", [*sources, Path(networkx.__file__).parent])
-        results["big"] = run(REPO, big, None, work, [*sets, "--repeat", "5"])
+        extra = [*sets, "--repeat", "3", "--probe-int8"]
+        if args.big_embedder:
+            extra += ["--embedder", args.big_embedder]
+        results["big"] = run(REPO, big, None, work, extra)
     args.json.write_text(json.dumps(results, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     report(results)
@@ -177,8 +188,14 @@ def report(results: dict[str, Any]) -> None:
             f"{big['uptime'][0]:.1f}): searchable after {big['first_query_s']:.1f} s, dense "
             f"complete after {big['dense_s']:.1f} s ({big['chunks_per_s']:.1f} chunks/s); "
             f"query p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms; RSS "
-            f"{big['max_rss_mib']:.0f} MiB."
+            f"{big['max_rss_mib']:.0f} MiB; embedder {big['embedder']}."
         )
+        probe = big.get("int8_query_embed")
+        if probe:
+            print(
+                f"The int8 question embedding alone: p50 {probe['p50_ms']:.1f} ms, "
+                f"p95 {probe['p95_ms']:.1f} ms."
+            )
     for row in results.get("mixed", []):
         ttft = row.get("ttft")
         if ttft:

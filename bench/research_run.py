@@ -122,6 +122,9 @@ def main() -> int:
     parser.add_argument("--ttft", type=int, default=0)
     parser.add_argument("--modes", nargs="*", default=["hybrid"])
     parser.add_argument("--embedder", default="", help="BACKEND:MAX_TOKENS (new pipeline)")
+    parser.add_argument(
+        "--probe-int8", action="store_true", help="also time int8 question embeddings alone"
+    )
     args = parser.parse_args()
     out: dict[str, Any] = {"load_start": os.getloadavg()[0]}
 
@@ -171,6 +174,20 @@ def main() -> int:
         for name, qs in sets.items()
     }
     out["latency"] = latency(index, questions or [[probe, "", ""]], args.repeat)
+    if args.probe_int8:
+        from swarm_lsp.workers.research import embedder
+
+        embedder.configure(backend="onnx-int8", max_tokens=embedder.MAX_TOKENS)
+        embedder.embed_query(probe)
+        times = []
+        for question, _, _ in questions:
+            t0 = time.perf_counter()
+            embedder.embed_query(question)
+            times.append((time.perf_counter() - t0) * 1000)
+        out["int8_query_embed"] = {
+            "p50_ms": _percentile(times, 50),
+            "p95_ms": _percentile(times, 95),
+        }
     if new:
         index.close()
     close_local_clients()
