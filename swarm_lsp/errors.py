@@ -55,6 +55,14 @@ class WorkerError(SwarmError):
     """A worker role failed to do its task."""
 
 
+class ResourceBusy(WorkerError):
+    """Another process holds what the task needs (a workspace's on-disk index, say).
+
+    Not the task's fault: a runner that meets it gives the task back for a runner that can
+    have the resource (the holder, or anyone once the holder lets go).
+    """
+
+
 class SandboxError(WorkerError):
     """A sandboxed command could not be started or was killed at a limit."""
 

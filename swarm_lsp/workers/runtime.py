@@ -41,6 +41,7 @@ from swarm_lsp.errors import (
     CompressionError,
     ConfigError,
     LocalityError,
+    ResourceBusy,
     SwarmError,
     WorkerError,
 )
@@ -185,6 +186,9 @@ async def execute(
         raise
     except TaskFailure:
         raise
+    except ResourceBusy as err:
+        # Another process holds what the task needs: give the task back (not a failure).
+        raise TaskFailure("UNAVAILABLE", str(err), retryable=True) from err
     except SwarmError as err:
         raise TaskFailure("INTERNAL", f"{type(err).__name__}: {err}") from err
     except Exception as err:
@@ -274,7 +278,11 @@ class WorkerRuntime:
 
         for role in self.roles:
             if role not in self.handlers:
-                self.handlers[role] = load_role(role, self.settings)
+                handler = load_role(role, self.settings)
+                as_fallback = getattr(handler, "as_fallback", None)
+                if self.fallback and as_fallback is not None:
+                    as_fallback()  # e.g. research: leave shared indexes to other workers
+                self.handlers[role] = handler
 
     # -- lifecycle -------------------------------------------------------------------------
 

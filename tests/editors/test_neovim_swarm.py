@@ -54,7 +54,10 @@ def swarm(tmp_path_factory: pytest.TempPathFactory, endpoint: ScriptedEndpoint) 
         },
     )
     try:
-        swarm.start_coordinator()
+        # Model loading keeps the worker busy for seconds on a loaded 2-core machine: a
+        # generous lease (as in tests/workers/test_roles_e2e.py), not the dispatch tests'
+        # 1 s failover setting; these tests are about the editor, not failover.
+        swarm.start_coordinator("--heartbeat-ms", "1000", "--lease-timeout-ms", "30000")
         swarm.start_worker("thinker", ["refactor", "research"], capacity=2)
         yield swarm
     finally:

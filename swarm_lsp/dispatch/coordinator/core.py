@@ -54,6 +54,7 @@ def _blobs_of(record: TaskRecord) -> list[str]:
 
 
 RECOVERY_GRACE_MS = 5000
+LOCAL_RETRY_S = 5.0  # a role the local fallback gave back is offered to it again after this
 
 
 class Coordinator:
@@ -102,6 +103,10 @@ class Coordinator:
         self.estimates = ServiceEstimates()  # per worker identity (see latency)
         self.local: WorkerSession | None = None  # the local fallback worker's session
         self._local_fallback_after = 0.0
+        # Roles whose tasks the local fallback gave back (another process on this machine
+        # holds what they need, such as a workspace index): it gets none of them until a worker
+        # comes or goes, or LOCAL_RETRY_S pass.
+        self._local_held_off: set[str] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
 
@@ -301,7 +306,7 @@ class Coordinator:
 
     def schedule(self, role: str) -> None:
         """Assign queued tasks of ``role`` while a matching runner has a free slot."""
-        local = self.local_if_allowed()
+        local = None if role in self._local_held_off else self.local_if_allowed()
         for active in self.queues.waiting(role, self.active.get):
             rank = scheduler.rank_for(active.record, self.estimates.get, self.avg_ms.get(role, 0.0))
             runner = scheduler.choose(active.record, self.sessions, local, rank=rank)
@@ -479,7 +484,9 @@ class Coordinator:
         )
         self.release(session, message.task_id, message.attempt, message.epoch)
         if active is not None:
-            if message.retryable:
+            if message.retryable and session.local:
+                self._hold_off_local(active, message.message)
+            elif message.retryable:
                 self._requeue(active, f"{session.name} gave it back: {message.message}")
             else:
                 code = message.code or "INTERNAL"
@@ -489,14 +496,30 @@ class Coordinator:
                 self._finish(active, state, error_code=code, error_message=message.message)
         self.schedule_roles(session.roles)
 
-    def _requeue(self, active: ActiveTask, reason: str) -> None:
+    def _hold_off_local(self, active: ActiveTask, reason: str) -> None:
+        """The local fallback gave a task back: another process on this machine (a worker
+        whose session ended a moment ago, say) holds what it needs. The task waits for that
+        worker, not counted as a lost runner; the fallback gets no task of the role until a
+        worker registers or goes (the holder back, or gone and its hold with it), or
+        LOCAL_RETRY_S pass (a holder outside the swarm, such as a one-shot CLI run)."""
+        role = active.record.role
+        self._local_held_off.add(role)
+        asyncio.get_running_loop().call_later(LOCAL_RETRY_S, self._retry_local, role)
+        self._requeue(active, f"the local fallback gave it back: {reason}", lost=False)
+
+    def _retry_local(self, role: str) -> None:
+        if role in self._local_held_off:
+            self._local_held_off.discard(role)
+            self.schedule(role)
+
+    def _requeue(self, active: ActiveTask, reason: str, *, lost: bool = True) -> None:
         """Back to the queue after losing its runner; a task that keeps losing them fails.
 
         Only losses while this coordinator runs count: a coordinator restart is not the
         task's fault, so a task survives any number of them.
         """
         record = active.record
-        active.losses += 1
+        active.losses += lost
         if active.losses >= self.config.max_attempts:
             self._finish(
                 active,
@@ -650,6 +673,8 @@ class Coordinator:
         return session
 
     def start_worker(self, session: WorkerSession) -> None:
+        if not session.local:
+            self._local_held_off -= session.roles  # it may be the holder, back
         self.schedule_roles(session.roles)
 
     def on_heartbeat(self, session: WorkerSession, message: pb.Heartbeat) -> None:
@@ -716,6 +741,8 @@ class Coordinator:
         hold = session.last_heartbeat + self.config.lease_timeout_ms / 1000 - time.monotonic()
         for task_id in list(session.running):
             self._lose(session, task_id, reason, hold=hold)
+        if not session.local:
+            self._local_held_off -= session.roles  # if it has exited, its hold went with it
         self.schedule_all()
 
     def _requeue_if_current(self, task_id: str, epoch: int, reason: str) -> None:

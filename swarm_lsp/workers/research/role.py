@@ -39,7 +39,7 @@ from swarm_lsp.errors import ModelError, WorkerError
 from swarm_lsp.workers.base import TaskReporter, TaskRequest
 from swarm_lsp.workers.refactor import backend
 from swarm_lsp.workers.research import answer
-from swarm_lsp.workers.research.index import IndexStats, WorkspaceIndex
+from swarm_lsp.workers.research.index import LOCK_WAIT_S, IndexStats, WorkspaceIndex
 from swarm_lsp.workers.research.workspace import Workspace
 
 DEFAULT_TOP_K = 5
@@ -76,6 +76,11 @@ class ResearchRole:
         self.settings = settings
         self._model = model
         self.background_fill = background_fill
+        # How long opening an index waits for another process to let it go (then
+        # ResourceBusy: the task goes back to the queue).
+        self.lock_wait_s = LOCK_WAIT_S
+        self.fallback = False
+        self._tasks = 0  # tasks running now
         self._workspaces: dict[str, Workspace] = {}
         self._open_lock = threading.Lock()
 
@@ -101,7 +106,7 @@ class ResearchRole:
         with self._open_lock:
             workspace = self._workspaces.get(key)
             if workspace is None:
-                workspace = Workspace.open(root, self.settings, identity)
+                workspace = Workspace.open(root, self.settings, identity, self.lock_wait_s)
                 self._workspaces[key] = workspace
         workspace.rebase(root)
         workspace.last_used = time.monotonic()
@@ -110,8 +115,19 @@ class ResearchRole:
             workspace.focus = [str(f) for f in focus]
         return workspace
 
+    def as_fallback(self) -> None:
+        """Run as the coordinator's local fallback worker, which a research worker on this
+        machine may share the workspace indexes with (one process at a time opens one): never
+        wait for an index another process holds (give the task back at once, for the holder),
+        fill dense vectors only within ``index`` tasks, and close every index when the last
+        task ends, so such a worker can open it."""
+        self.fallback = True
+        self.lock_wait_s = 0.0
+        self.background_fill = False
+
     def close(self) -> None:
-        """Stop every fill and close every index (the worker is shutting down)."""
+        """Stop every fill and close every index, so another process may open them (the
+        worker is shutting down, or a fallback is done); the next task opens them again."""
         with self._open_lock:
             workspaces = list(self._workspaces.values())
             self._workspaces.clear()
@@ -174,6 +190,15 @@ class ResearchRole:
         return ws.index.coverage().dense_points
 
     async def run(self, task: TaskRequest, reporter: TaskReporter) -> dict[str, Any]:
+        self._tasks += 1
+        try:
+            return await self._run(task, reporter)
+        finally:
+            self._tasks -= 1
+            if self.fallback and not self._tasks:
+                await asyncio.to_thread(self.close)
+
+    async def _run(self, task: TaskRequest, reporter: TaskReporter) -> dict[str, Any]:
         payload = task.payload or {}
         if task.type == "explain":
             # The shipped routing table sends ``explain`` to research workers; the refactor

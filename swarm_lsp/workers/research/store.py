@@ -6,7 +6,7 @@ without a dense vector is still found by the sparse side; queries fuse whatever 
 
 - :class:`EdgeStore`: Qdrant's own engine embedded (``qdrant-edge-py``): segments, HNSW and a
   write-ahead log on disk, no server. The WAL takes a lock, so one process at a time opens a
-  folder; others wait their turn (``wait_s``).
+  folder; others wait their turn (``wait_s``), then get :class:`~swarm_lsp.errors.ResourceBusy`.
 - :class:`ServerStore`: a Qdrant server at ``research.qdrantUrl`` (qdrant-client) for indexes
   too big for one machine's memory; one collection per workspace.
 """
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from swarm_lsp.errors import WorkerError
+from swarm_lsp.errors import ResourceBusy, WorkerError
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -111,7 +111,7 @@ class EdgeStore:
                 if "WouldBlock" not in str(err) and "lock" not in str(err).lower():
                     raise WorkerError(f"cannot open the index at {path}: {err}") from err
                 if time.monotonic() >= deadline:
-                    raise WorkerError(
+                    raise ResourceBusy(
                         f"the index at {path} is in use by another process; try again when "
                         "it is done, or point research.qdrantUrl at a Qdrant server"
                     ) from err

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from swarm_lsp.config import Settings
 from swarm_lsp.workers.research import budget, priority
-from swarm_lsp.workers.research.index import WorkspaceIndex
+from swarm_lsp.workers.research.index import LOCK_WAIT_S, WorkspaceIndex
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,10 @@ class Workspace:
         self.lock = threading.Lock()  # one update at a time per workspace
 
     @classmethod
-    def open(cls, root: Path, settings: Settings, identity: str | None) -> Workspace:
-        return cls(WorkspaceIndex(root, settings, identity=identity))
+    def open(
+        cls, root: Path, settings: Settings, identity: str | None, lock_wait_s: float = LOCK_WAIT_S
+    ) -> Workspace:
+        return cls(WorkspaceIndex(root, settings, identity=identity, lock_wait_s=lock_wait_s))
 
     def rebase(self, root: Path) -> None:
         """A new task's copy of the same workspace: walk it from now on."""
