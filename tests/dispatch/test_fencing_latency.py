@@ -126,7 +126,12 @@ async def test_a_lost_sessions_tasks_wait_out_the_lease_timeout_before_another_w
         lost_at = time.monotonic()
         c.drop_worker(first, "session closed")  # this side saw the stream end first
         assert task_id not in other.running  # the old holder may still be stopping it
+        # b heartbeats as a live worker does (else, on a loaded machine, the reaper may drop it
+        # for missed heartbeats before a's task is requeued, and nothing could take the task).
+        give_up = time.monotonic() + 60
         while task_id not in other.running:
+            assert time.monotonic() < give_up, "the task never went to the live worker"
+            c.on_heartbeat(other, pb.Heartbeat())
             await asyncio.sleep(0.01)
         waited = time.monotonic() - lost_at
         assert waited >= 0.4 - (lost_at - first.last_heartbeat) - 0.01
