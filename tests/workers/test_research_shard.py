@@ -9,12 +9,14 @@ That one must not fight for the index the stalled worker still holds (it used to
 it and fail with "in use by another process"): it gives the task back at once, and the task
 waits for the worker that holds the index.
 
-Real coordinator and worker processes on loopback; the worker is stalled with SIGSTOP.
+The role's part is tested alone first (real index, embedder and Qdrant Edge), then the whole
+path: real coordinator and worker processes on loopback, the worker stalled with SIGSTOP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -22,11 +24,15 @@ from pathlib import Path
 
 import pytest
 
+from swarm_lsp.config import Settings
 from swarm_lsp.demo import __file__ as demo_init
 from swarm_lsp.dispatch.client import DispatchClient
+from swarm_lsp.errors import ResourceBusy
+from swarm_lsp.workers.base import TaskRequest
+from swarm_lsp.workers.research.index import WorkspaceIndex
+from swarm_lsp.workers.research.role import ResearchRole
 from tests.dispatch.conftest import Swarm, connect, wait_for_workers
-
-pytestmark = pytest.mark.slow
+from tests.workers.conftest import FIXTURES, RecordingReporter
 
 SAMPLE = Path(demo_init).parent / "sample_project"
 
@@ -37,6 +43,28 @@ async def _until_no_workers(client: DispatchClient, timeout: float = 120.0) -> N
         if time.monotonic() > deadline:
             raise TimeoutError("the stopped worker's session did not end")
         await asyncio.sleep(0.1)
+
+
+async def test_the_fallback_role_gives_a_held_index_back_and_lets_go_of_its_own(
+    tmp_path: Path, reporter: RecordingReporter
+) -> None:
+    workspace = tmp_path / "inventory"
+    shutil.copytree(FIXTURES / "inventory", workspace)
+    index_task = TaskRequest(id="i1", type="index", payload={"root": str(workspace)})
+    role = ResearchRole(Settings())
+    role.as_fallback()  # what `swarm-lsp worker --fallback` does
+    holder = WorkspaceIndex(workspace, Settings())  # a research worker holds the index
+    try:
+        with pytest.raises(ResourceBusy, match="in use by another process"):
+            await role.run(index_task, reporter)  # given back, not waited for
+    finally:
+        holder.close()
+    result = await role.run(index_task, reporter)
+    assert result["stats"]["files_indexed"] == 8
+    assert result["stats"]["dense_points"] == result["stats"]["points"] > 0
+    # Its last task done, the fallback has let go: a worker opens the index without waiting.
+    with WorkspaceIndex(workspace, Settings(), lock_wait_s=0) as worker_index:
+        assert worker_index.update().files_unchanged == 8
 
 
 @pytest.fixture
@@ -51,6 +79,7 @@ def swarm(tmp_path: Path) -> Iterator[Swarm]:
         swarm.stop_all()
 
 
+@pytest.mark.slow
 async def test_an_index_task_waits_for_the_worker_that_holds_the_index(swarm: Swarm) -> None:
     # A lease long enough that a loaded machine does not end the session by itself; the
     # test ends it on purpose (SIGSTOP) once the worker holds the index.
