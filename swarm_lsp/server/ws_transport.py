@@ -46,18 +46,26 @@ class WebSocketWriter:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._pending = 0
         self._max_pending = max_pending_bytes
+        self._closing = False
         self._sender = asyncio.ensure_future(self._send_all())
 
     def write(self, data: bytes) -> None:
+        if self._closing:
+            return
         if self._pending + len(data) > self._max_pending:
             log.warning("websocket: the client does not read its messages; closing")
+            self._closing = True
             self._queue.put_nowait(None)
             return
         self._pending += len(data)
         self._queue.put_nowait(data.decode("utf-8"))
 
     async def _send_all(self) -> None:
-        while (text := await self._queue.get()) is not None:
+        while True:
+            text = await self._queue.get()
+            if text is None:
+                self._queue.task_done()
+                break
             try:
                 await self._ws.send(text)
             except ConnectionClosed:
@@ -65,6 +73,10 @@ class WebSocketWriter:
             finally:
                 self._pending -= len(text)
                 self._queue.task_done()
+        self._closing = True
+        while not self._queue.empty():  # nothing more goes out: what waits is dropped
+            self._queue.get_nowait()
+            self._queue.task_done()
         await self._ws.close()
 
     async def drain(self, timeout: float = 5.0) -> None:

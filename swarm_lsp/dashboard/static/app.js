@@ -69,7 +69,9 @@ function renderTasks(active) {
     } else {
       progress.textContent = t.state === 'RUNNING' ? `running ${seconds(t.durationMs)}` : 'queued';
     }
-    cell(row, t.etaMs >= 0 ? `~${seconds(t.etaMs)}` : 'unknown', 'eta');
+    // 0: past its estimate (the estimate was short, or the task is stuck).
+    const eta = t.etaMs > 0 ? `~${seconds(t.etaMs)}` : t.etaMs === 0 ? 'overdue' : 'unknown';
+    cell(row, eta, 'eta');
     const button = row.insertCell().appendChild(document.createElement('button'));
     button.className = 'cancel';
     button.textContent = 'Cancel';

@@ -9,6 +9,7 @@ percentage, the time so far stretched to 100 %. -1: unknown (no worker could run
 
 from __future__ import annotations
 
+import bisect
 import time
 from typing import TYPE_CHECKING
 
@@ -34,11 +35,18 @@ def _run_ms(c: Coordinator, active: ActiveTask) -> float:
     return c.estimates.get(identity_of(session)).expected_ms(record.role, default)
 
 
-def eta_ms(c: Coordinator, active: ActiveTask, percentage: int = -1) -> int:
-    """Expected time until ``active`` finishes, in ms; -1 when unknown."""
+def eta_ms(
+    c: Coordinator, active: ActiveTask, percentage: int = -1, position: int | None = None
+) -> int:
+    """Expected time until ``active`` finishes, in ms; -1 when unknown.
+
+    ``position``: its place in the queue when the caller knows it (else it is looked up).
+    """
     record = active.record
     if record.state == "QUEUED":
-        wait = status.estimated_wait_ms(c, record, status.queue_position(c, record))
+        if position is None:
+            position = status.queue_position(c, record)
+        wait = status.estimated_wait_ms(c, record, position)
         return -1 if wait < 0 else wait + int(_run_ms(c, active))
     if record.state != "RUNNING":
         return 0
@@ -51,7 +59,7 @@ def eta_ms(c: Coordinator, active: ActiveTask, percentage: int = -1) -> int:
     return int(max(0.0, _run_ms(c, active) - elapsed))
 
 
-def summary(c: Coordinator, active: ActiveTask, stamp: int) -> pb.TaskSummary:
+def summary(c: Coordinator, active: ActiveTask, stamp: int, position: int) -> pb.TaskSummary:
     record = active.record
     return pb.TaskSummary(
         task_id=record.id,
@@ -64,7 +72,7 @@ def summary(c: Coordinator, active: ActiveTask, stamp: int) -> pb.TaskSummary:
         role=record.role,
         priority=record.priority,
         percentage=active.percentage,
-        eta_ms=eta_ms(c, active, active.percentage),
+        eta_ms=eta_ms(c, active, active.percentage, position),
     )
 
 
@@ -72,8 +80,22 @@ def in_flight(c: Coordinator, owner: str | None) -> list[pb.TaskSummary]:
     """Queued and running tasks (``owner``'s only when given), running first, oldest first."""
     tasks = [a for a in c.active.values() if owner is None or a.record.owner == owner]
     tasks.sort(key=lambda a: (a.record.state != "RUNNING", a.record.submitted_ms))
+    # Queue places in one pass (the queue's own lookup walks a whole heap per task).
+    waiting: dict[str, list[tuple[int, int, int, str]]] = {}
+    for active in c.active.values():
+        if active.record.state == "QUEUED" and active.queue_key is not None:
+            waiting.setdefault(active.record.role, []).append(active.queue_key)
+    for keys in waiting.values():
+        keys.sort()
     stamp = now_ms()
-    return [summary(c, a, stamp) for a in tasks[:MAX_ACTIVE]]
+    shown = []
+    for active in tasks[:MAX_ACTIVE]:
+        key = active.queue_key
+        place = 0
+        if active.record.state == "QUEUED" and key is not None:
+            place = bisect.bisect_left(waiting[active.record.role], key) + 1
+        shown.append(summary(c, active, stamp, place))
+    return shown
 
 
 def routes(c: Coordinator) -> list[pb.RouteRule]:
