@@ -107,6 +107,7 @@ async def _check_doors(url: str) -> None:
         assert json.loads(await good.recv())["type"] == "history"
 
 
+@pytest.mark.slow
 async def test_dashboard_in_chromium(swarm: tuple[Swarm, DispatchClient], tmp_path: Path) -> None:
     _need_browser()
     the_swarm, client = swarm
