@@ -241,7 +241,8 @@ def etc_template() -> Path:
     found = _templates.get(signature)
     if found is not None and found.is_dir():
         return found
-    base = Path(tempfile.mkdtemp(prefix="swarm-jail-"))
+    _remove_stale_templates()
+    base = Path(tempfile.mkdtemp(prefix=f"swarm-jail-{os.getpid()}-"))
     atexit.register(shutil.rmtree, base, True)
     etc = base / "etc"
     for entry in entries:
@@ -262,6 +263,14 @@ def etc_template() -> Path:
         (etc / name).chmod(0o644)
     _templates[signature] = etc
     return etc
+
+
+def _remove_stale_templates() -> None:
+    """Templates of workers that ended without running their exit handlers (killed)."""
+    for folder in Path(tempfile.gettempdir()).glob("swarm-jail-*-*"):
+        pid = folder.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _mkdirs(path: Path, made: set[Path], mounts: set[Path]) -> list[str]:
