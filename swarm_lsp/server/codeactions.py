@@ -50,6 +50,7 @@ from swarm_lsp.server.swarm_commands import (
 )
 from swarm_lsp.server.swarm_edits import settle, to_workspace_edit
 from swarm_lsp.server.swarm_parts import swarm_of
+from swarm_lsp.tasks import RefactorResult
 
 KIND_REFACTOR = types.CodeActionKind.RefactorRewrite.value
 KIND_GENERATE_TESTS = types.CodeActionKind.RefactorRewrite.value
@@ -143,7 +144,7 @@ def code_actions(ls: SwarmLanguageServer, params: types.CodeActionParams) -> lis
 class _Handover:
     """Whether a resolve still waits for the edit, or gave the work to the background."""
 
-    computed: asyncio.Future[tuple[dict[str, Any], dict[str, tuple[str, int | None]]]]
+    computed: asyncio.Future[tuple[RefactorResult, dict[str, tuple[str, int | None]]]]
     background: bool = False
 
 
@@ -192,7 +193,7 @@ async def resolve(
         raise
     except SwarmError as err:
         raise JsonRpcServerError(f"Swarm: Refactor failed: {err}", SERVER_ERROR) from err
-    settled = settle(ls, result.get("edit") or {}, sent)
+    settled = settle(ls, result.edit, sent)
     if settled.edit is None:
         ls.notify_user(f"Swarm: Refactor: {settled.message}", types.MessageType.Warning)
         raise JsonRpcServerError(f"Swarm: Refactor: {settled.message}", SERVER_ERROR)

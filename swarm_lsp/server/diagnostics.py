@@ -23,6 +23,7 @@ from swarm_lsp.server.progress import ProgressStream
 from swarm_lsp.server.swarm_bridge import SwarmBridge
 from swarm_lsp.server.swarm_tasks import run_task
 from swarm_lsp.server.task_payloads import open_overlay, workspace_snapshot
+from swarm_lsp.tasks import TestPayload
 
 SOURCE = "swarm"
 SAVE_DEBOUNCE_S = 1.5
@@ -154,7 +155,7 @@ class SwarmDiagnostics:
                     self.ls,
                     self.bridge,
                     "test",
-                    {"kind": which, "root": str(root)},
+                    TestPayload(kind=which, root=str(root)).to_json(),
                     progress,
                     priority="background",
                     snapshot=files,

@@ -33,6 +33,17 @@ from swarm_lsp.server.task_payloads import (
     where_tests_go,
     workspace_snapshot,
 )
+from swarm_lsp.tasks import (
+    DocumentEntry,
+    ExplainPayload,
+    IndexPayload,
+    IndexResult,
+    MarkdownResult,
+    RefactorPayload,
+    RefactorResult,
+    ResearchPayload,
+    ResearchResult,
+)
 
 SHOW_DOCUMENT_TIMEOUT_S = 10.0
 MESSAGE_EXCERPT_CHARS = 1500
@@ -101,8 +112,8 @@ class SwarmActions:
         target = {"path": document["path"], "range": span.as_json()}
         return document, target
 
-    def _root_payload(self) -> dict[str, Any]:
-        return {"root": str(self.ls.workspace_root)} if self.ls.workspace_root else {}
+    def _root(self) -> str | None:
+        return str(self.ls.workspace_root) if self.ls.workspace_root else None
 
     async def _snapshot(self) -> dict[str, bytes] | None:
         root = self.ls.workspace_root
@@ -153,41 +164,41 @@ class SwarmActions:
         progress: ProgressStream,
         *,
         extra_docs: list[dict[str, Any]] | None = None,
-    ) -> tuple[dict[str, Any], dict[str, tuple[str, int | None]]]:
+    ) -> tuple[RefactorResult, dict[str, tuple[str, int | None]]]:
         """Run a refactor task; (worker result, uri → (text, version) sent)."""
         document, target = self.target(uri, span)
         documents = [document, *(extra_docs or [])]
         lines = span.last_line - span.start_line + 1
-        payload = {
-            "instruction": instruction,
-            "documents": documents,
-            "target": target,
-            "context": packed_context(self.ls, uri, span.start_line, span.start_character),
-        }
+        payload = RefactorPayload(
+            instruction=instruction,
+            documents=tuple(DocumentEntry.from_json(d) for d in documents),
+            target_path=target["path"],
+            target_range=target["range"],
+            context=packed_context(self.ls, uri, span.start_line, span.start_character),
+        )
         outcome = await run_task(
             self.ls,
             self.bridge,
             "refactor",
-            payload,
+            payload.to_json(),
             progress,
             priority="background",
             complexity="simple" if lines <= 40 else "complex",
         )
         sent = {d["uri"]: (d["text"], d["version"]) for d in documents}
-        return outcome.data, sent
+        return RefactorResult.from_json(outcome.data), sent
 
     async def apply_refactor(
         self,
-        result: dict[str, Any],
+        result: RefactorResult,
         sent: dict[str, tuple[str, int | None]],
         label: str,
         progress: ProgressStream,
     ) -> dict[str, Any]:
         """Ask Apply / Discard for a finished refactor and apply it."""
         progress.report("ready: waiting for Apply")
-        explanation = str(result.get("explanation") or "")
-        answer = await ask_and_apply(self.ls, result.get("edit") or {}, sent, label, explanation)
-        return {**answer, "explanation": explanation, "diff": result.get("diff", "")}
+        answer = await ask_and_apply(self.ls, result.edit, sent, label, result.explanation)
+        return {**answer, "explanation": result.explanation, "diff": result.diff}
 
     async def refactor(
         self,
@@ -230,11 +241,12 @@ class SwarmActions:
     ) -> dict[str, Any]:
         document, target = self.target(uri, span)
         code = selected_text(document["text"], span.start_line, span.last_line)
-        payload = {
-            "documents": [document],
-            "target": target,
-            "context": packed_context(self.ls, uri, span.start_line, span.start_character),
-        }
+        payload = ExplainPayload(
+            documents=(DocumentEntry.from_json(document),),
+            target_path=target["path"],
+            target_range=target["range"],
+            context=packed_context(self.ls, uri, span.start_line, span.start_character),
+        )
         title = "Explain" if kind == "explain" else "Review"
 
         async def local(p: ProgressStream) -> dict[str, Any]:
@@ -248,11 +260,14 @@ class SwarmActions:
             )
             return {"markdown": text, "model": self._model_name()}
 
-        outcome = await run_task(self.ls, self.bridge, kind, payload, progress, local=local)
-        markdown = str(outcome.data.get("markdown") or "")
+        outcome = await run_task(
+            self.ls, self.bridge, kind, payload.to_json(), progress, local=local
+        )
+        answer = MarkdownResult.from_json(outcome.data)
+        markdown = answer.markdown
         result: dict[str, Any] = {
             "markdown": markdown,
-            "model": outcome.data.get("model", ""),
+            "model": answer.model,
             "local": outcome.local,
         }
         if show:
@@ -277,21 +292,17 @@ class SwarmActions:
             self.ls,
             self.bridge,
             "research",
-            {"question": question, "top_k": 5, **self._root_payload()},
+            ResearchPayload(question=question, top_k=5, root=self._root()).to_json(),
             progress,
             snapshot=await self._snapshot(),
             local=local,
             stream_partials=stream,
         )
-        citations = [
-            {"path": str(c.get("path")), "line": int(c.get("line") or 1)}
-            for c in outcome.data.get("citations") or []
-            if isinstance(c, dict) and c.get("path")
-        ]
+        found = ResearchResult.from_json(outcome.data)
         return {
-            "answer": str(outcome.data.get("answer") or ""),
-            "citations": citations,
-            "model": outcome.data.get("model", ""),
+            "answer": found.answer,
+            "citations": [c.to_json() for c in found.citations],
+            "model": found.model,
             "local": outcome.local,
         }
 
@@ -334,7 +345,7 @@ class SwarmActions:
                 self.ls,
                 self.bridge,
                 "index",
-                self._root_payload(),
+                IndexPayload(root=self._root()).to_json(),
                 progress,
                 priority="background",
                 snapshot=snapshot,
@@ -349,8 +360,9 @@ class SwarmActions:
                 self.ls,
                 self.bridge,
                 "research",
-                {"question": "What does this workspace contain?", "top_k": 1}
-                | self._root_payload(),
+                ResearchPayload(
+                    question="What does this workspace contain?", top_k=1, root=self._root()
+                ).to_json(),
                 progress,
                 priority="background",
                 snapshot=snapshot,
@@ -360,8 +372,8 @@ class SwarmActions:
                 "'index' task type)",
                 "stats": {},
             }
-        summary = str(outcome.data.get("summary") or "indexed")
-        return {"summary": summary, "stats": outcome.data.get("stats", {})}
+        indexed = IndexResult.from_json(outcome.data)
+        return {"summary": indexed.summary, "stats": indexed.stats}
 
     async def run_tests(self, progress: ProgressStream, show: bool) -> dict[str, Any]:
         result = await self.diagnostics.run_tests(progress=progress)
