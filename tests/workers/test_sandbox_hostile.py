@@ -18,7 +18,9 @@ import re
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -267,3 +269,73 @@ def test_doctor_names_the_level_and_the_gaps() -> None:
     assert "whole task" in found.processes and "whole task" in found.memory
     assert any("kernel" in gap for gap in found.not_covered)
     assert "seccomp" in found.summary, found.not_covered  # x86_64 and aarch64 have a filter
+
+
+AS_A_USER = """
+import asyncio, json, sys, tempfile
+from pathlib import Path
+from swarm_lsp.workers.testing import coverage, sandbox
+
+async def main():
+    copy = Path(tempfile.mkdtemp())
+    script = (
+        "grep CapEff /proc/self/status; unshare -U true || echo NO-USERNS; "
+        "touch /usr/x 2>/dev/null || echo NO-WRITE; ls /home 2>/dev/null || echo NO-HOME; id -u"
+    )
+    run = await sandbox.run_sandboxed(["sh", "-c", script], copy)
+    print(json.dumps({"output": run.output, "isolation": run.isolation,
+                      "level": coverage.describe("strict").level}))
+
+asyncio.run(main())
+"""
+
+
+def _system_python() -> str | None:
+    """A Python 3.11+ an ordinary user can run (the worker's may sit in /root)."""
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None:
+        return None
+    done = subprocess.run(
+        [python, "-c", "import sys; print(sys.version_info >= (3, 11))"],
+        capture_output=True,
+        text=True,
+    )
+    return python if done.stdout.strip() == "True" else None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become an ordinary user")
+def test_an_ordinary_users_worker_gets_the_strict_sandbox_too() -> None:
+    python = _system_python()
+    if python is None:
+        pytest.skip("no system Python 3.11+ for an ordinary user")
+    code = Path(tempfile.mkdtemp(prefix="swarm-user-code-"))
+    try:
+        package = code / "swarm_lsp"
+        shutil.copytree(
+            REPO / "swarm_lsp" / "workers" / "testing",
+            package / "workers" / "testing",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        for name in ("__init__.py", "errors.py"):
+            shutil.copy(REPO / "swarm_lsp" / name, package)
+        (package / "workers" / "__init__.py").write_text("")
+        for path in [code, *code.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        become = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        done = subprocess.run(
+            [*become, python, "-c", AS_A_USER],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=code,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(code), "PYTHONPATH": str(code)},
+        )
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+        assert found["isolation"] == "bwrap" and found["level"] == "bwrap"
+        output = found["output"]
+        assert "CapEff:\t0000000000000000" in output, output
+        assert "NO-USERNS" in output and "NO-WRITE" in output and "NO-HOME" in output
+        assert output.strip().splitlines()[-1] == "65534"
+    finally:
+        shutil.rmtree(code, ignore_errors=True)
