@@ -8,6 +8,7 @@ gone) can be found and removed. Hosts get 10.213.0.<n>/24 on the bridge.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -25,12 +26,18 @@ def _ip(*args: str, check: bool = True) -> str:
     return done.stdout
 
 
+@functools.cache
 def available() -> str:
     """Why namespaces cannot be made here ('' when they can)."""
     if os.geteuid() != 0:
         return "needs root (network namespaces on a bridge)"
     if shutil.which("ip") is None:
         return "needs iproute2's ip"
+    probe = f"{PREFIX}-{os.getpid()}-probe"
+    done = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"cannot make a network namespace here: {done.stderr.strip()}"
+    _ip("netns", "del", probe, check=False)
     return ""
 
 
