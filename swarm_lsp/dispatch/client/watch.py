@@ -26,7 +26,20 @@ DEADLINE_MARGIN_S = 10.0  # the coordinator ends a task at its deadline; allow f
 UNREACHABLE = "swarm unreachable, retrying"
 REACHABLE = "swarm reachable again"
 WATCH_TIMEOUT_S = 24 * 3600.0  # the shared results stream is long-lived; it still has a deadline
-RETRY_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
+# Answers about the call itself: retrying cannot help. Anything else is how the connection
+# failed (a SIGKILLed coordinator shows as UNAVAILABLE, CANCELLED, UNKNOWN or "INTERNAL:
+# Internal error from Core", depending on when the reset lands): retried.
+FINAL_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.UNIMPLEMENTED,
+}
 
 Follower = asyncio.Queue[pb.TaskResult | BaseException]
 
@@ -164,7 +177,7 @@ class Watcher:
                         yield result
                 if isinstance(item, RpcFailure) and item.code == "CANCELLED":
                     raise item
-                if isinstance(item, grpc.aio.AioRpcError) and item.code() not in RETRY_CODES:
+                if isinstance(item, grpc.aio.AioRpcError) and item.code() in FINAL_CODES:
                     raise failure(f"following task {task_id}", item) from item
                 now = time.monotonic()
                 gave_up_at = gave_up_at or self._retry_until(task_id, now, reconnect_s)
