@@ -198,6 +198,33 @@ async def test_a_second_live_session_is_refused_and_no_task_fails(
         await wait_until(lambda: again.sessions == 1)
 
 
+async def test_a_worker_fetches_only_the_blobs_of_its_leased_tasks(
+    tls: Deployment, workers: Workers
+) -> None:
+    workers.start("w1", "w1", ["echo", "sleep"], capacity=2)
+    async with await DispatchClient.connect(tls.creds["alice"], tls.address) as alice:
+        await wait_for_workers(alice, 1)
+        manifest, _ = await alice.upload_snapshot({"secret.txt": b"alice's file"})
+        # Alice's own task with it runs: w1 fetches the blob it names.
+        receipt = await alice.submit(
+            "echo", {"text": "x"}, snapshot={"secret.txt": b"alice's file"}
+        )
+        final = await alice.wait(receipt.task_id)
+        assert final.state == "SUCCEEDED" and final.data["files"] == {"secret.txt": 12}
+        # Asked for by hash outside any lease: refused, to the worker and to clients.
+        for cred, stub_class in (
+            ("w1", pb_grpc.SwarmWorkerStub),
+            ("bob", pb_grpc.SwarmCoordinatorStub),
+        ):
+            channel = open_channel(tls.address, tls.creds[cred].swarm)
+            with pytest.raises(grpc.aio.AioRpcError) as refusal:
+                await stub_class(channel).GetBlobs(
+                    pb.BlobRefs(hashes=[manifest["secret.txt"]]), timeout=5
+                )
+            assert refusal.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            await channel.close()
+
+
 async def test_clients_see_only_their_own_tasks(tls: Deployment, workers: Workers) -> None:
     workers.start("w1", "w1", ["echo", "sleep"], capacity=2)
     creds, address = tls.creds, tls.address

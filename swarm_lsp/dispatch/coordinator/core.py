@@ -762,6 +762,16 @@ class Coordinator:
             return False
         return principal.sees_all or record.owner == principal.id
 
+    def leased_blobs(self, identity: str) -> set[str]:
+        """The blobs that tasks leased to ``identity``'s sessions name."""
+        wanted: set[str] = set()
+        for session in self.sessions.of_identity(identity):
+            for task_id in session.running:
+                active = self.active.get(task_id)
+                if active is not None:
+                    wanted.update(_blobs_of(active.record))
+        return wanted
+
     def task_status(self, task_id: str) -> pb.TaskStatus:
         return status.task_status(self, task_id)
 

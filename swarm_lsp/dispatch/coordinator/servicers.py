@@ -229,7 +229,12 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
         return pb.Empty()
 
     async def GetBlobs(self, request: pb.BlobRefs, context: Any) -> pb.BlobBatch:
-        await self._submitter(context)
+        principal = self.c.identities.principal(context)
+        if not principal.sees_all:  # blobs are other clients' files: workers fetch theirs
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"a {principal.kind} credential ({principal.id}) cannot fetch blobs",
+            )
         try:
             return await asyncio.to_thread(self.c.get_blobs, request)
         except RequestError as err:
@@ -248,6 +253,15 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"a {principal.kind} credential ({principal.id}) cannot fetch a worker's blobs",
             )
+        if principal.fixed_name or principal.source == "local":
+            # A worker with its own credential fetches only what its leased tasks name.
+            allowed = self.c.leased_blobs(principal.id)
+            stray = next((h for h in request.hashes if h not in allowed), None)
+            if stray is not None:
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"blob {stray[:12]}… is not part of a task leased to {principal.id}",
+                )
         try:
             return await asyncio.to_thread(self.c.get_blobs, request)
         except RequestError as err:
