@@ -160,3 +160,27 @@ async def test_every_heartbeat_is_acknowledged_with_its_sequence_and_feeds_the_e
         assert c.swarm_status(0).machines[0].service_ms == 42.0
     finally:
         await c.stop()
+
+
+def test_swarm_lsp_status_shows_each_machines_service_time() -> None:
+    from swarm_lsp.dispatch.cli_status import render
+    from swarm_lsp.dispatch.client import SwarmStatus
+
+    status = pb.SwarmStatus(
+        coordinator="127.0.0.1:50051",
+        machines=[
+            pb.MachineStatus(name="fast", roles=["echo"], capacity=1, service_ms=2.5, rtt_ms=1),
+            pb.MachineStatus(name="slow", roles=["echo"], capacity=1, service_ms=203.4),
+            pb.MachineStatus(name="new", roles=["echo"], capacity=1),
+        ],
+    )
+    lines = render(SwarmStatus.from_pb(status)).splitlines()
+    header = next(line for line in lines if line.startswith("MACHINE"))
+    assert "SERVICE" in header
+    column = header.index("SERVICE")
+    rows = {
+        line.split()[0]: line[column:].split()[0]
+        for line in lines
+        if line[:4] in ("fast", "slow", "new ")
+    }
+    assert rows == {"fast": "2.5ms", "slow": "203.4ms", "new": "-"}
