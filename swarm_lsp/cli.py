@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("swarm_lsp.doctor", "check models, grammars, llama.cpp, config and the swarm"),
     "up": ("swarm_lsp.dispatch.cli_up", "a swarm of one on 127.0.0.1: coordinator and workers"),
     "coordinator": ("swarm_lsp.dispatch.cli_coordinator", "run the gRPC coordinator"),
+    "node": ("swarm_lsp.mesh.cli_node", "run one peer of the mesh (coordinator + roles + store)"),
     "worker": ("swarm_lsp.workers.cli_worker", "run a worker for one or more roles"),
     "status": ("swarm_lsp.dispatch.cli_status", "machines, roles, load, queue and recent tasks"),
     "dashboard": ("swarm_lsp.dashboard.cli", "a live web page of the swarm (loopback, token)"),

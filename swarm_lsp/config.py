@@ -60,6 +60,7 @@ class SwarmSettings:
     tls_cert: str = ""
     tls_key: str = ""
     allowed_hosts: tuple[str, ...] = ()
+    peers: tuple[str, ...] = ()  # mesh seed peers HOST:PORT (other subnets); see docs/mesh.md
     routing_table: str = ""  # path to a routing TOML; empty uses the shipped defaults
     autostart: bool = True
     wait_bound_ms: int = 15000  # ask the user when a task would wait longer than this

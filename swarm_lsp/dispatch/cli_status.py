@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=1.0, help="--watch refresh seconds")
     parser.add_argument("--recent", type=int, default=10, help="recent tasks to show [%(default)s]")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--mesh-view",
+        type=Path,
+        help="a node's mesh.json (default: the local node's, when one runs); see docs/mesh.md",
+    )
+    parser.add_argument("--mesh", action="store_true", help="only the mesh's peers (no dialling)")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -92,16 +99,30 @@ def run(args: argparse.Namespace) -> int:
 
     from swarm_lsp.dispatch.client import DispatchClient
     from swarm_lsp.dispatch.server_main import load_settings
+    from swarm_lsp.mesh.node import VIEW_FILE, default_state_dir, read_view, render_view
 
     settings = load_settings()
     target = args.coordinator or settings.swarm.coordinator or "127.0.0.1:50051"
+    view_path = args.mesh_view or default_state_dir() / VIEW_FILE
+
+    if args.mesh:
+        view = read_view(view_path)
+        if view is None:
+            print(f"swarm-lsp status: no mesh view at {view_path} (is `swarm-lsp node` running?)")
+            return 1
+        print(json.dumps(view, indent=2) if args.json else render_view(view))
+        return 0
 
     async def main() -> int:
         client = await DispatchClient.connect(settings, target)
         try:
             while True:
                 status = await client.status(recent=args.recent)
-                text = json.dumps(status.to_json(), indent=2) if args.json else render(status)
+                view = read_view(view_path)
+                if args.json:
+                    text = json.dumps({**status.to_json(), "mesh": view}, indent=2)
+                else:
+                    text = render(status) + ("\n\n" + render_view(view) if view else "")
                 if args.watch and sys.stdout.isatty():
                     sys.stdout.write("\x1b[H\x1b[2J")
                 print(text, flush=True)

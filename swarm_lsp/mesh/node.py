@@ -1,0 +1,152 @@
+"""``swarm-lsp node``: one peer of the mesh — the coordinator service, this machine's roles,
+its store, and the membership (docs/mesh.md).
+
+The coordinator is the same one ``swarm-lsp coordinator`` runs, so star workers and editors
+dialling this address keep working. The view of the mesh is written to ``<state>/mesh.json``
+on every change (``swarm-lsp status`` shows it) and each change is one log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from swarm_lsp import paths
+from swarm_lsp.config import Settings
+from swarm_lsp.mesh.membership import Membership, Peer
+
+VIEW_FILE = "mesh.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeOptions:
+    listen: str
+    name: str = ""
+    roles: tuple[str, ...] = ()
+    seeds: tuple[str, ...] = ()
+    state_dir: Path | None = None
+    routing_table: str | None = None
+    heartbeat_ms: int = 500
+    lease_timeout_ms: int = 2000
+    local_capacity: int = 2
+    local_fallback: bool = True
+    ready_file: Path | None = None
+    check_interval_ms: int = 500
+    check_deadline_ms: int = 800
+    mdns: bool = True
+
+
+def default_state_dir() -> Path:
+    return paths.user_cache_dir() / "coordinator"
+
+
+def write_view(path: Path, membership: Membership) -> None:
+    data = {
+        "id": membership.node_id,
+        "address": membership.address,
+        "roles": list(membership.roles),
+        "updated": time.time(),
+        "peers": [p.to_json() for p in membership.peers()],
+    }
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_view(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+async def serve_node(settings: Settings, options: NodeOptions) -> int:
+    from swarm_lsp.dispatch import routing
+    from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
+    from swarm_lsp.dispatch.server_main import (
+        on_stop_signals,
+        setup_logging,
+        watch_parent,
+        write_ready,
+    )
+
+    setup_logging()
+    state_dir = options.state_dir or default_state_dir()
+    coordinator = Coordinator(
+        CoordinatorConfig(
+            state_dir=state_dir,
+            routing=routing.load(options.routing_table or settings.swarm.routing_table),
+            settings=settings,
+            heartbeat_interval_ms=options.heartbeat_ms,
+            lease_timeout_ms=options.lease_timeout_ms,
+            local_capacity=options.local_capacity,
+            local_fallback=options.local_fallback,
+        )
+    )
+    server, _port = await create_server(coordinator, options.listen)
+    await coordinator.start()
+    await server.start()
+    view_path = state_dir / VIEW_FILE
+    node_id = options.name or f"{socket.gethostname()}-{coordinator.address}"
+
+    def changed(event: str, peer: Peer) -> None:
+        print(f"swarm-lsp node: peer {peer.id} {event} ({peer.address})", flush=True)
+        write_view(view_path, membership)
+
+    membership = Membership(
+        node_id=node_id,
+        address=coordinator.address,
+        roles=options.roles,
+        settings=settings.swarm,
+        seeds=(*settings.swarm.peers, *options.seeds),
+        interval=options.check_interval_ms / 1000,
+        deadline=options.check_deadline_ms / 1000,
+        mdns=options.mdns,
+        listener=changed,
+    )
+    await membership.start()
+    write_view(view_path, membership)
+    stop = asyncio.Event()
+    on_stop_signals(stop.set)
+    parent_watch = asyncio.create_task(watch_parent(stop.set))
+    print(f"swarm-lsp node: {node_id} listening on {coordinator.address}", flush=True)
+    write_ready(options.ready_file, coordinator.address)
+    await stop.wait()
+    parent_watch.cancel()
+    await membership.stop()
+    await server.stop(grace=1.0)
+    await coordinator.stop()
+    view_path.unlink(missing_ok=True)
+    return 0
+
+
+def render_view(data: dict[str, object]) -> str:
+    """The mesh view written by a node, as a plain text table for ``swarm-lsp status``."""
+    peers = data.get("peers")
+    rows = [
+        [
+            str(p.get("id", "")),
+            str(p.get("address", "")),
+            ",".join(p.get("roles") or []),
+            f"{float(p.get('rtt_ms') or 0):.1f}ms",
+            str(p.get("source", "")),
+        ]
+        for p in (peers if isinstance(peers, list) else [])
+        if isinstance(p, dict)
+    ]
+    roles = data.get("roles")
+    own = ",".join(roles) if isinstance(roles, list) else ""
+    head = f"mesh: this peer {data.get('id', '?')} at {data.get('address', '?')} ({own or '-'})"
+    if not rows:
+        return head + "\n(no other peers)"
+    headers = ["PEER", "ADDRESS", "ROLES", "RTT", "FOUND BY"]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = [head, "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
