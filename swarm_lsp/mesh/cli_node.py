@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--check-interval-ms", type=int, default=500, help="peer health check period"
     )
     parser.add_argument(
-        "--check-deadline-ms", type=int, default=800, help="peer health check deadline"
+        "--check-deadline-ms", type=int, default=700, help="peer health check deadline"
     )
     parser.add_argument("--ready-file", type=Path, help="write host:port here once listening")
     parser.add_argument("--token-file", type=Path, help="read the shared token from this file")

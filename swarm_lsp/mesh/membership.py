@@ -7,9 +7,9 @@ guard) and answer ``grpc.health.v1.Health/Check`` over the swarm's mTLS channel 
 certificate accepted, theirs signed by our CA) before it enters the view. A candidate that
 fails either is ignored with one log line, and probed again later (it may be starting).
 
-Peers in the view are checked every ``interval`` seconds with a ``deadline``; ``max_failures``
-failures in a row, or a zeroconf goodbye, take a peer out. Why this and not eclipse-zenoh:
-docs/mesh.md.
+Peers in the view are checked every ``interval`` seconds with a ``deadline``; a failed check is
+retried at once, and ``max_failures`` failures in a row, or a zeroconf goodbye, take a peer out.
+Why this and not eclipse-zenoh: docs/mesh.md.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Membership:
         settings: SwarmSettings,
         seeds: Iterable[str] = (),
         interval: float = 0.5,
-        deadline: float = 0.8,
+        deadline: float = 0.7,
         max_failures: int = 2,
         probe_timeout: float = 5.0,
         retry: float = 2.0,
@@ -251,7 +251,10 @@ class Membership:
                     candidate.probing = True  # a slow first contact must not delay the checks
                     self._spawn(self._check(candidate))
             await asyncio.gather(*checks)
-            await asyncio.sleep(self.interval)
+            if not any(p.failures for p in self.view.values()):
+                await asyncio.sleep(self.interval)
+            # else: a peer just failed a check; check again at once (the bound is
+            # interval + max_failures x deadline: 0.5 + 2 x 0.7 s by default)
 
     async def _check(self, candidate: _Candidate) -> None:
         try:

@@ -37,7 +37,7 @@ class NodeOptions:
     local_fallback: bool = True
     ready_file: Path | None = None
     check_interval_ms: int = 500
-    check_deadline_ms: int = 800
+    check_deadline_ms: int = 700
     mdns: bool = True
 
 

@@ -2,9 +2,10 @@
 
 Four ``swarm-lsp node`` peers with different roles and no addresses configured find each other
 over mDNS and keep each other by gRPC health over mTLS; a peer with a certificate from another
-CA is ignored (one log line); a SIGKILLed peer is gone from every view within 3 s; a fifth
-peer that joins is seen. Peers run without the local fallback worker (membership is under
-test, and each fallback worker is one more process on a 2-core CI machine).
+CA is ignored (one log line); a SIGKILLed peer, or one whose cable is cut, is gone from every
+view within 3 s (and a healed cable merges the views again); a fifth peer that joins is seen.
+Peers run without the local fallback worker (membership is under test, and each fallback
+worker is one more process on a 2-core CI machine).
 """
 
 from __future__ import annotations
@@ -203,6 +204,26 @@ def test_sigkilled_peer_leaves_every_view_within_the_bound(mesh: Mesh) -> None:
     )
     print(f"dead peer out of every view after {took:.2f}s")
     assert all(mesh.view(h) == {"n1", "n2", "n3"} - {h} for h in ("n1", "n2", "n3"))
+
+
+def test_a_cut_cable_leaves_the_views_within_the_bound_and_the_heal_merges(mesh: Mesh) -> None:
+    """No RST this time: the checks time out. Healed, the candidates are probed again."""
+    mesh.net.link("n3", up=False)
+    try:
+        took = mesh.wait(
+            lambda: "n3" not in mesh.view("n1") | mesh.view("n2") and not mesh.view("n3"),
+            DEAD_BOUND_S,
+            "n3 (cable cut) and the others were not out of each other's views",
+        )
+        print(f"cut peer out of every view after {took:.2f}s")
+    finally:
+        mesh.net.link("n3", up=True)
+    healed = mesh.wait(
+        lambda: all(mesh.view(h) == {"n1", "n2", "n3"} - {h} for h in ("n1", "n2", "n3")),
+        15,
+        "the views did not merge after the cable was back",
+    )
+    print(f"views merged {healed:.2f}s after the cable was back")
 
 
 def test_a_fifth_peer_joining_is_seen_by_all(mesh: Mesh) -> None:
