@@ -15,13 +15,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterable
 
 import grpc
 
-from swarm_lsp.dispatch.coordinator import activity, admission, scheduler, status
+from swarm_lsp.dispatch.coordinator import activity, intake, scheduler, status
 from swarm_lsp.dispatch.coordinator.blobs import BlobService
 from swarm_lsp.dispatch.coordinator.bookkeeping import StoreKeeper
 from swarm_lsp.dispatch.coordinator.fallback import CoordinatorTokens, LocalWorker
@@ -34,6 +33,7 @@ from swarm_lsp.dispatch.coordinator.model import (
     CoordinatorConfig,
     RequestError,
     WorkerSession,
+    blobs_of,
 )
 from swarm_lsp.dispatch.coordinator.queues import TaskQueues
 from swarm_lsp.dispatch.coordinator.results import ResultLog, final_result
@@ -41,16 +41,9 @@ from swarm_lsp.dispatch.coordinator.sessions import SessionTable
 from swarm_lsp.dispatch.credentials import ANONYMOUS, TABLE_FILE, Principal, TokenTable
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.snapshot import BlobStore
-from swarm_lsp.dispatch.store import TaskRecord, TaskStore, now_ms
+from swarm_lsp.dispatch.store import TaskStore, now_ms
 
 log = logging.getLogger(__name__)
-
-
-def _blobs_of(record: TaskRecord) -> list[str]:
-    """The blobs a task needs until it ends (pinned in the blob store meanwhile)."""
-    if not record.manifest and not record.context_dict_blob:
-        return []
-    return [*record.manifest.values(), record.context_dict_blob]
 
 
 RECOVERY_GRACE_MS = 5000
@@ -133,8 +126,8 @@ class Coordinator:
                 self.store.update(record.id, state="QUEUED", worker="", fallback="")
             active = ActiveTask(record)
             self.active[record.id] = active
-            self.blobs.pin(_blobs_of(record))
-            self._arm_deadline(active)
+            self.blobs.pin(blobs_of(record))
+            self.arm_deadline(active)
             self.queues.push(active)
         self.schedule_all()
         self._reaper = asyncio.create_task(self._reap())
@@ -186,115 +179,11 @@ class Coordinator:
 
         ``owner``: the submitting credential's identity; only it (and operators) see the task.
         """
-        accepted = self._accept(task, owner)
-        if isinstance(accepted, pb.TaskReceipt):
-            return accepted
-        self.schedule(accepted.record.role)
-        return status.receipt(self, accepted.record)
+        return intake.submit(self, task, owner)
 
     def submit_many(self, tasks: Iterable[pb.Task], owner: str = "") -> pb.SubmitOutcomes:
-        """Accept several tasks with one commit, then route them; a receipt or error each.
-
-        Nothing is handed to a worker before the commit: if it fails, none of the batch was
-        accepted and each gets UNAVAILABLE.
-        """
-        answers: list[ActiveTask | pb.TaskReceipt | RequestError] = []
-        try:
-            with self.store.transaction():
-                for task in tasks:
-                    try:
-                        answers.append(self._accept(task, owner, commit=False))
-                    except RequestError as err:
-                        answers.append(err)
-        except sqlite3.Error as err:
-            for answer in answers:
-                if isinstance(answer, ActiveTask):
-                    self._forget(answer)
-            refusal = f"the task store refused the batch: {err}"
-            return pb.SubmitOutcomes(
-                outcomes=[
-                    pb.SubmitOutcome(error_code="UNAVAILABLE", error_message=refusal)
-                    for _ in answers
-                ]
-            )
-        self.schedule_roles(frozenset(a.record.role for a in answers if isinstance(a, ActiveTask)))
-        outcomes = pb.SubmitOutcomes()
-        for answer in answers:
-            if isinstance(answer, RequestError):
-                outcomes.outcomes.append(
-                    pb.SubmitOutcome(error_code=answer.code.name, error_message=str(answer))
-                )
-            elif isinstance(answer, ActiveTask):
-                outcomes.outcomes.append(
-                    pb.SubmitOutcome(receipt=status.receipt(self, answer.record))
-                )
-            else:
-                outcomes.outcomes.append(pb.SubmitOutcome(receipt=answer))
-        return outcomes
-
-    def _forget(self, active: ActiveTask) -> None:
-        """Drop a task that was never stored (its batch did not commit)."""
-        self.queues.discard(active)
-        if active.deadline_timer is not None:
-            active.deadline_timer.cancel()
-        if self.active.pop(active.record.id, None) is not None:
-            self.blobs.unpin(_blobs_of(active.record))
-
-    def _accept(
-        self, task: pb.Task, owner: str, *, commit: bool = True
-    ) -> ActiveTask | pb.TaskReceipt:
-        """Check and store a task; a receipt instead when its idempotency key is known."""
-        key = task.idempotency_key
-        admission.check_idempotency_key(key)
-        if key:
-            existing = self.store.by_idempotency_key(key)
-            if existing is not None and existing.owner != owner:
-                raise RequestError(
-                    grpc.StatusCode.ALREADY_EXISTS, "another client used this idempotency key"
-                )
-            if existing is not None:
-                current = self.active.get(existing.id)
-                return status.receipt(self, current.record if current else existing, duplicate=True)
-        self.keeper.added(len(task.context))
-        self.keeper.check_room()
-        # Pinned first, so no blob it names is pruned between the check and the lease.
-        wanted = (
-            [*task.snapshot.files.values(), task.context_dict_blob]
-            if task.snapshot.files or task.context_dict_blob
-            else []
-        )
-        if wanted:
-            self.blobs.pin(wanted)
-        try:
-            record = admission.admit(
-                task,
-                routing=self.routing,
-                blobs=self.blobs,
-                max_context_bytes=self.max_context_bytes,
-                max_snapshot_bytes=self.config.max_snapshot_bytes,
-            )
-            if task.id and (task.id in self.active or self.store.get(task.id) is not None):
-                raise RequestError(grpc.StatusCode.ALREADY_EXISTS, f"task {task.id} exists")
-            record.owner = owner
-            try:
-                # Committed here (or by submit_many's transaction): from then on the task
-                # survives a coordinator crash.
-                self.store.insert(record)
-            except sqlite3.Error as err:
-                if not commit:
-                    raise
-                raise RequestError(
-                    grpc.StatusCode.UNAVAILABLE, f"the task store refused the task: {err}"
-                ) from err
-        except BaseException:
-            if wanted:
-                self.blobs.unpin(wanted)
-            raise
-        active = ActiveTask(record)
-        self.active[record.id] = active
-        self._arm_deadline(active)
-        self.queues.push(active)
-        return active
+        """Accept several tasks with one commit, then route them; a receipt or error each."""
+        return intake.submit_many(self, tasks, owner)
 
     # -- scheduling ------------------------------------------------------------------------
 
@@ -600,12 +489,12 @@ class Coordinator:
         self.results.publish(active, final)
         del self.active[record.id]
         if record.manifest or record.context_dict_blob:
-            self.blobs.unpin(_blobs_of(record))
+            self.blobs.unpin(blobs_of(record))
         self.results.remember(active, final)
 
     # -- cancel and deadlines --------------------------------------------------------------
 
-    def _arm_deadline(self, active: ActiveTask) -> None:
+    def arm_deadline(self, active: ActiveTask) -> None:
         delay = max(0.0, (active.record.deadline_ms - now_ms()) / 1000)
         loop = asyncio.get_running_loop()
         active.deadline_timer = loop.call_later(delay, self._on_deadline, active.record.id)
@@ -769,7 +658,7 @@ class Coordinator:
             for task_id in session.running:
                 active = self.active.get(task_id)
                 if active is not None:
-                    wanted.update(_blobs_of(active.record))
+                    wanted.update(blobs_of(active.record))
         return wanted
 
     def task_status(self, task_id: str) -> pb.TaskStatus:

@@ -105,6 +105,13 @@ class ActiveTask:
     percentage: int = -1  # the current attempt's last progress report (-1: none)
 
 
+def blobs_of(record: TaskRecord) -> list[str]:
+    """The blobs a task needs until it ends (pinned in the blob store meanwhile)."""
+    if not record.manifest and not record.context_dict_blob:
+        return []
+    return [*record.manifest.values(), record.context_dict_blob]
+
+
 def route_dict(route: Route) -> dict[str, Any]:
     return {
         "role": route.role,
