@@ -19,6 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--peer", action="append", default=[], help="a seed peer HOST:PORT (plus swarm.peers)"
     )
+    parser.add_argument(
+        "--capacity", type=int, default=2, help="tasks at once per peer's worker [%(default)s]"
+    )
+    parser.add_argument(
+        "--no-work-for-peers",
+        action="store_true",
+        help="advertise the roles but run no worker for the peers (nor for this one)",
+    )
     parser.add_argument("--no-mdns", action="store_true", help="seeds only, no LAN discovery")
     parser.add_argument("--state-dir", type=Path, help="task store, blobs and mesh.json")
     parser.add_argument("--routing-table", help="routing TOML (default: swarm.routingTable)")
@@ -60,5 +68,7 @@ def run(args: argparse.Namespace) -> int:
         check_interval_ms=args.check_interval_ms,
         check_deadline_ms=args.check_deadline_ms,
         mdns=not args.no_mdns,
+        work_for_peers=not args.no_work_for_peers,
+        capacity=args.capacity,
     )
     return asyncio.run(serve_node(settings, options))

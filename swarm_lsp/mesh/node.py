@@ -19,6 +19,7 @@ from pathlib import Path
 from swarm_lsp import paths
 from swarm_lsp.config import Settings
 from swarm_lsp.mesh.membership import Membership, Peer
+from swarm_lsp.mesh.peer_workers import PeerWorkers
 
 VIEW_FILE = "mesh.json"
 
@@ -39,6 +40,8 @@ class NodeOptions:
     check_interval_ms: int = 500
     check_deadline_ms: int = 700
     mdns: bool = True
+    work_for_peers: bool = True  # run this machine's roles for every peer (peer_workers)
+    capacity: int = 2
 
 
 def default_state_dir() -> Path:
@@ -95,9 +98,20 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     view_path = state_dir / VIEW_FILE
     node_id = options.name or f"{socket.gethostname()}-{coordinator.address}"
 
+    workers = PeerWorkers(
+        node_id=node_id,
+        roles=options.roles if options.work_for_peers else (),
+        capacity=options.capacity,
+        state_dir=state_dir,
+    )
+
     def changed(event: str, peer: Peer) -> None:
         print(f"swarm-lsp node: peer {peer.id} {event} ({peer.address})", flush=True)
         write_view(view_path, membership)
+        if event == "joined":
+            workers.start(peer.address)
+        else:
+            workers.stop(peer.address)
 
     membership = Membership(
         node_id=node_id,
@@ -112,6 +126,7 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     )
     await membership.start()
     write_view(view_path, membership)
+    workers.start(coordinator.address)  # this machine's roles on its own coordinator too
     stop = asyncio.Event()
     on_stop_signals(stop.set)
     parent_watch = asyncio.create_task(watch_parent(stop.set))
@@ -120,6 +135,7 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     await stop.wait()
     parent_watch.cancel()
     await membership.stop()
+    workers.stop_all()
     await server.stop(grace=1.0)
     await coordinator.stop()
     view_path.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.multihost import netns
+from tests.multihost.conftest import Agent
 from tests.multihost.netns import Network, available
 
 pytestmark = [pytest.mark.skipif(bool(available()), reason=available() or ""), pytest.mark.slow]
@@ -33,7 +34,8 @@ PREFIX = "swmesh"
 SUBNET = "10.215.0"
 PORT = 50051
 DEAD_BOUND_S = 3.0
-ROLES = {"n1": "refactor", "n2": "research", "n3": "test", "n4": "refactor", "n5": "test"}
+# Advertised roles; only the echo peers run workers (for every peer): light processes.
+ROLES = {"n1": "refactor", "n2": "echo", "n3": "test", "n4": "research", "n5": "echo"}
 
 
 def _remove_leftovers() -> None:
@@ -96,6 +98,8 @@ class Mesh:
         }
         args = ["node", "--listen", f"{address}:{PORT}", "--name", host, "--no-local-fallback"]
         args += ["--role", ROLES.get(host, "echo"), "--state-dir", str(self.root / host)]
+        if ROLES.get(host) != "echo":
+            args.append("--no-work-for-peers")
         command = ["ip", "netns", "exec", self.net.namespace(host), sys.executable, "-m"]
         with open(self.root / f"{host}.log", "ab") as out:
             self.procs[host] = subprocess.Popen(
@@ -134,6 +138,32 @@ class Mesh:
             time.sleep(0.05)
         return time.monotonic() - started
 
+    def agent(self, target_host: str) -> Agent:
+        """The multi-host tests' client agent in the client namespace, dialling a peer."""
+        certs = self.root / "certs"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "SWARM_LSP_SWARM__TLS_CA": str(certs / "ca.pem"),
+            "SWARM_LSP_SWARM__TLS_CERT": str(certs / "client-cli.pem"),
+            "SWARM_LSP_SWARM__TLS_KEY": str(certs / "client-cli.key"),
+        }
+        target = f"{self.net.address(target_host)}:{PORT}"
+        command = ["ip", "netns", "exec", self.net.namespace("cli"), sys.executable, "-m"]
+        with open(self.root / f"agent-{target_host}.log", "ab") as err:
+            proc = subprocess.Popen(
+                [*command, "tests.multihost.agent", target],
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
+        self.procs[f"agent-{target_host}"] = proc
+        agent = Agent(proc)
+        assert agent.answer(60).get("ready")
+        return agent
+
     def stop_all(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -147,7 +177,7 @@ class Mesh:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     root = tmp_path_factory.mktemp("mesh")
     with MeshNetwork() as net:
-        hosts = {h: net.add_host(h) for h in ("n1", "n2", "n3", "n4", "n5", "rogue")}
+        hosts = {h: net.add_host(h) for h in ("n1", "n2", "n3", "n4", "n5", "rogue", "cli")}
         cli = [sys.executable, "-m", "swarm_lsp.cli", "certs"]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         ours = [f"--host={hosts[h]}" for h in ("n1", "n2", "n3", "n4", "n5")]
@@ -156,6 +186,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
             subprocess.Popen([*cli, "--out", str(root / "foreign"), "--host", hosts["rogue"]]),
         ]
         assert all(p.wait(timeout=120) == 0 for p in making)
+        client = [*cli, "--out", str(root / "certs"), "--role", "client", "--name", "cli"]
+        subprocess.run(client, env=env, check=True, timeout=120)
         mesh = Mesh(net, root)
         try:
             for host in ("n1", "n2", "n3", "n4"):
@@ -191,7 +223,21 @@ def test_four_peers_find_each_other_and_ignore_a_foreign_certificate(mesh: Mesh)
     )
     rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[2:]}
     assert set(rows) == {"n2", "n3", "n4"}
-    assert rows["n2"][1:3] == [f"{mesh.net.address('n2')}:{PORT}", "research"]
+    assert rows["n2"][1:3] == [f"{mesh.net.address('n2')}:{PORT}", "echo"]
+
+
+def _machines(agent: Agent) -> set[str]:
+    return {m["name"] for m in agent.call(op="status")["machines"]}
+
+
+def test_a_task_submitted_to_any_peer_runs_on_the_peer_with_the_role(mesh: Mesh) -> None:
+    """Only n2 offers echo; it works for every peer, so n1 and n3 both place echo on n2."""
+    for host in ("n1", "n3"):
+        agent = mesh.agent(host)
+        mesh.wait(lambda a=agent: "n2" in _machines(a), 30, f"n2 never worked for {host}")  # type: ignore[misc]
+        answer = agent.call(op="sequential", type="echo", payload={"text": "hi"}, count=2)
+        assert answer["workers"] == ["n2", "n2"], (host, answer)
+        assert _machines(agent) == {"n2"}  # peers without workers offer none (no ghost)
 
 
 def test_sigkilled_peer_leaves_every_view_within_the_bound(mesh: Mesh) -> None:
@@ -237,6 +283,9 @@ def test_a_fifth_peer_joining_is_seen_by_all(mesh: Mesh) -> None:
         "n5 was not seen by every peer",
     )
     print(f"joiner in every view after {took:.2f}s (process start included)")
+    agent = mesh.agent("n3")
+    ready = mesh.wait(lambda: "n5" in _machines(agent), 5, "n5 did not work for n3 within 5 s")
+    print(f"joiner working for n3 {took + ready:.2f}s after its process started")
     mesh.wait(lambda: mesh.ignored_rogue("n5"), 30, "n5 did not judge the foreign peer")
     # Probed again every 2 s all along, the foreign peer was still logged once per peer.
     assert [mesh.ignored_rogue(h) for h in ("n1", "n2", "n3", "n5")] == [1, 1, 1, 1]
