@@ -86,6 +86,7 @@ class Mesh:
     def __init__(self, net: MeshNetwork, root: Path) -> None:
         self.net, self.root = net, root
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.agents: dict[str, Agent] = {}
 
     def start(self, host: str, certs: Path) -> None:
         address = self.net.address(host)
@@ -140,6 +141,8 @@ class Mesh:
 
     def agent(self, target_host: str) -> Agent:
         """The multi-host tests' client agent in the client namespace, dialling a peer."""
+        if target_host in self.agents:
+            return self.agents[target_host]
         certs = self.root / "certs"
         env = {
             **os.environ,
@@ -162,6 +165,7 @@ class Mesh:
         self.procs[f"agent-{target_host}"] = proc
         agent = Agent(proc)
         assert agent.answer(60).get("ready")
+        self.agents[target_host] = agent
         return agent
 
     def stop_all(self) -> None:
@@ -289,3 +293,14 @@ def test_a_fifth_peer_joining_is_seen_by_all(mesh: Mesh) -> None:
     mesh.wait(lambda: mesh.ignored_rogue("n5"), 30, "n5 did not judge the foreign peer")
     # Probed again every 2 s all along, the foreign peer was still logged once per peer.
     assert [mesh.ignored_rogue(h) for h in ("n1", "n2", "n3", "n5")] == [1, 1, 1, 1]
+
+
+def test_a_killed_working_peer_leaves_no_ghost_machine(mesh: Mesh) -> None:
+    """n5 worked for n3; SIGKILLed, its worker follows it and n3 stops offering it work."""
+    agent = mesh.agent("n3")
+    mesh.procs["n5"].send_signal(signal.SIGKILL)
+    mesh.procs["n5"].wait(timeout=10)
+    took = mesh.wait(lambda: "n5" not in _machines(agent), DEAD_BOUND_S, "n5 left a ghost")
+    print(f"killed working peer out of n3's machines after {took:.2f}s")
+    answer = agent.call(op="sequential", type="echo", payload={"text": "hi"}, count=2)
+    assert answer["workers"] == ["n2", "n2"], answer
