@@ -44,6 +44,28 @@ class NodeOptions:
     capacity: int = 2
 
 
+def advertised_address(listen_address: str) -> str:
+    """The address peers dial: ``listen_address``, or for a wildcard this machine's first
+    owned (private, not loopback) IPv4 address with the same port."""
+    import ipaddress
+
+    import ifaddr
+
+    from swarm_lsp.dispatch.locality import is_owned_address, split_host_port
+
+    host, port = split_host_port(listen_address)
+    if not ipaddress.ip_address(host).is_unspecified:
+        return listen_address
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if not isinstance(ip.ip, str):
+                continue  # IPv6 (a tuple)
+            address = ipaddress.ip_address(ip.ip)
+            if not address.is_loopback and is_owned_address(address):
+                return f"{address}:{port}"
+    return f"127.0.0.1:{port}"
+
+
 def default_state_dir() -> Path:
     return paths.user_cache_dir() / "coordinator"
 
@@ -96,7 +118,8 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     await coordinator.start()
     await server.start()
     view_path = state_dir / VIEW_FILE
-    node_id = options.name or f"{socket.gethostname()}-{coordinator.address}"
+    address = advertised_address(coordinator.address)
+    node_id = options.name or f"{socket.gethostname()}-{address}"
 
     workers = PeerWorkers(
         node_id=node_id,
@@ -115,7 +138,7 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
 
     membership = Membership(
         node_id=node_id,
-        address=coordinator.address,
+        address=address,
         roles=options.roles,
         settings=settings.swarm,
         seeds=(*settings.swarm.peers, *options.seeds),
@@ -126,11 +149,11 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     )
     await membership.start()
     write_view(view_path, membership)
-    workers.start(coordinator.address)  # this machine's roles on its own coordinator too
+    workers.start(address)  # this machine's roles on its own coordinator too
     stop = asyncio.Event()
     on_stop_signals(stop.set)
     parent_watch = asyncio.create_task(watch_parent(stop.set))
-    print(f"swarm-lsp node: {node_id} listening on {coordinator.address}", flush=True)
+    print(f"swarm-lsp node: {node_id} listening on {coordinator.address} as {address}", flush=True)
     write_ready(options.ready_file, coordinator.address)
     await stop.wait()
     parent_watch.cancel()

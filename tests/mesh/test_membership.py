@@ -12,7 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from swarm_lsp.config import SwarmSettings
 from swarm_lsp.mesh.membership import Membership
-from swarm_lsp.mesh.node import render_view
+from swarm_lsp.mesh.node import advertised_address, render_view
 
 
 async def _health_server() -> tuple[grpc.aio.Server, str]:
@@ -99,3 +99,9 @@ def test_the_status_table_lists_the_peers() -> None:
     )
     assert "this peer n1 at 10.0.0.1:50051 (refactor)" in text
     assert text.splitlines()[-1].split() == ["n2", "10.0.0.2:50051", "test", "1.5ms", "mdns"]
+
+
+def test_a_wildcard_listen_advertises_an_owned_address() -> None:
+    assert advertised_address("10.1.2.3:50051") == "10.1.2.3:50051"
+    host, _, port = advertised_address("0.0.0.0:50051").rpartition(":")
+    assert port == "50051" and host != "0.0.0.0"
