@@ -22,6 +22,9 @@ from swarm_lsp.mesh.membership import Membership, Peer
 from swarm_lsp.mesh.peer_workers import PeerWorkers
 
 VIEW_FILE = "mesh.json"
+# A peer out of the view keeps this machine's worker for it this long (it exits on its own if
+# the peer is gone for good: nothing to dial; the peer's own workers follow its process).
+WORKER_GRACE_S = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,13 +131,17 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
         state_dir=state_dir,
     )
 
+    def stop_if_gone(address: str) -> None:
+        if address not in membership.view:
+            workers.stop(address)
+
     def changed(event: str, peer: Peer) -> None:
         print(f"swarm-lsp node: peer {peer.id} {event} ({peer.address})", flush=True)
         write_view(view_path, membership)
         if event == "joined":
             workers.start(peer.address)
-        else:
-            workers.stop(peer.address)
+        else:  # a passing failure (a loaded machine, a flapping link) must not kill its tasks
+            asyncio.get_running_loop().call_later(WORKER_GRACE_S, stop_if_gone, peer.address)
 
     membership = Membership(
         node_id=node_id,

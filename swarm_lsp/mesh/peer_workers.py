@@ -5,8 +5,9 @@ process dialling that peer's coordinator with this machine's roles, under the no
 task submitted to *any* peer is placed by that peer's routing table (latency-aware, least
 loaded, local fallback, queue, ask the user) over the machines of the whole mesh, and the peer
 that accepted it owns its durable record; if the executing machine dies, the owner's lease
-reaper runs the task elsewhere, as in the star. A peer that leaves the view has its worker
-stopped (no work is sent towards a ghost).
+reaper runs the task elsewhere, as in the star. A peer out of the view for 10 s has its worker
+stopped (a passing failure must not kill the tasks running for it); a dead node's own workers
+exit with it, so no coordinator keeps a ghost machine.
 
 Known limit of this step: each worker has its own capacity per peer, so a machine may run up
 to ``capacity`` tasks for each peer at once.
