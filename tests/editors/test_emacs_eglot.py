@@ -130,6 +130,7 @@ def test_eglot_uses_every_feature_without_timing_out(
         "SWARM_LSP_MODELS__ENDPOINT_MODEL": "scripted-big-coder",
         "SWARM_LSP_MODELS__CHAT_MAX_TOKENS": "24",
         "SWARM_LSP_MODELS__COMPLETION_MAX_TOKENS": "16",
+        "SWARM_LSP_MODELS__COMPLETION_TIMEOUT_MS": "60000",  # see tests/editors/nvim.py
         "SWARM_LSP_CONTEXT__INDEX_ON_START": "true",
     }
     stderr = run_emacs(emacs, sample_project, cache, out, env)

@@ -51,7 +51,10 @@ def test_chat_streams_into_scratch_buffer(nvim: Path, sample_project: Path) -> N
             "second_prompt": "Now explain it in great detail.",
             "third_prompt": "Say ok.",
         },
-        settings={**FAST_SETTINGS, "models": {"chatMaxTokens": 12, "completionMaxTokens": 4}},
+        settings={
+            **FAST_SETTINGS,
+            "models": {**FAST_SETTINGS["models"], "chatMaxTokens": 12, "completionMaxTokens": 4},
+        },
         timeout=120,
     )
     assert run.ok, run.describe()

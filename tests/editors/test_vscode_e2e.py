@@ -85,6 +85,7 @@ def workspace_settings(swarm: Swarm, endpoint: ScriptedEndpoint) -> dict[str, An
         "swarm.models.endpointUrl": endpoint.url,
         "swarm.models.endpointModel": "scripted-big-coder",
         "swarm.models.completionMaxTokens": 16,
+        "swarm.models.completionTimeoutMs": 60_000,  # not a latency test: see tests/editors/nvim.py
         "swarm.models.chatMaxTokens": 24,
         "swarm.context.indexOnStart": False,
     }
