@@ -3,7 +3,9 @@
 Four ``swarm-lsp node`` peers with different roles and no addresses configured find each other
 over mDNS and keep each other by gRPC health over mTLS; a peer with a certificate from another
 CA is ignored (one log line); a SIGKILLed peer, or one whose cable is cut, is gone from every
-view within 3 s (and a healed cable merges the views again); a fifth peer that joins is seen.
+view within 3 s (and a healed cable merges the views again); a fifth peer that joins is seen
+and works for the others; a task submitted to any peer runs on a peer with its role, and is
+re-run on another when the machine running it dies, which leaves no ghost.
 Peers run without the local fallback worker (membership is under test, and each fallback
 worker is one more process on a 2-core CI machine).
 """
@@ -34,8 +36,9 @@ PREFIX = "swmesh"
 SUBNET = "10.215.0"
 PORT = 50051
 DEAD_BOUND_S = 3.0
-# Advertised roles; only the echo peers run workers (for every peer): light processes.
-ROLES = {"n1": "refactor", "n2": "echo", "n3": "test", "n4": "research", "n5": "echo"}
+# Advertised roles; only the echo/sleep peers run workers (for every peer): light processes.
+WORKING = ("echo", "sleep")
+ROLES = {"n1": ("refactor",), "n2": WORKING, "n3": ("test",), "n4": ("research",), "n5": WORKING}
 
 
 def _remove_leftovers() -> None:
@@ -98,8 +101,10 @@ class Mesh:
             "SWARM_LSP_SWARM__TLS_KEY": str(certs / f"{address}.key"),
         }
         args = ["node", "--listen", f"{address}:{PORT}", "--name", host, "--no-local-fallback"]
-        args += ["--role", ROLES.get(host, "echo"), "--state-dir", str(self.root / host)]
-        if ROLES.get(host) != "echo":
+        for role in ROLES.get(host, ("echo",)):
+            args += ["--role", role]
+        args += ["--state-dir", str(self.root / host)]
+        if ROLES.get(host) != WORKING:
             args.append("--no-work-for-peers")
         command = ["ip", "netns", "exec", self.net.namespace(host), sys.executable, "-m"]
         with open(self.root / f"{host}.log", "ab") as out:
@@ -227,7 +232,7 @@ def test_four_peers_find_each_other_and_ignore_a_foreign_certificate(mesh: Mesh)
     )
     rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[2:]}
     assert set(rows) == {"n2", "n3", "n4"}
-    assert rows["n2"][1:3] == [f"{mesh.net.address('n2')}:{PORT}", "echo"]
+    assert rows["n2"][1:3] == [f"{mesh.net.address('n2')}:{PORT}", "echo,sleep"]
 
 
 def _machines(agent: Agent) -> set[str]:
@@ -295,12 +300,27 @@ def test_a_fifth_peer_joining_is_seen_by_all(mesh: Mesh) -> None:
     assert [mesh.ignored_rogue(h) for h in ("n1", "n2", "n3", "n5")] == [1, 1, 1, 1]
 
 
-def test_a_killed_working_peer_leaves_no_ghost_machine(mesh: Mesh) -> None:
-    """n5 worked for n3; SIGKILLed, its worker follows it and n3 stops offering it work."""
+def test_a_killed_working_peer_loses_no_task_and_leaves_no_ghost(mesh: Mesh) -> None:
+    """A task accepted by n3 runs on n2 or n5; that machine dies mid-task (every process in its
+    namespace SIGKILLed: node and workers): n3, the owner, runs the task on the other machine,
+    the dead one leaves n3's machines, and work goes on."""
     agent = mesh.agent("n3")
-    mesh.procs["n5"].send_signal(signal.SIGKILL)
-    mesh.procs["n5"].wait(timeout=10)
-    took = mesh.wait(lambda: "n5" not in _machines(agent), DEAD_BOUND_S, "n5 left a ghost")
-    print(f"killed working peer out of n3's machines after {took:.2f}s")
+    markers = mesh.root / "markers"
+    markers.mkdir(exist_ok=True)
+    payload = {"seconds": 3.0, "marker_dir": str(markers)}
+    (task_id,) = agent.call(op="submit", type="sleep", payloads=[payload])["ids"]
+    marker = markers / f"started-{task_id}"
+    mesh.wait(lambda: marker.exists() and marker.read_text().strip(), 30, "the task never started")
+    worker_args = Path(f"/proc/{int(marker.read_text())}/cmdline").read_bytes().split(b"\0")
+    victim = worker_args[worker_args.index(b"--name") + 1].decode()
+    survivor = {"n2": "n5", "n5": "n2"}[victim]
+    for pid in netns._ip("netns", "pids", mesh.net.namespace(victim)).split():
+        os.kill(int(pid), signal.SIGKILL)
+    mesh.procs[victim].wait(timeout=10)
+    took = mesh.wait(lambda: victim not in _machines(agent), DEAD_BOUND_S, f"{victim}: a ghost")
+    (result,) = agent.call(op="wait", ids=[task_id], timeout=60)["results"]
+    assert not result.get("client_error") and not result["error_code"], result
+    assert result["worker"] == survivor, result
+    print(f"{victim} out of n3's machines after {took:.2f}s; its task re-run on {survivor}")
     answer = agent.call(op="sequential", type="echo", payload={"text": "hi"}, count=2)
-    assert answer["workers"] == ["n2", "n2"], answer
+    assert answer["workers"] == [survivor, survivor], answer
