@@ -132,7 +132,13 @@ def hidden_document(text: str, case: dict, cut: int) -> tuple[str, int, int]:
 
 
 async def run_package(
-    name: str, models: LocalModels, n: int, cut: int, seed: int, workdir: Path
+    name: str,
+    models: LocalModels,
+    n: int,
+    cut: int,
+    seed: int,
+    workdir: Path,
+    variants: tuple[str, ...] = VARIANTS,
 ) -> tuple[Counter[str], int, list[dict]]:
     source = package_dir(name)
     root = workdir / name
@@ -165,17 +171,20 @@ async def run_package(
             return work  # type: ignore[return-value]
 
         prefix_only = keep_tail(before, budget, count)
-        answers["prefix-only"] = await scheduler.run(plain(prefix_only))  # type: ignore[arg-type]
-        suffix = keep_head(after, budget // 4, count)
-        suffix_block = "".join(f"# {s}\n" for s in suffix.splitlines())
-        with_suffix = (
-            "# The code after the cursor:\n"
-            + suffix_block
-            + "\n"
-            + keep_tail(before, budget - count(suffix_block) - 8, count)
-        )
-        answers["prefix+suffix"] = await scheduler.run(plain(with_suffix))  # type: ignore[arg-type]
-        answers["prefix+heal"] = await scheduler.run(plain(prefix_only, True))  # type: ignore[arg-type]
+        if "prefix-only" in variants:
+            answers["prefix-only"] = await scheduler.run(plain(prefix_only))  # type: ignore[arg-type]
+        if "prefix+suffix" in variants:
+            suffix = keep_head(after, budget // 4, count)
+            suffix_block = "".join(f"# {s}\n" for s in suffix.splitlines())
+            with_suffix = (
+                "# The code after the cursor:\n"
+                + suffix_block
+                + "\n"
+                + keep_tail(before, budget - count(suffix_block) - 8, count)
+            )
+            answers["prefix+suffix"] = await scheduler.run(plain(with_suffix))  # type: ignore[arg-type]
+        if "prefix+heal" in variants:
+            answers["prefix+heal"] = await scheduler.run(plain(prefix_only, True))  # type: ignore[arg-type]
         ctx = windows.context(uri, line, col, count_tokens=count)
         assert ctx is not None
         names = windows.names_for(word, ctx) if word else []
@@ -184,6 +193,8 @@ async def run_package(
             ("swarm-lsp -names", True, False),
             ("swarm-lsp", True, True),
         ):
+            if variant not in variants:
+                continue
             result = await models.complete(
                 key=f"{uri}#{variant}",
                 preamble=ctx.preamble,
@@ -202,6 +213,7 @@ async def run_package(
                 hits[variant] += 1
         row["in_prompt"] = case["name"] in (ctx.preamble + ctx.prefix)
         rows.append(row)
+        print(row, file=sys.stderr, flush=True)
     engine.close()
     return hits, len(cases), rows
 
@@ -218,48 +230,48 @@ async def main() -> None:
     parser.add_argument("--cut", type=int, default=2)
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--write", type=Path)
-    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = parser.parse_args()
 
     models = LocalModels(ModelSettings(completion_max_tokens=MAX_TOKENS))
     await models.warm_up()
+    models.completion.engine.vocabulary  # noqa: B018 - healing needs it from the first case
+    variants = tuple(args.variants)
     started = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory(prefix="swarm-ctxlift-") as tmp:
         for name in args.packages:
             hits, total, rows = await run_package(
-                name, models, args.n, args.cut, args.seed, Path(tmp)
+                name, models, args.n, args.cut, args.seed, Path(tmp), variants
             )
             results.append((name, hits, total, rows))
-            if args.verbose:
-                for row in rows:
-                    print(row, file=sys.stderr)
     models.close()
     elapsed = time.perf_counter() - started
 
-    header = "| package | cases | " + " | ".join(VARIANTS) + " | swarm-lsp / prefix-only |"
+    header = "| package | cases | " + " | ".join(variants) + " | swarm-lsp / prefix-only |"
     lines = [
         f"Hidden-set completion hits, cut {args.cut} characters into identifiers defined in "
         f"another file of the package; Gemma 3 270M Q4_K_M, {MAX_TOKENS} tokens, greedy.",
         "",
         header,
-        "|" + "---|" * (len(VARIANTS) + 3),
+        "|" + "---|" * (len(variants) + 3),
     ]
     for name, hits, total, rows in results:
         ratio = hits["swarm-lsp"] / hits["prefix-only"] if hits["prefix-only"] else float("inf")
-        cells = " | ".join(f"{hits[v]}/{total}" for v in VARIANTS)
+        cells = " | ".join(f"{hits[v]}/{total}" for v in variants)
         lines.append(f"| {name} | {total} | {cells} | {ratio:.1f}x |")
         in_prompt = sum(1 for r in rows if r["in_prompt"])
         lines.append(
             f"|  | name in swarm-lsp's prompt: {in_prompt}/{total}; "
             f"cases with candidates: {sum(1 for r in rows if r['names'])}/{total} |"
             + " |"
-            * (len(VARIANTS) + 1)
+            * (len(variants) + 1)
         )
     lines += [
         "",
         f"Command: `.venv/bin/python bench/context_lift.py --packages {' '.join(args.packages)} "
-        f"--n {args.n} --cut {args.cut} --seed {args.seed}`; machine: {machine()}; "
+        f"--n {args.n} --cut {args.cut} --seed {args.seed} --variants {' '.join(variants)}`; "
+        f"machine: {machine()}; "
         f"{elapsed:.0f} s.",
     ]
     report = "\n".join(lines)

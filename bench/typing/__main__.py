@@ -213,6 +213,7 @@ class Swarm:
             "text": text if isinstance(text, str) else "",
             "evaluated": evaluated,
             "reuse": data.get("reuse"),
+            "stats": {k: v for k, v in data.items() if isinstance(v, (int, float, str, bool))},
         }
 
     async def stop(self) -> None:
@@ -298,35 +299,43 @@ async def session(args: argparse.Namespace, ask: bool, workdir: Path) -> dict[st
         assert asker.stdout is not None
         asker.stdout.readline()  # loaded
     swarm = Swarm(root, env)
-    llama = LlamaServer(find_server(args.llama_dir), defaults.completion_model_path(), args.lines)
-    results: dict[str, list[dict[str, Any]]] = {"swarm-lsp": [], "llama-server": []}
+    with_llama = "llama-server" in args.engines
+    llama = (
+        LlamaServer(find_server(args.llama_dir), defaults.completion_model_path(), args.lines)
+        if with_llama
+        else None
+    )
+    results: dict[str, list[dict[str, Any]]] = {e: [] for e in args.engines}
     typed_start = {"swarm-lsp": 0, "llama-server": 0}
     shown = {"swarm-lsp": "", "llama-server": ""}
     try:
         uri = await swarm.start(path, text)
-        await llama.ready()
         doc = text.split("\n")
         _, row, col = keys[0]
         swarm.warm(uri, row, col)  # "buffer enter" for both
-        await llama.ask(doc, row, col, n_predict=0)
+        if llama is not None:
+            await llama.ready()
+            await llama.ask(doc, row, col, n_predict=0)
         await asyncio.sleep(args.think)
         for n, (piece, row, col) in enumerate(keys):
             new_row, new_col = apply(doc, piece, row, col)
             swarm.change(uri, piece, row, col)
             await asyncio.sleep(args.pause)
-            order = ["swarm-lsp", "llama-server"] if n % 2 == 0 else ["llama-server", "swarm-lsp"]
+            order = list(args.engines) if n % 2 == 0 else list(reversed(args.engines))
             for engine in order:
-                if shown[engine] and shown[engine].startswith(piece) and piece.strip():
+                if shown[engine] and shown[engine].startswith(piece):
                     typed_start[engine] += 1
                 if engine == "swarm-lsp":
                     r = await swarm.ask(uri, new_row, new_col)
                 else:
+                    assert llama is not None
                     r = await llama.ask(doc, new_row, new_col)
                 shown[engine] = r["text"]
                 results[engine].append(r)
     finally:
         await swarm.stop()
-        await llama.stop()
+        if llama is not None:
+            await llama.stop()
         ask_rate = None
         if asker is not None:
             asker.terminate()
@@ -379,7 +388,8 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
     lines += [
         "",
         f"Command: `.venv/bin/python bench/typing --llama-dir {args.llama_dir} "
-        f"--sessions {args.sessions} --ask {args.ask} --pause {args.pause} --lines {args.lines}`; "
+        f"--sessions {args.sessions} --ask {args.ask} --pause {args.pause} --lines {args.lines} "
+        f"--engines {' '.join(args.engines)}`; "
         f"machine: {load}.",
     ]
     return "\n".join(lines)
@@ -394,6 +404,12 @@ async def main() -> None:
     parser.add_argument("--think", type=float, default=2.0, help="seconds before the first key")
     parser.add_argument("--lines", type=int, default=40, help="llama-server's prefix lines")
     parser.add_argument("--type-lines", type=int, default=5)
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        default=["swarm-lsp", "llama-server"],
+        choices=["swarm-lsp", "llama-server"],
+    )
     parser.add_argument("--write", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()

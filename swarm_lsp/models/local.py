@@ -118,6 +118,11 @@ class LocalModels:
         await self.completion.run(load_completion)
         await self.chat_scheduler.run(lambda engine, _cancel: engine.load())
 
+    async def ensure_loaded(self) -> None:
+        """Wait for the completion model (token counts and prompt windows need its tokenizer)."""
+        if not self.completion.engine.loaded:
+            await self.completion.run(lambda engine, _cancel: engine.load())
+
     @staticmethod
     def prompt_for(engine: LlamaEngine, preamble: str, prefix: str, suffix: str) -> str:
         fim_tokens = engine.fim

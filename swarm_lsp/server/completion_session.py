@@ -116,10 +116,13 @@ class CompletionSession:
             model = ls.last_completion.model if ls.last_completion is not None else ""
             return Answer(hit.text, cursor.word, model, hit.kind)
 
-        prompt = self.prompt(uri, position, cursor)
-        context_ms = (time.perf_counter() - started) * 1000
         self._request_started(uri)
         try:
+            # Windows fitted with estimated token counts would move once the tokenizer is
+            # there: build the prompt with the model's own counts.
+            await ls.models.ensure_loaded()
+            prompt = self.prompt(uri, position, cursor)
+            context_ms = (time.perf_counter() - started) * 1000
             result = await ls.models.complete(
                 key=uri,
                 preamble=prompt.preamble,
@@ -207,13 +210,19 @@ class CompletionSession:
             last = max(0, len(lines) - 1)
             tail = lines[last].rstrip("\r\n") if lines else ""
             position = types.Position(last, len(tail))
-        cursor = cursor_at(doc, position)
-        if cursor is None:
-            return 0
-        prompt = self.prompt(uri, position, cursor)
         if not background:
             self._request_started(uri)
         try:
+            await ls.models.ensure_loaded()  # prompt windows need the model's token counts
+            if background:
+                if self.in_flight.get(uri):
+                    return 0  # a request came while the model loaded: it warms the cache
+                position = self.cursors.get(uri, position)  # the cursor now, after the load
+            doc = ls.workspace.text_documents.get(uri)
+            cursor = cursor_at(doc, position) if doc is not None else None
+            if cursor is None:
+                return 0
+            prompt = self.prompt(uri, position, cursor)
             done = await ls.models.warm(
                 key=uri, preamble=prompt.preamble, prefix=prompt.prefix, suffix=prompt.suffix
             )
