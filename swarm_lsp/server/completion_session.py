@@ -55,6 +55,7 @@ class CompletionSession:
         self.cursors: dict[str, types.Position] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.in_flight: dict[str, int] = {}  # requests (completions, asked-for warms) per document
+        self.completing: dict[str, int] = {}  # completions in flight per document
         self.counts = {"model": 0, "typed-ahead": 0, "cached": 0, "warm": 0}
 
     # -- prompt ------------------------------------------------------------------------------
@@ -117,6 +118,7 @@ class CompletionSession:
             return Answer(hit.text, cursor.word, model, hit.kind)
 
         self._request_started(uri)
+        self.completing[uri] = self.completing.get(uri, 0) + 1
         try:
             # Windows fitted with estimated token counts would move once the tokenizer is
             # there: build the prompt with the model's own counts.
@@ -137,6 +139,8 @@ class CompletionSession:
             raise
         finally:
             self._request_ended(uri)
+            if (left := self.completing.pop(uri, 1) - 1) > 0:
+                self.completing[uri] = left
         self.counts["model"] += 1
         ls.last_completion = result
         gen = result.generation
@@ -193,7 +197,9 @@ class CompletionSession:
         """Evaluate the prompt at ``position`` (default: the document's end) ahead of time.
 
         A background warm (document opened, typing paused) is at the last known cursor and
-        never supersedes a request for the document: it is skipped while one is in flight.
+        never supersedes a request for the document: it is skipped while one is in flight. No
+        warm supersedes a completion in flight (an editor's warm on CursorHold arrives while a
+        slow completion runs): that completion warms the cache itself.
         """
         ls = self.ls
         if background:
@@ -218,6 +224,8 @@ class CompletionSession:
                 if self.in_flight.get(uri):
                     return 0  # a request came while the model loaded: it warms the cache
                 position = self.cursors.get(uri, position)  # the cursor now, after the load
+            if self.completing.get(uri):
+                return 0  # it would cancel the completion; that warms the cache itself
             doc = ls.workspace.text_documents.get(uri)
             cursor = cursor_at(doc, position) if doc is not None else None
             if cursor is None:

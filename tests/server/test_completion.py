@@ -177,3 +177,29 @@ async def test_completion_list_offers_workspace_names_beside_the_model(
     edit = next(i for i in result.items if i.label == "Rectangle").text_edit
     assert isinstance(edit, types.TextEdit)
     assert edit.range.start == types.Position(4, 11) and edit.new_text == "Rectangle"
+
+
+async def test_a_warm_never_cancels_a_completion_in_flight(
+    client: LanguageClient, sample_project: Path
+) -> None:
+    # Neovim sends swarm/warm on CursorHold (4 s without moving): a completion still running
+    # then (a cold prompt on a loaded machine) used to be cancelled by it and came back empty.
+    source = (
+        "def scale(values, k):\n    return [v * k for v in values]\n\n\ndef mean(xs):\n    return "
+    )
+    uri = open_doc(client, sample_project / "warm_during_completion.py", source)
+    position = types.Position(line=5, character=11)
+    completion = asyncio.ensure_future(
+        client.text_document_completion_async(
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), position=position
+            )
+        )
+    )
+    warm = client.protocol.send_request_async(
+        "swarm/warm", {"textDocument": {"uri": uri}, "position": {"line": 5, "character": 11}}
+    )
+    result, _ = await asyncio.gather(completion, warm)
+    assert isinstance(result, types.CompletionList)
+    assert result.items and result.items[0].text_edit is not None
+    assert result.items[0].text_edit.new_text.strip()
