@@ -378,16 +378,17 @@ async def session(args: argparse.Namespace, ask: bool, workdir: Path) -> dict[st
 
 
 def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -> str:
+    """The Markdown table (also usable on a saved ``--json`` with ``--from-json``)."""
     lines = [
         f"Typing the last {args.type_lines} lines of `resolve_command` in click's `core.py` "
         f"({runs[0]['keys']} keystrokes), a request {args.pause * 1000:.0f} ms after each, "
         f"both engines interleaved, Gemma 3 270M Q4_K_M, {MAX_TOKENS} tokens; "
-        f"{len(runs)} sessions, each with fresh processes.",
+        f"{len(runs)} runs, each with fresh processes.",
         "",
         "| engine | concurrent local ask | cold first request ms | warm p50 ms | warm p95 ms "
-        "| requests re-evaluating > 100 tokens | typed-ahead: answered without the model / "
-        "user typed the suggestion's start |",
-        "|---|---|---|---|---|---|---|",
+        "| model calls p50 / p95 ms | requests re-evaluating > 100 tokens "
+        "| typed-ahead: answered without the model / user typed the suggestion's start |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         for engine, rows in run["results"].items():
@@ -397,9 +398,11 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
             reused = sum(1 for r in rows if r["reuse"] == "typed-ahead")
             typed = run["typed_start"][engine]
             ahead = f"{reused} / {typed}" if engine == "swarm-lsp" else f"n/a / {typed}"
+            model = [r["ms"] for r in rows[1:] if r["reuse"] is None]
             lines.append(
                 f"| {engine} | {'yes' if run['ask'] else 'no'} | {cold:,.0f} | "
-                f"{statistics.median(warm):,.0f} | {pct(warm, 95):,.0f} | {breaks} / {len(rows)} "
+                f"{statistics.median(warm):,.0f} | {pct(warm, 95):,.0f} | "
+                f"{statistics.median(model):,.0f} / {pct(model, 95):,.0f} | {breaks} / {len(rows)} "
                 f"| {ahead} |"
             )
     for run in runs:
@@ -436,7 +439,11 @@ async def main() -> None:
     )
     parser.add_argument("--write", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--from-json", type=Path, help="summarise a saved run instead")
     args = parser.parse_args()
+    if args.from_json:
+        print(summarise(json.loads(args.from_json.read_text()), args, "(saved run)"))
+        return
     modes = {"no": [False], "yes": [True], "both": [False, True]}[args.ask]
     load = (
         f"{platform.machine()}, {os.cpu_count()} cores, `uptime` load at start "
