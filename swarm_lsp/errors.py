@@ -6,6 +6,11 @@ and, where there is one, what to do about it.
 
 from __future__ import annotations
 
+# `swarm-lsp worker` exits with this when a role it was asked for is not in this build (an
+# extra not installed): a process that starts workers tells it apart from a crash without
+# importing the worker registry itself.
+EXIT_ROLE_UNAVAILABLE = 3
+
 
 class SwarmError(Exception):
     """Base class of every swarm-lsp error."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from swarm_lsp import paths
 from swarm_lsp.config import Settings
 from swarm_lsp.dispatch import local_token
-from swarm_lsp.errors import DispatchError
+from swarm_lsp.errors import EXIT_ROLE_UNAVAILABLE, DispatchError
 
 DEFAULT_ROLES = ("refactor", "research", "test")
 PARENT_ENV = "SWARM_LSP_PARENT_PID"
@@ -104,8 +104,6 @@ class LocalSwarm:
         (or exited, or ``timeout`` passed: see ``skipped``); tasks submitted before a worker
         registers run on the coordinator's local fallback.
         """
-        from swarm_lsp.workers.registry import role_available
-
         # The coordinator reads its token from a file of this start's own; it becomes the
         # swarm's ``token`` only once the coordinator is up, so a second `up` on a busy port
         # cannot overwrite the token of the swarm already running there.
@@ -147,9 +145,6 @@ class LocalSwarm:
         self._registered_port = int(self.address.rsplit(":", 1)[1])
         local_token.register(self._registered_port, self.token_file)
         for role in self.roles:
-            if not role_available(role):
-                self.skipped[role] = "role not installed in this build"
-                continue
             self.workers[role] = await self._spawn(
                 f"worker-{role}",
                 "worker",
@@ -189,8 +184,12 @@ class LocalSwarm:
                 status = await client.status(recent=1)
                 registered = {m.name for m in status.machines}
                 waiting = []
-                for role, proc in self.workers.items():
+                for role, proc in list(self.workers.items()):
                     if f"local-{role}" in registered:
+                        continue
+                    if proc.returncode == EXIT_ROLE_UNAVAILABLE:
+                        self.skipped.setdefault(role, "role not installed in this build")
+                        del self.workers[role]  # only running workers stay listed
                         continue
                     if proc.returncode is not None:
                         self.skipped.setdefault(
@@ -198,6 +197,7 @@ class LocalSwarm:
                             f"worker exited ({proc.returncode}); see "
                             f"{self.state_dir / 'logs' / f'worker-{role}.log'}",
                         )
+                        del self.workers[role]
                         continue
                     waiting.append(role)
                 if not waiting or time.monotonic() > deadline:

@@ -54,15 +54,22 @@ def run(args: argparse.Namespace) -> int:
         setup_logging,
         watch_parent,
     )
-    from swarm_lsp.errors import SwarmError
+    from swarm_lsp.errors import EXIT_ROLE_UNAVAILABLE, SwarmError
+    from swarm_lsp.workers.registry import known_roles, role_available
     from swarm_lsp.workers.runtime import WorkerRuntime
 
     setup_logging()
     settings = load_settings(token_file=args.token_file)
     roles = list(args.role)
+    # Known roles whose extra is not installed; an unknown name fails below with the list.
+    missing = [r for r in roles if r in known_roles() and not role_available(r)]
+    if missing:
+        print(
+            f"swarm-lsp worker: role not installed in this build: {', '.join(missing)}",
+            file=sys.stderr,
+        )
+        return EXIT_ROLE_UNAVAILABLE
     if args.all_roles:
-        from swarm_lsp.workers.registry import known_roles, role_available
-
         roles += [r for r in known_roles() if role_available(r) and r not in roles]
     if not roles:
         print("swarm-lsp worker: name a role (--role) or use --all-roles", file=sys.stderr)
