@@ -7,7 +7,6 @@ worker tests use (the tiny local models cannot write a valid diff); everything e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,7 @@ import pytest
 
 from tests.dispatch.conftest import Swarm
 from tests.editors.nvim import FAST_SETTINGS, run_nvim
-from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
-from tests.workers.test_refactor import GOOD_DIFF
+from tests.workers.scripted_endpoint import ScriptedEndpoint
 
 pytestmark = pytest.mark.slow
 
@@ -33,35 +31,6 @@ SWARM_TITLES = [
     "Swarm: Research this symbol",
     "Swarm: Run tests",
 ]
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[ScriptedEndpoint]:
-    with serve(ScriptedEndpoint([GOOD_DIFF])) as scripted:
-        yield scripted
-
-
-@pytest.fixture(scope="module")
-def swarm(tmp_path_factory: pytest.TempPathFactory, endpoint: ScriptedEndpoint) -> Iterator[Swarm]:
-    root = tmp_path_factory.mktemp("editor-swarm")
-    swarm = Swarm(
-        root,
-        {
-            "SWARM_LSP_CACHE": str(root / "cache"),
-            "SWARM_LSP_MODELS__ENDPOINT_URL": endpoint.url,
-            "SWARM_LSP_MODELS__ENDPOINT_MODEL": "scripted-big-coder",
-            "SWARM_LSP_MODELS__CHAT_MAX_TOKENS": "32",
-        },
-    )
-    try:
-        # Model loading keeps the worker busy for seconds on a loaded 2-core machine: a
-        # generous lease (as in tests/workers/test_roles_e2e.py), not the dispatch tests'
-        # 1 s failover setting; these tests are about the editor, not failover.
-        swarm.start_coordinator("--heartbeat-ms", "1000", "--lease-timeout-ms", "30000")
-        swarm.start_worker("thinker", ["refactor", "research"], capacity=2)
-        yield swarm
-    finally:
-        swarm.stop_all()
 
 
 def test_code_action_edits_buffer(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,7 @@ import pytest
 
 from tests.dispatch.conftest import Swarm
 from tests.editors import vscode
-from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
-from tests.workers.test_refactor import GOOD_DIFF
+from tests.workers.scripted_endpoint import ScriptedEndpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -49,32 +47,6 @@ def installed() -> None:
         if os.environ.get("CI"):
             pytest.fail(message)  # CI runs `make install` first: a gap there is a bug
         pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[ScriptedEndpoint]:
-    with serve(ScriptedEndpoint([GOOD_DIFF])) as scripted:
-        yield scripted
-
-
-@pytest.fixture(scope="module")
-def swarm(tmp_path_factory: pytest.TempPathFactory, endpoint: ScriptedEndpoint) -> Iterator[Swarm]:
-    root = tmp_path_factory.mktemp("vscode-swarm")
-    swarm = Swarm(
-        root,
-        {
-            "SWARM_LSP_CACHE": str(root / "cache"),
-            "SWARM_LSP_MODELS__ENDPOINT_URL": endpoint.url,
-            "SWARM_LSP_MODELS__ENDPOINT_MODEL": "scripted-big-coder",
-            "SWARM_LSP_MODELS__CHAT_MAX_TOKENS": "32",
-        },
-    )
-    try:
-        swarm.start_coordinator()
-        swarm.start_worker("thinker", ["refactor", "research", "test"], capacity=2)
-        yield swarm
-    finally:
-        swarm.stop_all()
 
 
 def workspace_settings(swarm: Swarm, endpoint: ScriptedEndpoint) -> dict[str, Any]:
