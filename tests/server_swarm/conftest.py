@@ -23,8 +23,11 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.dispatch.conftest import Swarm
+from tests.server.conftest import open_doc
 from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
 from tests.workers.test_refactor import GOOD_DIFF
+
+__all__ = ["open_doc"]  # the server tests' helper, re-exported for this package's tests
 
 SERVER_CMD = [sys.executable, "-m", "swarm_lsp.cli", "serve"]
 
@@ -229,21 +232,6 @@ async def client(
     )
     yield lsp_client
     await lsp_client.shutdown_session()
-
-
-def open_doc(client: LanguageClient, path: Path, text: str | None = None, version: int = 1) -> str:
-    uri = path.as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(
-                uri=uri,
-                language_id="python",
-                version=version,
-                text=path.read_text() if text is None else text,
-            )
-        )
-    )
-    return uri
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
