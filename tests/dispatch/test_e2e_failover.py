@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from swarm_lsp.dispatch.client import Result
+from swarm_lsp.dispatch import codec
+from swarm_lsp.dispatch.client import Receipt, Result
+from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.errors import DispatchError
 
 from .conftest import Swarm, connect, wait_for_workers, wait_state, wait_until
@@ -169,3 +173,28 @@ async def test_client_never_hangs_when_the_coordinator_is_gone(
         with pytest.raises(DispatchError, match=r"UNAVAILABLE|DEADLINE_EXCEEDED"):
             await client.submit("echo", {})
         assert time.monotonic() - started < 15
+
+
+async def test_every_receipt_is_durable_when_the_coordinator_is_killed_at_once(
+    swarm_factory: Callable[..., Swarm],
+) -> None:
+    """Writes share one commit per event-loop pass; no receipt goes out before it."""
+    swarm = swarm_factory()
+    swarm.start_coordinator("--no-local-fallback")
+    async with connect(swarm.address) as client:
+
+        def task(i: int) -> pb.Task:
+            return pb.Task(type="sleep", context=codec.encode_json({"seconds": 60, "n": i}))
+
+        answers = await asyncio.gather(
+            *(client.submit_task(task(i), pipelined=False) for i in range(60)),
+            *(client.submit_task(task(i)) for i in range(60, 200)),
+            client.submit_many("sleep", [{"seconds": 60}] * 40),
+        )
+        swarm.kill(swarm.coordinator)  # right after the last receipt arrived
+    receipts = [*answers[:-1], *answers[-1]]  # type: ignore[misc]
+    ids = {r.task_id for r in receipts if isinstance(r, Receipt)}
+    assert len(ids) == 240
+    with contextlib.closing(sqlite3.connect(swarm.root / "state" / "tasks.sqlite3")) as db:
+        stored = {row[0] for row in db.execute("SELECT id FROM tasks WHERE state='QUEUED'")}
+    assert ids <= stored

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,8 @@ from swarm_lsp.workers import registry
 from swarm_lsp.workers.base import TaskRequest
 
 # -- codec -------------------------------------------------------------------------------
+
+MB = 1_000_000
 
 
 def test_json_round_trip() -> None:
@@ -55,6 +59,37 @@ def test_corrupt_zstd_is_a_clear_error(data: bytes) -> None:
 def test_payload_must_be_an_object() -> None:
     with pytest.raises(CompressionError, match="JSON object"):
         codec.decode_payload(codec.encode_json([1, 2]))
+
+
+def test_check_payload_bounds_and_shapes_without_parsing() -> None:
+    assert codec.check_payload(codec.encode_json({"a": [1, 2]})) == len(b'{"a":[1,2]}')
+    assert codec.check_payload(b"") == 0
+    # Declared past the cap, and streamed past it (no size in the header): refused either way.
+    with pytest.raises(codec.PayloadTooLargeError, match="declares"):
+        codec.check_payload(codec.compress(b'{"t":"' + b"a" * 2_000_000 + b'"}'), max_size=MB)
+    streamed = zstandard.ZstdCompressor().compressobj()
+    data = streamed.compress(b'{"t":"' + b"a" * 2_000_000 + b'"}') + streamed.flush()
+    with pytest.raises(codec.PayloadTooLargeError, match="expands past"):
+        codec.check_payload(data, max_size=MB)
+    for bad in (b"\xff\xfe not json", b"[1, 2]", b"  {  ", b""):
+        with pytest.raises(CompressionError, match="not UTF-8 JSON"):
+            codec.check_payload(codec.compress(bad) if bad else codec.compress(b" "))
+    with pytest.raises(CompressionError, match="corrupt zstd"):
+        codec.check_payload(b"\x28\xb5\x2f\xfd garbage that is not zstd")
+
+
+def test_several_frames_and_a_lying_header_decode_as_before() -> None:
+    two = codec.compress(b'{"a":') + codec.compress(b"1}")
+    assert codec.decode_payload(two) == {"a": 1}  # every frame, not only the first
+    frame = bytearray(codec.compress(b'{"a": "' + b"x" * 1000 + b'"}'))
+    params = zstandard.get_frame_parameters(bytes(frame))
+    assert params.content_size == 1009
+    # The header's size field (last byte(s) of a single-segment header) made smaller: zstd
+    # refuses a frame that decodes to more than it declares.
+    size_at = 5 if frame[4] & 0x20 else 6
+    frame[size_at] = (frame[size_at] - 1) % 256
+    with pytest.raises(CompressionError, match="corrupt zstd"):
+        codec.decompress(bytes(frame), max_size=1009)
 
 
 def _trained_dictionary() -> bytes:
@@ -209,6 +244,53 @@ def test_store_round_trip_and_reopen(tmp_path: Path) -> None:
     assert [r.id for r in again.unfinished()] == ["t1"]
     assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     again.close()
+
+
+def _queued(task_id: str) -> TaskRecord:
+    return TaskRecord(
+        id=task_id,
+        idempotency_key=None,
+        type="echo",
+        role="echo",
+        priority="background",
+        complexity="simple",
+        context=b"",
+        context_dict_id=0,
+        metadata={},
+        manifest={},
+        route={},
+        state="QUEUED",
+    )
+
+
+async def test_store_writes_of_one_loop_pass_share_one_commit(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.sqlite3"
+    store = TaskStore(path)
+    store.group_commits(asyncio.get_running_loop())
+    with contextlib.closing(sqlite3.connect(path)) as other:
+
+        def committed() -> set[str]:
+            return {row[0] for row in other.execute("SELECT id FROM tasks")}
+
+        seen: list[bool] = []
+        store.insert(_queued("a"))
+        store.after_commit(seen.append)
+        with pytest.raises(ValueError), store.transaction():  # all or none, inside the group
+            store.insert(_queued("b"))
+            raise ValueError
+        with store.transaction():
+            store.insert(_queued("c"))
+        store.update("a", state="RUNNING")
+        assert store.pending() and committed() == set() and seen == []
+        assert store.get("a").state == "RUNNING"  # type: ignore[union-attr]
+        assert await store.durable()
+        assert committed() == {"a", "c"} and seen == [True] and not store.pending()
+        store.after_commit(seen.append)  # nothing pending: at once
+        assert seen == [True, True]
+        store.insert(_queued("d"))
+        await asyncio.sleep(0)  # the commit runs on the next pass of the loop by itself
+        assert committed() == {"a", "c", "d"}
+    store.close()
 
 
 # -- registry and test roles -------------------------------------------------------------

@@ -103,7 +103,8 @@ def check_snapshot(manifest: Mapping[str, str], blobs: BlobStore, max_bytes: int
 
 
 def check_context(task: pb.Task, blobs: BlobStore, max_bytes: int) -> None:
-    """The context decompresses (with its dictionary) to a JSON object within ``max_bytes``."""
+    """The context decompresses (with its dictionary) within ``max_bytes`` to UTF-8 shaped
+    like a JSON object (not parsed here: the worker does that)."""
     if task.context_dict_blob:
         try:
             check_hash(task.context_dict_blob)
@@ -132,7 +133,7 @@ def check_context(task: pb.Task, blobs: BlobStore, max_bytes: int) -> None:
                 f"context_dict_blob is dictionary {known}, not {task.context_dict_id}",
             )
     try:
-        codec.decode_payload(task.context, max_size=max_bytes, dict_id=task.context_dict_id)
+        codec.check_payload(task.context, max_size=max_bytes, dict_id=task.context_dict_id)
     except codec.PayloadTooLargeError as err:
         raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"task context: {err}") from err
     except CompressionError as err:

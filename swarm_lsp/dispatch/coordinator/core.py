@@ -41,13 +41,25 @@ from swarm_lsp.dispatch.coordinator.sessions import SessionTable
 from swarm_lsp.dispatch.credentials import ANONYMOUS, TABLE_FILE, Principal, TokenTable
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.snapshot import BlobStore
-from swarm_lsp.dispatch.store import TaskStore, now_ms
+from swarm_lsp.dispatch.store import TaskRecord, TaskStore, now_ms
 
 log = logging.getLogger(__name__)
 
 
 RECOVERY_GRACE_MS = 5000
 LOCAL_RETRY_S = 5.0  # a role the local fallback gave back is offered to it again after this
+
+
+def deadline_message(record: TaskRecord) -> str:
+    """Why a task was stopped at its deadline: the route's timeout, or the client's own."""
+    allowed = record.deadline_ms - record.submitted_ms
+    timeout = int(record.route.get("timeout_ms", 0))
+    if allowed == timeout:
+        return f"the task's deadline passed (the route's {timeout} ms timeout)"
+    return (
+        f"the task's deadline passed ({allowed} ms after it was submitted: the deadline its "
+        f"client set; the route's timeout is {timeout} ms)"
+    )
 
 
 class Coordinator:
@@ -112,6 +124,7 @@ class Coordinator:
         within moments (they reconnect with backoff): local fallback waits a grace period so
         the coordinator does not grab their work first.
         """
+        self.store.group_commits(asyncio.get_running_loop())
         self.store.prune(now_ms() - self.config.keep_finished_ms)
         recovered = self.store.unfinished()
         if recovered:
@@ -184,6 +197,21 @@ class Coordinator:
     def submit_many(self, tasks: Iterable[pb.Task], owner: str = "") -> pb.SubmitOutcomes:
         """Accept several tasks with one commit, then route them; a receipt or error each."""
         return intake.submit_many(self, tasks, owner)
+
+    async def durable(self) -> bool:
+        """Wait until what has been written so far is committed (False: the commit failed).
+
+        Writes share one commit per event-loop pass; whatever tells the outside world about
+        them (a receipt, a lease, a result) waits for it first.
+        """
+        return await self.store.durable()
+
+    def unstored(self, active: ActiveTask, committed: bool) -> None:
+        """After a group commit: a task whose insert did not commit was never accepted."""
+        if not committed and self.active.get(active.record.id) is active:
+            self._stop_task(
+                active, "FAILED", "store failure", "the task store could not commit the task"
+            )
 
     # -- scheduling ------------------------------------------------------------------------
 
@@ -503,12 +531,7 @@ class Coordinator:
         active = self.active.get(task_id)
         if active is None:
             return
-        self._stop_task(
-            active,
-            "DEADLINE_EXCEEDED",
-            "deadline",
-            f"the task's deadline passed ({active.record.route['timeout_ms']} ms route timeout)",
-        )
+        self._stop_task(active, "DEADLINE_EXCEEDED", "deadline", deadline_message(active.record))
 
     def cancel(self, task_id: str) -> None:
         active = self.active.get(task_id)

@@ -6,6 +6,7 @@ with one commit, and nothing of it is handed to a worker before that commit.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -133,4 +134,6 @@ def accept(
     c.active[record.id] = active
     c.arm_deadline(active)
     c.queues.push(active)
+    if c.store.pending():  # the receipt waits for the group commit; if it fails, so does this
+        c.store.after_commit(functools.partial(c.unstored, active))
     return active

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH_TASKS = 1000
 
 _BATCH_LIMIT = 256
+_NOT_STORED = "the task store could not commit the task; try again"
 _END = object()
 
 
@@ -39,9 +40,15 @@ class Batches:
     their own), so no reply exceeds the message cap because several were ready together.
     """
 
-    def __init__(self, queue: asyncio.Queue[Any], max_bytes: int) -> None:
+    def __init__(
+        self,
+        queue: asyncio.Queue[Any],
+        max_bytes: int,
+        durable: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self.queue = queue
         self.max_bytes = max_bytes
+        self.durable = durable  # awaited before a batch goes out: nothing is sent unstored
         self._carry: Any = None
 
     async def next(self) -> list[Any] | None:
@@ -65,6 +72,8 @@ class Batches:
                 break
             items.append(item)
             size += item_size
+        if self.durable is not None:
+            await self.durable()
         return items
 
 
@@ -101,7 +110,10 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
     async def SubmitTask(self, request: pb.Task, context: Any) -> pb.TaskReceipt:
         principal = await self._submitter(context)
         try:
-            return self.c.submit(request, principal.id)
+            receipt = self.c.submit(request, principal.id)
+            if not await self.c.durable():
+                raise RequestError(grpc.StatusCode.UNAVAILABLE, _NOT_STORED)
+            return receipt
         except RequestError as err:
             await _abort(context, err)
             raise  # pragma: no cover - abort raises
@@ -112,7 +124,20 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_BATCH_TASKS} tasks per batch"
             )
-        return self.c.submit_many(request.tasks, principal.id)
+        return await self._stored(self.c.submit_many(request.tasks, principal.id))
+
+    async def _stored(self, outcomes: pb.SubmitOutcomes) -> pb.SubmitOutcomes:
+        """``outcomes`` once their tasks are committed; every receipt an error if that failed."""
+        if await self.c.durable():
+            return outcomes
+        return pb.SubmitOutcomes(
+            outcomes=[
+                o
+                if o.error_code
+                else pb.SubmitOutcome(error_code="UNAVAILABLE", error_message=_NOT_STORED)
+                for o in outcomes.outcomes
+            ]
+        )
 
     async def SubmitStream(
         self, request_iterator: AsyncIterator[pb.SubmitStreamRequest], context: Any
@@ -127,11 +152,12 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT, f"at most {MAX_BATCH_TASKS} tasks per message"
                 )
-            outcomes = self.c.submit_many(request.tasks, principal.id)
+            outcomes = await self._stored(self.c.submit_many(request.tasks, principal.id))
             yield pb.SubmitStreamReply(request_ids=request.request_ids, outcomes=outcomes.outcomes)
 
     async def GetTaskStatus(self, request: pb.TaskId, context: Any) -> pb.TaskStatus:
         await self._reader(context, request.id)
+        await self.c.durable()
         try:
             return self.c.task_status(request.id)
         except RequestError as err:
@@ -140,6 +166,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
 
     async def StreamResults(self, request: pb.TaskId, context: Any) -> AsyncIterator[pb.TaskResult]:
         await self._reader(context, request.id)
+        await self.c.durable()  # nothing said about a task before it is stored
         active = self.c.active.get(request.id)
         if active is None and self.c.finished_results(request.id):
             for result in self.c.finished_results(request.id):
@@ -160,6 +187,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                 yield result
             while True:
                 result = await queue.get()
+                await self.c.durable()
                 yield result
                 if result.kind in (pb.TaskResult.FINAL, pb.TaskResult.ERROR):
                     return
@@ -188,7 +216,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                 out.put_nowait(None)
 
         reader = asyncio.create_task(read())
-        batches = Batches(out, self.c.config.max_message_bytes // 2)
+        batches = Batches(out, self.c.config.max_message_bytes // 2, self.c.durable)
         try:
             while (results := await batches.next()) is not None:
                 yield pb.WatchResponse(results=results)
@@ -205,6 +233,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
             self.c.cancel(request.id)
         except RequestError as err:
             await _abort(context, err)
+        await self.c.durable()
         return pb.Empty()
 
     async def GetSwarmStatus(self, request: pb.SwarmStatusRequest, context: Any) -> pb.SwarmStatus:
@@ -295,7 +324,7 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
         )
         reader = asyncio.create_task(self._read(session, request_iterator))
         self.c.start_worker(session)
-        batches = Batches(session.outbox, self.c.config.max_message_bytes // 2)
+        batches = Batches(session.outbox, self.c.config.max_message_bytes // 2, self.c.durable)
         try:
             while (messages := await batches.next()) is not None:
                 if len(messages) == 1:
