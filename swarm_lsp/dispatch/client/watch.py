@@ -10,6 +10,7 @@ failing; ``REACHABLE`` follows once results flow again. Waiting is bounded by th
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +21,8 @@ from swarm_lsp.dispatch.client.types import Result, RpcFailure, failure
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.errors import DispatchError
+
+log = logging.getLogger(__name__)
 
 RESULTS_RECONNECT_S = 30.0  # how long to retry when the task's deadline is not known
 DEADLINE_MARGIN_S = 10.0  # the coordinator ends a task at its deadline; allow for the news
@@ -63,8 +66,12 @@ class Watcher:
         self._closed = True
         if self._out is not None:
             self._out.put_nowait(None)
+            self._out = None
         if self._reader is not None:
+            # Told here, not only by the reader: cancelled before its first step, a task
+            # never runs its body (and the stream may have opened in this very pass).
             self._reader.cancel()
+            self._tell_all(RpcFailure("the client was closed", "CANCELLED"))
 
     async def _stream(self) -> asyncio.Queue[str | None]:
         """The shared WatchResults stream (opened on first use, reopened after a failure)."""
@@ -105,9 +112,16 @@ class Watcher:
             error = err
         except asyncio.CancelledError:
             error = RpcFailure("the client was closed", "CANCELLED")
+        except Exception as err:  # anything else (gRPC hands up None for a bad message)
+            log.warning("the results stream failed: %r; following again", err)
+            call.cancel()
+            error = RpcFailure(f"the results stream failed: {err!r}", "UNAVAILABLE")
         if self._out is out:
             self._out = None
         out.put_nowait(None)
+        self._tell_all(error)
+
+    def _tell_all(self, error: BaseException) -> None:
         for queues in list(self._followers.values()):
             for queue in queues:
                 queue.put_nowait(error)
