@@ -54,7 +54,9 @@ class ContextSettings:
 class SwarmSettings:
     """How the server reaches the swarm."""
 
-    coordinator: str = ""  # host:port; empty starts a local swarm of one
+    # host:port; several (a list, or comma separated): mesh peers, the server fails over between
+    # them; empty: discover a mesh on the LAN (with TLS configured), else a local swarm of one
+    coordinator: str = ""
     token: str = ""
     tls_ca: str = ""
     tls_cert: str = ""
@@ -172,6 +174,8 @@ def _merge_section(current: Any, raw: Any, section: str, problems: list[str]) ->
         if name not in known:
             problems.append(f"{where}: unknown setting (ignored)")
             continue
+        if where == "swarm.coordinator" and isinstance(value, list | tuple):
+            value = ",".join(str(v) for v in value)  # several mesh peers (docs/mesh.md)
         try:
             changes[name] = _coerce(value, hints[name], where)
         except ValueError as err:

@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--coordinator",
         default="",
-        help="HOST:PORT (default: swarm.coordinator or 127.0.0.1:50051)",
+        help="HOST:PORT, or several (comma separated: every peer of a mesh is asked) "
+        "(default: swarm.coordinator or 127.0.0.1:50051)",
     )
     parser.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
     parser.add_argument("--interval", type=float, default=1.0, help="--watch refresh seconds")
@@ -97,12 +98,16 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from swarm_lsp.dispatch import mesh_status
     from swarm_lsp.dispatch.client import DispatchClient
     from swarm_lsp.dispatch.server_main import load_settings
     from swarm_lsp.mesh.node import VIEW_FILE, default_state_dir, read_view, render_view
 
     settings = load_settings()
-    target = args.coordinator or settings.swarm.coordinator or "127.0.0.1:50051"
+    listed = [
+        p for p in (args.coordinator or settings.swarm.coordinator).replace(",", " ").split() if p
+    ]
+    target = listed[0] if listed else "127.0.0.1:50051"
     view_path = args.mesh_view or default_state_dir() / VIEW_FILE
 
     if args.mesh:
@@ -113,7 +118,25 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(view, indent=2) if args.json else render_view(view))
         return 0
 
+    async def mesh_main(view: dict[str, object] | None) -> int:
+        peers = mesh_status.peers_of(listed, view)
+        while True:
+            answers = await mesh_status.ask_all(settings, peers, args.recent)
+            if args.json:
+                text = json.dumps(mesh_status.to_json(answers, view), indent=2)
+            else:
+                text = mesh_status.render(answers) + ("\n\n" + render_view(view) if view else "")
+            if args.watch and sys.stdout.isatty():
+                sys.stdout.write("\x1b[H\x1b[2J")
+            print(text, flush=True)
+            if not args.watch:
+                return 0 if any(a.status is not None for a in answers) else 1
+            await asyncio.sleep(args.interval)
+
     async def main() -> int:
+        view = read_view(view_path)
+        if len(listed) > 1 or (view and view.get("peers")):
+            return await mesh_main(view)
         client = await DispatchClient.connect(settings, target)
         try:
             while True:

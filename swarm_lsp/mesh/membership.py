@@ -100,6 +100,7 @@ class Membership:
         probe_timeout: float = 5.0,
         retry: float = 2.0,
         mdns: bool = True,
+        advertise: bool = True,
         listener: Listener | None = None,
     ) -> None:
         self.node_id = node_id
@@ -112,6 +113,7 @@ class Membership:
         self.probe_timeout = probe_timeout
         self.retry = retry
         self.mdns = mdns
+        self.advertise = advertise  # False: browse only (an editor's server, not a peer)
         self.listener = listener
         self.view: dict[str, Peer] = {}
         self._candidates: dict[str, _Candidate] = {}
@@ -146,6 +148,12 @@ class Membership:
             await _close(candidate)
 
     async def _start_mdns(self) -> None:
+        if not self.advertise:
+            self._zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
+            self._browser = AsyncServiceBrowser(
+                self._zc.zeroconf, [SERVICE_TYPE], handlers=[self._on_service]
+            )
+            return
         host, port = split_host_port(self.address)
         ip = ipaddress.ip_address(host)
         interfaces: list[str] | None = None if ip.is_unspecified else [host]

@@ -3,10 +3,13 @@
 On ``initialized``: with ``swarm.coordinator`` set, connect to it (the locality guard and TLS
 checks happen in the dispatch client); otherwise, with ``swarm.autostart``, start a
 :class:`LocalSwarm` (coordinator and workers as child processes on 127.0.0.1) and connect to
-it. A poller asks the coordinator for its status every few seconds and sends ``swarm/status``
-when it changes; a lost coordinator turns the state to ``down`` and the poller reconnects. The
-local swarm stops with the server. Nothing here blocks a request for long: callers wait for
-the connection with a bound and get a clear error.
+it. With several peers listed (or none, when a mesh answers on the LAN and TLS is set up),
+the server follows the mesh's membership (``swarm_mesh``) and talks to the first live peer,
+moving to another the moment it leaves the view. A poller asks the coordinator for its status
+every few seconds and sends ``swarm/status`` when it changes; a lost coordinator turns the
+state to ``down`` and the poller reconnects. The local swarm stops with the server. Nothing
+here blocks a request for long: callers wait for the connection with a bound and get a clear
+error.
 """
 
 from __future__ import annotations
@@ -22,15 +25,23 @@ from lsprotocol import types
 
 from swarm_lsp import paths
 from swarm_lsp.config import Settings, to_wire
-from swarm_lsp.dispatch.client import DispatchClient
+from swarm_lsp.dispatch.client import DispatchClient, SwarmStatus
 from swarm_lsp.dispatch.local_swarm import LocalSwarm
 from swarm_lsp.dispatch.shared_swarm import CLIENTS_ENV, SharedSwarmState, terminate
 from swarm_lsp.errors import DispatchError, SwarmError
+from swarm_lsp.mesh.membership import Peer
 from swarm_lsp.server.app import SwarmLanguageServer
-from swarm_lsp.server.swarm_status import STATUS_NOTIFICATION, roles_available, status_params
+from swarm_lsp.server.swarm_mesh import DISCOVER_S, MeshPeers, can_discover, parse_peers
+from swarm_lsp.server.swarm_status import (
+    STATUS_NOTIFICATION,
+    mesh_params,
+    roles_available,
+    status_params,
+)
 
 POLL_INTERVAL_S = 2.0
 LOCAL_START_TIMEOUT_S = 90.0
+MESH_WAIT_S = 10.0  # how long the first live peer of a configured list is waited for
 DOWN_GRACE_S = 2.0  # how long a task waits for a swarm that is down before saying so
 # Settings the local swarm's children need to behave like this server (models, context,
 # research, the routing table); the address and token are the local swarm's own.
@@ -132,6 +143,9 @@ class SwarmBridge:
         self._state_dir: Path | None = None
         self._shared: SharedSwarmState | None = None
         self._local_target: tuple[Settings, str] | None = None  # the local swarm in use
+        self.mesh: MeshPeers | None = None  # several peers (or a discovered mesh)
+        self._target = ""  # the swarm.coordinator value in use
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -161,12 +175,21 @@ class SwarmBridge:
             self._poller = asyncio.ensure_future(self._poll())
 
     def _configured(self) -> bool:
-        return bool(self.ls.settings.swarm.coordinator)
+        return bool(self.ls.settings.swarm.coordinator) or self.mesh is not None
 
     async def _connect_or_start(self) -> None:
         settings = self.ls.settings
-        if settings.swarm.coordinator:
-            await self._connect(settings, settings.swarm.coordinator)
+        self._target = settings.swarm.coordinator
+        peers = parse_peers(settings.swarm.coordinator)
+        if len(peers) > 1:
+            await self._start_mesh(settings, peers, discover=False, wait=MESH_WAIT_S)
+            return
+        if peers:
+            await self._connect(settings, peers[0])
+            return
+        if can_discover(settings) and await self._start_mesh(
+            settings, [], discover=True, wait=DISCOVER_S
+        ):
             return
         if not settings.swarm.autostart:
             self._set_state(
@@ -214,6 +237,69 @@ class SwarmBridge:
         self._local_target = (local.settings, address)
         await self._connect(local.settings, address)
 
+    async def _start_mesh(
+        self, settings: Settings, peers: list[str], *, discover: bool, wait: float
+    ) -> bool:
+        """Follow the mesh and connect to a live peer; False when discovery found none."""
+        self.message = "looking for a mesh on the LAN" if discover else "waiting for a peer"
+        self._publish()
+        mesh = MeshPeers(settings, peers, discover=discover, on_change=self._mesh_changed)
+        self.mesh = mesh
+        await mesh.start()
+        if not await mesh.wait_for_peer(wait):
+            if discover:
+                self.mesh = None
+                await mesh.stop()
+                return False
+            raise DispatchError(f"none of the peers {', '.join(peers)} answers (yet)")
+        if self._stopping:
+            return True
+        await self._connect_mesh()
+        self.ls.log(f"swarm: mesh of {len(mesh.alive())} peer(s); using {self.address}")
+        return True
+
+    async def _connect_mesh(self, avoid: str = "") -> None:
+        """Connect to the first live peer that answers (``avoid`` last)."""
+        mesh = self.mesh
+        assert mesh is not None
+        peers = sorted(mesh.alive(), key=lambda p: p.address == avoid)
+        problems = []
+        for peer in peers:
+            try:
+                client = await mesh.client(peer.address)
+            except SwarmError as err:
+                problems.append(str(err))
+                continue
+            if self._stopping or self.mesh is not mesh:
+                return
+            self._connection = _Connection(client, peer.address)
+            self._connected.set()
+            await self.refresh()
+            return
+        raise DispatchError(
+            "no live peer of the mesh answers" + (f": {'; '.join(problems)}" if problems else "")
+        )
+
+    def _mesh_changed(self, event: str, peer: Peer) -> None:
+        if event != "joined":
+            self.ls.log(f"swarm: mesh peer {peer.id} {event} ({peer.address})")
+        if event != "joined" and peer.address == self.address:
+            self._connection = None
+            self._connected.clear()
+            self._spawn(self._reconnect())
+        elif self._connection is None:
+            self._spawn(self._reconnect())
+        else:
+            self._spawn(self.refresh())
+
+    def _spawn(self, coro: Any) -> None:
+        if self._stopping:
+            coro.close()
+            return
+        future = asyncio.ensure_future(coro)
+        self._tasks.add(future)
+        future.add_done_callback(self._tasks.discard)
+
     async def _release_local(self) -> None:
         """Detach from the shared local swarm; the last server to leave stops it."""
         shared, self._shared = self._shared, None
@@ -255,7 +341,7 @@ class SwarmBridge:
             return False
         target = settings.swarm.coordinator
         if target:
-            return target != self.address or self._local_target is not None
+            return target != self._target or self._local_target is not None
         return self._local_target is None and settings.swarm.autostart and self.client is None
 
     async def switch(self) -> None:
@@ -267,9 +353,10 @@ class SwarmBridge:
             self._poller = None
         connection, self._connection = self._connection, None
         self._connected.clear()
-        if connection is not None:
+        if connection is not None and self.mesh is None:
             with contextlib.suppress(Exception):
                 await connection.client.close()
+        await self._stop_mesh()
         await self._release_local()
         self._settled.clear()
         self.state, self.message = (
@@ -286,11 +373,19 @@ class SwarmBridge:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._poller
-        if self._connection is not None:
+        if self._connection is not None and self.mesh is None:
             with contextlib.suppress(Exception):
                 await self._connection.client.close()
-            self._connection = None
+        self._connection = None
+        for task in list(self._tasks):
+            task.cancel()
+        await self._stop_mesh()
         await self._release_local()
+
+    async def _stop_mesh(self) -> None:
+        mesh, self.mesh = self.mesh, None
+        if mesh is not None:
+            await mesh.stop()
 
     # -- use -----------------------------------------------------------------------------
     async def require_client(self, timeout: float, *, patient: bool = False) -> DispatchClient:
@@ -323,15 +418,34 @@ class SwarmBridge:
         if client is None:
             self._publish()
             return self.status
-        try:
-            status = await client.status(recent=10)
-        except SwarmError as err:
-            await self._lost(str(err))
-            return self.status
+        statuses: dict[str, object] = {}
+        if self.mesh is not None:
+            address = self.address
+            statuses = await self.mesh.statuses()
+            if self.address != address:  # moved to another peer meanwhile
+                return self.status
+            answer = statuses.get(address)
+            if answer is None:  # not in the view yet: ask it directly
+                try:
+                    answer = await client.status(recent=10)
+                except SwarmError as err:
+                    answer = err
+            if not isinstance(answer, SwarmStatus):
+                await self._lost(str(answer))
+                return self.status
+            status = answer
+        else:
+            try:
+                status = await client.status(recent=10)
+            except SwarmError as err:
+                await self._lost(str(err))
+                return self.status
         state = "ready" if status.machines else "degraded"
         self.state = state
         self.message = "" if status.machines else "no worker is connected"
         self.status = status_params(state, self.address, status, self.message)
+        if self.mesh is not None:
+            self.status = mesh_params(self.status, self.mesh.alive(), statuses, self.address)
         self.state = self.status["state"]
         self._publish()
         return self.status
@@ -339,6 +453,16 @@ class SwarmBridge:
     async def _lost(self, why: str) -> None:
         connection, self._connection = self._connection, None
         self._connected.clear()
+        if self.mesh is not None:
+            # The membership decides whether the peer is dead (and closes its client); the
+            # server moves on to another live peer now.
+            failed = connection.address if connection else ""
+            self.ls.log(f"swarm: peer {failed} did not answer: {why}", types.MessageType.Warning)
+            try:
+                await self._connect_mesh(avoid=failed)
+            except SwarmError as err:
+                self._set_state("down", f"{why}; {err}", failed)
+            return
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.client.close()
@@ -359,7 +483,10 @@ class SwarmBridge:
     async def _reconnect(self) -> None:
         settings = self.ls.settings
         try:
-            if settings.swarm.coordinator:
+            if self.mesh is not None:
+                if self._connection is None:
+                    await self._connect_mesh()
+            elif settings.swarm.coordinator:
                 await self._connect(settings, settings.swarm.coordinator)
             elif self._local_target is not None:
                 await self._connect(*self._local_target)

@@ -11,6 +11,7 @@ Commands and arguments (as the VS Code, Neovim and Emacs clients send them)::
     swarm.research      [uri, position, options?]       → answer, citations, markdown, symbol
     swarm.runTests      [uri?, options?]                → summary, passed, diagnostics
     swarm.status        []                              → the ``swarm/status`` object (at once)
+                                                          (also the ``swarm/status`` request)
     swarm.cancel        [taskId]                        → {"cancelled": bool} (at once)
 
 Every command but status and cancel starts its work in the background and answers at once
@@ -33,6 +34,7 @@ from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.jobs import Jobs
 from swarm_lsp.server.swarm_actions import Span, SwarmActions
 from swarm_lsp.server.swarm_parts import swarm_of
+from swarm_lsp.server.swarm_status import STATUS_NOTIFICATION
 
 ASK = "swarm.ask"
 INDEX = "swarm.index"
@@ -211,6 +213,11 @@ def register_commands(server: SwarmLanguageServer) -> None:
     @server.command(STATUS)
     async def status(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
         _expect(STATUS, args, 0, 0, "[]")
+        return await swarm_of(ls).bridge.refresh()
+
+    @server.feature(STATUS_NOTIFICATION)
+    async def status_request(ls: SwarmLanguageServer, *args: Any) -> dict[str, Any]:
+        """``swarm/status`` as a request: the same object, asked now (peers, task owners)."""
         return await swarm_of(ls).bridge.refresh()
 
     @server.command(CANCEL)

@@ -12,12 +12,21 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from lsprotocol import types
 
-from swarm_lsp.dispatch.client import UNREACHABLE, DispatchClient, Result, RpcFailure, TaskInfo
+from swarm_lsp.dispatch.client import (
+    UNREACHABLE,
+    DispatchClient,
+    Receipt,
+    Result,
+    RpcFailure,
+    TaskInfo,
+)
+from swarm_lsp.dispatch.failover import FAILOVER, SUPERSEDES
 from swarm_lsp.errors import DispatchError, SwarmError
 from swarm_lsp.server.app import SwarmLanguageServer
 from swarm_lsp.server.progress import ProgressStream
@@ -29,8 +38,22 @@ CONNECT_WAIT_S = 60.0  # how long a task waits for a swarm that is still startin
 QUESTION_TIMEOUT_S = 600.0
 STALL_CHECK_S = 3.0  # no result for this long: ask whether the task sat in the queue too long
 CALL_BOUND_S = 15.0  # a coordinator call that takes longer than this is treated as lost
+PEER_JUDGED_S = 3.0  # a mesh peer that failed a submit is out of the view within this
+# How a submit fails when the peer dies under it (anything else is the answer itself).
+CONNECTION_CODES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN", "INTERNAL"}
 
 LocalAnswer = Callable[[ProgressStream], Awaitable[dict[str, Any]]]
+# Submits the task to a client; the argument: "<old id>@<old owner>" when it replaces one.
+Send = Callable[[DispatchClient, str], Awaitable[Receipt]]
+
+
+@dataclasses.dataclass
+class _Followed:
+    """The copy of the task being followed: it changes when its owner dies (mesh)."""
+
+    client: DispatchClient
+    task_id: str
+    deadline_ms: int
 
 
 class TaskFailed(SwarmError):
@@ -103,9 +126,24 @@ async def run_task(
         progress.report("waiting for the swarm")
         client = await bridge.require_client(CONNECT_WAIT_S, patient=True)
     progress.report(f"sending the {task_type} task to the swarm")
-    receipt = await client.submit(
-        task_type, payload, priority=priority, complexity=complexity, snapshot=snapshot
-    )
+    mesh = bridge.mesh is not None
+    key = uuid.uuid4().hex if mesh else ""  # one per task, kept by every resubmission
+
+    async def send(client: DispatchClient, supersedes: str) -> Receipt:
+        metadata = {FAILOVER: "1"} if mesh else {}
+        if supersedes:
+            metadata[SUPERSEDES] = supersedes
+        return await client.submit(
+            task_type,
+            payload,
+            priority=priority,
+            complexity=complexity,
+            snapshot=snapshot,
+            idempotency_key=key,
+            metadata=metadata or None,
+        )
+
+    receipt, client = await _submit(bridge, client, send, "")
     task_id = receipt.task_id
     bound = _bound_ms(ls, receipt.wait_bound_ms)
     too_long = receipt.exceeds_wait_bound or (
@@ -132,22 +170,51 @@ async def run_task(
         reason = f"the {task_type} task has waited {bound / 1000:.0f}s in the queue"
         return await ask_wait_or_local(ls, reason)
 
+    followed = _Followed(client, task_id, receipt.deadline_ms)
     try:
         final = await _follow(
-            bridge, client, receipt.deadline_ms, task_id, progress, stream_partials, queued_too_long
+            bridge,
+            followed,
+            progress,
+            stream_partials,
+            queued_too_long,
+            send if mesh else None,
         )
     except _UseLocal:
-        return await _answer_locally(ls, client, task_id, local, progress)
+        return await _answer_locally(ls, followed.client, followed.task_id, local, progress)
     except asyncio.CancelledError:
         # The request was cancelled (or the server is stopping): stop the work too.
         with contextlib.suppress(Exception):
-            await asyncio.shield(client.cancel(task_id))
+            await asyncio.shield(followed.client.cancel(followed.task_id))
         raise
+    task_id = followed.task_id
     if final.kind == "error":
         where = final.worker or "the swarm"
         raise TaskFailed(f"{task_type} task failed on {where}: {final.text}")
     data = final.data if isinstance(final.data, dict) else {"text": final.text}
     return TaskOutcome(data, task_id, False, final.worker)
+
+
+async def _submit(
+    bridge: SwarmBridge, client: DispatchClient, send: Send, supersedes: str
+) -> tuple[Receipt, DispatchClient]:
+    """Submit; in a mesh, a peer that dies under the submit is replaced by a live one.
+
+    The same idempotency key goes with every try: a peer that did accept the first try
+    answers the second with that task's receipt; a dead peer that accepted it holds its
+    copy on recovery, never watched again (dispatch/failover.py).
+    """
+    while True:
+        try:
+            return await send(client, supersedes), client
+        except RpcFailure as err:
+            mesh = bridge.mesh
+            if mesh is None or err.code not in CONNECTION_CODES:
+                raise
+            if not await mesh.wait_lost(client.target, PEER_JUDGED_S):
+                raise  # the peer is alive and failed the submit: that is the answer
+            bridge.ls.log(f"swarm: {client.target} died under a submit; trying another peer")
+            client = await bridge.require_client(CONNECT_WAIT_S, patient=True)
 
 
 class _UseLocal(Exception):
@@ -176,12 +243,11 @@ async def _answer_locally(
 
 async def _follow(
     bridge: SwarmBridge,
-    client: DispatchClient,
-    deadline_ms: int,
-    task_id: str,
+    followed: _Followed,
     progress: ProgressStream,
     stream_partials: bool,
     queued_too_long: Callable[[TaskInfo], Awaitable[bool]],
+    resubmit: Send | None = None,
 ) -> Result:
     """Report partial and progress results; return the final (or error) result.
 
@@ -191,10 +257,17 @@ async def _follow(
     again on the new one. While nothing arrives the task's status is asked every few seconds
     for one reason only: a task that sat in the queue past its bound leads to the wait-or-local
     question (``_UseLocal``); a failed status call is an outage, not the task's failure.
+
+    In a mesh (``resubmit``), the client of a peer that left the view is closed: if the task's
+    owner is still out of the view then, the task is submitted again to a live peer (same
+    idempotency key, ``SUPERSEDES`` the old copy) and only the new copy is followed from then
+    on (``followed`` changes); if the owner is back, the task is followed there again.
     """
     queue: asyncio.Queue[Result | BaseException] = asyncio.Queue()
 
     def follow(client: DispatchClient) -> asyncio.Future[None]:
+        task_id, deadline_ms = followed.task_id, followed.deadline_ms
+
         async def pump(queue: asyncio.Queue[Result | BaseException]) -> None:
             try:
                 async for result in client.results(task_id, deadline_ms=deadline_ms):
@@ -204,14 +277,16 @@ async def _follow(
 
         return asyncio.ensure_future(pump(queue))
 
-    pumping = follow(client)
+    pumping = follow(followed.client)
     try:
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), timeout=STALL_CHECK_S)
             except TimeoutError:
                 try:
-                    info = await asyncio.wait_for(client.task_status(task_id), timeout=CALL_BOUND_S)
+                    info = await asyncio.wait_for(
+                        followed.client.task_status(followed.task_id), timeout=CALL_BOUND_S
+                    )
                 except (SwarmError, TimeoutError):
                     continue  # unreachable: the results follower retries and says so
                 if await queued_too_long(info):
@@ -221,14 +296,21 @@ async def _follow(
                 # The bridge closed this client (it lost the coordinator): follow the task
                 # on the next one, for as long as its deadline allows.
                 progress.report(UNREACHABLE)
-                left = deadline_ms / 1000 - time.time() if deadline_ms else CONNECT_WAIT_S
-                client = await bridge.require_client(max(1.0, left), patient=True)
                 pumping.cancel()
+                left = (
+                    followed.deadline_ms / 1000 - time.time()
+                    if followed.deadline_ms
+                    else CONNECT_WAIT_S
+                )
+                if resubmit is not None and bridge.mesh is not None:
+                    await _owner_lost(bridge, followed, resubmit, progress, max(1.0, left))
+                else:
+                    followed.client = await bridge.require_client(max(1.0, left), patient=True)
                 queue = asyncio.Queue()
-                pumping = follow(client)
+                pumping = follow(followed.client)
                 continue
             if isinstance(item, asyncio.CancelledError):
-                raise DispatchError(f"following task {task_id} stopped")
+                raise DispatchError(f"following task {followed.task_id} stopped")
             if isinstance(item, BaseException):
                 raise item
             if item.final:
@@ -240,6 +322,33 @@ async def _follow(
                 progress.report(with_eta(item.text, item.eta_ms), item.percentage)
     finally:
         pumping.cancel()
+
+
+async def _owner_lost(
+    bridge: SwarmBridge, followed: _Followed, resubmit: Send, progress: ProgressStream, wait: float
+) -> None:
+    """The owner's client was closed (it left the view): follow it again, or resubmit.
+
+    Decided once, here: an owner back in the view is followed again (a restarted one then
+    queues its held copy); otherwise the task goes to a live peer and the old copy is never
+    watched again (it stays held on the old owner's recovery, and is cancelled once back).
+    """
+    mesh = bridge.mesh
+    assert mesh is not None
+    owner, old = followed.client.target, followed.task_id
+    if mesh.in_view(owner):
+        followed.client = await mesh.client(owner)
+        return
+    client = await bridge.require_client(wait, patient=True)
+    receipt, client = await _submit(bridge, client, resubmit, f"{old}@{owner}")
+    mesh.supersede(owner, old)
+    bridge.ls.log(f"swarm: task {old} owned by {owner} (gone) resubmitted as {receipt.task_id}")
+    progress.report(f"resubmitted to {client.target} (the peer {owner} is gone)")
+    followed.client, followed.task_id, followed.deadline_ms = (
+        client,
+        receipt.task_id,
+        receipt.deadline_ms,
+    )
 
 
 def with_eta(text: str, eta_ms: int | None) -> str:

@@ -12,180 +12,34 @@ worker is one more process on a 2-core CI machine).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.mesh.netmesh import PORT, ROOT, Mesh, MeshNetwork
 from tests.multihost import netns
 from tests.multihost.conftest import Agent
-from tests.multihost.netns import Network, available
+from tests.multihost.netns import available
 
 pytestmark = [pytest.mark.skipif(bool(available()), reason=available() or ""), pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "swmesh"
 SUBNET = "10.215.0"
-PORT = 50051
 DEAD_BOUND_S = 3.0
 # Advertised roles; only the echo/sleep peers run workers (for every peer): light processes.
 WORKING = ("echo", "sleep")
 ROLES = {"n1": ("refactor",), "n2": WORKING, "n3": ("test",), "n4": ("research",), "n5": WORKING}
 
 
-def _remove_leftovers() -> None:
-    """Namespaces and links of earlier runs of this module whose process is gone."""
-    for line in netns._ip("netns", "list", check=False).splitlines():
-        match = re.fullmatch(rf"{PREFIX}-(\d+)-\w+", line.split()[0] if line.split() else "")
-        if match and not netns._alive(int(match.group(1))):
-            netns._kill_namespace(match.group(0))
-    for line in netns._ip("-o", "link", "show", check=False).splitlines():
-        match = re.match(rf"\d+: ({PREFIX}(\d+)[a-z]\d*)[@:]", line)
-        if match and not netns._alive(int(match.group(2))):
-            netns._ip("link", "del", match.group(1), check=False)
-
-
-class MeshNetwork(Network):
-    """The multi-host helper's bridge and namespaces, under this module's names and subnet."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bridge = f"{PREFIX}{self.pid}b"
-
-    def __enter__(self) -> MeshNetwork:
-        _remove_leftovers()
-        netns._ip("link", "add", self.bridge, "type", "bridge")
-        netns._ip("link", "set", self.bridge, "up")
-        return self
-
-    def add_host(self, host: str) -> str:
-        index = len(self.hosts) + 1
-        ns = f"{PREFIX}-{self.pid}-{host}"
-        veth, peer = f"{PREFIX}{self.pid}h{index}", f"{PREFIX}{self.pid}p{index}"
-        address = f"{SUBNET}.{index}"
-        self.hosts[host] = (ns, veth, address)
-        ip = netns._ip
-        ip("netns", "add", ns)
-        ip("link", "add", veth, "type", "veth", "peer", "name", peer)
-        ip("link", "set", veth, "master", self.bridge)
-        ip("link", "set", veth, "up")
-        ip("link", "set", peer, "netns", ns)
-        ip("-n", ns, "link", "set", peer, "name", "eth0")
-        ip("-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
-        ip("-n", ns, "link", "set", "eth0", "up")
-        ip("-n", ns, "link", "set", "lo", "up")
-        return address
-
-
-class Mesh:
-    def __init__(self, net: MeshNetwork, root: Path) -> None:
-        self.net, self.root = net, root
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.agents: dict[str, Agent] = {}
-
-    def start(self, host: str, certs: Path) -> None:
-        address = self.net.address(host)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "SWARM_LSP_SWARM__TLS_CA": str(certs / "ca.pem"),
-            "SWARM_LSP_SWARM__TLS_CERT": str(certs / f"{address}.pem"),
-            "SWARM_LSP_SWARM__TLS_KEY": str(certs / f"{address}.key"),
-        }
-        args = ["node", "--listen", f"{address}:{PORT}", "--name", host, "--no-local-fallback"]
-        for role in ROLES.get(host, ("echo",)):
-            args += ["--role", role]
-        args += ["--state-dir", str(self.root / host)]
-        if ROLES.get(host) != WORKING:
-            args.append("--no-work-for-peers")
-        command = ["ip", "netns", "exec", self.net.namespace(host), sys.executable, "-m"]
-        with open(self.root / f"{host}.log", "ab") as out:
-            self.procs[host] = subprocess.Popen(
-                [*command, "swarm_lsp.cli", *args],
-                cwd=self.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-            )
-
-    def view(self, host: str) -> set[str]:
-        """The ids in ``host``'s view (empty until it wrote one)."""
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads((self.root / host / "mesh.json").read_text())
-            return {p["id"] for p in data["peers"]}
-        return set()
-
-    def log(self, host: str) -> str:
-        return (self.root / f"{host}.log").read_text(errors="replace")
-
-    def ignored_rogue(self, host: str) -> int:
-        """How many 'mesh: ignoring' lines ``host`` logged about the foreign peer."""
-        rogue = f"{self.net.address('rogue')}:{PORT}"
-        return sum(
-            "mesh: ignoring" in line and rogue in line for line in self.log(host).split("\n")
-        )
-
-    def wait(self, predicate: object, timeout: float, what: str) -> float:
-        """Seconds until ``predicate()`` held; fails with the views after ``timeout``."""
-        started = time.monotonic()
-        while not predicate():  # type: ignore[operator]
-            if time.monotonic() - started > timeout:
-                views = {h: sorted(self.view(h)) for h in self.procs}
-                pytest.fail(f"{what} within {timeout}s; views {views}")
-            time.sleep(0.05)
-        return time.monotonic() - started
-
-    def agent(self, target_host: str) -> Agent:
-        """The multi-host tests' client agent in the client namespace, dialling a peer."""
-        if target_host in self.agents:
-            return self.agents[target_host]
-        certs = self.root / "certs"
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "SWARM_LSP_SWARM__TLS_CA": str(certs / "ca.pem"),
-            "SWARM_LSP_SWARM__TLS_CERT": str(certs / "client-cli.pem"),
-            "SWARM_LSP_SWARM__TLS_KEY": str(certs / "client-cli.key"),
-        }
-        target = f"{self.net.address(target_host)}:{PORT}"
-        command = ["ip", "netns", "exec", self.net.namespace("cli"), sys.executable, "-m"]
-        with open(self.root / f"agent-{target_host}.log", "ab") as err:
-            proc = subprocess.Popen(
-                [*command, "tests.multihost.agent", target],
-                cwd=self.root,
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-            )
-        self.procs[f"agent-{target_host}"] = proc
-        agent = Agent(proc)
-        assert agent.answer(60).get("ready")
-        self.agents[target_host] = agent
-        return agent
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-        for proc in self.procs.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     root = tmp_path_factory.mktemp("mesh")
-    with MeshNetwork() as net:
+    with MeshNetwork(PREFIX, SUBNET) as net:
         hosts = {h: net.add_host(h) for h in ("n1", "n2", "n3", "n4", "n5", "rogue", "cli")}
         cli = [sys.executable, "-m", "swarm_lsp.cli", "certs"]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -197,7 +51,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         assert all(p.wait(timeout=120) == 0 for p in making)
         client = [*cli, "--out", str(root / "certs"), "--role", "client", "--name", "cli"]
         subprocess.run(client, env=env, check=True, timeout=120)
-        mesh = Mesh(net, root)
+        mesh = Mesh(net, root, ROLES, {h for h, r in ROLES.items() if r == WORKING})
         try:
             for host in ("n1", "n2", "n3", "n4"):
                 mesh.start(host, root / "certs")

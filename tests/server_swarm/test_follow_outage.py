@@ -26,6 +26,7 @@ class _Bridge:
     def __init__(self) -> None:
         self.client: DispatchClient | None = None
         self.connected = asyncio.Event()
+        self.mesh = None  # one coordinator, not a mesh
 
     async def require_client(self, timeout: float, *, patient: bool = False) -> DispatchClient:
         await asyncio.wait_for(self.connected.wait(), timeout=timeout)
@@ -59,9 +60,7 @@ async def test_a_followed_task_survives_a_coordinator_crash_and_a_new_client(
         follow = asyncio.create_task(
             swarm_tasks._follow(
                 cast(Any, bridge),
-                first,
-                receipt.deadline_ms,
-                receipt.task_id,
+                swarm_tasks._Followed(first, receipt.task_id, receipt.deadline_ms),
                 cast(Any, progress),
                 False,
                 _never,

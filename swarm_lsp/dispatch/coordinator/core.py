@@ -39,6 +39,7 @@ from swarm_lsp.dispatch.coordinator.queues import TaskQueues
 from swarm_lsp.dispatch.coordinator.results import ResultLog, final_result
 from swarm_lsp.dispatch.coordinator.sessions import SessionTable
 from swarm_lsp.dispatch.credentials import ANONYMOUS, TABLE_FILE, Principal, TokenTable
+from swarm_lsp.dispatch.failover import FAILOVER
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.snapshot import BlobStore
 from swarm_lsp.dispatch.store import TaskRecord, TaskStore, now_ms
@@ -112,6 +113,8 @@ class Coordinator:
         # holds what they need, such as a workspace index): it gets none of them until a worker
         # comes or goes, or LOCAL_RETRY_S pass.
         self._local_held_off: set[str] = set()
+        # Recovered tasks of mesh clients, queued only when their client watches them again.
+        self.held: set[str] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
 
@@ -141,7 +144,12 @@ class Coordinator:
             self.active[record.id] = active
             self.blobs.pin(blobs_of(record))
             self.arm_deadline(active)
-            self.queues.push(active)
+            if record.metadata.get(FAILOVER):
+                # Its client may have resubmitted it to another peer while this one was
+                # down: it runs only if the client comes back for it (dispatch/failover.py).
+                self.held.add(record.id)
+            else:
+                self.queues.push(active)
         self.schedule_all()
         self._reaper = asyncio.create_task(self._reap())
         self._flusher = asyncio.create_task(self.keeper.flush_forever())
@@ -304,8 +312,16 @@ class Coordinator:
         return active
 
     def follow(self, task_id: str, queue: asyncio.Queue[pb.TaskResult | None]) -> None:
-        """Send ``task_id``'s results so far, then every new one, to ``queue``."""
-        self.results.follow(task_id, self.active.get(task_id), self.store, queue)
+        """Send ``task_id``'s results so far, then every new one, to ``queue``.
+
+        A recovered task held for its client (``held``) is queued now: its client came back.
+        """
+        active = self.active.get(task_id)
+        if active is not None and task_id in self.held:
+            self.held.discard(task_id)
+            self.queues.push(active)
+            self.schedule(active.record.role)
+        self.results.follow(task_id, active, self.store, queue)
 
     def finished_results(self, task_id: str) -> list[pb.TaskResult]:
         """Every result of a task that finished recently (empty if not remembered)."""
@@ -489,6 +505,7 @@ class Coordinator:
         if record.terminal:
             return
         self.queues.discard(active)
+        self.held.discard(record.id)
         record.state = state
         record.finished_ms = now_ms()
         record.result_text = text

@@ -1,0 +1,262 @@
+"""The editor's side of the mesh: the real LSP server (over stdio) in its own namespace.
+
+Three ``swarm-lsp node`` peers on a bridge (root only): ``p1`` offers no role (it only accepts
+and owns tasks), ``p2`` runs ``sleep`` and ``p3`` runs ``echo`` for every peer. The routing
+table sends ``research`` (``swarm.ask``) to ``sleep`` and ``index`` (``swarm.index``) to
+``echo``. A server with no coordinator configured finds the mesh on the LAN; a server given
+``[p1, p3]`` talks to p1, and when p1 is SIGKILLed with tasks accepted (running and queued) it
+moves to p3, resubmits them there with their idempotency keys, and every command still
+answers with its result (no false failure). When p1 comes back with its store, the copies it
+recovers are held and then cancelled by the server: each task completed exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.mesh.netmesh import PORT, ROOT, Mesh, MeshNetwork, tls_env
+from tests.multihost import netns
+from tests.multihost.netns import available
+from tests.server_swarm.conftest import Editor, _plain, capabilities, finished, install_handlers
+
+pytestmark = [pytest.mark.skipif(bool(available()), reason=available() or ""), pytest.mark.slow]
+
+PREFIX = "swlsp"
+SUBNET = "10.216.0"
+ROLES: dict[str, tuple[str, ...]] = {"p1": (), "p2": ("sleep",), "p3": ("echo",)}
+ROUTING = """
+[types]
+research = "sleep"
+index = "echo"
+
+[waitBounds]
+immediate = 0
+background = 0
+batch = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    root = tmp_path_factory.mktemp("lspmesh")
+    (root / "routing.toml").write_text(ROUTING)
+    with MeshNetwork(PREFIX, SUBNET) as net:
+        hosts = {h: net.add_host(h) for h in ("p1", "p2", "p3", "ed")}
+        cli = [sys.executable, "-m", "swarm_lsp.cli", "certs", "--out", str(root / "certs")]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        ours = [f"--host={hosts[h]}" for h in ROLES]
+        subprocess.run([*cli, *ours], env=env, check=True, timeout=120)
+        subprocess.run(
+            [*cli, "--role", "client", "--name", "editor"], env=env, check=True, timeout=120
+        )
+        extra = ("--routing-table", str(root / "routing.toml"))
+        mesh = Mesh(net, root, ROLES, {"p2", "p3"}, extra)
+        try:
+            for host in ROLES:
+                mesh.start(host, root / "certs")
+            mesh.wait(
+                lambda: all(mesh.view(h) == set(ROLES) - {h} for h in ROLES),
+                90,
+                "the three peers did not see each other",
+            )
+            yield mesh
+        finally:
+            mesh.stop_all()
+
+
+def _address(mesh: Mesh, host: str) -> str:
+    return f"{mesh.net.address(host)}:{PORT}"
+
+
+@contextlib.asynccontextmanager
+async def _server(mesh: Mesh, coordinator: list[str]) -> AsyncIterator[LanguageClient]:
+    """``swarm-lsp serve`` in the editor's namespace, initialized with ``coordinator``."""
+    certs = mesh.root / "certs"
+    workspace = mesh.root / "workspace"
+    workspace.mkdir(exist_ok=True)
+    (workspace / "app.py").write_text("def answer() -> int:\n    return 42\n")
+    command = ["ip", "netns", "exec", mesh.net.namespace("ed"), sys.executable, "-m"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SWARM_LSP_CACHE": str(mesh.root / "cache")}
+    config = ClientServerConfig(server_command=[*command, "swarm_lsp.cli", "serve"], server_env=env)
+    client = await config.start()
+    assert isinstance(client, LanguageClient)
+    editor = Editor()
+    install_handlers(client, editor)
+    client.editor = editor  # type: ignore[attr-defined]
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities(),
+            root_uri=workspace.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="workspace")],
+            initialization_options={
+                "swarm": {
+                    "coordinator": coordinator,
+                    "autostart": False,
+                    "waitBoundMs": 0,
+                    "tlsCa": str(certs / "ca.pem"),
+                    "tlsCert": str(certs / "client-editor.pem"),
+                    "tlsKey": str(certs / "client-editor.key"),
+                },
+                "context": {"indexOnStart": False},
+            },
+        )
+    )
+    try:
+        yield client
+    finally:
+        await client.shutdown_session()
+
+
+async def _status(client: LanguageClient) -> dict[str, Any]:
+    """The ``swarm/status`` request's answer."""
+    answer = await asyncio.wait_for(client.protocol.send_request_async("swarm/status", {}), 15)
+    plain: dict[str, Any] = answer if isinstance(answer, dict) else _plain(answer)
+    return plain
+
+
+async def _until(
+    client: LanguageClient, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str
+) -> dict[str, Any]:
+    """The first ``swarm/status`` answer ``predicate`` accepts (asked every 0.2 s)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        status = await _status(client)
+        if predicate(status):
+            return status
+        if loop.time() > end:
+            pytest.fail(f"{what} within {timeout}s; last swarm/status: {status}")
+        await asyncio.sleep(0.2)
+
+
+async def _run(client: LanguageClient, name: str, *args: Any) -> dict[str, Any]:
+    answer = await asyncio.wait_for(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=name, arguments=list(args))
+        ),
+        timeout=15,
+    )
+    assert isinstance(answer, dict) and answer.get("status") == "started", answer
+    return answer
+
+
+def _cli_status(mesh: Mesh, listed: list[str]) -> dict[str, Any]:
+    """``swarm-lsp status --json`` over several peers, from the editor's namespace."""
+    command = ["ip", "netns", "exec", mesh.net.namespace("ed"), sys.executable, "-m"]
+    peers = ",".join(listed)
+    done = subprocess.run(
+        [*command, "swarm_lsp.cli", "status", "--json", "--recent=50", f"--coordinator={peers}"],
+        env=tls_env(mesh.root / "certs", "client-editor"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def _peer_ids(status: dict[str, Any]) -> set[str]:
+    return {p["id"] for p in status.get("peers") or ()}
+
+
+def _peer_addresses(status: dict[str, Any]) -> set[str]:
+    return {p["address"] for p in status.get("peers") or ()}
+
+
+async def test_a_server_with_no_peer_configured_finds_the_mesh(mesh: Mesh) -> None:
+    async with _server(mesh, []) as client:
+        status = await _until(
+            client,
+            lambda s: s["state"] == "ready" and _peer_ids(s) == set(ROLES),
+            30,
+            "the server did not find the three peers",
+        )
+        peers = {p["id"]: p for p in status["peers"]}
+        assert peers["p2"]["roles"] == ["sleep"] and peers["p3"]["roles"] == ["echo"]
+        assert sum(p["current"] for p in status["peers"]) == 1
+        assert all(p["rttMs"] > 0 and "load" in p for p in status["peers"]), status["peers"]
+        answer = await _run(client, "swarm.index")
+        result = await finished(client, answer["taskId"], 60)
+        assert result["summary"], result
+
+
+async def test_the_server_survives_the_death_of_its_peer_and_no_task_completes_twice(
+    mesh: Mesh,
+) -> None:
+    p1, p3 = _address(mesh, "p1"), _address(mesh, "p3")
+    async with _server(mesh, [p1, p3]) as client:
+        await _until(
+            client,
+            lambda s: (
+                s["state"] == "ready"
+                and s["coordinator"] == p1
+                and {m["id"] for m in s["machines"]} == {"p2", "p3"}
+            ),
+            30,
+            "the server did not use p1 with both working peers",
+        )
+        # Each role runs on the peer that has it, whoever owns the task.
+        asks = [await _run(client, "swarm.ask", f"question {i}") for i in range(3)]
+        index = await _run(client, "swarm.index")
+        status = await _until(
+            client,
+            lambda s: any(t["state"] == "RUNNING" for t in s["tasks"]),
+            30,
+            "no ask ran",
+        )
+        # SIGKILL the peer the server talks to, with asks accepted (running or queued).
+        for pid in netns._ip("netns", "pids", mesh.net.namespace("p1")).split():
+            os.kill(int(pid), signal.SIGKILL)
+        mesh.procs["p1"].wait(timeout=10)
+        running = [t for t in status["tasks"] if t["state"] == "RUNNING"]
+        assert all(t["owner"] == p1 and t["worker"] == "p2" for t in running), status["tasks"]
+        assert (await finished(client, index["taskId"], 60))["summary"]
+        for ask in asks:  # every one answers (finished() raises on a failure)
+            result = await finished(client, ask["taskId"], 60)
+            assert result["local"] is False, result
+        status = await _until(
+            client, lambda s: s["coordinator"] == p3, 10, "the server did not move to p3"
+        )
+        assert _peer_addresses(status) == {p3}
+        again = await _run(client, "swarm.ask", "after the death")
+        assert (await finished(client, again["taskId"], 60))["local"] is False
+        # p1 comes back with its store: the copies it recovers are held, never run, and the
+        # server cancels them once p1 is in its view again.
+        mesh.start("p1", mesh.root / "certs")
+        await _until(client, lambda s: _peer_addresses(s) == {p1, p3}, 60, "p1 did not return")
+        before = _research(_cli_status(mesh, [p1, p3]), p1)
+        succeeded = {t["taskId"] for t in before if t["state"] == "SUCCEEDED"}  # before the kill
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 30
+        while True:
+            seen = _cli_status(mesh, [p1, p3])
+            old = _research(seen, p1)
+            assert {t["taskId"] for t in old if t["state"] == "SUCCEEDED"} == succeeded, old
+            if all(t["state"] in {"CANCELLED", "SUCCEEDED"} for t in old):
+                break
+            assert loop.time() < end, f"p1's old copies were not cancelled: {old}"
+            await asyncio.sleep(0.5)
+        assert len(old) == 3, old
+        done = _research(seen, p3)
+        assert all(t["state"] == "SUCCEEDED" and t["worker"] == "p2" for t in done), done
+        # One completion per ask: the 3 asks (on p1 before the kill, else on p3) and one more.
+        assert len(succeeded) + len(done) == 4, (old, done)
+        assert {t["owner"] for t in seen["tasks"]} <= {p1, p3}
+
+
+def _research(status: dict[str, Any], peer: str) -> list[dict[str, Any]]:
+    recent: list[dict[str, Any]] = status["statuses"][peer]["recent"]
+    return [t for t in recent if t["type"] == "research"]
