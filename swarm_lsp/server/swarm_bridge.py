@@ -267,14 +267,16 @@ class SwarmBridge:
         for peer in peers:
             try:
                 client = await mesh.client(peer.address)
+                # It must answer as a coordinator (credentials, token), not only be alive.
+                await client.status(recent=0)
             except SwarmError as err:
-                problems.append(str(err))
+                problems.append(f"{peer.address}: {err}")
                 continue
             if self._stopping or self.mesh is not mesh:
                 return
             self._connection = _Connection(client, peer.address)
             self._connected.set()
-            await self.refresh()
+            self._spawn(self.refresh())  # not awaited: a failure there is a new _lost, no loop
             return
         raise DispatchError(
             "no live peer of the mesh answers" + (f": {'; '.join(problems)}" if problems else "")

@@ -221,12 +221,15 @@ async def test_the_server_survives_the_death_of_its_peer_and_no_task_completes_t
         for pid in netns._ip("netns", "pids", mesh.net.namespace("p1")).split():
             os.kill(int(pid), signal.SIGKILL)
         mesh.procs["p1"].wait(timeout=10)
+        killed = asyncio.get_running_loop().time()
         running = [t for t in status["tasks"] if t["state"] == "RUNNING"]
         assert all(t["owner"] == p1 and t["worker"] == "p2" for t in running), status["tasks"]
         assert (await finished(client, index["taskId"], 60))["summary"]
         for ask in asks:  # every one answers (finished() raises on a failure)
             result = await finished(client, ask["taskId"], 60)
             assert result["local"] is False, result
+        took = asyncio.get_running_loop().time() - killed
+        print(f"all asks answered {took:.2f}s after their owner was SIGKILLed (1 s tasks)")
         status = await _until(
             client, lambda s: s["coordinator"] == p3, 10, "the server did not move to p3"
         )
@@ -254,6 +257,10 @@ async def test_the_server_survives_the_death_of_its_peer_and_no_task_completes_t
         assert all(t["state"] == "SUCCEEDED" and t["worker"] == "p2" for t in done), done
         # One completion per ask: the 3 asks (on p1 before the kill, else on p3) and one more.
         assert len(succeeded) + len(done) == 4, (old, done)
+        indexed = [
+            t for s in seen["statuses"].values() for t in s["recent"] if t["type"] == "index"
+        ]
+        assert indexed and {t["worker"] for t in indexed} == {"p3"}, indexed
         assert {t["owner"] for t in seen["tasks"]} <= {p1, p3}
 
 
