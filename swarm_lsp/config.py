@@ -71,6 +71,16 @@ class SwarmSettings:
     # background (Apply question); below eglot's 10 s request timeout.
     resolve_timeout_ms: int = 8000
 
+    @property
+    def coordinators(self) -> tuple[str, ...]:
+        """``coordinator`` as a list: several mesh peers may be listed (docs/mesh.md)."""
+        return tuple(p for p in self.coordinator.replace(",", " ").split() if p)
+
+    @property
+    def first_coordinator(self) -> str:
+        """The first listed coordinator ('' when none): what one-connection tools dial."""
+        return next(iter(self.coordinators), "")
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ResearchSettings:

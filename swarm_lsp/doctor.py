@@ -140,11 +140,12 @@ def check_config(workspace: Path) -> list[Check]:
     if swarm.coordinator:
         from swarm_lsp.dispatch.locality import check_peer
 
-        try:
-            check_peer(swarm.coordinator, swarm.allowed_hosts)
-            checks.append(Check("coordinator", "ok", f"{swarm.coordinator} is on an owned address"))
-        except LocalityError as err:
-            checks.append(Check("coordinator", "error", str(err), "use a host you own"))
+        for coordinator in swarm.coordinators:
+            try:
+                check_peer(coordinator, swarm.allowed_hosts)
+                checks.append(Check("coordinator", "ok", f"{coordinator} is on an owned address"))
+            except LocalityError as err:
+                checks.append(Check("coordinator", "error", str(err), "use a host you own"))
     else:
         checks.append(
             Check("coordinator", "info", "none configured: `swarm-lsp serve` starts a swarm of one")

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     host, port = parse_listen(args.listen)
     check_peer(authority(host, port))
     settings = load_settings()
-    target = args.coordinator or settings.swarm.coordinator or "127.0.0.1:50051"
+    target = args.coordinator or settings.swarm.first_coordinator or "127.0.0.1:50051"
     token = os.environ.get(TOKEN_ENV, "").strip() or secrets.token_urlsafe(32)
 
     async def main() -> None:

@@ -104,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from swarm_lsp.mesh.node import VIEW_FILE, default_state_dir, read_view, render_view
 
     settings = load_settings()
-    listed = [
-        p for p in (args.coordinator or settings.swarm.coordinator).replace(",", " ").split() if p
-    ]
+    listed = [p for p in args.coordinator.replace(",", " ").split() if p] or list(
+        settings.swarm.coordinators
+    )
     target = listed[0] if listed else "127.0.0.1:50051"
     view_path = args.mesh_view or default_state_dir() / VIEW_FILE
 

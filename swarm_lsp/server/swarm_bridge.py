@@ -31,7 +31,7 @@ from swarm_lsp.dispatch.shared_swarm import CLIENTS_ENV, SharedSwarmState, termi
 from swarm_lsp.errors import DispatchError, SwarmError
 from swarm_lsp.mesh.membership import Peer
 from swarm_lsp.server.app import SwarmLanguageServer
-from swarm_lsp.server.swarm_mesh import DISCOVER_S, MeshPeers, can_discover, parse_peers
+from swarm_lsp.server.swarm_mesh import DISCOVER_S, MeshPeers, can_discover
 from swarm_lsp.server.swarm_status import (
     STATUS_NOTIFICATION,
     mesh_params,
@@ -180,7 +180,7 @@ class SwarmBridge:
     async def _connect_or_start(self) -> None:
         settings = self.ls.settings
         self._target = settings.swarm.coordinator
-        peers = parse_peers(settings.swarm.coordinator)
+        peers = list(settings.swarm.coordinators)
         if len(peers) > 1:
             await self._start_mesh(settings, peers, discover=False, wait=MESH_WAIT_S)
             return
@@ -489,7 +489,7 @@ class SwarmBridge:
                 if self._connection is None:
                     await self._connect_mesh()
             elif settings.swarm.coordinator:
-                await self._connect(settings, settings.swarm.coordinator)
+                await self._connect(settings, settings.swarm.first_coordinator)
             elif self._local_target is not None:
                 await self._connect(*self._local_target)
         except SwarmError as err:

@@ -17,17 +17,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from swarm_lsp.config import Settings
-from swarm_lsp.dispatch.client import DispatchClient
+from swarm_lsp.dispatch.client import DispatchClient, RpcFailure
 from swarm_lsp.errors import SwarmError
 from swarm_lsp.mesh.membership import Membership, Peer
 
 DISCOVER_S = 2.0  # how long an unconfigured server looks for a mesh before starting its own
 PEER_CONNECT_S = 3.0
-
-
-def parse_peers(coordinator: str) -> list[str]:
-    """``swarm.coordinator`` as a list of HOST:PORT (comma or space separated)."""
-    return [p for p in coordinator.replace(",", " ").split() if p]
 
 
 def can_discover(settings: Settings) -> bool:
@@ -94,16 +89,24 @@ class MeshPeers:
         """``task_id`` (owned by ``owner``) was resubmitted elsewhere: cancel it when back."""
         self.superseded.setdefault(owner, set()).add(task_id)
 
-    async def _cancel_superseded(self, owner: str) -> None:
-        """Best effort: a held copy would end at its deadline anyway (dispatch/failover.py)."""
-        for task_id in sorted(self.superseded.get(owner, ())):
-            try:
-                await (await self.client(owner)).cancel(task_id)
-            except SwarmError:
-                continue
-            self.superseded[owner].discard(task_id)
-        if not self.superseded.get(owner):
-            self.superseded.pop(owner, None)
+    async def _cancel_superseded(self, owner: str, tries: int = 5) -> None:
+        """Cancel the held copies on their returned owner, retried while it stays in the view
+        (best effort: a held copy would end at its deadline anyway; dispatch/failover.py)."""
+        for attempt in range(tries):
+            for task_id in sorted(self.superseded.get(owner, ())):
+                try:
+                    await (await self.client(owner)).cancel(task_id)
+                except RpcFailure as err:
+                    if err.code != "NOT_FOUND":
+                        continue
+                except SwarmError:
+                    continue
+                self.superseded[owner].discard(task_id)
+            if not self.superseded.get(owner):
+                self.superseded.pop(owner, None)
+                return
+            if attempt + 1 < tries and self.in_view(owner):
+                await asyncio.sleep(1.0)
 
     def in_view(self, address: str) -> bool:
         return address in self.membership.view

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         print("swarm-lsp worker: name a role (--role) or use --all-roles", file=sys.stderr)
         return 2
     runtime = WorkerRuntime(
-        coordinator=args.coordinator or settings.swarm.coordinator or "127.0.0.1:50051",
+        coordinator=args.coordinator or settings.swarm.first_coordinator or "127.0.0.1:50051",
         roles=roles,
         fallback=args.fallback,
         settings=settings,

@@ -9,7 +9,6 @@ from swarm_lsp.config import Settings, merge
 from swarm_lsp.dispatch import mesh_status
 from swarm_lsp.dispatch.client import Machine, SwarmStatus, TaskSummary
 from swarm_lsp.mesh.membership import Peer
-from swarm_lsp.server.swarm_mesh import parse_peers
 from swarm_lsp.server.swarm_status import mesh_params, status_params
 
 
@@ -53,9 +52,11 @@ def _status(address: str, worker: str, task: str) -> SwarmStatus:
 def test_several_peers_are_a_list_or_comma_separated() -> None:
     listed = merge(Settings(), {"swarm": {"coordinator": ["10.0.0.1:1", "10.0.0.2:1"]}})
     assert not listed.problems
-    assert parse_peers(listed.swarm.coordinator) == ["10.0.0.1:1", "10.0.0.2:1"]
-    assert parse_peers("10.0.0.1:1, 10.0.0.2:1") == ["10.0.0.1:1", "10.0.0.2:1"]
-    assert parse_peers("") == []
+    assert listed.swarm.coordinators == ("10.0.0.1:1", "10.0.0.2:1")
+    assert listed.swarm.first_coordinator == "10.0.0.1:1"
+    spelled = merge(Settings(), {"swarm": {"coordinator": "10.0.0.1:1, 10.0.0.2:1"}})
+    assert spelled.swarm.coordinators == ("10.0.0.1:1", "10.0.0.2:1")
+    assert Settings().swarm.coordinators == () and Settings().swarm.first_coordinator == ""
 
 
 def test_swarm_status_shows_every_peer_and_the_owner_of_each_task() -> None:

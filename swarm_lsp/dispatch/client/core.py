@@ -69,7 +69,7 @@ class DispatchClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> DispatchClient:
         """Open a channel to ``target`` (default ``swarm.coordinator``) and wait until it is up."""
-        address = target or settings.swarm.coordinator
+        address = target or settings.swarm.first_coordinator
         if not address:
             raise DispatchError(
                 "no coordinator configured (swarm.coordinator); start one with `swarm-lsp up`"

@@ -24,7 +24,7 @@ def local_swarm_target(settings: Settings) -> str | None:
     from swarm_lsp.dispatch.local_token import find_token
     from swarm_lsp.dispatch.locality import is_loopback_target
 
-    target = settings.swarm.coordinator or DEFAULT_TARGET
+    target = settings.swarm.first_coordinator or DEFAULT_TARGET
     if not is_loopback_target(target):
         return None  # a remote swarm cannot read this folder by its path
     if not settings.swarm.token and not find_token(target):
