@@ -2,7 +2,9 @@
 
 | module | job |
 | --- | --- |
-| `core` | `Coordinator`: a task's life from acceptance to its one final result |
+| `core` | `Coordinator`: its state, start-up and recovery, handing tasks to runners |
+| `outcomes` | what becomes of a lease: results, requeue, the one final state, deadlines, cancel |
+| `worker_events` | worker registration (never evicting), heartbeats, a lost worker's leases |
 | `intake` | accepting tasks: checked, committed before the receipt, queued |
 | `admission` | every check a task passes before it is accepted (stored) |
 | `scheduler` | which runner gets a task: a pure function of the task and the runners |
