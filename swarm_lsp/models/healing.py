@@ -103,11 +103,12 @@ class FirstWordConstraint:
     candidates: tuple[str, ...] = ()
     bonus: float = 6.0
     done: bool = False
+    _allowed_cache: dict[str, np.ndarray[Any, Any]] = dataclasses.field(
+        default_factory=dict, repr=False
+    )
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self.done:
-            return scores
-        generated = self.vocab.text_of(int(t) for t in input_ids[self.prompt_tokens :])
+    def _targets(self, generated: str) -> tuple[str, list[str]]:
+        """What is still to be written: the rest of ``heal``, and the names still being spelt."""
         need = self.heal[len(generated) :] if len(generated) < len(self.heal) else ""
         rest = generated[len(self.heal) :]
         # Candidates spell a name until the model has written one: then it may end the name
@@ -117,25 +118,73 @@ class FirstWordConstraint:
         ]
         if generated in self.candidates or any(not is_ident_char(ch) for ch in rest):
             spelling = []
+        return need, spelling
+
+    def _allowed(self, need: str) -> np.ndarray[Any, Any]:
+        """Tokens that continue ``need``: they start with it, or are a prefix of it."""
+        ids = self._allowed_cache.get(need)
+        if ids is None:
+            found = set(self.vocab.starting_with(need) + self.vocab.prefixes_of(need))
+            ids = np.array(sorted(found), dtype=np.intp)
+            self._allowed_cache[need] = ids
+        return ids
+
+    def _boosted(self, generated: str, spelling: list[str]) -> set[int]:
+        boost: set[int] = set()
+        for candidate in spelling:
+            remainder = candidate[len(generated) :]
+            boost.update(self.vocab.prefixes_of(remainder))
+            for token in self.vocab.starting_with(remainder):
+                # A token that finishes the name and goes on past it ("Table(").
+                if not is_ident_char(self.vocab.pieces[token][len(remainder) :][:1] or "_"):
+                    boost.add(token)
+        return boost
+
+    def choose(self, generated: Sequence[int], logits: Any) -> int:
+        """The greedy pick among what the constraint allows, given the tokens generated so far.
+
+        The same choice as ``argmax`` of :meth:`__call__`'s output, without touching the
+        whole vocabulary: only the allowed and favoured tokens are looked at.
+        """
+        if self.done:
+            return int(np.argmax(logits))
+        need, spelling = self._targets(self.vocab.text_of(generated))
+        if not need and not spelling:
+            self.done = True
+            return int(np.argmax(logits))
+        size = logits.shape[0]
+        boost = self._boosted(self.vocab.text_of(generated), spelling) if spelling else set()
+        if need:
+            index = self._allowed(need)
+            index = index[index < size]
+            if index.size == 0:
+                return int(np.argmax(logits))
+        else:
+            best = int(np.argmax(logits))  # the best unconstrained token competes too
+            index = np.array(sorted({best, *(i for i in boost if i < size)}), dtype=np.intp)
+        scores = logits[index].astype(np.float64)
+        if boost:
+            favoured = np.array(sorted(boost), dtype=np.intp)
+            scores[np.isin(index, favoured)] += self.bonus
+        return int(index[int(np.argmax(scores))])
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.done:
+            return scores
+        generated = self.vocab.text_of(int(t) for t in input_ids[self.prompt_tokens :])
+        need, spelling = self._targets(generated)
         if not need and not spelling:
             self.done = True
             return scores
         out = np.asarray(scores)
         allowed: np.ndarray[Any, Any] | None = None
         if need:
-            ids = self.vocab.starting_with(need) + self.vocab.prefixes_of(need)
+            ids = self._allowed(need)
             allowed = np.zeros(out.shape[0], dtype=bool)
-            allowed[[i for i in ids if i < out.shape[0]]] = True
+            allowed[ids[ids < out.shape[0]]] = True
             out = np.where(allowed, out, -np.inf).astype(out.dtype)
         if spelling:
-            boost: set[int] = set()
-            for candidate in spelling:
-                remainder = candidate[len(generated) :]
-                boost.update(self.vocab.prefixes_of(remainder))
-                for token in self.vocab.starting_with(remainder):
-                    # A token that finishes the name and goes on past it ("Table(").
-                    if not is_ident_char(self.vocab.pieces[token][len(remainder) :][:1] or "_"):
-                        boost.add(token)
+            boost = self._boosted(generated, spelling)
             chosen = [t for t in boost if t < out.shape[0] and (allowed is None or allowed[t])]
             if chosen:
                 out = np.array(out, copy=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 from swarm_lsp import paths, threads
 from swarm_lsp.errors import ModelError, ModelNotFoundError
-from swarm_lsp.models import fim, healing, kv_states
+from swarm_lsp.models import fim, greedy, healing, kv_states
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +272,7 @@ class LlamaEngine:
         with self._job():
             if shared > 0 and llm._ctx.kv_cache_seq_rm(-1, shared, -1):
                 llm.n_tokens = shared
+                llm._requires_eval = True  # the logits are not the last kept token's
             else:
                 llm.reset()
             step = 64
@@ -386,50 +387,120 @@ class LlamaEngine:
         by the model (token healing); ``names`` that start with it are favoured. The returned
         text never repeats the partial word.
         """
-        llm = self.llm
         tokens = self._fit(self.tokenize(prompt), max_tokens)
         healed = ""
-        processors = None
+        constraint: healing.FirstWordConstraint | None = None
         if heal:
             vocab = self.vocabulary
             tokens, healed = healing.trim_partial_word(tokens, prompt, vocab)
             if healed:
-                from llama_cpp import LogitsProcessorList
-
                 constraint = healing.FirstWordConstraint(
                     vocab,
                     len(tokens),
                     heal=healed,
                     candidates=healing.candidate_texts(healed, names),
                 )
-                processors = LogitsProcessorList([constraint])
-        reused = self._reusable_prefix(tokens)
+        budget = max_tokens + (len(healed) and 2)
         if cancel is not None and cancel.is_set():
-            return Generation("", len(tokens), reused, 0, 0.0, 0.0, "cancelled")
-        with self._job():
-            stream = llm.create_completion(
-                tokens,
-                max_tokens=max_tokens + (len(healed) and 2),
-                temperature=temperature,
-                stop=stop or [],
-                stream=True,
-                logits_processor=processors,
+            return Generation(
+                "", len(tokens), self._reusable_prefix(tokens), 0, 0.0, 0.0, "cancelled"
             )
-            generation = self._run(
-                stream,
-                prompt_tokens=len(tokens),
-                reused=reused,
-                cancel=cancel,
-                on_token=on_token,
-                deadline=deadline,
-                delta=lambda chunk: chunk["choices"][0].get("text") or "",
-            )
+        with self._job() as slot:
+            if temperature <= 0:
+                generation = self._greedy(
+                    tokens, budget, stop, constraint, cancel, on_token, deadline, slot
+                )
+            else:
+                generation = self._sampled(
+                    tokens, budget, stop, temperature, constraint, cancel, on_token, deadline
+                )
         if healed:
             text = generation.text
             # The word the user typed is already in the document: insert only what follows.
             generation.text = text[len(healed) :] if text.startswith(healed) else ""
             generation.healed = healed
         return generation
+
+    def _greedy(
+        self,
+        tokens: list[int],
+        max_tokens: int,
+        stop: list[str] | None,
+        constraint: healing.FirstWordConstraint | None,
+        cancel: threading.Event | None,
+        on_token: TokenCallback | None,
+        deadline: float | None,
+        slot: threads.Slot,
+    ) -> Generation:
+        """Greedy decoding in our own loop (:mod:`swarm_lsp.models.greedy`)."""
+        retune_at = [time.perf_counter() + RETUNE_EVERY_S]
+
+        def between() -> None:
+            now = time.perf_counter()
+            if now >= retune_at[0]:
+                # A long job yields to an editor's request that arrived meanwhile.
+                self._use(slot.refresh(active=True))
+                retune_at[0] = now + RETUNE_EVERY_S
+
+        try:
+            done = greedy.decode(
+                self.llm,
+                tokens,
+                max_tokens=max_tokens,
+                stop=stop or (),
+                constraint=constraint,
+                cancel=cancel,
+                on_token=on_token,
+                deadline=deadline,
+                between=between,
+            )
+        except (RuntimeError, ValueError) as err:
+            raise ModelError(f"{self.name}: generation failed: {err}") from err
+        return Generation(
+            text=done.text,
+            prompt_tokens=len(tokens),
+            reused_tokens=done.reused,
+            completion_tokens=done.tokens,
+            prompt_ms=done.prompt_ms,
+            generation_ms=done.generation_ms,
+            stop_reason=done.stop_reason,
+        )
+
+    def _sampled(
+        self,
+        tokens: list[int],
+        max_tokens: int,
+        stop: list[str] | None,
+        temperature: float,
+        constraint: healing.FirstWordConstraint | None,
+        cancel: threading.Event | None,
+        on_token: TokenCallback | None,
+        deadline: float | None,
+    ) -> Generation:
+        """Sampling at a temperature, through llama-cpp-python's own sampler chain."""
+        processors = None
+        if constraint is not None:
+            from llama_cpp import LogitsProcessorList
+
+            processors = LogitsProcessorList([constraint])
+        reused = self._reusable_prefix(tokens)
+        stream = self.llm.create_completion(
+            tokens,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop or [],
+            stream=True,
+            logits_processor=processors,
+        )
+        return self._run(
+            stream,
+            prompt_tokens=len(tokens),
+            reused=reused,
+            cancel=cancel,
+            on_token=on_token,
+            deadline=deadline,
+            delta=lambda chunk: chunk["choices"][0].get("text") or "",
+        )
 
     def chat(
         self,

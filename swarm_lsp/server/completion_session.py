@@ -45,6 +45,17 @@ class Prompt:
     moved: bool = True
 
 
+Key = tuple[str, str, str]  # document, text before the cursor, rest of the line
+
+
+@dataclasses.dataclass(eq=False)
+class _Shared:
+    """A model call in flight and how many requests wait for it."""
+
+    task: asyncio.Future[Answer | None]
+    waiters: int = 0
+
+
 class CompletionSession:
     """Completion state for one server; see the module docstring."""
 
@@ -56,6 +67,7 @@ class CompletionSession:
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.in_flight: dict[str, int] = {}  # requests (completions, asked-for warms) per document
         self.completing: dict[str, int] = {}  # completions in flight per document
+        self._shared: dict[Key, _Shared] = {}  # model calls in flight, by cursor
         self.counts = {"model": 0, "typed-ahead": 0, "cached": 0, "warm": 0}
 
     # -- prompt ------------------------------------------------------------------------------
@@ -117,6 +129,39 @@ class CompletionSession:
             model = ls.last_completion.model if ls.last_completion is not None else ""
             return Answer(hit.text, cursor.word, model, hit.kind)
 
+        # An inline request and an explicit one (Ctrl+Space) at the same cursor share one
+        # model call: the newer must not supersede the older and leave it empty.
+        key = (uri, cursor.prefix, line_rest)
+        shared = self._shared.get(key)
+        if shared is None:
+            task = asyncio.ensure_future(
+                self._from_model(uri, position, cursor, line_rest, started)
+            )
+            shared = self._shared[key] = _Shared(task)
+
+            def finished(_task: asyncio.Future[Answer | None], key: Key = key) -> None:
+                if (entry := self._shared.get(key)) is not None and entry.task is _task:
+                    del self._shared[key]
+
+            task.add_done_callback(finished)
+        shared.waiters += 1
+        try:
+            return await asyncio.shield(shared.task)
+        except asyncio.CancelledError:
+            shared.waiters -= 1
+            if shared.waiters == 0:
+                shared.task.cancel()  # nobody waits any more: free the model at once
+            raise
+
+    async def _from_model(
+        self,
+        uri: str,
+        position: types.Position,
+        cursor: Cursor,
+        line_rest: str,
+        started: float,
+    ) -> Answer | None:
+        ls = self.ls
         self._request_started(uri)
         self.completing[uri] = self.completing.get(uri, 0) + 1
         try:

@@ -92,3 +92,23 @@ def test_cache_is_bounded_and_forgets_a_document() -> None:
     assert cache.lookup("a.py", "x2 = ", "") is not None
     cache.forget("a.py")
     assert cache.lookup("a.py", "x2 = ", "") is None
+
+
+def test_choose_picks_what_the_processor_would_without_the_whole_vocabulary() -> None:
+    """The greedy loop's ``choose`` and the sampler chain's processor agree, step by step."""
+    rng = np.random.default_rng(12)
+    prompt = [TOK["x"], TOK[" ="]]
+    names = healing.candidate_texts(" Ta", ["Table", "Tap"])
+    for _ in range(200):
+        steps = [rng.normal(0, 3, len(PIECES)).astype(np.float32) for _ in range(3)]
+        by_processor = healing.FirstWordConstraint(VOCAB, len(prompt), heal=" Ta", candidates=names)
+        by_choice = healing.FirstWordConstraint(VOCAB, len(prompt), heal=" Ta", candidates=names)
+        ids, generated = list(prompt), []
+        for row in steps:
+            out = by_processor(np.array(ids), row.copy())
+            if not np.isfinite(out).any():
+                break  # nothing in this toy vocabulary continues the word ("a" after " T")
+            expected = int(np.argmax(out))
+            assert by_choice.choose(generated, row) == expected
+            ids.append(expected)
+            generated.append(expected)

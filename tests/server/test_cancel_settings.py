@@ -57,9 +57,23 @@ async def test_newer_completion_supersedes_older_for_same_document(
         text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(2, 0)
     )
     await configure(client, {"models": {"completionMaxTokens": 200, "completionMaxLines": 40}})
-    # Back to back: the first is still queued or evaluating its prompt when the second lands.
+    # Back to back: the first is still queued or evaluating its prompt when the user types
+    # and the second lands (two requests at the same cursor share one model call instead).
     first = asyncio.ensure_future(client.text_document_completion_async(params))
-    second_call = asyncio.ensure_future(client.text_document_completion_async(params))
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(types.Position(2, 0), types.Position(2, 0)), text="1"
+                )
+            ],
+        )
+    )
+    moved = types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(2, 1)
+    )
+    second_call = asyncio.ensure_future(client.text_document_completion_async(moved))
     older = await asyncio.wait_for(first, timeout=60)
     second = await asyncio.wait_for(second_call, timeout=60)
     # The superseded request ends empty (never an error); the newer one got the model.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
 
 from tests.server.conftest import open_doc
@@ -203,3 +205,43 @@ async def test_a_warm_never_cancels_a_completion_in_flight(
     assert isinstance(result, types.CompletionList)
     assert result.items and result.items[0].text_edit is not None
     assert result.items[0].text_edit.new_text.strip()
+
+
+async def test_an_inline_request_never_cancels_a_completion_list_at_the_same_cursor(
+    client: LanguageClient, sample_project: Path
+) -> None:
+    # VS Code asks for ghost text and, on Ctrl+Space, for the list at the same cursor; the
+    # later request used to supersede the earlier one, which came back empty. They now share
+    # one model call, and cancelling one of them ($/cancelRequest) leaves the other its answer.
+    source = "def cube(x):\n    return x * x * x\n\n\ndef square(x):\n    return "
+    uri = open_doc(client, sample_project / "both_requests.py", source)
+    listing = types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(5, 11)
+    )
+    explicit = asyncio.ensure_future(client.text_document_completion_async(listing))
+    inline = asyncio.ensure_future(
+        client.text_document_inline_completion_async(inline_params(uri, 5, 11))
+    )
+    listed, ghost = await asyncio.gather(explicit, inline)
+    assert isinstance(listed, types.CompletionList) and listed.items
+    assert isinstance(ghost, types.InlineCompletionList) and ghost.items
+    assert listed.items[0].text_edit is not None
+    assert listed.items[0].text_edit.new_text == ghost.items[0].insert_text
+    stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+    before = stats.counts.model
+
+    insert(client, uri, 2, 5, 11, "x")
+    ghost_future = client.protocol.send_request(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 5, 12), msg_id="ghost-1"
+    )
+    listing.position = types.Position(5, 12)
+    explicit = asyncio.ensure_future(client.text_document_completion_async(listing))
+    await asyncio.sleep(0)
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="ghost-1"))
+    listed = await explicit
+    assert isinstance(listed, types.CompletionList) and listed.items
+    assert listed.items[0].text_edit is not None and listed.items[0].text_edit.new_text.strip()
+    with contextlib.suppress(JsonRpcRequestCancelled):
+        await asyncio.wrap_future(ghost_future)
+    stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+    assert stats.counts.model == before + 1  # one model call for both requests
