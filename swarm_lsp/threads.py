@@ -36,6 +36,7 @@ import math
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class Claim:
     role: str
     threads: int
     active: bool  # running a job right now
+    yields: bool = False  # pauses between decodes while an interactive engine runs a job
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +112,58 @@ def load_average() -> float:
         return 0.0
 
 
+class CpuMeter:
+    """Cores other programs kept busy lately: ``/proc/stat`` less this process's own CPU time.
+
+    The load average is a minute long: after a burst of other work ends it still says the
+    cores are taken for tens of seconds, and an editor's engine would run on one thread where
+    two are free. This looks at the last second or so instead (samples taken whenever an
+    engine plans; the first plan has none and falls back to the load average).
+    """
+
+    MIN_WINDOW_S = 0.25  # shorter windows are too noisy to plan with
+    KEEP_S = 2.0
+
+    def __init__(self) -> None:
+        self._samples: list[tuple[float, float, float]] = []  # (time, busy s, own CPU s)
+        self._lock = threading.Lock()
+        try:
+            self._tick = float(os.sysconf("SC_CLK_TCK"))
+        except (AttributeError, ValueError, OSError):
+            self._tick = 100.0
+
+    def _read(self) -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as stat:
+                fields = [float(x) for x in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        if len(fields) < 5:
+            return None
+        busy = (sum(fields) - fields[3] - fields[4]) / self._tick  # less idle and iowait
+        times = os.times()
+        return time.monotonic(), busy, times.user + times.system
+
+    def busy_elsewhere(self) -> float | None:
+        """Cores used by other processes over the last ~second (None: not known yet)."""
+        sample = self._read()
+        if sample is None:
+            return None
+        now = sample[0]
+        with self._lock:
+            self._samples = [s for s in self._samples if now - s[0] <= self.KEEP_S]
+            base = next((s for s in self._samples if now - s[0] >= self.MIN_WINDOW_S), None)
+            if not self._samples or now - self._samples[-1][0] >= 0.05:
+                self._samples.append(sample)
+        if base is None:
+            return None
+        elapsed = now - base[0]
+        return max(0.0, ((sample[1] - base[1]) - (sample[2] - base[2])) / elapsed)
+
+
+METER = CpuMeter()
+
+
 # -- the policy -----------------------------------------------------------------------------
 def plan(
     role: str,
@@ -119,20 +173,36 @@ def plan(
     others: Iterable[Claim],
     own_threads: int = 0,
     fixed: int = 0,
+    busy: float | None = None,
+    pid: int = 0,
 ) -> Budget:
     """The budget for a ``role`` engine given the machine and the other engines' claims.
 
     ``own_threads`` is what this engine itself ran with lately (it is inside the load average
-    and is not someone else's load). ``fixed`` > 0 is a user's explicit thread count: it wins,
-    but a background engine still gets its lower priority.
+    and is not someone else's load). ``busy``, when known, is the cores other processes kept
+    busy over the last second (:class:`CpuMeter`) and replaces the minute-long ``load``;
+    ``pid`` is this process (its own engines are not in ``busy``). ``fixed`` > 0 is a user's
+    explicit thread count: it wins, but a background engine still gets its lower priority.
+    Background engines that yield (pause while an interactive engine runs a job) leave an
+    interactive engine every free core.
     """
     if role not in ROLES:
         raise ValueError(f"unknown inference role {role!r}; expected one of {ROLES}")
     claims = list(others)
-    ours = own_threads + sum(c.threads for c in claims if c.active)
-    external = max(0.0, load - ours)
+    if busy is not None:
+        elsewhere = sum(c.threads for c in claims if c.active and c.pid != pid)
+        external = max(0.0, busy - elsewhere)
+        source = f"{busy:.1f} cores busy elsewhere"
+    else:
+        ours = own_threads + sum(c.threads for c in claims if c.active)
+        external = max(0.0, load - ours)
+        source = f"load {load:.1f}"
     free = max(1, cores - math.floor(external + 0.25))  # a mostly busy core counts as taken
-    busy_background = sum(c.threads for c in claims if c.role == BACKGROUND and c.active)
+    busy_background = sum(
+        c.threads
+        for c in claims
+        if c.role == BACKGROUND and c.active and not (role == INTERACTIVE and c.yields)
+    )
     nice = 0 if role == INTERACTIVE else BACKGROUND_NICE
     if fixed > 0:
         n, reason = fixed, f"fixed at {fixed} by settings"
@@ -140,7 +210,7 @@ def plan(
         peers = 1 + sum(1 for c in claims if c.role == INTERACTIVE and c.active)
         n = max(1, (free - busy_background) // peers)
         reason = (
-            f"{free} of {cores} cores free (load {load:.1f}), {busy_background} to busy "
+            f"{free} of {cores} cores free ({source}), {busy_background} to busy "
             f"background engines, shared by {peers} interactive"
         )
     elif any(c.role == INTERACTIVE for c in claims):
@@ -148,7 +218,7 @@ def plan(
     else:
         n = max(1, free - busy_background)
         reason = (
-            f"{free} of {cores} cores free (load {load:.1f}), {busy_background} to other "
+            f"{free} of {cores} cores free ({source}), {busy_background} to other "
             "busy background engines"
         )
     n = min(n, MAX_THREADS)
@@ -191,6 +261,7 @@ def read_claims(folder: Path | None = None, *, exclude: str = "") -> list[Claim]
                 role=str(raw["role"]),
                 threads=max(1, int(raw["threads"])),
                 active=bool(raw["active"]),
+                yields=bool(raw.get("yields", False)),
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue  # being replaced or not ours: skip it this time
@@ -210,11 +281,21 @@ class Slot:
     millisecond); ``active()`` wraps a job so others see this engine busy.
     """
 
-    def __init__(self, name: str, role: str, *, fixed: int = 0, folder: Path | None = None):
+    def __init__(
+        self,
+        name: str,
+        role: str,
+        *,
+        fixed: int = 0,
+        folder: Path | None = None,
+        yields: bool = False,
+    ):
         if role not in ROLES:
             raise ValueError(f"unknown inference role {role!r}; expected one of {ROLES}")
         self.role = role
         self.fixed = fixed
+        self.yields = yields and role == BACKGROUND
+        self._checked_at = 0.0
         self.key = f"{os.getpid()}-{name}"
         self.folder = folder or claims_dir()
         self._lock = threading.Lock()
@@ -235,6 +316,8 @@ class Slot:
             others=read_claims(self.folder, exclude=self.key),
             own_threads=previous.threads if previous is not None else 0,
             fixed=self.fixed,
+            busy=METER.busy_elsewhere(),
+            pid=os.getpid(),
         )
 
     def _write(self, *, active: bool) -> None:
@@ -244,6 +327,7 @@ class Slot:
             "role": self.role,
             "threads": self.budget.threads,
             "active": active,
+            "yields": self.yields,
         }
         with self._lock:
             try:
@@ -268,6 +352,31 @@ class Slot:
             yield budget
         finally:
             self._write(active=False)
+
+    def interactive_busy(self) -> bool:
+        """An interactive engine (on any process of this machine) is running a job now."""
+        return any(
+            c.role == INTERACTIVE and c.active for c in read_claims(self.folder, exclude=self.key)
+        )
+
+    def yield_to_interactive(self, *, every: float = 0.02, longest: float = 2.0) -> float:
+        """Between two decodes of a yielding background engine: wait while the editor's runs.
+
+        Looks at most every ``every`` seconds (a few small files); waits at most ``longest``
+        seconds at a time, so a stuck claim cannot starve background work. Returns the time
+        spent waiting.
+        """
+        if not self.yields:
+            return 0.0
+        start = time.monotonic()
+        if start - self._checked_at < every:
+            return 0.0
+        self._checked_at = start
+        waited = 0.0
+        while self.interactive_busy() and waited < longest:
+            time.sleep(every)
+            waited = time.monotonic() - start
+        return waited
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

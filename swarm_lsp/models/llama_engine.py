@@ -140,7 +140,10 @@ class LlamaEngine:
     def _slot(self) -> threads.Slot:
         if self.slot is None:
             name = f"{self.model_path.stem}-{id(self):x}"
-            self.slot = threads.Slot(name, self.role, fixed=self.fixed_threads)
+            # A background engine pauses between decodes while an editor's engine runs a job.
+            self.slot = threads.Slot(
+                name, self.role, fixed=self.fixed_threads, yields=self.role == threads.BACKGROUND
+            )
         return self.slot
 
     @property
@@ -331,10 +334,11 @@ class LlamaEngine:
                 now = time.perf_counter()
                 if first is None:
                     first = now
-                if now >= retune_at and self.slot is not None:
+                slot = self.slot
+                if slot is not None and (slot.yield_to_interactive() > 0 or now >= retune_at):
                     # A long job yields to an editor's request that arrived meanwhile.
-                    self._use(self.slot.refresh(active=True))
-                    retune_at = now + RETUNE_EVERY_S
+                    self._use(slot.refresh(active=True))
+                    retune_at = time.perf_counter() + RETUNE_EVERY_S
                 piece = delta(chunk)
                 finish = chunk["choices"][0].get("finish_reason")
                 if piece:
@@ -436,8 +440,9 @@ class LlamaEngine:
         retune_at = [time.perf_counter() + RETUNE_EVERY_S]
 
         def between() -> None:
+            waited = slot.yield_to_interactive()
             now = time.perf_counter()
-            if now >= retune_at[0]:
+            if waited > 0 or now >= retune_at[0]:
                 # A long job yields to an editor's request that arrived meanwhile.
                 self._use(slot.refresh(active=True))
                 retune_at[0] = now + RETUNE_EVERY_S

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,71 @@ def test_lower_priority_touches_only_the_calling_thread() -> None:
     worker.join()
     assert seen == [max(main_before, threads.BACKGROUND_NICE)]
     assert os.getpriority(os.PRIO_PROCESS, 0) == main_before
+
+
+def test_the_last_second_of_cpu_use_wins_over_the_minute_long_load_average() -> None:
+    # Other work ended seconds ago: the load average still says 5, the cores are idle now.
+    assert threads.plan(INTERACTIVE, cores=2, load=5.0, others=[], busy=0.3).threads == 2
+    assert threads.plan(INTERACTIVE, cores=2, load=0.0, others=[], busy=1.9).threads == 1
+    # Another process's busy engine is in ``busy`` and is accounted for by its claim.
+    worker = Claim(key="w", pid=os.getpid() + 1, role=BACKGROUND, threads=1, active=True)
+    assert threads.plan(INTERACTIVE, cores=4, load=0.0, others=[worker], busy=1.0).threads == 3
+
+
+def test_a_background_engine_that_yields_leaves_the_editor_every_core() -> None:
+    worker = Claim(key="w", pid=os.getpid(), role=BACKGROUND, threads=1, active=True, yields=True)
+    assert threads.plan(INTERACTIVE, cores=2, load=0.0, others=[worker]).threads == 2
+    # One that cannot pause (an embedder inside torch) keeps its core.
+    embedder = claim("embedder", BACKGROUND, 1, True)
+    assert threads.plan(INTERACTIVE, cores=2, load=0.0, others=[worker, embedder]).threads == 1
+
+
+def test_a_yielding_background_slot_waits_while_the_editor_runs_a_job(tmp_path: Path) -> None:
+    editor = threads.Slot("completion", INTERACTIVE, folder=tmp_path)
+    worker = threads.Slot("ask", BACKGROUND, folder=tmp_path, yields=True)
+    assert worker.yield_to_interactive(every=0.0) == 0.0  # nobody to wait for
+    started, release = threading.Event(), threading.Event()
+
+    def job() -> None:
+        with editor.active():
+            started.set()
+            release.wait(5)
+
+    runner = threading.Thread(target=job)
+    runner.start()
+    started.wait(5)
+    time.sleep(0.02)  # past the throttle of the first look (at most one look per 10 ms)
+    threading.Timer(0.2, release.set).start()
+    waited = worker.yield_to_interactive(every=0.01)
+    runner.join()
+    assert 0.1 <= waited < 2.0
+    # A slot that does not yield never waits.
+    other = threads.Slot("embedder", BACKGROUND, folder=tmp_path)
+    with editor.active():
+        assert other.yield_to_interactive(every=0.0) == 0.0
+    for slot in (editor, worker, other):
+        slot.close()
+
+
+def test_cpu_meter_counts_other_processes_not_this_one() -> None:
+    meter = threads.CpuMeter()
+    if meter.busy_elsewhere() is None and not Path("/proc/stat").exists():
+        pytest.skip("no /proc/stat on this system")
+    before = os.times()
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass",
+        ],
+        check=True,
+    )
+    assert child.returncode == 0
+    after = os.times()
+    child_cpu = (after.children_user + after.children_system) - (
+        before.children_user + before.children_system
+    )
+    busy = meter.busy_elsewhere()
+    assert busy is not None
+    # The child's CPU time is someone else's; /proc/stat counts it (to a clock tick).
+    assert busy * (after.elapsed - before.elapsed) >= child_cpu - 0.05
