@@ -105,6 +105,11 @@ _ADDED_COLUMNS = {
     "owner": "TEXT NOT NULL DEFAULT ''",
 }
 _JSON_COLUMNS = {"metadata", "manifest", "route", "result_stats"}
+_INSERT = f"INSERT INTO tasks ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":")) if value else "{}"
 
 
 def _row_to_record(row: sqlite3.Row) -> TaskRecord:
@@ -229,15 +234,12 @@ class TaskStore:
         self._db.execute(f"RELEASE {name}")
 
     def insert(self, record: TaskRecord) -> None:
-        values = []
-        for name in _COLUMNS:
-            value = getattr(record, name)
-            if name in _JSON_COLUMNS:
-                value = json.dumps(value, separators=(",", ":"))
-            values.append(value)
-        marks = ",".join("?" * len(_COLUMNS))
+        values = [
+            (_json(getattr(record, name)) if name in _JSON_COLUMNS else getattr(record, name))
+            for name in _COLUMNS
+        ]
         self._join_group()
-        self._db.execute(f"INSERT INTO tasks ({','.join(_COLUMNS)}) VALUES ({marks})", values)
+        self._db.execute(_INSERT, values)
 
     def update(self, task_id: str, **fields: Any) -> None:
         if not fields:

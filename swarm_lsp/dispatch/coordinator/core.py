@@ -330,10 +330,16 @@ class Coordinator:
     def visible(self, task_id: str, principal: Principal) -> bool:
         """Whether ``principal`` may see (read, follow, cancel) the task; False if unknown."""
         active = self.active.get(task_id)
-        record = active.record if active is not None else self.store.get(task_id)
-        if record is None:
-            return False
-        return principal.sees_all or record.owner == principal.id
+        if active is not None:
+            owner: str | None = active.record.owner
+        else:  # finished: a moment ago (in memory), or longer ago (in the store)
+            owner = self.results.finished_owner(task_id)
+            if owner is None:
+                record = self.store.get(task_id)
+                if record is None:
+                    return False
+                owner = record.owner
+        return principal.sees_all or owner == principal.id
 
     def leased_blobs(self, identity: str) -> set[str]:
         """The blobs that tasks leased to ``identity``'s sessions name."""

@@ -53,7 +53,8 @@ def not_found(task_id: str) -> pb.TaskResult:
 
 class ResultLog:
     def __init__(self) -> None:
-        self._finished: collections.OrderedDict[str, tuple[list[pb.TaskResult], int]] = (
+        # task id -> (its results, their bytes, its owner)
+        self._finished: collections.OrderedDict[str, tuple[list[pb.TaskResult], int, str]] = (
             collections.OrderedDict()
         )
         self._finished_bytes = 0
@@ -75,19 +76,24 @@ class ResultLog:
     def remember(self, active: ActiveTask, final: pb.TaskResult) -> None:
         """Late followers still get the partial results of a task that finished a moment ago."""
         size = active.history_bytes + len(final.text) + len(final.data)
-        self._finished[active.record.id] = ([*active.history, final], size)
+        self._finished[active.record.id] = ([*active.history, final], size, active.record.owner)
         self._finished_bytes += size
         while self._finished and (
             len(self._finished) > FINISHED_HISTORY_TASKS
             or self._finished_bytes > FINISHED_HISTORY_BYTES
         ):
-            _, (_, dropped) = self._finished.popitem(last=False)
+            _, (_, dropped, _) = self._finished.popitem(last=False)
             self._finished_bytes -= dropped
 
     def finished(self, task_id: str) -> list[pb.TaskResult]:
         """Every result of a task that finished recently (empty if not remembered)."""
         entry = self._finished.get(task_id)
         return entry[0] if entry is not None else []
+
+    def finished_owner(self, task_id: str) -> str | None:
+        """The owner of a task that finished recently (None if not remembered)."""
+        entry = self._finished.get(task_id)
+        return entry[2] if entry is not None else None
 
     def follow(
         self,
