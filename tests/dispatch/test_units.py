@@ -20,10 +20,12 @@ from swarm_lsp.dispatch.snapshot import (
     manifest_of,
     materialise,
 )
-from swarm_lsp.dispatch.store import TaskRecord, TaskStore
+from swarm_lsp.dispatch.store import BACKSTOP_PAGES, TaskRecord, TaskStore
 from swarm_lsp.errors import CompressionError, RoutingTableError, UnknownTaskTypeError, WorkerError
 from swarm_lsp.workers import registry
 from swarm_lsp.workers.base import TaskRequest
+
+from .conftest import wait_until
 
 # -- codec -------------------------------------------------------------------------------
 
@@ -261,6 +263,27 @@ def _queued(task_id: str) -> TaskRecord:
         route={},
         state="QUEUED",
     )
+
+
+async def test_store_wal_is_checkpointed_by_a_thread_not_by_commits(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.sqlite3"
+    store = TaskStore(path)
+    store.group_commits(asyncio.get_running_loop())
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == BACKSTOP_PAGES
+
+    def in_database_file() -> int:  # the main file only, without the WAL
+        with contextlib.closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as db:
+            try:
+                return int(db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0])
+            except sqlite3.OperationalError:  # not even the table is copied there yet
+                return 0
+
+    store.insert(_queued("a"))
+    assert await store.durable()
+    await wait_until(lambda: in_database_file() == 1, timeout=10)
+    thread = store._checkpointer._thread  # type: ignore[union-attr]
+    store.close()
+    assert not thread.is_alive()
 
 
 async def test_store_writes_of_one_loop_pass_share_one_commit(tmp_path: Path) -> None:
