@@ -33,6 +33,7 @@ class ModelSettings:
     completion_max_tokens: int = 48
     completion_max_lines: int = 4
     completion_timeout_ms: int = 3000
+    completion_speculate: bool = True  # after a suggestion, compute the one after it
     chat_max_tokens: int = 256
     temperature: float = 0.0
     endpoint_url: str = ""  # self-hosted OpenAI-compatible endpoint for big-model work

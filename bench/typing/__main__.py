@@ -162,16 +162,21 @@ def apply(doc: list[str], piece: str, row: int, col: int) -> tuple[int, int]:
 
 
 class Swarm:
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str], speculate: bool = True) -> None:
         self.root = root
         self.env = env
+        self.speculate = speculate
         self.client = LanguageClient("swarm-typing-bench", "0.1")
         self.version = 1
 
     async def start(self, path: Path, text: str) -> str:
         await self.client.start_io(sys.executable, "-m", "swarm_lsp.cli", "serve", env=self.env)
         options = {
-            "models": {"completionMaxTokens": MAX_TOKENS, "completionTimeoutMs": 60_000},
+            "models": {
+                "completionMaxTokens": MAX_TOKENS,
+                "completionTimeoutMs": 60_000,
+                "completionSpeculate": self.speculate,
+            },
             "swarm": {"autostart": False},
         }
         await self.client.initialize_async(
@@ -302,7 +307,9 @@ class LlamaServer:
             self.proc.wait(10)
 
 
-async def session(args: argparse.Namespace, ask: bool, workdir: Path) -> dict[str, Any]:
+async def session(
+    args: argparse.Namespace, ask: bool, workdir: Path, speculate: bool = True
+) -> dict[str, Any]:
     import click
 
     source = Path(click.__file__).resolve().parent
@@ -320,7 +327,7 @@ async def session(args: argparse.Namespace, ask: bool, workdir: Path) -> dict[st
         )
         assert asker.stdout is not None
         asker.stdout.readline()  # loaded
-    swarm = Swarm(root, env)
+    swarm = Swarm(root, env, speculate)
     with_llama = "llama-server" in args.engines
     llama = (
         LlamaServer(
@@ -372,6 +379,7 @@ async def session(args: argparse.Namespace, ask: bool, workdir: Path) -> dict[st
         "results": results,
         "typed_start": typed_start,
         "ask": ask,
+        "speculate": speculate,
         "ask_rate": ask_rate,
         "keys": len(keys),
     }
@@ -387,8 +395,9 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
         "",
         "| engine | concurrent local ask | cold first request ms | warm p50 ms | warm p95 ms "
         "| model calls p50 / p95 ms | requests re-evaluating > 100 tokens "
-        "| typed-ahead: answered without the model / user typed the suggestion's start |",
-        "|---|---|---|---|---|---|---|---|",
+        "| typed-ahead: answered without the model / user typed the suggestion's start "
+        "| other answers without the model (speculated or cached) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         for engine, rows in run["results"].items():
@@ -396,14 +405,19 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
             warm = [r["ms"] for r in rows[1:]]
             breaks = sum(1 for r in rows if r["evaluated"] > 100)
             reused = sum(1 for r in rows if r["reuse"] == "typed-ahead")
+            cached = sum(1 for r in rows if r["reuse"] == "cached")
             typed = run["typed_start"][engine]
-            ahead = f"{reused} / {typed}" if engine == "swarm-lsp" else f"n/a / {typed}"
+            swarm = engine == "swarm-lsp"
+            ahead = f"{reused} / {typed}" if swarm else f"n/a / {typed}"
             model = [r["ms"] for r in rows[1:] if r["reuse"] is None]
+            label = engine
+            if swarm and "speculate" in run:
+                label += " (speculating)" if run["speculate"] else " (no speculation)"
             lines.append(
-                f"| {engine} | {'yes' if run['ask'] else 'no'} | {cold:,.0f} | "
+                f"| {label} | {'yes' if run['ask'] else 'no'} | {cold:,.0f} | "
                 f"{statistics.median(warm):,.0f} | {pct(warm, 95):,.0f} | "
                 f"{statistics.median(model):,.0f} / {pct(model, 95):,.0f} | {breaks} / {len(rows)} "
-                f"| {ahead} |"
+                f"| {ahead} | {cached if swarm else 'n/a'} |"
             )
     for run in runs:
         if run["ask_rate"]:
@@ -415,7 +429,8 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
     lines += [
         "",
         f"Command: `.venv/bin/python bench/typing --llama-dir {args.llama_dir} "
-        f"--sessions {args.sessions} --ask {args.ask} --pause {args.pause} --lines {args.lines} "
+        f"--sessions {args.sessions} --ask {args.ask} --speculate {args.speculate} "
+        f"--pause {args.pause} --lines {args.lines} "
         f"--engines {' '.join(args.engines)}`; "
         f"machine: {load}.",
     ]
@@ -427,6 +442,12 @@ async def main() -> None:
     parser.add_argument("--llama-dir", type=Path, default=Path("/tmp/swarm-bench-llama"))
     parser.add_argument("--sessions", type=int, default=1)
     parser.add_argument("--ask", choices=["no", "yes", "both"], default="both")
+    parser.add_argument(
+        "--speculate",
+        choices=["on", "off", "both"],
+        default="on",
+        help="swarm-lsp computes the completion after a shown suggestion (completionSpeculate)",
+    )
     parser.add_argument("--pause", type=float, default=0.15)
     parser.add_argument("--think", type=float, default=2.0, help="seconds before the first key")
     parser.add_argument("--lines", type=int, default=40, help="llama-server's prefix lines")
@@ -445,15 +466,18 @@ async def main() -> None:
         print(summarise(json.loads(args.from_json.read_text()), args, "(saved run)"))
         return
     modes = {"no": [False], "yes": [True], "both": [False, True]}[args.ask]
+    speculations = {"on": [True], "off": [False], "both": [False, True]}[args.speculate]
     load = (
         f"{platform.machine()}, {os.cpu_count()} cores, `uptime` load at start "
         f"{os.getloadavg()[0]:.2f}"
     )
     runs = []
     with tempfile.TemporaryDirectory(prefix="swarm-typing-") as tmp:
-        for _ in range(args.sessions):
+        for n in range(args.sessions):
             for ask in modes:
-                runs.append(await session(args, ask, Path(tmp)))
+                # Alternate which speculation setting goes first from one session to the next.
+                for speculate in speculations if n % 2 == 0 else speculations[::-1]:
+                    runs.append(await session(args, ask, Path(tmp), speculate))
     load += f", at end {os.getloadavg()[0]:.2f}"
     report = summarise(runs, args, load)
     print(report)

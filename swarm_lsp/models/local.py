@@ -183,11 +183,14 @@ class LocalModels:
         max_tokens: int | None = None,
         names: Sequence[str] = (),
         heal: bool = True,
+        speculative: bool = False,
     ) -> Completion:
         """Complete at the cursor between ``prefix`` and ``suffix``; newest per ``key`` wins.
 
         A partial word before the cursor is healed (continuation prompts only) and ``names``
-        that continue it are favoured; the result never repeats the partial word.
+        that continue it are favoured; the result never repeats the partial word. A
+        ``speculative`` completion (for a cursor the user may reach next) gives way to any
+        other request for the model.
         """
         settings = self.settings
 
@@ -228,7 +231,9 @@ class LocalModels:
                 text, generation.text, generation, engine.name, fim_tokens is not None
             )
 
-        return await self.completion.run(work, key=key)
+        # A speculation never supersedes the document's real request; a newer one replaces it.
+        job_key = f"{key}\x00speculative" if speculative else key
+        return await self.completion.run(work, key=job_key, background=speculative)
 
     async def chat(
         self, messages: list[dict[str, str]], *, on_token: Callable[[str], None] | None = None

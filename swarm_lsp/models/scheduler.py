@@ -4,7 +4,9 @@ A ``ModelScheduler`` owns a thread that runs jobs on one engine. A job submitted
 ``key`` (a document URI for completions) supersedes every older job with the same key: a
 queued one is dropped (its awaiter gets ``GenerationCancelled``) and a running one is told to
 stop. A job whose awaiting coroutine is cancelled (``$/cancelRequest``) is dropped or stopped
-the same way, so a cancelled request frees the model at once.
+the same way, so a cancelled request frees the model at once. A *background* job (a
+speculative completion) gives way to any other job: submitting one drops or stops every
+background job.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class _Job(Generic[E]):
     fn: Callable[[E, threading.Event], Any]
     future: concurrent.futures.Future[Any]
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
+    background: bool = False
 
 
 class ModelScheduler(Generic[E]):
@@ -54,18 +57,29 @@ class ModelScheduler(Generic[E]):
         with self._cond:
             return len(self._pending) + (1 if self._running else 0)
 
-    def submit(self, fn: Callable[[E, threading.Event], T], key: str | None = None) -> _Job[E]:
+    def submit(
+        self,
+        fn: Callable[[E, threading.Event], T],
+        key: str | None = None,
+        *,
+        background: bool = False,
+    ) -> _Job[E]:
         """Queue ``fn(engine, cancel_event)``; returns the job (its ``future`` has the result)."""
-        job: _Job[E] = _Job(next(self._seq), key, fn, concurrent.futures.Future())
+        job: _Job[E] = _Job(
+            next(self._seq), key, fn, concurrent.futures.Future(), background=background
+        )
         with self._cond:
             if self._closed:
                 raise GenerationCancelled(f"{self.name}: scheduler is shut down")
-            if key is not None:
-                for old in [j for j in self._pending if j.key == key]:
-                    self._pending.remove(old)
-                    old.future.set_exception(GenerationCancelled("superseded by a newer request"))
-                if self._running is not None and self._running.key == key:
-                    self._running.cancel.set()
+
+            def superseded(old: _Job[E]) -> bool:
+                return (key is not None and old.key == key) or (not background and old.background)
+
+            for old in [j for j in self._pending if superseded(j)]:
+                self._pending.remove(old)
+                old.future.set_exception(GenerationCancelled("superseded by a newer request"))
+            if self._running is not None and superseded(self._running):
+                self._running.cancel.set()
             self._pending.append(job)
             self._cond.notify()
         return job
@@ -79,9 +93,15 @@ class ModelScheduler(Generic[E]):
                 if not job.future.done():
                     job.future.set_exception(GenerationCancelled("cancelled"))
 
-    async def run(self, fn: Callable[[E, threading.Event], T], key: str | None = None) -> T:
+    async def run(
+        self,
+        fn: Callable[[E, threading.Event], T],
+        key: str | None = None,
+        *,
+        background: bool = False,
+    ) -> T:
         """Run ``fn`` on the engine thread and await its result; cancellation stops it."""
-        job = self.submit(fn, key)
+        job = self.submit(fn, key, background=background)
         try:
             return await asyncio.wrap_future(job.future)
         except asyncio.CancelledError:

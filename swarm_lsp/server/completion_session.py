@@ -68,7 +68,7 @@ class CompletionSession:
         self.in_flight: dict[str, int] = {}  # requests (completions, asked-for warms) per document
         self.completing: dict[str, int] = {}  # completions in flight per document
         self._shared: dict[Key, _Shared] = {}  # model calls in flight, by cursor
-        self.counts = {"model": 0, "typed-ahead": 0, "cached": 0, "warm": 0}
+        self.counts = {"model": 0, "typed-ahead": 0, "cached": 0, "warm": 0, "speculative": 0}
 
     # -- prompt ------------------------------------------------------------------------------
     def windows(self) -> CompletionWindows | None:
@@ -211,7 +211,36 @@ class CompletionSession:
         if not result.text.strip():
             return None
         self.cache.put(uri, cursor.prefix, line_rest, result.text)
+        if ls.models.settings.completion_speculate:
+            ls.spawn(self.speculate(uri, cursor.prefix, line_rest, prompt, result.text))
         return Answer(result.text, cursor.word, result.model, "model", prompt.names)
+
+    async def speculate(
+        self, uri: str, prefix: str, line_rest: str, prompt: Prompt, shown: str
+    ) -> str | None:
+        """Compute the completion after ``shown`` is accepted (or typed), while nothing waits.
+
+        llama.vim does the same: the next request, at the end of the suggestion, is then a
+        cache hit. The model gives the job up for any real request.
+        """
+        after = prefix + shown
+        if self.cache.lookup(uri, after, line_rest) is not None:
+            return None
+        try:
+            result = await self.ls.models.complete(
+                key=uri,
+                preamble=prompt.preamble,
+                prefix=prompt.prefix + shown,
+                suffix=prompt.suffix,
+                speculative=True,
+            )
+        except (GenerationCancelled, ModelError):
+            return None  # a real request came: it has the model
+        if not result.text.strip() or uri not in self.ls.workspace.text_documents:
+            return None
+        self.cache.put(uri, after, line_rest, result.text)
+        self.counts["speculative"] += 1
+        return result.text
 
     # -- warming between requests ------------------------------------------------------------
     def schedule_warm(self, uri: str, delay: float, *, stale: bool) -> None:

@@ -83,3 +83,21 @@ def test_line_by_line_token_counts_match_the_tokenizer_closely() -> None:
     assert abs(counted - exact) <= text.count("\n")
     assert models.count_tokens(text) == counted  # served from the cache the second time
     models.close()
+
+
+async def test_a_background_job_gives_way_to_any_other_job() -> None:
+    scheduler: ModelScheduler[object] = ModelScheduler(object(), "test")
+    started = threading.Event()
+    speculation = scheduler.submit(blocking_job(started), key="doc#next", background=True)
+    await asyncio.to_thread(started.wait, 5)
+    queued = scheduler.submit(lambda e, c: "later", key="other#next", background=True)
+    # A background job never stops another background job of another key ...
+    assert not speculation.cancel.is_set()
+    # ... and any foreground job stops the running one and drops the queued one.
+    real = scheduler.submit(lambda e, c: "real", key="other-doc")
+    with pytest.raises(GenerationCancelled):
+        speculation.future.result(timeout=5)
+    with pytest.raises(GenerationCancelled, match="superseded"):
+        queued.future.result(timeout=5)
+    assert real.future.result(timeout=5) == "real"
+    scheduler.close()

@@ -245,3 +245,33 @@ async def test_an_inline_request_never_cancels_a_completion_list_at_the_same_cur
         await asyncio.wrap_future(ghost_future)
     stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
     assert stats.counts.model == before + 1  # one model call for both requests
+
+
+async def test_the_completion_after_a_shown_suggestion_is_ready_when_it_is_accepted(
+    client: LanguageClient, sample_project: Path
+) -> None:
+    # Suggestions of 3 tokens end mid-line, where a next one exists (after a finished line
+    # the next would start a dedented line: nothing to show).
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"models": {"completionMaxTokens": 3}})
+    )
+    source = "def area(width, height):\n    return "
+    uri = open_doc(client, sample_project / "speculate.py", source)
+    first = await client.text_document_inline_completion_async(inline_params(uri, 1, 11))
+    assert isinstance(first, types.InlineCompletionList) and first.items
+    shown = first.items[0].insert_text
+    assert isinstance(shown, str) and shown.strip() and "\n" not in shown
+    # The speculation runs while nothing else asks; a request at the same cursor (a cache
+    # hit, no model call) reports the counts.
+    for _ in range(200):
+        await client.text_document_inline_completion_async(inline_params(uri, 1, 11))
+        stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+        if stats.counts.speculative:
+            break
+        await asyncio.sleep(0.05)
+    assert stats.counts.speculative == 1
+    insert(client, uri, 2, 1, 11, shown)  # Tab: the suggestion accepted
+    await client.text_document_inline_completion_async(inline_params(uri, 1, 11 + len(shown)))
+    stats = await client.protocol.send_request_async("swarm/debug/lastCompletion", None)
+    assert stats.reuse == "cached"
+    assert stats.counts.model == 1  # the answer after the suggestion took no model call
