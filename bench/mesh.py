@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.mesh.test_mesh_netns import MeshNetwork  # noqa: E402
+from tests.mesh.netmesh import MeshNetwork  # noqa: E402
 from tests.multihost.conftest import Agent  # noqa: E402
 
 HOSTS = ("p1", "p2", "p3", "p4")
@@ -102,7 +102,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=800)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="swmesh-bench-"))
-    with MeshNetwork() as net:
+    with MeshNetwork("swmesh", "10.215.0") as net:
         addresses = {h: net.add_host(h) for h in (*HOSTS, "cli")}
         cli = [sys.executable, "-m", "swarm_lsp.cli", "certs", "--out", str(root / "certs")]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}

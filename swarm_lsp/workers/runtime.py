@@ -271,6 +271,8 @@ class WorkerRuntime:
         self._contact = 0.0
         self.rtt_ms = 0
         self.fenced = 0  # times this worker stopped its tasks for want of the coordinator
+        self._acknowledged = False  # this session's first heartbeat is (leases start only then)
+        self._held: list[pb.LeaseTask] = []  # leases waiting for that acknowledgement
 
     def load_handlers(self) -> None:
         """Load every role's handler now, so a missing role fails before we register."""
@@ -464,6 +466,13 @@ class WorkerRuntime:
             self.connected.set()
             self._reconnect.succeeded()
             log.info("registered with %s as %s", self.coordinator, self.worker_id)
+            # The session's start is no bound on when the coordinator heard us (the connection
+            # may have taken longer than the fence, e.g. through a healing partition), so the
+            # fence's clock starts now, and no lease starts before the first heartbeat is
+            # acknowledged: from then on the clock runs on acknowledged send times again.
+            self._contact = time.monotonic()
+            self._acknowledged = False
+            self._send_heartbeat()
             heartbeat = asyncio.create_task(self._heartbeats(interval))
             lease_ms = first.registered.lease_timeout_ms or 2000
             fence_s = (first.registered.fence_ms or lease_ms * 7 // 10) / 1000
@@ -488,6 +497,8 @@ class WorkerRuntime:
                     "tasks stopped (fenced)"
                 )
         finally:
+            self._held.clear()  # never started: the coordinator takes them back
+            self._acknowledged = False
             outbox.put_nowait(None)
             if heartbeat is not None:
                 heartbeat.cancel()
@@ -551,6 +562,11 @@ class WorkerRuntime:
         self.rtt_ms = max(1, round((time.monotonic() - sent) * 1000))
         for beat in [b for b in self._beats_sent if b <= sequence]:
             del self._beats_sent[beat]
+        if not self._acknowledged:
+            self._acknowledged = True
+            held, self._held = self._held, []
+            for lease in held:
+                self._start(lease)
 
     def _on_message(self, message: pb.CoordinatorMessage) -> None:
         body = message.WhichOneof("body")
@@ -571,6 +587,9 @@ class WorkerRuntime:
 
     def _start(self, lease: pb.LeaseTask) -> None:
         task_id = lease.task.id
+        if not self._acknowledged:
+            self._held.append(lease)  # until the session's first heartbeat is acknowledged
+            return
         if task_id in self._running:
             return
         cancel = asyncio.Event()

@@ -1,9 +1,11 @@
-"""Mesh peers in network namespaces on a bridge (root only), shared by the tests/mesh modules.
+"""Mesh peers in network namespaces on a bridge (root only), shared by the tests/mesh modules
+and bench/mesh.py.
 
-The multi-host helper's ``Network`` under another prefix and subnet per module (``swmesh``,
-``swlsp``…: every name also carries the test process's pid, so runs never clash and leftovers of
-a crashed run are removed), and ``Mesh``: ``swarm-lsp node`` processes in those namespaces,
-their views (``mesh.json``), and the multi-host tests' client agent.
+The multi-host helper's ``Network`` (``tests/multihost/netns.py``) under another prefix and
+subnet per module (``swmesh``, ``swlsp``…: every name also carries the test process's pid, so
+runs never clash and leftovers of a crashed run are removed), and ``Mesh``: ``swarm-lsp node``
+processes in those namespaces, their views (``mesh.json``) and logs, and the multi-host tests'
+client agent.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.multihost import netns
 from tests.multihost.conftest import Agent
 from tests.multihost.netns import Network
 
@@ -38,49 +38,11 @@ def tls_env(certs: Path, name: str) -> dict[str, str]:
     }
 
 
-def _remove_leftovers(prefix: str) -> None:
-    """Namespaces and links of earlier runs under ``prefix`` whose process is gone."""
-    for line in netns._ip("netns", "list", check=False).splitlines():
-        match = re.fullmatch(rf"{prefix}-(\d+)-\w+", line.split()[0] if line.split() else "")
-        if match and not netns._alive(int(match.group(1))):
-            netns._kill_namespace(match.group(0))
-    for line in netns._ip("-o", "link", "show", check=False).splitlines():
-        match = re.match(rf"\d+: ({prefix}(\d+)[a-z]\d*)[@:]", line)
-        if match and not netns._alive(int(match.group(2))):
-            netns._ip("link", "del", match.group(1), check=False)
-
-
 class MeshNetwork(Network):
-    """The multi-host helper's bridge and namespaces, under this module's names and subnet."""
+    """The multi-host helper's bridge and namespaces, under a mesh module's prefix and subnet."""
 
     def __init__(self, prefix: str, subnet: str) -> None:
-        super().__init__()
-        self.prefix, self.subnet = prefix, subnet
-        self.bridge = f"{prefix}{self.pid}b"
-
-    def __enter__(self) -> MeshNetwork:
-        _remove_leftovers(self.prefix)
-        netns._ip("link", "add", self.bridge, "type", "bridge")
-        netns._ip("link", "set", self.bridge, "up")
-        return self
-
-    def add_host(self, host: str) -> str:
-        index = len(self.hosts) + 1
-        ns = f"{self.prefix}-{self.pid}-{host}"
-        veth, peer = f"{self.prefix}{self.pid}h{index}", f"{self.prefix}{self.pid}p{index}"
-        address = f"{self.subnet}.{index}"
-        self.hosts[host] = (ns, veth, address)
-        ip = netns._ip
-        ip("netns", "add", ns)
-        ip("link", "add", veth, "type", "veth", "peer", "name", peer)
-        ip("link", "set", veth, "master", self.bridge)
-        ip("link", "set", veth, "up")
-        ip("link", "set", peer, "netns", ns)
-        ip("-n", ns, "link", "set", peer, "name", "eth0")
-        ip("-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
-        ip("-n", ns, "link", "set", "eth0", "up")
-        ip("-n", ns, "link", "set", "lo", "up")
-        return address
+        super().__init__(prefix, subnet)
 
 
 class Mesh:
@@ -99,9 +61,10 @@ class Mesh:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.agents: dict[str, Agent] = {}
 
-    def start(self, host: str, certs: Path) -> None:
+    def start(self, host: str, certs: Path, env: dict[str, str] | None = None) -> None:
+        """``swarm-lsp node`` in ``host``'s namespace (``env``: more environment)."""
         address = self.net.address(host)
-        env = tls_env(certs, address)
+        env = {**tls_env(certs, address), **(env or {})}
         args = ["node", "--listen", f"{address}:{PORT}", "--name", host, "--no-local-fallback"]
         for role in self.roles.get(host, ("echo",)):
             args += ["--role", role]
@@ -128,21 +91,28 @@ class Mesh:
         return set()
 
     def log(self, host: str) -> str:
-        return (self.root / f"{host}.log").read_text(errors="replace")
+        path = self.root / f"{host}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def ignored(self, host: str, other: str) -> list[str]:
+        """``host``'s 'mesh: ignoring' lines about the peer in namespace ``other``."""
+        address = f"{self.net.address(other)}:{PORT}"
+        return [
+            line
+            for line in self.log(host).split("\n")
+            if "mesh: ignoring" in line and address in line
+        ]
 
     def ignored_rogue(self, host: str) -> int:
         """How many 'mesh: ignoring' lines ``host`` logged about the foreign peer."""
-        rogue = f"{self.net.address('rogue')}:{PORT}"
-        return sum(
-            "mesh: ignoring" in line and rogue in line for line in self.log(host).split("\n")
-        )
+        return len(self.ignored(host, "rogue"))
 
     def wait(self, predicate: object, timeout: float, what: str) -> float:
         """Seconds until ``predicate()`` held; fails with the views after ``timeout``."""
         started = time.monotonic()
         while not predicate():  # type: ignore[operator]
             if time.monotonic() - started > timeout:
-                views = {h: sorted(self.view(h)) for h in self.procs}
+                views = {h: sorted(self.view(h)) for h in self.procs if "agent" not in h}
                 pytest.fail(f"{what} within {timeout}s; views {views}")
             time.sleep(0.05)
         return time.monotonic() - started
@@ -176,3 +146,8 @@ class Mesh:
         for proc in self.procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
+
+
+def machines(agent: Agent) -> set[str]:
+    """The names of the machines working for the peer ``agent`` dials."""
+    return {m["name"] for m in agent.call(op="status")["machines"]}

@@ -2,10 +2,13 @@
 
 Four ``swarm-lsp node`` peers with different roles and no addresses configured find each other
 over mDNS and keep each other by gRPC health over mTLS; a peer with a certificate from another
-CA is ignored (one log line); a SIGKILLed peer, or one whose cable is cut, is gone from every
-view within 3 s (and a healed cable merges the views again); a fifth peer that joins is seen
-and works for the others; a task submitted to any peer runs on a peer with its role, and is
-re-run on another when the machine running it dies, which leaves no ghost.
+CA, and one on an address the user does not own (with a certificate from our CA, reachable),
+are ignored (one log line each); a SIGKILLed peer, or one whose cable is cut, is gone from
+every view within 3 s (and a healed cable merges the views again); a fifth peer that joins is
+seen and works for the others; a task submitted to any peer runs on a peer with its role; a
+partition that cuts off the machine running a task has the owner re-run it elsewhere, fences
+the stale run and heals without a second completion; a machine that dies mid-task has its task
+re-run on another, and leaves no ghost.
 Peers run without the local fallback worker (membership is under test, and each fallback
 worker is one more process on a 2-core CI machine).
 """
@@ -16,24 +19,31 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.mesh.netmesh import PORT, ROOT, Mesh, MeshNetwork
+from swarm_lsp.dispatch.coordinator.fencing import fence_ms
+from tests.mesh.netmesh import PORT, ROOT, Mesh, MeshNetwork, machines
 from tests.multihost import netns
 from tests.multihost.conftest import Agent
 from tests.multihost.netns import available
 
 pytestmark = [pytest.mark.skipif(bool(available()), reason=available() or ""), pytest.mark.slow]
 
-PREFIX = "swmesh"
-SUBNET = "10.215.0"
 DEAD_BOUND_S = 3.0
+LEASE_TIMEOUT_MS = 2000  # the node's default
+SLACK_S = 0.6  # timer slack on a loaded 2-core machine
 # Advertised roles; only the echo/sleep peers run workers (for every peer): light processes.
 WORKING = ("echo", "sleep")
 ROLES = {"n1": ("refactor",), "n2": WORKING, "n3": ("test",), "n4": ("research",), "n5": WORKING}
+PREFIX = "swmesh"
+SUBNET = "10.215.0"
+# Not an address the user owns (TEST-NET-1: neither loopback, private nor link-local), on the
+# bridge with an on-link route both ways: only the locality guard keeps it out.
+FAR = "192.0.2.9"
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +51,13 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     root = tmp_path_factory.mktemp("mesh")
     with MeshNetwork(PREFIX, SUBNET) as net:
         hosts = {h: net.add_host(h) for h in ("n1", "n2", "n3", "n4", "n5", "rogue", "cli")}
+        hosts["far"] = net.add_host("far", FAR)
+        net.route("far", f"{net.subnet}.0/24")
+        for host in ("n1", "n2", "n3", "n4", "n5"):
+            net.route(host, f"{FAR}/32")
         cli = [sys.executable, "-m", "swarm_lsp.cli", "certs"]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        ours = [f"--host={hosts[h]}" for h in ("n1", "n2", "n3", "n4", "n5")]
+        ours = [f"--host={hosts[h]}" for h in ("n1", "n2", "n3", "n4", "n5", "far")]
         making = [
             subprocess.Popen([*cli, "--out", str(root / "certs"), *ours], env=env),
             subprocess.Popen([*cli, "--out", str(root / "foreign"), "--host", hosts["rogue"]]),
@@ -56,6 +70,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
             for host in ("n1", "n2", "n3", "n4"):
                 mesh.start(host, root / "certs")
             mesh.start("rogue", root / "foreign")
+            # The far peer owns its address (swarm.allowedHosts), so it runs and advertises.
+            allowed = {"SWARM_LSP_SWARM__ALLOWED_HOSTS": f"{FAR}/32"}
+            mesh.start("far", root / "certs", allowed)
             yield mesh
         finally:
             mesh.stop_all()
@@ -64,17 +81,25 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 FOUR = {"n1", "n2", "n3", "n4"}
 
 
-def test_four_peers_find_each_other_and_ignore_a_foreign_certificate(mesh: Mesh) -> None:
+def test_four_peers_find_each_other_and_ignore_foreign_and_non_owned_peers(mesh: Mesh) -> None:
     mesh.wait(
         lambda: all(mesh.view(h) == FOUR - {h} for h in FOUR),
         90,
         "the four peers did not all see each other (and only each other)",
     )
     mesh.wait(
-        lambda: all(mesh.ignored_rogue(h) for h in FOUR), 30, "the foreign peer was not judged"
+        lambda: all(mesh.ignored(h, "rogue") and mesh.ignored(h, "far") for h in FOUR),
+        30,
+        "the foreign and the non-owned peers were not judged",
     )
-    assert all("rogue" not in mesh.view(h) for h in FOUR)
+    assert all({"rogue", "far"}.isdisjoint(mesh.view(h)) for h in FOUR)
     assert mesh.view("rogue") == set()  # and it sees none of us: our certificates are foreign
+    # The far peer (a certificate from our CA, reachable) is refused for its address alone,
+    # before any connection, and in one line; ours refuse its calls likewise.
+    for host in FOUR:
+        (line,) = mesh.ignored(host, "far")
+        assert "not an address you own" in line, line
+    assert mesh.view("far") == set()
     view = mesh.root / "n1" / "mesh.json"
     status = subprocess.run(
         [sys.executable, "-m", "swarm_lsp.cli", "status", "--mesh", "--mesh-view", str(view)],
@@ -89,18 +114,14 @@ def test_four_peers_find_each_other_and_ignore_a_foreign_certificate(mesh: Mesh)
     assert rows["n2"][1:3] == [f"{mesh.net.address('n2')}:{PORT}", "echo,sleep"]
 
 
-def _machines(agent: Agent) -> set[str]:
-    return {m["name"] for m in agent.call(op="status")["machines"]}
-
-
 def test_a_task_submitted_to_any_peer_runs_on_the_peer_with_the_role(mesh: Mesh) -> None:
     """Only n2 offers echo; it works for every peer, so n1 and n3 both place echo on n2."""
     for host in ("n1", "n3"):
         agent = mesh.agent(host)
-        mesh.wait(lambda a=agent: "n2" in _machines(a), 30, f"n2 never worked for {host}")  # type: ignore[misc]
+        mesh.wait(lambda a=agent: "n2" in machines(a), 30, f"n2 never worked for {host}")  # type: ignore[misc]
         answer = agent.call(op="sequential", type="echo", payload={"text": "hi"}, count=2)
         assert answer["workers"] == ["n2", "n2"], (host, answer)
-        assert _machines(agent) == {"n2"}  # peers without workers offer none (no ghost)
+        assert machines(agent) == {"n2"}  # peers without workers offer none (no ghost)
 
 
 def test_sigkilled_peer_leaves_every_view_within_the_bound(mesh: Mesh) -> None:
@@ -147,11 +168,117 @@ def test_a_fifth_peer_joining_is_seen_by_all(mesh: Mesh) -> None:
     )
     print(f"joiner in every view after {took:.2f}s (process start included)")
     agent = mesh.agent("n3")
-    ready = mesh.wait(lambda: "n5" in _machines(agent), 5, "n5 did not work for n3 within 5 s")
+    ready = mesh.wait(lambda: "n5" in machines(agent), 5, "n5 did not work for n3 within 5 s")
     print(f"joiner working for n3 {took + ready:.2f}s after its process started")
-    mesh.wait(lambda: mesh.ignored_rogue("n5"), 30, "n5 did not judge the foreign peer")
+    mesh.wait(lambda: mesh.ignored("n5", "rogue"), 30, "n5 did not judge the foreign peer")
     # Probed again every 2 s all along, the foreign peer was still logged once per peer.
-    assert [mesh.ignored_rogue(h) for h in ("n1", "n2", "n3", "n5")] == [1, 1, 1, 1]
+    assert [len(mesh.ignored(h, "rogue")) for h in ("n1", "n2", "n3", "n5")] == [1] * 4
+
+
+def _runner(marker: Path) -> str:
+    """The machine (node id) whose worker wrote ``marker`` (the sleep role writes its pid)."""
+    args = Path(f"/proc/{int(marker.read_text())}/cmdline").read_bytes().split(b"\0")
+    return args[args.index(b"--name") + 1].decode()
+
+
+def test_a_partition_that_heals_merges_without_a_second_completion(mesh: Mesh) -> None:
+    """n3 owns a task running on n2 or n5; that machine's cable is cut mid-task. Its worker for
+    n3 stops the task within its fence, before n3 (the owner) runs it on the other machine;
+    the cable comes back: the views merge, the stale machine works for n3 again, and the task
+    completed once as the client sees it (one final result, from the second run) and as n3
+    counts it."""
+    agent = mesh.agent("n3")
+    markers = mesh.root / "partition"
+    markers.mkdir()
+    done_before = agent.call(op="status")["counts"].get("SUCCEEDED", 0)
+    payload = {"seconds": 4.0, "marker_dir": str(markers)}
+    (task_id,) = agent.call(op="submit", type="sleep", payloads=[payload])["ids"]
+    started, cancelled, finished = (
+        markers / f"{k}-{task_id}" for k in ("started", "cancelled", "finished")
+    )
+    mesh.wait(
+        lambda: started.exists() and started.read_text().strip(), 30, "the task never started"
+    )
+    first_start, stale_pid = started.stat().st_mtime, int(started.read_text())
+    stale = _runner(started)
+    other = {"n2": "n5", "n5": "n2"}[stale]
+    agent.send(op="wait", ids=[task_id], timeout=60)  # the client follows it through it all
+    cut = time.time()
+    mesh.net.link(stale, up=False)
+    try:
+        mesh.wait(lambda: started.stat().st_mtime > first_start, 30, "the owner never re-ran it")
+    finally:
+        mesh.net.link(stale, up=True)
+        heal = time.monotonic()
+    (result,) = agent.answer(60)["results"]
+    assert result.get("state") == "SUCCEEDED" and result["attempt"] == 2, result
+    assert result["worker"] == other, result
+    # The stale run was fenced: stopped within the fence of the cut, before the second start,
+    # and never finished; the second run finished.
+    stopped = cancelled.stat().st_mtime
+    assert int(cancelled.read_text()) == stale_pid
+    assert stopped - cut <= fence_ms(LEASE_TIMEOUT_MS) / 1000 + SLACK_S, stopped - cut
+    assert stopped <= started.stat().st_mtime
+    assert int(finished.read_text()) != stale_pid
+    _merged(mesh, agent, stale, heal)
+    # Once merged, nothing of the stale run surfaces: one completion, the second run's.
+    assert agent.call(op="status")["counts"].get("SUCCEEDED", 0) == done_before + 1
+    assert agent.call(op="task_status", id=task_id) == {"state": "SUCCEEDED", "worker": other}
+    (again,) = agent.call(op="wait", ids=[task_id], timeout=30)["results"]
+    assert (again["worker"], again["attempt"], again["state"]) == (other, 2, "SUCCEEDED"), again
+    assert f"of task {task_id}" not in mesh.log("n3")  # no stale report reached the owner
+
+
+def _merged(mesh: Mesh, agent: Agent, machine: str, heal: float) -> None:
+    """Wait until the views of the live peers merged and ``machine`` works for n3 again."""
+    live = {"n1", "n2", "n3", "n5"}
+    mesh.wait(
+        lambda: all(mesh.view(h) == live - {h} for h in live) and machine in machines(agent),
+        30,
+        f"the views did not merge, or {machine} did not work for n3 again, after the heal",
+    )
+    print(f"partition healed: merged, {machine} works for n3, {time.monotonic() - heal:.2f}s")
+
+
+def test_an_owner_cut_off_mid_task_runs_it_once_after_the_heal(mesh: Mesh) -> None:
+    """The other side of a partition: n3, the owner, is cut off from every machine (and from
+    the client) while its task runs on n2 or n5. The executor stops it within its fence; n3
+    takes the task back when the lease times out and, with no machine for the role on its
+    side, queues it; once the cable is back the machines work for n3 again, the task runs a
+    second time, and the client, following it through the cut, sees one completion."""
+    agent = mesh.agent("n3")
+    markers = mesh.root / "owner-cut"
+    markers.mkdir()
+    done_before = agent.call(op="status")["counts"].get("SUCCEEDED", 0)
+    payload = {"seconds": 3.0, "marker_dir": str(markers)}
+    (task_id,) = agent.call(op="submit", type="sleep", payloads=[payload])["ids"]
+    started, cancelled = (markers / f"{k}-{task_id}" for k in ("started", "cancelled"))
+    mesh.wait(
+        lambda: started.exists() and started.read_text().strip(), 30, "the task never started"
+    )
+    first_pid = int(started.read_text())
+    executor = _runner(started)
+    agent.send(op="wait", ids=[task_id], timeout=60)
+    mesh.net.link("n3", up=False)
+    try:
+        mesh.wait(cancelled.exists, 10, f"{executor} did not stop n3's task (fence)")
+        # n3 has lost every machine (and so taken its task back: its lease timed out).
+        mesh.wait(lambda: not mesh.view("n3"), 10, "n3 did not notice the cut")
+        assert int(cancelled.read_text()) == first_pid
+        assert int(started.read_text()) == first_pid  # nothing ran it meanwhile
+    finally:
+        mesh.net.link("n3", up=True)
+        heal = time.monotonic()
+    (result,) = agent.answer(60)["results"]
+    # Leased again at least once (a lease sent to a machine whose silence n3 had not yet
+    # timed out is one more attempt that never started), run again after the fence.
+    assert result.get("state") == "SUCCEEDED" and result["attempt"] >= 2, result
+    assert started.stat().st_mtime > cancelled.stat().st_mtime
+    _merged(mesh, agent, executor, heal)
+    assert agent.call(op="status")["counts"].get("SUCCEEDED", 0) == done_before + 1
+    (again,) = agent.call(op="wait", ids=[task_id], timeout=30)["results"]
+    assert (again["worker"], again["attempt"]) == (result["worker"], result["attempt"]), again
+    assert f"of task {task_id}" not in mesh.log("n3")  # no stale report reached the owner
 
 
 def test_a_killed_working_peer_loses_no_task_and_leaves_no_ghost(mesh: Mesh) -> None:
@@ -165,13 +292,12 @@ def test_a_killed_working_peer_loses_no_task_and_leaves_no_ghost(mesh: Mesh) -> 
     (task_id,) = agent.call(op="submit", type="sleep", payloads=[payload])["ids"]
     marker = markers / f"started-{task_id}"
     mesh.wait(lambda: marker.exists() and marker.read_text().strip(), 30, "the task never started")
-    worker_args = Path(f"/proc/{int(marker.read_text())}/cmdline").read_bytes().split(b"\0")
-    victim = worker_args[worker_args.index(b"--name") + 1].decode()
+    victim = _runner(marker)
     survivor = {"n2": "n5", "n5": "n2"}[victim]
     for pid in netns._ip("netns", "pids", mesh.net.namespace(victim)).split():
         os.kill(int(pid), signal.SIGKILL)
     mesh.procs[victim].wait(timeout=10)
-    took = mesh.wait(lambda: victim not in _machines(agent), DEAD_BOUND_S, f"{victim}: a ghost")
+    took = mesh.wait(lambda: victim not in machines(agent), DEAD_BOUND_S, f"{victim}: a ghost")
     (result,) = agent.call(op="wait", ids=[task_id], timeout=60)["results"]
     assert not result.get("client_error") and not result["error_code"], result
     assert result["worker"] == survivor, result

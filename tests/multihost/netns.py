@@ -1,8 +1,10 @@
-"""Network namespaces on a bridge, made and removed by the multi-host tests (root only).
+"""Network namespaces on a bridge, made and removed by the multi-host and mesh tests (root only).
 
-Every name carries ``swmh`` and the test process's pid (``swmh-<pid>-<host>`` namespaces,
-``swmh<pid>…`` links), so runs never clash and leftovers of a crashed run (whose pid is
-gone) can be found and removed. Hosts get 10.213.0.<n>/24 on the bridge.
+Every name carries a suite's prefix (``swmh`` for the multi-host tests, ``swmesh`` for the
+mesh's) and the test process's pid (``<prefix>-<pid>-<host>`` namespaces, ``<prefix><pid>…``
+links), so runs never clash and leftovers of a crashed run (whose pid is gone) can be found
+and removed. Hosts get ``<subnet>.<n>/24`` on the bridge (10.213.0 for the multi-host tests),
+or an address of the test's choosing (an on-link route then joins the two subnets).
 """
 
 from __future__ import annotations
@@ -58,15 +60,15 @@ def _kill_namespace(ns: str) -> None:
     _ip("netns", "del", ns, check=False)
 
 
-def remove_leftovers() -> None:
+def remove_leftovers(prefix: str = PREFIX) -> None:
     """Namespaces and links of earlier runs whose test process is gone."""
     for line in _ip("netns", "list", check=False).splitlines():
         name = line.split()[0] if line.split() else ""
-        match = re.fullmatch(rf"{PREFIX}-(\d+)-\w+", name)
+        match = re.fullmatch(rf"{prefix}-(\d+)-\w+", name)
         if match and not _alive(int(match.group(1))):
             _kill_namespace(name)
     for line in _ip("-o", "link", "show", check=False).splitlines():
-        match = re.match(rf"\d+: ({PREFIX}(\d+)[a-z]\d*)[@:]", line)
+        match = re.match(rf"\d+: ({prefix}(\d+)[a-z]\d*)[@:]", line)
         if match and not _alive(int(match.group(2))):
             _ip("link", "del", match.group(1), check=False)
 
@@ -74,13 +76,14 @@ def remove_leftovers() -> None:
 class Network:
     """A bridge and one namespace per host, each with a veth on the bridge."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = PREFIX, subnet: str = SUBNET) -> None:
         self.pid = os.getpid()
-        self.bridge = f"{PREFIX}{self.pid}b"
+        self.prefix, self.subnet = prefix, subnet
+        self.bridge = f"{prefix}{self.pid}b"
         self.hosts: dict[str, tuple[str, str, str]] = {}  # host -> (namespace, veth, address)
 
     def __enter__(self) -> Network:
-        remove_leftovers()
+        remove_leftovers(self.prefix)
         try:
             _ip("link", "add", self.bridge, "type", "bridge")
             _ip("link", "set", self.bridge, "up")
@@ -92,12 +95,13 @@ class Network:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add_host(self, host: str) -> str:
-        """A namespace for ``host`` on the bridge; returns its address."""
+    def add_host(self, host: str, address: str = "") -> str:
+        """A namespace for ``host`` on the bridge (at ``address``, else the next of the
+        subnet's); returns its address."""
         index = len(self.hosts) + 1
-        ns = f"{PREFIX}-{self.pid}-{host}"
-        veth, peer = f"{PREFIX}{self.pid}h{index}", f"{PREFIX}{self.pid}p{index}"
-        address = f"{SUBNET}.{index}"
+        ns = f"{self.prefix}-{self.pid}-{host}"
+        veth, peer = f"{self.prefix}{self.pid}h{index}", f"{self.prefix}{self.pid}p{index}"
+        address = address or f"{self.subnet}.{index}"
         self.hosts[host] = (ns, veth, address)
         _ip("netns", "add", ns)
         _ip("link", "add", veth, "type", "veth", "peer", "name", peer)
@@ -109,6 +113,10 @@ class Network:
         _ip("-n", ns, "link", "set", "eth0", "up")
         _ip("-n", ns, "link", "set", "lo", "up")
         return address
+
+    def route(self, host: str, network: str) -> None:
+        """``network`` is on ``host``'s link too (another subnet on the same bridge)."""
+        _ip("-n", self.namespace(host), "route", "add", network, "dev", "eth0")
 
     def namespace(self, host: str) -> str:
         return self.hosts[host][0]
