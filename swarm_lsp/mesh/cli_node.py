@@ -20,12 +20,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--peer", action="append", default=[], help="a seed peer HOST:PORT (plus swarm.peers)"
     )
     parser.add_argument(
-        "--capacity", type=int, default=2, help="tasks at once per peer's worker [%(default)s]"
+        "--capacity",
+        type=int,
+        default=2,
+        help="tasks this machine runs at once, for all peers together [%(default)s]",
     )
     parser.add_argument(
         "--no-work-for-peers",
         action="store_true",
         help="advertise the roles but run no worker for the peers (nor for this one)",
+    )
+    parser.add_argument(
+        "--no-work-for-self",
+        action="store_true",
+        help="run no worker for this peer's own coordinator (its workers are started elsewhere)",
     )
     parser.add_argument("--no-mdns", action="store_true", help="seeds only, no LAN discovery")
     parser.add_argument("--state-dir", type=Path, help="task store, blobs and mesh.json")
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         check_deadline_ms=args.check_deadline_ms,
         mdns=not args.no_mdns,
         work_for_peers=not args.no_work_for_peers,
+        work_for_self=not args.no_work_for_self,
         capacity=args.capacity,
     )
     return asyncio.run(serve_node(settings, options))

@@ -20,6 +20,7 @@ from swarm_lsp import paths
 from swarm_lsp.config import Settings
 from swarm_lsp.mesh.membership import Membership, Peer
 from swarm_lsp.mesh.peer_workers import PeerWorkers
+from swarm_lsp.workers import machine_slots
 
 VIEW_FILE = "mesh.json"
 # A peer out of the view keeps this machine's worker for it this long (it exits on its own if
@@ -44,7 +45,8 @@ class NodeOptions:
     check_deadline_ms: int = 700
     mdns: bool = True
     work_for_peers: bool = True  # run this machine's roles for every peer (peer_workers)
-    capacity: int = 2
+    work_for_self: bool = True  # ... and for this peer's own coordinator (`up` runs its own)
+    capacity: int = 2  # tasks this machine runs at once, for every peer together
 
 
 def advertised_address(listen_address: str) -> str:
@@ -106,6 +108,10 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
 
     setup_logging()
     state_dir = options.state_dir or default_state_dir()
+    # One capacity for the machine: every worker it starts (one per peer, and the local
+    # fallback, which inherits the environment) takes one of these slots per running task.
+    slots = machine_slots.prepare(state_dir / "machine-slots", options.capacity)
+    os.environ[machine_slots.ENV] = str(slots)
     coordinator = Coordinator(
         CoordinatorConfig(
             state_dir=state_dir,
@@ -156,7 +162,8 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     )
     await membership.start()
     write_view(view_path, membership)
-    workers.start(address)  # this machine's roles on its own coordinator too
+    if options.work_for_self:
+        workers.start(address)  # this machine's roles on its own coordinator too
     stop = asyncio.Event()
     on_stop_signals(stop.set)
     parent_watch = asyncio.create_task(watch_parent(stop.set))

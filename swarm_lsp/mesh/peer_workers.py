@@ -9,8 +9,11 @@ reaper runs the task elsewhere, as in the star. A peer out of the view for 10 s 
 stopped (a passing failure must not kill the tasks running for it); a dead node's own workers
 exit with it, so no coordinator keeps a ghost machine.
 
-Known limit of this step: each worker has its own capacity per peer, so a machine may run up
-to ``capacity`` tasks for each peer at once.
+The workers share one capacity, the machine's: a task runs only while its worker holds one
+of the node's slot files (``swarm_lsp.workers.machine_slots``; the node names the folder in
+``$SWARM_LSP_MACHINE_SLOTS``, which its workers and its coordinator's local fallback
+inherit), and each worker tells its coordinator how many slots the others hold, so a
+machine never runs more than ``capacity`` tasks at once, whichever peers they are for.
 """
 
 from __future__ import annotations

@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="blob cache and task folders")
     parser.add_argument("--token-file", type=Path, help="read the shared token from this file")
     parser.add_argument(
+        "--machine-slots",
+        type=Path,
+        help="share this machine's capacity with its other workers through this folder's slot "
+        "files (a mesh node's workers; default: $SWARM_LSP_MACHINE_SLOTS, else not shared)",
+    )
+    parser.add_argument(
         "--health-listen",
         default="",
         help="serve grpc.health.v1 here, e.g. 127.0.0.1:0 (default: off; workers dial out)",
@@ -55,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         watch_parent,
     )
     from swarm_lsp.errors import EXIT_ROLE_UNAVAILABLE, SwarmError
+    from swarm_lsp.workers import machine_slots
     from swarm_lsp.workers.registry import known_roles, role_available
     from swarm_lsp.workers.runtime import WorkerRuntime
 
@@ -74,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     if not roles:
         print("swarm-lsp worker: name a role (--role) or use --all-roles", file=sys.stderr)
         return 2
+    try:
+        slots = machine_slots.from_environment(args.machine_slots)
+    except SwarmError as err:
+        print(f"swarm-lsp worker: {err}", file=sys.stderr)
+        return 1
     runtime = WorkerRuntime(
         coordinator=args.coordinator or settings.swarm.first_coordinator or "127.0.0.1:50051",
         roles=roles,
@@ -83,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         model_sizes=args.model_size,
         cache_dir=args.cache_dir,
+        machine_slots=slots,
     )
     try:
         # Refuse a target we never dial (public, cloud metadata) before saying we serve it.

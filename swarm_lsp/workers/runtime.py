@@ -46,6 +46,7 @@ from swarm_lsp.errors import (
     WorkerError,
 )
 from swarm_lsp.workers.base import RoleHandler, TaskReporter, TaskRequest
+from swarm_lsp.workers.machine_slots import MachineSlots
 from swarm_lsp.workers.reconnect import Reconnect
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ SESSION_TIMEOUT_S = 24 * 3600.0  # a session is long-lived; it still has a deadl
 REGISTER_TIMEOUT_S = 10.0
 DEFAULT_RESULT_BYTES = DEFAULT_MAX_MESSAGE_BYTES // 4  # unless the coordinator says otherwise
 BATCH_BYTES = DEFAULT_MAX_MESSAGE_BYTES // 2  # messages sent together stay under the cap
+SLOTS_POLL_S = 0.05  # how often the machine's shared slots are looked at (when shared)
 
 FetchBlobs = Callable[[list[str]], Awaitable[dict[str, bytes]]]
 Send = Callable[[pb.WorkerMessage], None]
@@ -234,6 +236,7 @@ class WorkerRuntime:
         cache_dir: Path | None = None,
         handlers: dict[str, RoleHandler] | None = None,
         fallback: bool = False,
+        machine_slots: MachineSlots | None = None,
     ) -> None:
         if not roles:
             raise WorkerError("a worker needs at least one role")
@@ -271,6 +274,10 @@ class WorkerRuntime:
         self._contact = 0.0
         self.rtt_ms = 0
         self.fenced = 0  # times this worker stopped its tasks for want of the coordinator
+        # One capacity for the machine, shared with its other workers (a mesh node's): a task
+        # runs while it holds one of the machine's slots (see machine_slots).
+        self.machine_slots = machine_slots
+        self._elsewhere = 0  # slots the machine's other workers hold, as last told
         self._acknowledged = False  # this session's first heartbeat is (leases start only then)
         self._held: list[pb.LeaseTask] = []  # leases waiting for that acknowledgement
 
@@ -447,6 +454,7 @@ class WorkerRuntime:
         self._channel = channel
         heartbeat: asyncio.Task[None] | None = None
         fence: asyncio.Task[None] | None = None
+        slots: asyncio.Task[None] | None = None
         fenced = asyncio.Event()
         self._contact = time.monotonic()
         self._beats_sent.clear()
@@ -474,6 +482,8 @@ class WorkerRuntime:
             self._acknowledged = False
             self._send_heartbeat()
             heartbeat = asyncio.create_task(self._heartbeats(interval))
+            if self.machine_slots is not None:
+                slots = asyncio.create_task(self._watch_slots(self.machine_slots))
             lease_ms = first.registered.lease_timeout_ms or 2000
             fence_s = (first.registered.fence_ms or lease_ms * 7 // 10) / 1000
             fence = asyncio.create_task(self._fence(fence_s, call, fenced))
@@ -500,10 +510,9 @@ class WorkerRuntime:
             self._held.clear()  # never started: the coordinator takes them back
             self._acknowledged = False
             outbox.put_nowait(None)
-            if heartbeat is not None:
-                heartbeat.cancel()
-            if fence is not None:
-                fence.cancel()
+            for helper in (heartbeat, fence, slots):
+                if helper is not None:
+                    helper.cancel()
             self._outbox = None
             self._channel = None
             await channel.close(grace=0.2)
@@ -531,6 +540,15 @@ class WorkerRuntime:
             await asyncio.sleep(interval)
             self._send_heartbeat()
 
+    async def _watch_slots(self, slots: MachineSlots) -> None:
+        """Tell the coordinator at once when the machine's other workers take or free slots."""
+        while True:
+            elsewhere = slots.held_elsewhere()
+            if elsewhere != self._elsewhere:
+                self._elsewhere = elsewhere
+                self._send_heartbeat()
+            await asyncio.sleep(SLOTS_POLL_S)
+
     def _send(self, message: pb.WorkerMessage) -> None:
         if self._outbox is not None:
             self._outbox.put_nowait(message)
@@ -550,6 +568,7 @@ class WorkerRuntime:
                     draining=self._draining,
                     sequence=self._beat,
                     rtt_ms=self.rtt_ms,
+                    busy_elsewhere=self._elsewhere,
                 )
             )
         )
@@ -639,24 +658,50 @@ class WorkerRuntime:
             wanted = [h for h in wanted if h not in found]
         return found
 
+    async def _execute(
+        self, lease: pb.LeaseTask, handler: RoleHandler, cancel: asyncio.Event
+    ) -> tuple[str, bytes, dict[str, str]]:
+        return await execute(
+            lease,
+            handler,
+            StreamReporter(self._send, lease.task.id, lease.attempt, lease.epoch),
+            cancel_event=cancel,
+            max_payload_bytes=self.settings.context.max_decompressed_bytes,
+            blob_store=self.blob_store,
+            fetch=self._fetch_blobs,
+            work_root=self.work_root,
+            max_result_bytes=self.max_result_bytes,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _machine_slot(self, cancel: asyncio.Event) -> AsyncIterator[None]:
+        """Hold one of the machine's shared slots (if any) while the task runs.
+
+        A lease that arrives while the machine's other workers hold every slot (they took the
+        last one since our last heartbeat) waits here; a cancellation meanwhile ends it.
+        """
+        slots = self.machine_slots
+        if slots is None:
+            yield
+            return
+        while (index := slots.try_acquire()) is None:
+            if cancel.is_set():
+                raise TaskFailure("CANCELLED", "cancelled while waiting for a slot of this machine")
+            await asyncio.sleep(SLOTS_POLL_S)
+        try:
+            yield
+        finally:
+            slots.release(index)
+
     async def _run_lease(self, lease: pb.LeaseTask, cancel: asyncio.Event) -> None:
         task_id, attempt, epoch = lease.task.id, lease.attempt, lease.epoch
         handler = self.handlers.get(lease.role)
-        started = time.monotonic()
         try:
             if handler is None:
                 raise TaskFailure("FAILED_PRECONDITION", f"this worker has no role {lease.role!r}")
-            text, data, stats = await execute(
-                lease,
-                handler,
-                StreamReporter(self._send, task_id, attempt, epoch),
-                cancel_event=cancel,
-                max_payload_bytes=self.settings.context.max_decompressed_bytes,
-                blob_store=self.blob_store,
-                fetch=self._fetch_blobs,
-                work_root=self.work_root,
-                max_result_bytes=self.max_result_bytes,
-            )
+            async with self._machine_slot(cancel):
+                started = time.monotonic()
+                text, data, stats = await self._execute(lease, handler, cancel)
         except TaskFailure as failure:
             self._send(
                 pb.WorkerMessage(

@@ -175,6 +175,42 @@ def test_a_fifth_peer_joining_is_seen_by_all(mesh: Mesh) -> None:
     assert [len(mesh.ignored(h, "rogue")) for h in ("n1", "n2", "n3", "n5")] == [1] * 4
 
 
+def _peak(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals that overlap at any moment (an end before a start at a tie)."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_a_machine_runs_at_most_its_capacity_for_all_peers_together(mesh: Mesh) -> None:
+    """n2 and n5 (capacity 2 each) work for every peer. Three peers get three 1-second tasks
+    each at once: neither machine ever runs more than two at once (each could take two per
+    peer without one shared capacity), and both run two at once (the slots are used)."""
+    markers = mesh.root / "capacity"
+    markers.mkdir()
+    agents = {host: mesh.agent(host) for host in ("n1", "n3", "n5")}
+    for host, agent in agents.items():
+        mesh.wait(lambda a=agent: {"n2", "n5"} <= machines(a), 30, f"n2, n5 not working for {host}")  # type: ignore[misc]
+    payload = {"seconds": 1.0, "marker_dir": str(markers)}
+    for agent in agents.values():
+        agent.send(op="submit", type="sleep", payloads=[payload] * 3)
+    ids = [agent.answer()["ids"] for agent in agents.values()]  # each peer owns its three
+    for agent, own in zip(agents.values(), ids, strict=True):
+        agent.send(op="wait", ids=own, timeout=60)
+    results = [r for agent in agents.values() for r in agent.answer(90)["results"]]
+    assert [r.get("state") for r in results] == ["SUCCEEDED"] * 9, results
+    runs: dict[str, list[tuple[float, float]]] = {"n2": [], "n5": []}
+    for result in results:
+        started, finished = (markers / f"{k}-{result['id']}" for k in ("started", "finished"))
+        runs[result["worker"]].append((started.stat().st_mtime, finished.stat().st_mtime))
+    peaks = {machine: _peak(intervals) for machine, intervals in runs.items()}
+    print(f"tasks at once per machine: {peaks} (capacity 2, 3 peers submitting)")
+    assert peaks == {"n2": 2, "n5": 2}, (peaks, runs)
+
+
 def _runner(marker: Path) -> str:
     """The machine (node id) whose worker wrote ``marker`` (the sleep role writes its pid)."""
     args = Path(f"/proc/{int(marker.read_text())}/cmdline").read_bytes().split(b"\0")

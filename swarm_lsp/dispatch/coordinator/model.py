@@ -70,13 +70,15 @@ class WorkerSession:
     last_heartbeat: float = dataclasses.field(default_factory=time.monotonic)
     load: float = 0.0
     draining: bool = False
+    # Slots of its machine that the machine's other workers hold (Heartbeat.busy_elsewhere).
+    elsewhere: int = 0
     completed: int = 0
     local: bool = False  # the coordinator's local fallback worker (lower preference)
     identity: str = ""  # one live session per identity (credential, or declared name)
 
     @property
     def free(self) -> int:
-        return self.capacity - len(self.running)
+        return self.capacity - len(self.running) - self.elsewhere
 
     def fits(self, route: dict[str, Any]) -> bool:
         if route["role"] not in self.roles or self.draining:

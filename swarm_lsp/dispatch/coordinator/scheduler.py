@@ -25,8 +25,10 @@ Rank = Callable[[TaskRecord, WorkerSession], tuple[Any, ...]]
 
 
 def least_loaded(task: TaskRecord, worker: WorkerSession) -> tuple[float, float, int]:
-    """Share of slots in use, then the worker's own load report, then work done so far."""
-    return (len(worker.running) / worker.capacity, worker.load, worker.completed)
+    """Share of slots in use (its machine's other workers' too), then the worker's own load
+    report, then work done so far."""
+    busy = len(worker.running) + worker.elsewhere
+    return (busy / worker.capacity, worker.load, worker.completed)
 
 
 def expected_completion(estimate: Callable[[str], ServiceEstimate], default_run_ms: float) -> Rank:

@@ -64,8 +64,11 @@ def start_worker(c: Coordinator, session: WorkerSession) -> None:
 def on_heartbeat(c: Coordinator, session: WorkerSession, message: pb.Heartbeat) -> None:
     session.last_heartbeat = time.monotonic()
     session.load = message.load
-    was_draining = session.draining
+    was_draining, was_elsewhere = session.draining, session.elsewhere
     session.draining = message.draining
+    # Slots of its machine that the machine's other workers hold (a mesh node's workers share
+    # one capacity): counted as taken here; freed ones may take queued work at once.
+    session.elsewhere = max(0, min(message.busy_elsewhere, session.capacity))
     if message.rtt_ms > 0:
         c.estimates.round_trip(identity_of(session), float(message.rtt_ms))
     stale = [task_id for task_id in message.running if task_id not in session.running]
@@ -86,7 +89,7 @@ def on_heartbeat(c: Coordinator, session: WorkerSession, message: pb.Heartbeat) 
     ]
     for task_id in lost:
         lose(c, session, task_id, "it stopped running the task without a report")
-    if lost or (was_draining and not session.draining):
+    if lost or (was_draining and not session.draining) or session.elsewhere < was_elsewhere:
         c.schedule_roles(session.roles)
 
 

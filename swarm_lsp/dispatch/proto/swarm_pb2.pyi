@@ -475,18 +475,20 @@ class Registered(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ..., heartbeat_interval_ms: _Optional[int] = ..., lease_timeout_ms: _Optional[int] = ..., max_result_bytes: _Optional[int] = ..., fence_ms: _Optional[int] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("load", "running", "draining", "sequence", "rtt_ms")
+    __slots__ = ("load", "running", "draining", "sequence", "rtt_ms", "busy_elsewhere")
     LOAD_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     DRAINING_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    BUSY_ELSEWHERE_FIELD_NUMBER: _ClassVar[int]
     load: float
     running: _containers.RepeatedScalarFieldContainer[str]
     draining: bool
     sequence: int
     rtt_ms: int
-    def __init__(self, load: _Optional[float] = ..., running: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., sequence: _Optional[int] = ..., rtt_ms: _Optional[int] = ...) -> None: ...
+    busy_elsewhere: int
+    def __init__(self, load: _Optional[float] = ..., running: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., sequence: _Optional[int] = ..., rtt_ms: _Optional[int] = ..., busy_elsewhere: _Optional[int] = ...) -> None: ...
 
 class HeartbeatAck(_message.Message):
     __slots__ = ("cancel", "sequence")
