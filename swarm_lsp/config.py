@@ -64,6 +64,9 @@ class SwarmSettings:
     tls_key: str = ""
     allowed_hosts: tuple[str, ...] = ()
     peers: tuple[str, ...] = ()  # mesh seed peers HOST:PORT (other subnets); see docs/mesh.md
+    # Where a swarm of one (`up`, or the one `serve` starts) listens, so mesh peers can join it:
+    # an address of this machine or 0.0.0.0 (needs TLS); empty: 127.0.0.1, a mesh of one.
+    listen: str = ""
     routing_table: str = ""  # path to a routing TOML; empty uses the shipped defaults
     autostart: bool = True
     wait_bound_ms: int = 15000  # ask the user when a task would wait longer than this

@@ -1,4 +1,5 @@
-"""``swarm-lsp up``: a swarm of one on 127.0.0.1 (coordinator + one worker per role)."""
+"""``swarm-lsp up``: a swarm of one (a mesh node + one worker per role), on 127.0.0.1 unless
+``--listen``/``swarm.listen`` names an address peers can join (docs/mesh.md)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="worker roles to start (repeatable; default: refactor, research, test)",
+    )
+    parser.add_argument(
+        "--listen",
+        default="",
+        help="listen here instead of 127.0.0.1 so mesh peers can join (an address of this "
+        "machine, or 0.0.0.0; needs TLS) [swarm.listen]",
     )
     parser.add_argument("--capacity", type=int, default=2, help="tasks per worker [%(default)s]")
     parser.add_argument(
@@ -45,12 +52,19 @@ def run(args: argparse.Namespace) -> int:
             state_dir=args.state_dir or paths.user_cache_dir() / f"up-{args.port}",
             worker_capacity=args.capacity,
             token=settings.swarm.token,  # "" (none configured): a fresh random token
+            listen_host=args.listen or None,
         )
         stop = asyncio.Event()
         on_stop_signals(stop.set)
         try:
             address = await swarm.start()
             print(f"swarm-lsp up: coordinator on {address}", flush=True)
+            if swarm.joinable:
+                print(
+                    f"  a mesh node on {swarm.listen_host}: peers on the LAN can join it "
+                    "(mTLS); its roles work for them too",
+                    flush=True,
+                )
             for role in swarm.workers:
                 if role not in swarm.skipped:
                     print(f"  worker {role}: running", flush=True)
@@ -60,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
                     "if it can",
                     flush=True,
                 )
-            print(f"token: {swarm.token_file} (0600; local clients find it themselves)", flush=True)
+            if swarm.token_file.exists():
+                print(
+                    f"token: {swarm.token_file} (0600; local clients find it themselves)",
+                    flush=True,
+                )
             print(f"logs: {swarm.state_dir / 'logs'}; stop with Ctrl-C", flush=True)
             write_ready(args.ready_file, address)
             await stop.wait()

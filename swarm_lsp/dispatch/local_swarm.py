@@ -1,13 +1,21 @@
-"""A swarm of one: coordinator and workers as child processes on 127.0.0.1.
+"""A swarm of one: a mesh node and workers as child processes, on 127.0.0.1 by default.
 
 ``swarm-lsp up`` runs one in the foreground; ``swarm-lsp serve`` starts one when no coordinator
 is configured and stops it with the server. Children watch their parent (``SWARM_LSP_PARENT_PID``)
 and exit if it dies, so a killed editor leaves no stray processes behind.
 
-Every call needs the swarm's token: a fresh random one per start (unless one is given),
-written 0600 to ``<state folder>/token`` and handed to the children as ``--token-file``
-(never through the environment, which tasks could inherit). Local CLIs find it through
-:mod:`swarm_lsp.dispatch.local_token`.
+The coordinator is a ``swarm-lsp node`` (docs/mesh.md): on 127.0.0.1 a mesh of one; given a
+LAN address or 0.0.0.0 (``listen_host``, ``swarm.listen``, ``up --listen``; TLS required) it
+advertises itself, peers join it, and its roles work for them too, every worker of the machine
+sharing one capacity (the workers' capacities together). Star workers and clients dial it as
+they dialled ``swarm-lsp coordinator``.
+
+On loopback every call needs the swarm's token: a fresh random one per start (unless one is
+given), written 0600 to ``<state folder>/token`` and handed to the children as
+``--token-file`` (never through the environment, which tasks could inherit). Local CLIs find
+it through :mod:`swarm_lsp.dispatch.local_token`. A swarm of one that peers can join makes no
+token of its own (they could not know it): mTLS is its credential, with ``swarm.token`` on top
+when one is configured.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from pathlib import Path
 from swarm_lsp import paths
 from swarm_lsp.config import Settings
 from swarm_lsp.dispatch import local_token
+from swarm_lsp.dispatch.locality import is_loopback_target, is_wildcard, split_host_port
 from swarm_lsp.errors import EXIT_ROLE_UNAVAILABLE, DispatchError
 
 DEFAULT_ROLES = ("refactor", "research", "test")
@@ -44,8 +53,12 @@ class LocalSwarm:
         heartbeat_ms: int = 500,
         lease_timeout_ms: int = 2000,
         token: str | None = None,
+        listen_host: str | None = None,
     ) -> None:
         self.base_settings = settings or Settings()
+        # Where the node listens: loopback (a mesh of one), or an address peers can join.
+        self.listen_host = listen_host or self.base_settings.swarm.listen or "127.0.0.1"
+        self.joinable = not is_loopback_target(f"{self.listen_host}:0")
         self.roles = roles
         self.port = port
         # Without a state_dir each swarm gets its own (two editors, two swarms), removed
@@ -57,8 +70,11 @@ class LocalSwarm:
         self.worker_capacity = worker_capacity
         self.heartbeat_ms = heartbeat_ms
         self.lease_timeout_ms = lease_timeout_ms
-        # A fresh random token unless one is given (or configured): never none at all.
-        self.token = token or self.base_settings.swarm.token or local_token.new_token()
+        # A fresh random token unless one is given (or configured): never none at all on
+        # loopback; none of its own when peers may join (mTLS is then every caller's credential).
+        self.token = token or self.base_settings.swarm.token
+        if not self.token and not self.joinable:
+            self.token = local_token.new_token()
         self.token_file = self.state_dir / local_token.TOKEN_FILE
         self._registered_port = 0
         self.address = ""
@@ -107,26 +123,39 @@ class LocalSwarm:
         # The coordinator reads its token from a file of this start's own; it becomes the
         # swarm's ``token`` only once the coordinator is up, so a second `up` on a busy port
         # cannot overwrite the token of the swarm already running there.
-        starting_token = local_token.write_token(
-            self.state_dir, self.token, name=f".token-{os.getpid()}"
+        starting_token = (
+            local_token.write_token(self.state_dir, self.token, name=f".token-{os.getpid()}")
+            if self.token
+            else None
         )
+        token_args = ["--token-file", str(starting_token)] if starting_token else []
+        if starting_token is None:
+            self.token_file.unlink(missing_ok=True)  # an earlier run's, in a kept state folder
         ready = self.state_dir / "coordinator.ready"
         ready.unlink(missing_ok=True)
+        node_state = self.state_dir / "coordinator"
+        mesh_args = [arg for role in self.roles for arg in ("--role", role)]  # advertised
+        if not self.joinable:
+            mesh_args.append("--no-mdns")
         self.coordinator = await self._spawn(
             "coordinator",
-            "coordinator",
+            "node",
             "--listen",
-            f"127.0.0.1:{self.port}",
+            f"{self.listen_host}:{self.port}",
             "--state-dir",
-            str(self.state_dir / "coordinator"),
+            str(node_state),
             "--ready-file",
             str(ready),
             "--heartbeat-ms",
             str(self.heartbeat_ms),
             "--lease-timeout-ms",
             str(self.lease_timeout_ms),
-            "--token-file",
-            str(starting_token),
+            # The machine's capacity: what its role workers run at once, for every peer.
+            "--capacity",
+            str(self.worker_capacity * max(1, len(self.roles))),
+            "--no-work-for-self",  # the role workers below work for it
+            *mesh_args,
+            *token_args,
         )
         deadline = time.monotonic() + timeout
         try:
@@ -138,12 +167,19 @@ class LocalSwarm:
                     raise DispatchError(f"the local coordinator did not start within {timeout:g}s")
                 await asyncio.sleep(0.05)
         except BaseException:
-            starting_token.unlink(missing_ok=True)
+            if starting_token is not None:
+                starting_token.unlink(missing_ok=True)
             raise
-        os.replace(starting_token, self.token_file)
-        self.address = ready.read_text(encoding="utf-8").strip()
-        self._registered_port = int(self.address.rsplit(":", 1)[1])
-        local_token.register(self._registered_port, self.token_file)
+        listening = ready.read_text(encoding="utf-8").strip()
+        host, port = split_host_port(listening)
+        # Local clients and workers dial a wildcard listener on loopback.
+        self.address = f"127.0.0.1:{port}" if is_wildcard(host) else listening
+        worker_token: list[str] = []
+        if starting_token is not None:
+            os.replace(starting_token, self.token_file)
+            self._registered_port = int(port or 0)
+            local_token.register(self._registered_port, self.token_file)
+            worker_token = ["--token-file", str(self.token_file)]
         for role in self.roles:
             self.workers[role] = await self._spawn(
                 f"worker-{role}",
@@ -158,8 +194,9 @@ class LocalSwarm:
                 str(self.worker_capacity),
                 "--cache-dir",
                 str(self.state_dir / "worker-cache"),
-                "--token-file",
-                str(self.token_file),
+                "--machine-slots",
+                str(node_state / "machine-slots"),
+                *worker_token,
             )
         if wait_for_workers:
             await self._wait_for_workers(deadline)
@@ -171,7 +208,7 @@ class LocalSwarm:
         last = ""
         with contextlib.suppress(OSError):
             lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-            last = lines[-1].removeprefix("swarm-lsp coordinator: ") if lines else ""
+            last = lines[-1].removeprefix("swarm-lsp node: ") if lines else ""
         why = f": {last}" if last else ""
         return f"the local coordinator exited ({code}){why}; see {log}"
 

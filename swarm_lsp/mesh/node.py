@@ -4,6 +4,11 @@ its store, and the membership (docs/mesh.md).
 The coordinator is the same one ``swarm-lsp coordinator`` runs, so star workers and editors
 dialling this address keep working. The view of the mesh is written to ``<state>/mesh.json``
 on every change (``swarm-lsp status`` shows it) and each change is one log line.
+
+A node listening on loopback (the swarm of one, ``swarm-lsp up``, by default) is a mesh of one:
+no peer can reach it, so it runs no membership (and imports no zeroconf: it starts as fast
+as a plain coordinator); listening on a LAN address (with TLS) it advertises itself and peers
+join it like any other.
 """
 
 from __future__ import annotations
@@ -13,14 +18,17 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from swarm_lsp import paths
 from swarm_lsp.config import Settings
-from swarm_lsp.mesh.membership import Membership, Peer
 from swarm_lsp.mesh.peer_workers import PeerWorkers
 from swarm_lsp.workers import machine_slots
+
+if TYPE_CHECKING:
+    from swarm_lsp.mesh.membership import Membership, Peer
 
 VIEW_FILE = "mesh.json"
 # A peer out of the view keeps this machine's worker for it this long (it exits on its own if
@@ -75,7 +83,40 @@ def default_state_dir() -> Path:
     return paths.user_cache_dir() / "coordinator"
 
 
-def write_view(path: Path, membership: Membership) -> None:
+class View(Protocol):
+    node_id: str
+    address: str
+    roles: tuple[str, ...]
+
+    def peers(self) -> list[Peer]: ...
+
+
+@dataclass
+class MeshOfOne:
+    """The view of a node no peer can reach (it listens on loopback)."""
+
+    node_id: str
+    address: str
+    roles: tuple[str, ...]
+    view: dict[str, Peer] = field(default_factory=dict)
+
+    def peers(self) -> list[Peer]:
+        return []
+
+
+def is_loopback_address(address: str) -> bool:
+    import ipaddress
+
+    from swarm_lsp.dispatch.locality import split_host_port
+
+    host, _ = split_host_port(address)
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def write_view(path: Path, membership: View) -> None:
     data = {
         "id": membership.node_id,
         "address": membership.address,
@@ -129,13 +170,58 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     view_path = state_dir / VIEW_FILE
     address = advertised_address(coordinator.address)
     node_id = options.name or f"{socket.gethostname()}-{address}"
-
+    if options.local_fallback and not await coordinator.local_worker_ready(timeout=30):
+        print(
+            "swarm-lsp node: the local fallback worker did not register; see "
+            f"{state_dir / 'local-worker.log'}",
+            flush=True,
+        )
     workers = PeerWorkers(
         node_id=node_id,
         roles=options.roles if options.work_for_peers else (),
         capacity=options.capacity,
         state_dir=state_dir,
     )
+    membership: Membership | MeshOfOne
+    if is_loopback_address(address):
+        membership = MeshOfOne(node_id, address, options.roles)
+    else:
+        membership = _membership(settings, options, node_id, address, workers, view_path)
+        await membership.start()
+    write_view(view_path, membership)
+    if options.work_for_self:
+        workers.start(address)  # this machine's roles on its own coordinator too
+    stop = asyncio.Event()
+    on_stop_signals(stop.set)
+    parent_watch = asyncio.create_task(watch_parent(stop.set))
+    alone = " (a mesh of one: loopback)" if isinstance(membership, MeshOfOne) else ""
+    print(
+        f"swarm-lsp node: {node_id} listening on {coordinator.address} as {address}{alone}",
+        flush=True,
+    )
+    write_ready(options.ready_file, coordinator.address)
+    await stop.wait()
+    parent_watch.cancel()
+    if not isinstance(membership, MeshOfOne):
+        await membership.stop()
+    workers.stop_all()
+    await server.stop(grace=1.0)
+    await coordinator.stop()
+    view_path.unlink(missing_ok=True)
+    return 0
+
+
+def _membership(
+    settings: Settings,
+    options: NodeOptions,
+    node_id: str,
+    address: str,
+    workers: PeerWorkers,
+    view_path: Path,
+) -> Membership:
+    """This node's membership: each change is logged, written to the view, and starts (or,
+    after a grace period, stops) this machine's worker for the peer."""
+    from swarm_lsp.mesh.membership import Membership
 
     def stop_if_gone(address: str) -> None:
         if address not in membership.view:
@@ -160,23 +246,7 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
         mdns=options.mdns,
         listener=changed,
     )
-    await membership.start()
-    write_view(view_path, membership)
-    if options.work_for_self:
-        workers.start(address)  # this machine's roles on its own coordinator too
-    stop = asyncio.Event()
-    on_stop_signals(stop.set)
-    parent_watch = asyncio.create_task(watch_parent(stop.set))
-    print(f"swarm-lsp node: {node_id} listening on {coordinator.address} as {address}", flush=True)
-    write_ready(options.ready_file, coordinator.address)
-    await stop.wait()
-    parent_watch.cancel()
-    await membership.stop()
-    workers.stop_all()
-    await server.stop(grace=1.0)
-    await coordinator.stop()
-    view_path.unlink(missing_ok=True)
-    return 0
+    return membership
 
 
 def render_view(data: dict[str, object]) -> str:

@@ -15,8 +15,10 @@ worker is one more process on a 2-core CI machine).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from swarm_lsp.dispatch.coordinator.fencing import fence_ms
-from tests.mesh.netmesh import PORT, ROOT, Mesh, MeshNetwork, machines
+from tests.mesh.netmesh import PORT, ROOT, Mesh, MeshNetwork, machines, tls_env
 from tests.multihost import netns
 from tests.multihost.conftest import Agent
 from tests.multihost.netns import available
@@ -50,14 +52,15 @@ FAR = "192.0.2.9"
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     root = tmp_path_factory.mktemp("mesh")
     with MeshNetwork(PREFIX, SUBNET) as net:
-        hosts = {h: net.add_host(h) for h in ("n1", "n2", "n3", "n4", "n5", "rogue", "cli")}
+        names = ("n1", "n2", "n3", "n4", "n5", "rogue", "cli", "up1", "star")
+        hosts = {h: net.add_host(h) for h in names}
         hosts["far"] = net.add_host("far", FAR)
         net.route("far", f"{net.subnet}.0/24")
         for host in ("n1", "n2", "n3", "n4", "n5"):
             net.route(host, f"{FAR}/32")
         cli = [sys.executable, "-m", "swarm_lsp.cli", "certs"]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        ours = [f"--host={hosts[h]}" for h in ("n1", "n2", "n3", "n4", "n5", "far")]
+        ours = [f"--host={hosts[h]}" for h in ("n1", "n2", "n3", "n4", "n5", "far", "up1", "star")]
         making = [
             subprocess.Popen([*cli, "--out", str(root / "certs"), *ours], env=env),
             subprocess.Popen([*cli, "--out", str(root / "foreign"), "--host", hosts["rogue"]]),
@@ -340,3 +343,125 @@ def test_a_killed_working_peer_loses_no_task_and_leaves_no_ghost(mesh: Mesh) -> 
     print(f"{victim} out of n3's machines after {took:.2f}s; its task re-run on {survivor}")
     answer = agent.call(op="sequential", type="echo", payload={"text": "hi"}, count=2)
     assert answer["workers"] == [survivor, survivor], answer
+
+
+def _spawn(
+    mesh: Mesh, host: str, log: str, args: list[str], tls: bool = True
+) -> subprocess.Popen[bytes]:
+    """``swarm-lsp <args>`` in ``host``'s namespace, on its address's certificate if ``tls``."""
+    env = (
+        tls_env(mesh.root / "certs", mesh.net.address(host))
+        if tls
+        else {**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    command = [
+        "ip",
+        "netns",
+        "exec",
+        mesh.net.namespace(host),
+        sys.executable,
+        "-m",
+        "swarm_lsp.cli",
+    ]
+    with open(mesh.root / f"{log}.log", "ab") as out:
+        proc = subprocess.Popen(
+            [*command, *args],
+            cwd=mesh.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+        )
+    mesh.procs[log] = proc
+    return proc
+
+
+def test_up_is_a_mesh_node_peers_join_and_star_workers_still_dial(mesh: Mesh) -> None:
+    """`swarm-lsp up --listen ADDR` (TLS set up): its node joins the mesh both ways, with no
+    token of its own (mTLS is the credential); its roles work for the peers and theirs for it;
+    a star worker dialling it as it dialled `swarm-lsp coordinator` registers and works.
+    Without TLS it refuses to leave loopback, in one line."""
+    address = mesh.net.address("up1")
+    plain = _spawn(
+        mesh,
+        "star",
+        "up-plain",
+        [
+            "up",
+            "--listen",
+            mesh.net.address("star"),
+            "--role",
+            "echo",
+            "--state-dir",
+            str(mesh.root / "up-plain"),
+        ],
+        tls=False,
+    )
+    assert plain.wait(timeout=60) == 1
+    assert "refusing to listen" in mesh.log("up-plain") and "without TLS" in mesh.log("up-plain")
+
+    ready = mesh.root / "up1.ready"
+    state = mesh.root / "up1"
+    _spawn(
+        mesh,
+        "up1",
+        "up1",
+        [
+            "up",
+            "--listen",
+            address,
+            "--port",
+            str(PORT),
+            "--role",
+            "echo",
+            "--role",
+            "sleep",
+            "--state-dir",
+            str(state),
+            "--ready-file",
+            str(ready),
+        ],
+    )
+    mesh.wait(ready.exists, 60, "swarm-lsp up did not start")
+    assert ready.read_text().strip() == f"{address}:{PORT}"
+    assert not (state / "token").exists()
+    up_id = f"{socket.gethostname()}-{address}:{PORT}"
+    live = {h for h in ("n1", "n2", "n3", "n5") if mesh.procs[h].poll() is None}
+    up_view = state / "coordinator" / "mesh.json"
+    mesh.wait(
+        lambda: (
+            all(up_id in mesh.view(h) for h in live)
+            and {p["id"] for p in json.loads(up_view.read_text())["peers"]} == live
+        ),
+        30,
+        "up's node and the peers did not see each other",
+    )
+    # Its roles work for the peers ...
+    at_n3 = mesh.agent("n3")
+    mesh.wait(lambda: up_id in machines(at_n3), 10, "up's machine did not work for n3")
+    # ... the peers' for it (n2 or n5, whichever survived), and a star worker dials it.
+    worker = mesh.net.address("star")
+    _spawn(
+        mesh,
+        "star",
+        "star-worker",
+        [
+            "worker",
+            "--coordinator",
+            f"{address}:{PORT}",
+            "--name",
+            "star-w",
+            "--role",
+            "echo",
+            "--capacity",
+            "1",
+            "--cache-dir",
+            str(mesh.root / "star-cache"),
+        ],
+    )
+    at_up = mesh.agent("up1")
+    working = {"local-echo", "local-sleep", "star-w"} | (live & {"n2", "n5"})
+    mesh.wait(lambda: working <= machines(at_up), 30, f"not all of {working} worked for up")
+    answer = at_up.call(op="sequential", type="echo", payload={"text": "hi"}, count=3)
+    assert set(answer["workers"]) <= working, answer
+    print(f"up as a mesh node: machines {sorted(machines(at_up))}; star worker {worker} in")
