@@ -78,8 +78,10 @@ async def tls(tmp_path: Path) -> AsyncIterator[Deployment]:
             state_dir=tmp_path / "state",
             routing=routing.parse(TABLE),
             settings=server_settings,
-            heartbeat_interval_ms=100,
-            lease_timeout_ms=500,
+            # Identity, not failover: a lease that a loaded 2-core CI machine cannot miss (with
+            # 500 ms the worker fenced itself after 300 ms of silence and re-ran the task).
+            heartbeat_interval_ms=250,
+            lease_timeout_ms=3000,
             local_fallback=False,
         )
     )
