@@ -40,11 +40,41 @@ class Decoded:
     stop_reason: str
 
 
-def prepare(llm: Any, tokens: Sequence[int]) -> int:
-    """Make the context hold ``tokens`` with the last one's logits ready; returns tokens reused.
+class PromptLogits:
+    """The logits after the last prompt evaluated, kept for a request with the same prompt.
 
-    Only what differs from the evaluated prompt is evaluated; when the whole prompt is there
-    and its logits are from a live decode, nothing is.
+    With token healing, every keystroke inside a word gives the same trimmed prompt (``sel``
+    and ``self`` both trim to the text before the word); its last token's logits are the same,
+    so the next request needs no decode before its first pick. A copy is one row of floats
+    (1 MB for Gemma 3's vocabulary).
+    """
+
+    def __init__(self) -> None:
+        self.tokens: tuple[int, ...] = ()
+        self.row: np.ndarray[Any, Any] | None = None
+
+    def get(self, tokens: Sequence[int]) -> np.ndarray[Any, Any] | None:
+        if (
+            self.row is not None
+            and len(tokens) == len(self.tokens)
+            and tuple(tokens) == self.tokens
+        ):
+            return self.row
+        return None
+
+    def put(self, tokens: Sequence[int], row: np.ndarray[Any, Any]) -> None:
+        self.tokens = tuple(tokens)
+        self.row = np.array(row, copy=True)
+
+
+def prepare(
+    llm: Any, tokens: Sequence[int], saved: PromptLogits | None = None
+) -> tuple[int, np.ndarray[Any, Any] | None]:
+    """Make the context hold ``tokens`` with the last one's logits ready.
+
+    Returns the tokens reused and, when they came from ``saved`` rather than a decode, the
+    logits to pick the first token from. Only what differs from the evaluated prompt is
+    evaluated; when the whole prompt is there and its logits are known, nothing is.
     """
     n = len(tokens)
     previous = llm.input_ids
@@ -53,7 +83,12 @@ def prepare(llm: Any, tokens: Sequence[int]) -> int:
     while shared < limit and int(previous[shared]) == tokens[shared]:
         shared += 1
     if shared == n and llm.n_tokens == n and not llm._requires_eval:
-        return shared  # the last decode was this prompt's last token: its logits are current
+        return shared, None  # the last decode was this prompt's last token: logits current
+    row = saved.get(tokens) if saved is not None and shared == n else None
+    if row is not None and (llm.n_tokens == n or llm._ctx.kv_cache_seq_rm(-1, n, -1)):
+        llm.n_tokens = n
+        llm._requires_eval = True  # the context's own logits are another position's
+        return shared, row
     keep = min(shared, n - 1)  # re-evaluate at least one token for fresh logits
     if keep > 0 and llm._ctx.kv_cache_seq_rm(-1, keep, -1):
         llm.n_tokens = keep
@@ -62,7 +97,9 @@ def prepare(llm: Any, tokens: Sequence[int]) -> int:
         keep = 0
     llm._requires_eval = True
     llm.eval(list(tokens[keep:]))
-    return shared
+    if saved is not None:
+        saved.put(tokens, logits_row(llm))
+    return shared, None
 
 
 def logits_row(llm: Any) -> np.ndarray[Any, Any]:
@@ -87,17 +124,18 @@ def decode(
     on_token: TokenCallback | None = None,
     deadline: float | None = None,
     between: Callable[[], None] | None = None,
+    saved: PromptLogits | None = None,
 ) -> Decoded:
     """Evaluate ``tokens`` (reusing the cache) and greedily generate up to ``max_tokens``.
 
     Stops at an end-of-generation token, at the first of ``stop`` (the text is cut there),
     when ``cancel`` is set, or at ``deadline``. ``between`` runs between decodes (thread
-    re-planning).
+    re-planning). ``saved`` keeps the prompt's logits from one call to the next.
     """
     import llama_cpp
 
     start = time.perf_counter()
-    reused = prepare(llm, tokens)
+    reused, first_row = prepare(llm, tokens, saved)
     vocab = llm._model.vocab
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     text = ""
@@ -106,7 +144,7 @@ def decode(
     stop_reason = "length"
     buffer = (ctypes.c_char * 64)()
     for step in range(max_tokens):
-        logits = logits_row(llm)
+        logits = first_row if step == 0 and first_row is not None else logits_row(llm)
         if constraint is not None and not constraint.done:
             token = constraint.choose(generated, logits)
         else:

@@ -85,6 +85,8 @@ class LlamaEngine:
         self._vocab_started = False
         self._load_lock = threading.Lock()
         self.load_ms: float = 0.0
+        # The last prompt's final logits: typing inside a word keeps the healed prompt.
+        self._prompt_logits = greedy.PromptLogits()
 
     @property
     def name(self) -> str:
@@ -393,10 +395,13 @@ class LlamaEngine:
         """
         tokens = self._fit(self.tokenize(prompt), max_tokens)
         healed = ""
+        trimmed = 0
         constraint: healing.FirstWordConstraint | None = None
         if heal:
             vocab = self.vocabulary
+            full = len(tokens)
             tokens, healed = healing.trim_partial_word(tokens, prompt, vocab)
+            trimmed = full - len(tokens)
             if healed:
                 constraint = healing.FirstWordConstraint(
                     vocab,
@@ -404,7 +409,7 @@ class LlamaEngine:
                     heal=healed,
                     candidates=healing.candidate_texts(healed, names),
                 )
-        budget = max_tokens + (len(healed) and 2)
+        budget = max_tokens + (trimmed if healed else 0)  # the model writes those again
         if cancel is not None and cancel.is_set():
             return Generation(
                 "", len(tokens), self._reusable_prefix(tokens), 0, 0.0, 0.0, "cancelled"
@@ -451,6 +456,7 @@ class LlamaEngine:
             done = greedy.decode(
                 self.llm,
                 tokens,
+                saved=self._prompt_logits,
                 max_tokens=max_tokens,
                 stop=stop or (),
                 constraint=constraint,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from swarm_lsp import threads
-from swarm_lsp.models import defaults
+from swarm_lsp.models import defaults, greedy
 from swarm_lsp.models.kv_states import KvStates
 from swarm_lsp.models.llama_engine import LlamaEngine
 
@@ -63,3 +63,23 @@ def test_a_documents_kv_state_comes_back_after_a_jump(engine: LlamaEngine) -> No
     assert back.text == first.text
     states.forget("b.py")
     assert len(states) == 0
+
+
+def test_typing_inside_a_word_needs_no_decode_before_the_first_pick(
+    engine: LlamaEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Ta" and "Tab" heal to the same prompt (the text before the word): the second request
+    # picks its first token from the logits the first one computed.
+    evaluated: list[int] = []
+    real_eval = engine.llm.eval
+    monkeypatch.setattr(engine.llm, "eval", lambda t: (evaluated.append(len(t)), real_eval(t)))
+    engine.complete(PROMPT, max_tokens=4, heal=True)
+    evaluated.clear()
+    again = engine.complete(PROMPT + "b", max_tokens=4, heal=True)
+    assert again.healed == " Tab"
+    assert len(evaluated) == again.completion_tokens - 1  # only the generated tokens
+    engine._prompt_logits = greedy.PromptLogits()  # forget them: one decode more, same text
+    evaluated.clear()
+    fresh = engine.complete(PROMPT + "b", max_tokens=4, heal=True)
+    assert len(evaluated) == fresh.completion_tokens
+    assert fresh.text == again.text
