@@ -1,11 +1,13 @@
-"""The shared WatchResults stream never leaves a follower waiting on nothing.
+"""The shared WatchResults (and SubmitStream) stream never leaves a caller waiting on nothing.
 
 Two ways a follower used to wait until its task's deadline (or 24 h when that was unknown)
 although its stream was gone: the client closed in the same event-loop pass as the stream
 opened (its reader was cancelled before it ran, so it never told anyone), and a reader that
 died of anything but a gRPC error (here: a coordinator that answers with bytes that are no
 WatchResponse; gRPC hands ``None`` up) left the dead stream in place for every follower.
-Real gRPC on loopback both times: a real coordinator, then a real server that misbehaves.
+The pipelined submit's stream had the same reader: after such a failure every later submit
+of that client waited out its call timeout. Real gRPC on loopback: a real coordinator, then a
+real server that misbehaves.
 """
 
 from __future__ import annotations
@@ -48,13 +50,20 @@ async def test_a_reader_that_fails_oddly_lets_followers_retry_and_give_up() -> N
     server = grpc.aio.server()
     handler = grpc.method_handlers_generic_handler(
         "swarm.v1.SwarmCoordinator",
-        {"WatchResults": grpc.stream_stream_rpc_method_handler(_garbage)},
+        {
+            "WatchResults": grpc.stream_stream_rpc_method_handler(_garbage),
+            "SubmitStream": grpc.stream_stream_rpc_method_handler(_garbage),
+        },
     )
     server.add_generic_rpc_handlers((handler,))
     address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
     await server.start()
-    client = await DispatchClient.connect(Settings(), address)
+    client = await DispatchClient.connect(Settings(), address, call_timeout=60)
     try:
+        for _ in range(2):  # each submit fails at once, and the next one tries a new stream
+            with pytest.raises(RpcFailure, match="submit stream failed") as info:
+                await asyncio.wait_for(client.submit("echo", {}), timeout=15)
+            assert info.value.code == "UNAVAILABLE"
         seen: list[str] = []
 
         async def follow() -> None:

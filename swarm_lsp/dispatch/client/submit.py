@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,8 @@ import grpc
 from swarm_lsp.dispatch.client.types import Receipt, RpcFailure, failure
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
 
 STREAM_TIMEOUT_S = 24 * 3600.0  # the shared submit stream is long-lived; it still has a deadline
 COALESCE = True
@@ -43,8 +46,11 @@ class Submitter:
     def close(self) -> None:
         if self._out is not None:
             self._out.put_nowait(None)
+            self._out = None
         if self._reader is not None:
+            # Told here too: a reader cancelled before its first step never runs its body.
             self._reader.cancel()
+            self._fail_pending(RpcFailure("the client was closed", "CANCELLED"))
 
     def _accepted(self, receipt: pb.TaskReceipt, blobs_uploaded: int = 0) -> Receipt:
         answer = Receipt.from_pb(receipt, blobs_uploaded)
@@ -149,9 +155,16 @@ class Submitter:
             error = err
         except asyncio.CancelledError:
             error = RpcFailure("the client was closed", "CANCELLED")
+        except Exception as err:  # anything else: this stream is done, the next submit opens one
+            log.warning("the submit stream failed: %r", err)
+            call.cancel()
+            error = RpcFailure(f"the submit stream failed: {err!r}", "UNAVAILABLE")
         if self._out is out:
             self._out = None
         out.put_nowait(None)
+        self._fail_pending(error)
+
+    def _fail_pending(self, error: BaseException) -> None:
         for future in list(self._pending.values()):
             if not future.done():
                 future.set_exception(error)
