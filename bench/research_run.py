@@ -40,7 +40,8 @@ def symbol_matches(expected: str, got: str) -> bool:
 
 def recall(index: Any, questions: list[list[str]], prefix: str, mode: str) -> dict[str, Any]:
     path_hits = symbol_hits = 0
-    misses = []
+    misses: list[str] = []
+    file_misses: list[str] = []
     for question, path, symbol in questions:
         hits = index.search(question, 5, mode=mode)
         want = prefix + path
@@ -52,8 +53,18 @@ def recall(index: Any, questions: list[list[str]], prefix: str, mode: str) -> di
             misses.append(
                 f"{question!r}: want {want} `{symbol}`; got {hits[0].path if hits else '-'}"
             )
+        if not path_ok:
+            file_misses.append(
+                f"{question!r}: want {want}; got "
+                + ", ".join(f"{h.path} `{h.symbol}`" for h in hits)
+            )
     n = len(questions)
-    return {"file": path_hits / n, "symbol": symbol_hits / n, "misses": misses}
+    return {
+        "file": path_hits / n,
+        "symbol": symbol_hits / n,
+        "misses": misses,
+        "file_misses": file_misses,
+    }
 
 
 def latency(index: Any, questions: list[list[str]], repeat: int) -> dict[str, float]:

@@ -90,7 +90,7 @@ class SwarmSettings:
 class ResearchSettings:
     """Vector store settings."""
 
-    qdrant_url: str = ""  # empty: Qdrant local mode under the workspace cache
+    qdrant_url: str = ""  # empty: Qdrant Edge in process, under the workspace cache
     qdrant_path: str = ""
     collection: str = "swarm_code"
 

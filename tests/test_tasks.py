@@ -6,6 +6,7 @@ from __future__ import annotations
 from swarm_lsp.tasks import (
     DocumentEntry,
     ExplainPayload,
+    IndexPayload,
     IndexResult,
     MarkdownResult,
     RefactorPayload,
@@ -45,6 +46,13 @@ def test_the_refactor_role_reads_the_payload_the_server_builds() -> None:
 def test_payloads_leave_out_what_is_not_set() -> None:
     assert ResearchPayload(question="q").to_json() == {"question": "q", "top_k": 5}
     assert ResearchPayload(question="q", root="/p").to_json()["root"] == "/p"
+    opened = ResearchPayload(question="q", open_files=("b.py", "a.py")).to_json()
+    assert opened["open_files"] == ["b.py", "a.py"]
+    assert IndexPayload(root="/p", open_files=("a.py",)).to_json() == {
+        "root": "/p",
+        "open_files": ["a.py"],
+    }
+    assert IndexPayload().to_json() == {}
     assert TestPayload(kind="quality", root="/p").to_json() == {"kind": "quality", "root": "/p"}
     assert DocumentEntry.from_json(GEOMETRY.to_json()) == GEOMETRY
 

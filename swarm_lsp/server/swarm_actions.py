@@ -115,6 +115,11 @@ class SwarmActions:
     def _root(self) -> str | None:
         return str(self.ls.workspace_root) if self.ls.workspace_root else None
 
+    def _open_files(self) -> tuple[str, ...]:
+        """The open documents inside the workspace, last opened first (the research index
+        fills their semantic vectors first)."""
+        return tuple(reversed(list(open_overlay(self.ls))))
+
     async def _snapshot(self) -> dict[str, bytes] | None:
         root = self.ls.workspace_root
         if root is None:
@@ -292,7 +297,9 @@ class SwarmActions:
             self.ls,
             self.bridge,
             "research",
-            ResearchPayload(question=question, top_k=5, root=self._root()).to_json(),
+            ResearchPayload(
+                question=question, top_k=5, root=self._root(), open_files=self._open_files()
+            ).to_json(),
             progress,
             snapshot=await self._snapshot(),
             local=local,
@@ -345,7 +352,7 @@ class SwarmActions:
                 self.ls,
                 self.bridge,
                 "index",
-                IndexPayload(root=self._root()).to_json(),
+                IndexPayload(root=self._root(), open_files=self._open_files()).to_json(),
                 progress,
                 priority="background",
                 snapshot=snapshot,

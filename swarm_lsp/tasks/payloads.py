@@ -76,11 +76,16 @@ class ResearchPayload:
     question: str
     top_k: int = 5
     root: str | None = None
+    #: The editor's open files (relative paths, most recent first): the index fills their
+    #: semantic vectors first.
+    open_files: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"question": self.question, "top_k": self.top_k}
         if self.root:
             data["root"] = self.root
+        if self.open_files:
+            data["open_files"] = list(self.open_files)
         return data
 
 
@@ -89,9 +94,13 @@ class IndexPayload:
     """``index``: bring the project's research index up to date."""
 
     root: str | None = None
+    open_files: tuple[str, ...] = ()  # as in ResearchPayload: filled first
 
     def to_json(self) -> dict[str, Any]:
-        return {"root": self.root} if self.root else {}
+        data: dict[str, Any] = {"root": self.root} if self.root else {}
+        if self.open_files:
+            data["open_files"] = list(self.open_files)
+        return data
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,5 @@
 """Index, ask (streamed, with citations) and "Research this symbol" through the research worker
-(real all-MiniLM-L6-v2 embeddings, Qdrant local mode and the tiny chat model)."""
+(real all-MiniLM-L6-v2 embeddings, Qdrant Edge and the tiny chat model)."""
 
 from __future__ import annotations
 

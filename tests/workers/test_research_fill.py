@@ -255,3 +255,16 @@ async def test_cli_index_and_ask_go_through_a_running_swarms_research_worker(
         assert "shapes/geometry.py:7-11 `area_of_circle`" in out
     finally:
         await swarm.stop()
+
+
+def test_embedding_sorted_by_length_keeps_each_text_its_own_vector() -> None:
+    texts = ["def add(a, b):\n    return a + b\n" * 6, "x", "class Cart:\n    pass", "y = 2"]
+    calls = []
+    together = embedder.embed(texts, batch_size=2, between=lambda: calls.append(1))
+    alone = [embedder.embed([text])[0] for text in texts]
+    assert len(calls) == 2  # before each batch: where a fill pauses or stops
+    for n, mine in enumerate(together):
+        # int8 activations are quantized per batch, so a batch's vectors differ a little
+        # (cosine 0.97-1.0) from the same texts embedded alone; each stays its own.
+        cosines = [sum(a * b for a, b in zip(mine, single, strict=True)) for single in alone]
+        assert cosines[n] > 0.95 and cosines[n] == max(cosines)

@@ -60,7 +60,8 @@ SKIP_DIRS = frozenset(
     }
 )
 BATCH_CHUNKS = 512
-DENSE_BATCH_CHUNKS = 32
+# Chunks embedded and written together: sorted by length inside, so batches pad little.
+DENSE_BATCH_CHUNKS = 256
 MAX_LINE_CHARS = 5000  # longer lines mean minified or generated files
 PAYLOAD_TEXT_CHARS = 4000
 MANIFEST_SAVE_S = 1.0
@@ -477,6 +478,13 @@ class WorkspaceIndex:
         """
         done = 0
         total = None
+
+        def between() -> None:  # before each embedding batch: pause, or give up the group
+            if may_run is not None:
+                may_run()
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled
+
         while True:
             if cancel is not None and cancel.is_set():
                 break
@@ -499,7 +507,12 @@ class WorkspaceIndex:
                         break
                 hashes = {rel: self._files[rel].hash for rel in group}
             points = self.store.points_of(group)
-            vectors = embedder.embed([dense_text(payload) for _, payload in points])
+            try:
+                vectors = embedder.embed(
+                    [dense_text(payload) for _, payload in points], between=between
+                )
+            except _Cancelled:
+                break
             with self._lock:
                 current = {
                     rel
@@ -562,6 +575,10 @@ class WorkspaceIndex:
         )
         hits.coverage = cover.fraction
         return hits
+
+
+class _Cancelled(Exception):
+    """A dense fill was cancelled inside a group (its vectors are not written)."""
 
 
 def _sparse_point(chunk: chunking.Chunk, ordinal: int) -> StoredPoint:
