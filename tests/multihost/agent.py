@@ -37,6 +37,7 @@ async def _final(client: DispatchClient, task_id: str, timeout: float) -> dict[s
                         "error_code": result.error_code,
                         "attempt": result.attempt,
                         "progress": progress,
+                        "at": time.time(),  # when the final result arrived (benchmarks)
                     }
                 progress.append(result.text)
     except (DispatchError, TimeoutError) as err:
