@@ -48,7 +48,7 @@ class MeshNetwork(Network):
 class Mesh:
     def __init__(
         self,
-        net: MeshNetwork,
+        net: Network,
         root: Path,
         roles: dict[str, tuple[str, ...]],
         workers: set[str],

@@ -8,6 +8,7 @@ by their own modules; this class wires them to one channel.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from swarm_lsp.dispatch.client.types import (
     RpcFailure,
     SwarmStatus,
     TaskInfo,
+    closed_under,
     failure,
 )
 from swarm_lsp.dispatch.client.uploads import Uploads
@@ -57,6 +59,7 @@ class DispatchClient:
         self._uploads = Uploads(self._stub, self._metadata, call_timeout)
         self.settings = settings
         self.target = target
+        self._closed = False
 
     @classmethod
     async def connect(
@@ -93,6 +96,7 @@ class DispatchClient:
         return cls(channel, settings, address, call_timeout=call_timeout)
 
     async def close(self) -> None:
+        self._closed = self._uploads.closed = True
         self._watcher.close()
         self._submitter.close()
         await self._channel.close(grace=0.5)
@@ -221,6 +225,10 @@ class DispatchClient:
             )
         except grpc.aio.AioRpcError as err:
             raise failure(f"status of task {task_id}", err) from err
+        except asyncio.CancelledError:
+            if (closed := closed_under(f"status of task {task_id}", self._closed)) is None:
+                raise
+            raise closed from None
         return TaskInfo.from_pb(reply)
 
     async def cancel(self, task_id: str) -> None:
@@ -230,6 +238,10 @@ class DispatchClient:
             )
         except grpc.aio.AioRpcError as err:
             raise failure(f"cancelling task {task_id}", err) from err
+        except asyncio.CancelledError:
+            if (closed := closed_under(f"cancelling task {task_id}", self._closed)) is None:
+                raise
+            raise closed from None
 
     async def status(self, recent: int = 20) -> SwarmStatus:
         try:
@@ -238,4 +250,8 @@ class DispatchClient:
             )
         except grpc.aio.AioRpcError as err:
             raise failure("swarm status", err) from err
+        except asyncio.CancelledError:
+            if (closed := closed_under("swarm status", self._closed)) is None:
+                raise
+            raise closed from None
         return SwarmStatus.from_pb(reply)

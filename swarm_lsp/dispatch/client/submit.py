@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from swarm_lsp.dispatch.client.types import Receipt, RpcFailure, failure
+from swarm_lsp.dispatch.client.types import Receipt, RpcFailure, closed_under, failure
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 
@@ -42,8 +42,10 @@ class Submitter:
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[pb.SubmitOutcome]] = {}
         self._request_ids = itertools.count(1)
+        self._closed = False
 
     def close(self) -> None:
+        self._closed = True
         if self._out is not None:
             self._out.put_nowait(None)
             self._out = None
@@ -68,6 +70,10 @@ class Submitter:
             )
         except grpc.aio.AioRpcError as err:
             raise failure(f"submitting a {task.type!r} task", err) from err
+        except asyncio.CancelledError:
+            if (closed := closed_under(f"submitting a {task.type!r} task", self._closed)) is None:
+                raise
+            raise closed from None
         return self._accepted(reply, blobs_uploaded)
 
     async def submit_batch(self, batch: pb.TaskBatch, what: str) -> list[Receipt | RpcFailure]:
@@ -77,6 +83,10 @@ class Submitter:
             )
         except grpc.aio.AioRpcError as err:
             raise failure(f"submitting {what}", err) from err
+        except asyncio.CancelledError:
+            if (closed := closed_under(f"submitting {what}", self._closed)) is None:
+                raise
+            raise closed from None
         return [
             self._accepted(outcome.receipt)
             if outcome.HasField("receipt")

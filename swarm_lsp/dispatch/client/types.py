@@ -6,6 +6,7 @@ error every failed coordinator call becomes.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -39,6 +40,15 @@ def failure(what: str, err: grpc.aio.AioRpcError) -> RpcFailure:
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         hint = " (the coordinator did not answer in time)"
     return RpcFailure(f"{what}: {code.name}: {err.details()}{hint}", code.name)
+
+
+def closed_under(what: str, closed: bool) -> RpcFailure | None:
+    """A call cancelled because its client was closed (grpc.aio cancels every call in flight
+    on a closed channel) as an RpcFailure; None when it is the caller's task being cancelled."""
+    task = asyncio.current_task()
+    if closed and task is not None and not task.cancelling():
+        return RpcFailure(f"{what}: CANCELLED: the client was closed", "CANCELLED")
+    return None
 
 
 def state_name(value: int) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 import grpc
 
 from swarm_lsp.dispatch import codec
-from swarm_lsp.dispatch.client.types import failure
+from swarm_lsp.dispatch.client.types import closed_under, failure
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.snapshot import blob_hash, manifest_of
@@ -27,6 +28,7 @@ class Uploads:
         self._stub = stub
         self._metadata = metadata
         self._timeout = timeout
+        self.closed = False  # set by the client's close(): its calls in flight are cancelled
         self._dictionaries: dict[str, int] = {}  # blob hash -> zstd id, uploaded already
 
     async def snapshot(self, files: Mapping[str, bytes]) -> tuple[dict[str, str], int]:
@@ -57,6 +59,10 @@ class Uploads:
                 await self._stub.PutBlobs(batch, metadata=self._metadata, timeout=self._timeout)
         except grpc.aio.AioRpcError as err:
             raise failure("uploading the snapshot", err) from err
+        except asyncio.CancelledError:
+            if (closed := closed_under("uploading the snapshot", self.closed)) is None:
+                raise
+            raise closed from None
         return manifest, len(missing.hashes)
 
     async def dictionary(self, dictionary: bytes) -> tuple[int, str, int]:
