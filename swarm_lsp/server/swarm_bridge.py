@@ -24,13 +24,14 @@ from typing import Any
 from lsprotocol import types
 
 from swarm_lsp import paths
-from swarm_lsp.config import Settings, to_wire
+from swarm_lsp.config import Settings
 from swarm_lsp.dispatch.client import DispatchClient, SwarmStatus
 from swarm_lsp.dispatch.local_swarm import LocalSwarm
 from swarm_lsp.dispatch.shared_swarm import CLIENTS_ENV, SharedSwarmState, terminate
 from swarm_lsp.errors import DispatchError, SwarmError
 from swarm_lsp.mesh.membership import Peer
 from swarm_lsp.server.app import SwarmLanguageServer
+from swarm_lsp.server.swarm_local import ServerLocalSwarm, child_environment, stop_quickly
 from swarm_lsp.server.swarm_mesh import DISCOVER_S, MeshPeers, can_discover
 from swarm_lsp.server.swarm_status import (
     STATUS_NOTIFICATION,
@@ -43,80 +44,10 @@ POLL_INTERVAL_S = 2.0
 LOCAL_START_TIMEOUT_S = 90.0
 MESH_WAIT_S = 10.0  # how long the first live peer of a configured list is waited for
 DOWN_GRACE_S = 2.0  # how long a task waits for a swarm that is down before saying so
-# Settings the local swarm's children need to behave like this server (models, context,
-# research, the routing table); the address and token are the local swarm's own.
-_PASSED_SWARM_KEYS = ("routing_table", "allowed_hosts")
 
 
 class SwarmUnavailable(DispatchError):
     """No coordinator to send a task to (none configured, starting too long, or down)."""
-
-
-def child_environment(settings: Settings) -> dict[str, str]:
-    """``SWARM_LSP_<SECTION>__<KEY>`` for every setting that differs from its default.
-
-    Settings from initializationOptions exist only in this process; the local swarm's children
-    read theirs from the environment.
-    """
-    defaults = to_wire(Settings())
-    current = to_wire(settings)
-    env: dict[str, str] = {}
-    for section, values in current.items():
-        for key, value in values.items():
-            if value == defaults[section][key]:
-                continue
-            field = _snake(key)
-            if section == "swarm" and field not in _PASSED_SWARM_KEYS:
-                continue
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, list):
-                text = ",".join(str(v) for v in value)
-            else:
-                text = str(value)
-            env[f"SWARM_LSP_{section.upper()}__{field.upper()}"] = text
-    return env
-
-
-def _snake(name: str) -> str:
-    from swarm_lsp.config import snake_case
-
-    return snake_case(name)
-
-
-class _ServerLocalSwarm(LocalSwarm):
-    """A LocalSwarm whose children also get this server's settings."""
-
-    def __init__(self, settings: Settings, extra_env: dict[str, str], **kwargs: Any) -> None:
-        super().__init__(settings, **kwargs)
-        self.extra_env = extra_env
-
-    def _env(self) -> dict[str, str]:
-        env = super()._env()
-        env.update(self.extra_env)
-        return env
-
-
-async def _stop_quickly(local: LocalSwarm, grace_s: float = 1.0) -> None:
-    """SIGTERM every process of ``local`` at once, SIGKILL what is left after ``grace_s``.
-
-    Editors give ``shutdown`` little time (eglot: 1.5 s), so the processes stop together
-    instead of one after the other.
-    """
-    procs = [p for p in (*local.workers.values(), local.coordinator) if p is not None]
-    for proc in procs:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-    if procs:
-        await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs], timeout=grace_s)
-    for proc in procs:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-    local.workers.clear()
-    local.coordinator = None
-    await local.stop(timeout=0.1)  # nothing left to stop: unregisters its token link
 
 
 @dataclasses.dataclass
@@ -222,7 +153,7 @@ class SwarmBridge:
                 return
             self._state_dir = shared.run_dir(os.getpid())
             env = child_environment(settings) | {CLIENTS_ENV: str(shared.clients)}
-            local = _ServerLocalSwarm(settings, env, state_dir=self._state_dir)
+            local = ServerLocalSwarm(settings, env, state_dir=self._state_dir)
             self.local = local
             address = await local.start(timeout=LOCAL_START_TIMEOUT_S)
             pids = [p.pid for p in (local.coordinator, *local.workers.values()) if p is not None]
@@ -309,7 +240,7 @@ class SwarmBridge:
         self._local_target = None
         if shared is None:
             if local is not None:
-                await _stop_quickly(local)
+                await stop_quickly(local)
             return
         try:
             async with shared.locked(timeout=5.0):
@@ -320,7 +251,7 @@ class SwarmBridge:
                     return
                 record = shared.read()
                 if local is not None:
-                    await _stop_quickly(local)
+                    await stop_quickly(local)
                 elif record is not None:
                     terminate([int(p) for p in record.get("pids") or []])
                 shared.remove()

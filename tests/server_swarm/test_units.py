@@ -13,8 +13,8 @@ from swarm_lsp.config import Settings, merge
 from swarm_lsp.dispatch.client import Machine, SwarmStatus, TaskSummary
 from swarm_lsp.server.codeactions import KINDS, wanted
 from swarm_lsp.server.diagnostics import group_by_file
-from swarm_lsp.server.swarm_bridge import child_environment
 from swarm_lsp.server.swarm_commands import Span, parse_position, parse_range, parse_uri
+from swarm_lsp.server.swarm_local import child_environment
 from swarm_lsp.server.swarm_status import roles_available, status_params
 from swarm_lsp.server.task_payloads import (
     symbol_at,
