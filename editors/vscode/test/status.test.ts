@@ -52,6 +52,28 @@ describe('normalizeStatus', () => {
     assert.equal(normalizeStatus({ coordinator: '127.0.0.1:1', machines: [] }).state, 'degraded');
   });
 
+  it('lists the mesh peers and who owns each task in flight', () => {
+    const status = normalizeStatus({
+      ...READY,
+      peers: [
+        { address: '10.0.0.1:50051', id: 'p1', roles: [], rttMs: 3.26, current: true, running: 2, capacity: 4 },
+        { address: '10.0.0.3:50051', id: 'p3', roles: ['echo'], rttMs: 1, current: false, error: 'refused' },
+        { id: 'no address' },
+      ],
+      tasks: [{ id: 't-7', type: 'research', state: 'RUNNING', owner: '10.0.0.1:50051', worker: 'p2' }],
+    });
+    assert.deepEqual(status.peers?.map((p) => [p.id, p.current]), [
+      ['p1', true],
+      ['p3', false],
+    ]);
+    const tooltip = formatStatus(status).tooltip;
+    assert.match(tooltip, /Mesh peers \(2\):/);
+    assert.match(tooltip, /- p1 `10\.0\.0\.1:50051` \(in use\): no roles, load 2\/4, 3\\\.3 ms/);
+    assert.match(tooltip, /- p3 `10\.0\.0\.3:50051`: echo, unreachable: refused/);
+    assert.match(tooltip, /research t\\-7: RUNNING on p2, owned by `10\.0\.0\.1:50051`/);
+    assert.doesNotMatch(formatStatus(normalizeStatus(READY)).tooltip, /Mesh peers|In flight/);
+  });
+
   it('turns garbage into down instead of throwing', () => {
     assert.deepEqual(normalizeStatus(null), { state: 'down' });
     const status = normalizeStatus({ state: 'weird', machines: 'no', queueDepth: -4 });

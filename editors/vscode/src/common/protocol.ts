@@ -64,6 +64,27 @@ export interface RecentTask {
   state: string;
 }
 
+/** A live peer of the mesh, as the server sees it (empty list with one coordinator). */
+export interface PeerStatus {
+  address: string;
+  id: string;
+  roles: string[];
+  rttMs: number;
+  current: boolean;
+  running?: number;
+  capacity?: number;
+  error?: string;
+}
+
+/** A task in flight and the peer that owns it (the one that accepted it). */
+export interface OwnedTask {
+  id: string;
+  type: string;
+  state: string;
+  owner: string;
+  worker: string;
+}
+
 /** Params of the `swarm/status` notification and result of the `swarm.status` command. */
 export interface SwarmStatus {
   state: SwarmState;
@@ -72,6 +93,8 @@ export interface SwarmStatus {
   queueDepth?: number;
   running?: number;
   recent?: RecentTask[];
+  peers?: PeerStatus[];
+  tasks?: OwnedTask[];
 }
 
 export const CHAT_REQUEST = 'swarm/chat';

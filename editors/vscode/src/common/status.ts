@@ -1,7 +1,7 @@
 /**
  * Swarm health → status bar text. Pure, so it is unit-tested without VS Code.
  */
-import type { MachineStatus, SwarmState, SwarmStatus } from './protocol';
+import type { MachineStatus, OwnedTask, PeerStatus, SwarmState, SwarmStatus } from './protocol';
 
 export type StatusSeverity = 'ok' | 'busy' | 'warning' | 'error';
 
@@ -65,6 +65,39 @@ function normalizeMachine(raw: unknown): MachineStatus | undefined {
   };
 }
 
+function records(value: unknown): Record<string, unknown>[] {
+  return Array.isArray(value)
+    ? value.filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null)
+    : [];
+}
+
+function normalizePeer(p: Record<string, unknown>): PeerStatus | undefined {
+  const address = text(p.address);
+  if (address === undefined) {
+    return undefined;
+  }
+  return {
+    address,
+    id: text(p.id) ?? address,
+    roles: Array.isArray(p.roles) ? p.roles.filter((r): r is string => typeof r === 'string') : [],
+    rttMs: typeof p.rttMs === 'number' && Number.isFinite(p.rttMs) ? Math.max(p.rttMs, 0) : 0,
+    current: p.current === true,
+    running: count(p.running),
+    capacity: count(p.capacity),
+    error: text(p.error),
+  };
+}
+
+function normalizeTask(t: Record<string, unknown>): OwnedTask {
+  return {
+    id: text(t.id) ?? text(t.taskId) ?? '?',
+    type: text(t.type) ?? '?',
+    state: text(t.state) ?? '?',
+    owner: text(t.owner) ?? '?',
+    worker: text(t.worker) ?? '',
+  };
+}
+
 /** Keep what looks like a status; anything malformed becomes "down" rather than a crash. */
 export function normalizeStatus(raw: unknown): SwarmStatus {
   if (typeof raw !== 'object' || raw === null) {
@@ -93,12 +126,21 @@ export function normalizeStatus(raw: unknown): SwarmStatus {
           state: text(t.state) ?? '?',
         }))
     : [];
-  return { state, coordinator, machines, queueDepth: count(value.queueDepth), running, recent };
+  const peers = records(value.peers)
+    .map(normalizePeer)
+    .filter((p): p is PeerStatus => p !== undefined);
+  const tasks = records(value.tasks).map(normalizeTask);
+  return { state, coordinator, machines, queueDepth: count(value.queueDepth), running, recent, peers, tasks };
 }
 
 function escapeMarkdown(value: unknown): string {
   // Values come from the server; coerce defensively before escaping.
   return String(value).replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
+}
+
+/** Inside a Markdown code span: nothing to escape but the backtick itself, dropped. */
+function code(value: string): string {
+  return value.replace(/`/g, '');
 }
 
 function machineLine(machine: MachineStatus): string {
@@ -133,6 +175,30 @@ export function formatStatus(status: SwarmStatus): StatusView {
   ];
   if (machines.length > 0) {
     lines.push('', ...machines.map(machineLine));
+  }
+  const peers = status.peers ?? [];
+  if (peers.length > 0) {
+    lines.push('', `Mesh peers (${peers.length}):`, '');
+    for (const peer of peers) {
+      const roles = peer.roles.length > 0 ? peer.roles.join(', ') : 'no roles';
+      const state = peer.error
+        ? `unreachable: ${peer.error}`
+        : `load ${count(peer.running)}/${count(peer.capacity)}, ${peer.rttMs.toFixed(1)} ms`;
+      const current = peer.current ? ' (in use)' : '';
+      lines.push(
+        `- ${escapeMarkdown(peer.id)} \`${code(peer.address)}\`${current}: ${escapeMarkdown(roles)}, ${escapeMarkdown(state)}`,
+      );
+    }
+  }
+  const tasks = status.tasks ?? [];
+  if (tasks.length > 0 && peers.length > 0) {
+    lines.push('', 'In flight:', '');
+    for (const task of tasks.slice(0, 10)) {
+      const on = task.worker ? ` on ${escapeMarkdown(task.worker)}` : '';
+      lines.push(
+        `- ${escapeMarkdown(task.type)} ${escapeMarkdown(task.id)}: ${escapeMarkdown(task.state)}${on}, owned by \`${code(task.owner)}\``,
+      );
+    }
   }
   const recent = status.recent ?? [];
   if (recent.length > 0) {
