@@ -336,9 +336,13 @@ async def _owner_lost(
     mesh = bridge.mesh
     assert mesh is not None
     owner, old = followed.client.target, followed.task_id
-    if mesh.in_view(owner):
-        followed.client = await mesh.client(owner)
-        return
+    give_up = time.monotonic() + wait
+    while mesh.in_view(owner) and time.monotonic() < give_up:
+        try:
+            followed.client = await mesh.client(owner)
+            return
+        except SwarmError:  # in the view but not answering yet: it is judged within seconds
+            await mesh.wait_lost(owner, PEER_JUDGED_S)
     client = await bridge.require_client(wait, patient=True)
     receipt, client = await _submit(bridge, client, resubmit, f"{old}@{owner}")
     mesh.supersede(owner, old)
