@@ -44,6 +44,12 @@ def test_config_commands_and_options(nvim: Path, tmp_path: Path) -> None:
     assert "Coordinator: 127.0.0.1:50051" in r["status_lines"]
     assert any("✗ w2 on 10.0.0.2" in line for line in r["status_lines"])
     assert r["status_garbage"] == "Swarm ✗"
+    assert not any("Mesh" in line for line in r["status_garbage_lines"])
+    mesh = r["status_mesh_lines"]
+    assert "Mesh peers: 2" in mesh
+    assert "  * p1 10.0.0.1:50051  []  load 2/4, 3.3 ms" in mesh
+    assert "    p3 10.0.0.3:50051  [echo]  unreachable: refused" in mesh
+    assert "  research t-7: RUNNING on p2, owned by 10.0.0.1:50051" in mesh
     assert r["status_dispatch_shape"] == "Swarm ✓ 2/2 ⟳1 ≡4"
     # The server's shapes, from the shared fixtures.
     assert r["status_fixture"] == "Swarm ✓ 1/2 ⟳3 ≡1"

@@ -83,6 +83,40 @@ function M.normalize(raw)
       })
     end
   end
+  -- A mesh: its live peers as the server sees them, and the owner of each task in flight.
+  local peers = {}
+  for _, p in ipairs(type(raw.peers) == 'table' and raw.peers or {}) do
+    if type(p) == 'table' and text(p.address) then
+      local roles = {}
+      for _, role in ipairs(type(p.roles) == 'table' and p.roles or {}) do
+        if type(role) == 'string' then
+          table.insert(roles, role)
+        end
+      end
+      table.insert(peers, {
+        address = p.address,
+        id = text(p.id) or p.address,
+        roles = roles,
+        rttMs = type(p.rttMs) == 'number' and p.rttMs or 0,
+        current = p.current == true,
+        running = count(p.running),
+        capacity = count(p.capacity),
+        error = text(p.error),
+      })
+    end
+  end
+  local tasks = {}
+  for _, t in ipairs(type(raw.tasks) == 'table' and raw.tasks or {}) do
+    if type(t) == 'table' then
+      table.insert(tasks, {
+        id = text(t.id) or text(t.taskId) or '?',
+        type = text(t.type) or '?',
+        state = text(t.state) or '?',
+        owner = text(t.owner) or '?',
+        worker = text(t.worker) or '',
+      })
+    end
+  end
   return {
     state = state,
     coordinator = coordinator,
@@ -90,6 +124,8 @@ function M.normalize(raw)
     queueDepth = count(raw.queueDepth),
     running = running,
     recent = recent,
+    peers = peers,
+    tasks = tasks,
   }
 end
 
@@ -143,6 +179,31 @@ function M.lines(status)
     end
   else
     table.insert(lines, 'Machines: none')
+  end
+  local peers = status.peers or {}
+  if #peers > 0 then
+    table.insert(lines, ('Mesh peers: %d'):format(#peers))
+    for _, p in ipairs(peers) do
+      local state = p.error and ('unreachable: ' .. p.error)
+        or ('load %d/%d, %.1f ms'):format(p.running, p.capacity, p.rttMs)
+      table.insert(
+        lines,
+        ('  %s %s %s  [%s]  %s'):format(
+          p.current and '*' or ' ',
+          p.id,
+          p.address,
+          table.concat(p.roles, ', '),
+          state
+        )
+      )
+    end
+    if #(status.tasks or {}) > 0 then
+      table.insert(lines, 'In flight:')
+      for _, t in ipairs(status.tasks) do
+        local on = t.worker ~= '' and (' on ' .. t.worker) or ''
+        table.insert(lines, ('  %s %s: %s%s, owned by %s'):format(t.type, t.id, t.state, on, t.owner))
+      end
+    end
   end
   if #status.recent > 0 then
     table.insert(lines, 'Recent tasks:')

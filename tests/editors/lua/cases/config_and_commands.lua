@@ -42,6 +42,18 @@ return function(H, args)
   H.record('status_short', status.short(st))
   H.record('status_lines', status.lines(st))
   H.record('status_garbage', status.short(status.normalize('nope')))
+  H.record('status_garbage_lines', status.lines(status.normalize('nope')))
+  H.record('status_mesh_lines', status.lines(status.normalize({
+    state = 'ready',
+    coordinator = '10.0.0.1:50051',
+    machines = {},
+    peers = {
+      { address = '10.0.0.1:50051', id = 'p1', roles = {}, rttMs = 3.26, current = true, running = 2, capacity = 4 },
+      { address = '10.0.0.3:50051', id = 'p3', roles = { 'echo' }, rttMs = 1, current = false, error = 'refused' },
+      { id = 'no address' },
+    },
+    tasks = { { id = 't-7', type = 'research', state = 'RUNNING', owner = '10.0.0.1:50051', worker = 'p2' } },
+  })))
   H.record('status_dispatch_shape', status.short(status.normalize({
     coordinator = '127.0.0.1:40000',
     machines = {
