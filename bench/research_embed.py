@@ -5,7 +5,7 @@ as the index would see them) with each setting in turn, alternating the settings
 rounds so load changes hit them alike; reports the median chunks/s per setting. Recall does not
 depend on batch size or threads; bench/research_run.py measures it per back-end and cap.
 
-    .venv/bin/python bench/research_embed.py [--chunks 256] [--rounds 3]
+    .venv/bin/python bench/research_embed.py [--chunks 512] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -38,42 +38,58 @@ def corpus_texts(limit: int) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, default=256)
+    parser.add_argument("--chunks", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     from swarm_lsp.workers.research import embedder
 
     texts = corpus_texts(args.chunks)
+    # (back-end, token cap, batch, threads, order): "files" is the fill before this change
+    # (batches of 32 chunks taken file by file), "sorted" the whole group shortest first.
     settings = [
-        ("onnx-int8", 128, 32, 1),
-        ("onnx-int8", 128, 32, 2),
-        ("onnx-int8", 128, 8, 1),
-        ("onnx-int8", 128, 64, 1),
-        ("onnx-int8", 64, 32, 1),
-        ("onnx-int8", 256, 32, 1),
-        ("static", 256, 32, 1),
-        ("torch", 128, 32, 1),
-        ("torch", 256, 32, 2),
+        ("onnx-int8", 256, 32, 1, "files"),
+        ("onnx-int8", 256, 32, 1, "sorted"),
+        ("onnx-int8", 256, 32, 2, "files"),
+        ("onnx-int8", 256, 32, 2, "sorted"),
+        ("onnx-int8", 256, 16, 2, "sorted"),
+        ("onnx-int8", 256, 64, 2, "sorted"),
+        ("onnx-int8", 192, 32, 2, "sorted"),
+        ("onnx-int8", 128, 32, 2, "sorted"),
+        ("static", 256, 32, 1, "sorted"),
+        ("torch", 256, 32, 2, "sorted"),
     ]
-    speeds: dict[tuple[str, int, int, int], list[float]] = {s: [] for s in settings}
+    speeds: dict[tuple[str, int, int, int, str], list[float]] = {s: [] for s in settings}
     loads = []
     for _ in range(args.rounds):
-        for backend, cap, batch, threads in settings:
+        for backend, cap, batch, threads, order in settings:
             embedder.configure(backend=backend, max_tokens=cap)
             model = embedder.load()
             model.encode(texts[:8], batch, threads)  # warm: sessions, pools
             loads.append(os.getloadavg()[0])
+            groups = (
+                [texts[n : n + 32] for n in range(0, len(texts), 32)]
+                if order == "files"
+                else [sorted(texts, key=len)]
+            )
             t0 = time.perf_counter()
-            model.encode(texts, batch, threads)
-            speeds[(backend, cap, batch, threads)].append(len(texts) / (time.perf_counter() - t0))
+            for group in groups:
+                for first in range(0, len(group), batch):
+                    model.encode(group[first : first + batch], batch, threads)
+            elapsed = time.perf_counter() - t0
+            speeds[(backend, cap, batch, threads, order)].append(len(texts) / elapsed)
     print(
         f"{len(texts)} real chunks, {args.rounds} alternating rounds, load "
         f"{min(loads):.1f}-{max(loads):.1f}\n"
     )
-    print("| back-end | token cap | batch | threads | chunks/s (median) |")
-    print("| --- | --- | --- | --- | --- |")
-    for (backend, cap, batch, threads), values in speeds.items():
-        print(f"| {backend} | {cap} | {batch} | {threads} | {statistics.median(values):.1f} |")
+    base = statistics.median(speeds[settings[0]])
+    print("| back-end | token cap | batch | threads | order | chunks/s (median) | vs first row |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for (backend, cap, batch, threads, order), values in speeds.items():
+        median = statistics.median(values)
+        print(
+            f"| {backend} | {cap} | {batch} | {threads} | {order} | {median:.1f} "
+            f"({min(values):.1f}-{max(values):.1f}) | {median / base:.2f}x |"
+        )
     return 0
 
 
