@@ -29,7 +29,8 @@ from swarm_lsp.errors import WorkerError
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 256
-BATCH_SIZE = 32
+BATCH_SIZE = 32  # padded batches (torch, and the int8 model when asked)
+STEP = 32  # texts per thread-budget step of :func:`embed`
 
 _lock = threading.Lock()
 _backend: Any = None
@@ -86,6 +87,8 @@ def _offline() -> None:
 
 
 class _TorchBackend:
+    batch = BATCH_SIZE
+
     def __init__(self, cap: int) -> None:
         _offline()
         try:
@@ -110,6 +113,8 @@ class _TorchBackend:
 
 
 class _OnnxBackend:
+    batch = 1  # each text alone (see :func:`embed`)
+
     def __init__(self, cap: int) -> None:
         from tokenizers import Tokenizer
 
@@ -118,9 +123,12 @@ class _OnnxBackend:
         self.path = onnx_model.ensure_int8_model()
         self.tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=cap)
-        self.tokenizer.enable_padding()
+        self.tokenizer.no_padding()
         self.sessions: dict[int, Any] = {}
+        self.pool: Any = None
+        self.pool_size = 0
         self._lock = threading.Lock()
+        self.token_types = "token_type_ids" in {i.name for i in self.session(1).get_inputs()}
 
     def session(self, threads: int) -> Any:
         with self._lock:
@@ -138,20 +146,59 @@ class _OnnxBackend:
             return self.sessions[threads]
 
     def encode(self, texts: list[str], batch_size: int, threads: int) -> Any:
+        """``batch_size`` 1 (the default, :data:`ONNX_BATCH`): each text alone, unpadded, on
+        ``threads`` one-thread runners side by side; larger: padded batches of that size."""
+        import numpy as np
+
+        if batch_size > 1:
+            return self._encode_padded(texts, batch_size, threads)
+        session = self.session(1)
+        encodings = self.tokenizer.encode_batch(texts)
+
+        def one(index: int) -> Any:
+            ids = np.array([encodings[index].ids], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+            if self.token_types:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            return session.run(None, feeds)[0][0].mean(axis=0)
+
+        if threads > 1 and len(texts) > 1:
+            pooled = list(self._pool(threads).map(one, range(len(texts))))
+        else:
+            pooled = [one(index) for index in range(len(texts))]
+        result = np.array(pooled, dtype=np.float32).reshape(len(texts), DIMENSIONS)
+        result /= np.clip(np.linalg.norm(result, axis=1, keepdims=True), 1e-12, None)
+        return result
+
+    def _pool(self, threads: int) -> Any:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._lock:
+            if self.pool is None or self.pool_size != threads:
+                if self.pool is not None:
+                    self.pool.shutdown(wait=False)
+                self.pool = ThreadPoolExecutor(threads, thread_name_prefix="research-embed")
+                self.pool_size = threads
+            return self.pool
+
+    def _encode_padded(self, texts: list[str], batch_size: int, threads: int) -> Any:
         import numpy as np
 
         session = self.session(threads)
-        wanted = {i.name for i in session.get_inputs()}
         out = []
         # Similar lengths together: less padding in each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for first in range(0, len(order), batch_size):
             picked = order[first : first + batch_size]
             encodings = self.tokenizer.encode_batch([texts[i] for i in picked])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            width = max(len(e.ids) for e in encodings)
+            ids = np.zeros((len(picked), width), dtype=np.int64)
+            mask = np.zeros((len(picked), width), dtype=np.int64)
+            for row, encoding in enumerate(encodings):
+                ids[row, : len(encoding.ids)] = encoding.ids
+                mask[row, : len(encoding.ids)] = 1
             feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in wanted:
+            if self.token_types:
                 feeds["token_type_ids"] = np.zeros_like(ids)
             hidden = session.run(None, feeds)[0]
             weights = mask[:, :, None].astype(np.float32)
@@ -166,6 +213,8 @@ class _OnnxBackend:
 
 class _StaticBackend:
     """Mean of distilled word-piece vectors (:mod:`.static_model`): no encoder at run time."""
+
+    batch = BATCH_SIZE
 
     def __init__(self, cap: int) -> None:
         from tokenizers import Tokenizer
@@ -209,17 +258,19 @@ def load() -> Any:
 
 def embed(
     texts: Sequence[str],
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     *,
     between: Callable[[], None] | None = None,
 ) -> list[list[float]]:
     """Unit-length embeddings of ``texts`` (cosine similarity is a dot product).
 
-    The texts are embedded shortest first, ``batch_size`` at a time, so a batch pads little
-    (over real code, sorting a fill's 256 chunks by length instead of taking them file by
-    file embeds 1.5x as many per second; BENCHMARKS.md). Each batch takes its thread count
-    from the machine's budget at the time; ``between`` runs before every batch and may block
-    (a paused fill) or raise (a cancelled one).
+    The texts go :data:`STEP` at a time, shortest first; each step takes its thread count
+    from the machine's budget at the time, and ``between`` runs before every step and may
+    block (a paused fill) or raise (a cancelled one). ``batch_size`` is the back-end's unless
+    given: the int8 model embeds each text alone, unpadded, with one runner per thread, which
+    on this machine embeds more chunks per second than padded batches and gives every chunk the
+    vector it gets alone (int8 activations are quantized per batch: a batch's neighbours and
+    padding move its vectors; BENCHMARKS.md).
     """
     if not texts:
         return []
@@ -228,15 +279,16 @@ def embed(
     from swarm_lsp.workers.research import budget
 
     backend = load()
+    batch = batch_size or backend.batch
     items = list(texts)
     order = sorted(range(len(items)), key=lambda i: len(items[i]))
     result = np.zeros((len(items), DIMENSIONS), dtype=np.float32)
-    for first in range(0, len(order), batch_size):
+    for first in range(0, len(order), STEP):
         if between is not None:
             between()
-        picked = order[first : first + batch_size]
+        picked = order[first : first + STEP]
         with budget.embedding() as threads:
-            result[picked] = backend.encode([items[i] for i in picked], batch_size, threads)
+            result[picked] = backend.encode([items[i] for i in picked], batch, threads)
     return [[float(x) for x in row] for row in result]
 
 
