@@ -108,14 +108,23 @@ def decompress(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, dict_id: int = 
             f"payload declares {params.content_size} bytes, more than the {max_size} allowed"
         )
     # The frame names the dictionary it needs; ``dict_id`` is what the sender said it used.
-    dctx = _decompressor(params.dict_id or dict_id)
+    needed = params.dict_id or dict_id
     if params.content_size != zstandard.CONTENTSIZE_UNKNOWN:
-        # One frame that declares its size (within the cap): one call. zstd checks that the
-        # frame decodes to exactly the size declared; anything else takes the path below.
+        # One frame that declares its size (within the cap): one call, into a buffer of that
+        # size, with this thread's context. zstd checks that the frame decodes to exactly the
+        # size declared; anything else takes the path below.
         try:
-            return dctx.decompress(data, allow_extra_data=False)
+            return _decompressor(needed).decompress(data, allow_extra_data=False)
         except zstandard.ZstdError:
             pass
+    # Streaming keeps a window buffer in the context (up to what the frame asks for): a fresh
+    # context, so no thread holds on to a big window a sender chose.
+    dictionary = _dictionary(needed)
+    dctx = (
+        zstandard.ZstdDecompressor()
+        if dictionary is None
+        else zstandard.ZstdDecompressor(dict_data=dictionary)
+    )
     out = bytearray()
     try:
         with dctx.stream_reader(data, read_across_frames=True) as reader:
