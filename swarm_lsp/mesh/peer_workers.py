@@ -1,4 +1,4 @@
-"""Placement across the mesh, first step: this machine's roles work for every peer.
+"""Placement across the mesh: this machine's roles work for every peer.
 
 For each peer in the view (and for this peer itself) the node runs one ``swarm-lsp worker``
 process dialling that peer's coordinator with this machine's roles, under the node's id. So a
