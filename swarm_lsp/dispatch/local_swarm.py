@@ -174,6 +174,9 @@ class LocalSwarm:
         host, port = split_host_port(listening)
         # Local clients and workers dial a wildcard listener on loopback.
         self.address = f"127.0.0.1:{port}" if is_wildcard(host) else listening
+        # Peers may join: the role workers share the machine's capacity with the workers the
+        # node runs for them (on loopback each keeps its own, as before).
+        shared = ["--machine-slots", str(node_state / "machine-slots")] if self.joinable else []
         worker_token: list[str] = []
         if starting_token is not None:
             os.replace(starting_token, self.token_file)
@@ -194,8 +197,7 @@ class LocalSwarm:
                 str(self.worker_capacity),
                 "--cache-dir",
                 str(self.state_dir / "worker-cache"),
-                "--machine-slots",
-                str(node_state / "machine-slots"),
+                *shared,
                 *worker_token,
             )
         if wait_for_workers:

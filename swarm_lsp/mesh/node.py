@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from swarm_lsp.mesh.membership import Membership, Peer
 
 VIEW_FILE = "mesh.json"
+MACHINE_SLOTS = "machine-slots"  # the folder of the machine's slot files, in the state folder
 # A peer out of the view keeps this machine's worker for it this long (it exits on its own if
 # the peer is gone for good: nothing to dial; the peer's own workers follow its process).
 WORKER_GRACE_S = 10.0
@@ -151,8 +152,11 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     state_dir = options.state_dir or default_state_dir()
     # One capacity for the machine: every worker it starts (one per peer, and the local
     # fallback, which inherits the environment) takes one of these slots per running task.
-    slots = machine_slots.prepare(state_dir / "machine-slots", options.capacity)
-    os.environ[machine_slots.ENV] = str(slots)
+    # A node on loopback works for no peer: its workers keep their own capacities (and no
+    # worker watches the slots).
+    if not is_loopback_address(options.listen):
+        slots = machine_slots.prepare(state_dir / MACHINE_SLOTS, options.capacity)
+        os.environ[machine_slots.ENV] = str(slots)
     coordinator = Coordinator(
         CoordinatorConfig(
             state_dir=state_dir,
