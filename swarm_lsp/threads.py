@@ -118,7 +118,8 @@ class CpuMeter:
     The load average is a minute long: after a burst of other work ends it still says the
     cores are taken for tens of seconds, and an editor's engine would run on one thread where
     two are free. This looks at the last second or so instead (samples taken whenever an
-    engine plans; the first plan has none and falls back to the load average).
+    engine plans, so after a pause the window reaches back to the last plan; the very first
+    plan has none and falls back to the load average).
     """
 
     MIN_WINDOW_S = 0.25  # shorter windows are too noisy to plan with
@@ -151,7 +152,9 @@ class CpuMeter:
             return None
         now = sample[0]
         with self._lock:
-            self._samples = [s for s in self._samples if now - s[0] <= self.KEEP_S]
+            # After a long quiet spell the newest old sample still beats a minute's average.
+            recent = [s for s in self._samples if now - s[0] <= self.KEEP_S]
+            self._samples = recent or self._samples[-1:]
             base = next((s for s in self._samples if now - s[0] >= self.MIN_WINDOW_S), None)
             if not self._samples or now - self._samples[-1][0] >= 0.05:
                 self._samples.append(sample)
