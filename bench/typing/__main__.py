@@ -348,7 +348,15 @@ async def session(
             await llama.ready()
             await llama.ask(doc, row, col, n_predict=0)
         await asyncio.sleep(args.think)
-        for n, (piece, row, col) in enumerate(keys):
+        n = 0
+        while n < len(keys):
+            piece, row, col = keys[n]
+            accepted = False
+            suggestion = shown["swarm-lsp"]
+            if args.accept and suggestion and "\n" not in suggestion:
+                ahead = keys[n : n + len(suggestion)]
+                if len(ahead) == len(suggestion) and "".join(k[0] for k in ahead) == suggestion:
+                    piece, accepted = suggestion, True  # right: the user presses Tab
             new_row, new_col = apply(doc, piece, row, col)
             swarm.change(uri, piece, row, col)
             await asyncio.sleep(args.pause)
@@ -361,8 +369,10 @@ async def session(
                 else:
                     assert llama is not None
                     r = await llama.ask(doc, new_row, new_col)
+                r["accepted"] = accepted
                 shown[engine] = r["text"]
                 results[engine].append(r)
+            n += len(piece) if accepted else 1
     finally:
         await swarm.stop()
         if llama is not None:
@@ -420,6 +430,19 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
                 f"| {ahead} | {cached if swarm else 'n/a'} |"
             )
     for run in runs:
+        rows = run["results"].get("swarm-lsp", [])
+        after = [r for r in rows if r.get("accepted")]
+        if after:
+            free = sum(1 for r in after if r["reuse"] is not None)
+            label = "speculating" if run.get("speculate") else "no speculation"
+            lines.append(
+                f"\nswarm-lsp ({label}, ask {'yes' if run['ask'] else 'no'}): "
+                f"{len(after)} suggestions accepted with Tab, {len(rows)} requests in all; "
+                f"the request after an acceptance: {free} answered without the model, "
+                f"p50 / p95 {statistics.median(r['ms'] for r in after):,.0f} / "
+                f"{pct([r['ms'] for r in after], 95):,.0f} ms."
+            )
+    for run in runs:
         if run["ask_rate"]:
             rate, threads = run["ask_rate"]
             lines.append(
@@ -430,6 +453,7 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
         "",
         f"Command: `.venv/bin/python bench/typing --llama-dir {args.llama_dir} "
         f"--sessions {args.sessions} --ask {args.ask} --speculate {args.speculate} "
+        f"{'--accept ' if args.accept else ''}"
         f"--pause {args.pause} --lines {args.lines} "
         f"--engines {' '.join(args.engines)}`; "
         f"machine: {load}.",
@@ -458,10 +482,18 @@ async def main() -> None:
         default=["swarm-lsp", "llama-server"],
         choices=["swarm-lsp", "llama-server"],
     )
+    parser.add_argument(
+        "--accept",
+        action="store_true",
+        help="the user presses Tab when the ghost text is what they were about to type "
+        "(swarm-lsp alone: the document then depends on its suggestions)",
+    )
     parser.add_argument("--write", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--from-json", type=Path, help="summarise a saved run instead")
     args = parser.parse_args()
+    if args.accept and args.engines != ["swarm-lsp"]:
+        parser.error("--accept needs --engines swarm-lsp")
     if args.from_json:
         print(summarise(json.loads(args.from_json.read_text()), args, "(saved run)"))
         return

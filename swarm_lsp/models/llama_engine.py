@@ -409,7 +409,9 @@ class LlamaEngine:
                     heal=healed,
                     candidates=healing.candidate_texts(healed, names),
                 )
-        budget = max_tokens + (trimmed if healed else 0)  # the model writes those again
+        # The tokens the model writes again count in ``max_tokens``: a healed request decodes
+        # as many tokens as a plain one (the bench compares 8 decoded tokens a side).
+        budget = max(max_tokens, trimmed + 1 if healed else 1)
         if cancel is not None and cancel.is_set():
             return Generation(
                 "", len(tokens), self._reusable_prefix(tokens), 0, 0.0, 0.0, "cancelled"

@@ -205,6 +205,7 @@ class CompletionSession:
             "windowMoved": prompt.moved,
             "handlerMs": round((time.perf_counter() - started) * 1000, 3),
             "model": result.model,
+            "threads": ls.models.completion.engine.budget.threads,
             "fim": result.used_fim,
             "counts": dict(self.counts),
         }
