@@ -201,8 +201,10 @@ async def _submit(
     """Submit; in a mesh, a peer that dies under the submit is replaced by a live one.
 
     The same idempotency key goes with every try: a peer that did accept the first try
-    answers the second with that task's receipt; a dead peer that accepted it holds its
-    copy on recovery, never watched again (dispatch/failover.py).
+    answers the second with that task's receipt; the try on another peer supersedes any copy
+    the lost one accepted (``SUPERSEDES`` = ``@<lost peer>``: found by the key), so a peer
+    cut off from the editor only stops it, and a dead one holds it on recovery, never watched
+    again (dispatch/failover.py).
     """
     while True:
         try:
@@ -214,6 +216,7 @@ async def _submit(
             if not await mesh.wait_lost(client.target, PEER_JUDGED_S):
                 raise  # the peer is alive and failed the submit: that is the answer
             bridge.ls.log(f"swarm: {client.target} died under a submit; trying another peer")
+            supersedes = supersedes or f"@{client.target}"
             client = await bridge.require_client(CONNECT_WAIT_S, patient=True)
 
 

@@ -37,6 +37,7 @@ from swarm_lsp.dispatch.coordinator.model import (
 from swarm_lsp.dispatch.coordinator.queues import TaskQueues
 from swarm_lsp.dispatch.coordinator.results import ResultLog
 from swarm_lsp.dispatch.coordinator.sessions import SessionTable
+from swarm_lsp.dispatch.coordinator.supersede import Supersedes
 from swarm_lsp.dispatch.credentials import ANONYMOUS, TABLE_FILE, Principal, TokenTable
 from swarm_lsp.dispatch.failover import FAILOVER
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
@@ -101,6 +102,8 @@ class Coordinator:
         self.local_held_off: set[str] = set()
         # Recovered tasks of mesh clients, queued only when their client watches them again.
         self.held: set[str] = set()
+        # New copies of tasks resubmitted from another peer: its copy is stopped first.
+        self.supersedes = Supersedes(self)
         self._reaper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
 
@@ -155,6 +158,7 @@ class Coordinator:
     async def stop(self) -> None:
         if self.local_worker is not None:
             await self.local_worker.stop()
+        await self.supersedes.stop()
         for task in (self._reaper, self._flusher):
             if task is not None:
                 task.cancel()
@@ -281,7 +285,7 @@ class Coordinator:
         active = self.active.get(task_id)
         if active is not None and task_id in self.held:
             self.held.discard(task_id)
-            self.queues.push(active)
+            self.supersedes.enqueue(active)
             self.schedule(active.record.role)
         self.results.follow(task_id, active, self.store, queue)
 

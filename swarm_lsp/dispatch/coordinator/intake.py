@@ -133,7 +133,7 @@ def accept(
     active = ActiveTask(record)
     c.active[record.id] = active
     c.arm_deadline(active)
-    c.queues.push(active)
+    c.supersedes.enqueue(active)  # queued, or first its old copy on another peer is stopped
     if c.store.pending():  # the receipt waits for the group commit; if it fails, so does this
         c.store.after_commit(functools.partial(c.unstored, active))
     return active

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from swarm_lsp.dispatch.coordinator import supersede
 from swarm_lsp.dispatch.coordinator.core import Coordinator
 from swarm_lsp.dispatch.coordinator.fencing import fence_ms
 from swarm_lsp.dispatch.coordinator.model import RequestError, WorkerSession
@@ -235,6 +236,16 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
             await _abort(context, err)
         await self.c.durable()
         return pb.Empty()
+
+    async def SupersedeTask(self, request: pb.SupersedeRequest, context: Any) -> pb.SupersedeReply:
+        """A mesh peer accepted a task that replaces this peer's copy (coordinator/supersede)."""
+        try:
+            reply = supersede.answer(self.c, request, self.c.identities.principal(context))
+        except RequestError as err:
+            await _abort(context, err)
+            raise  # pragma: no cover - abort raises
+        await self.c.durable()
+        return reply
 
     async def GetSwarmStatus(self, request: pb.SwarmStatusRequest, context: Any) -> pb.SwarmStatus:
         principal = self.c.identities.principal(context)

@@ -28,6 +28,26 @@ class Empty(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class SupersedeRequest(_message.Message):
+    __slots__ = ("task_id", "idempotency_key", "owner", "by")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    idempotency_key: str
+    owner: str
+    by: str
+    def __init__(self, task_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., owner: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
+
+class SupersedeReply(_message.Message):
+    __slots__ = ("state", "final")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FINAL_FIELD_NUMBER: _ClassVar[int]
+    state: TaskState
+    final: TaskResult
+    def __init__(self, state: _Optional[_Union[TaskState, str]] = ..., final: _Optional[_Union[TaskResult, _Mapping]] = ...) -> None: ...
+
 class TaskId(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]

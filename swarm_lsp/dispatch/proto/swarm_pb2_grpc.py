@@ -91,6 +91,11 @@ class SwarmCoordinatorStub:
                 request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.BlobRefs.SerializeToString,
                 response_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.BlobBatch.FromString,
                 _registered_method=True)
+        self.SupersedeTask = channel.unary_unary(
+                '/swarm.v1.SwarmCoordinator/SupersedeTask',
+                request_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SupersedeRequest.SerializeToString,
+                response_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SupersedeReply.FromString,
+                _registered_method=True)
 
 
 class SwarmCoordinatorServicer:
@@ -175,6 +180,17 @@ class SwarmCoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SupersedeTask(self, request, context):
+        """Mesh peers only (a host or operator credential, never a client's or a worker's): the
+        caller accepted a task that replaces this peer's copy (the same idempotency key and
+        owner; dispatch/failover.py). An unfinished copy is cancelled (its runner fenced, as by
+        CancelTask); a finished one is answered with its final result, which the caller returns
+        for its own copy instead of running it. NOT_FOUND when key, owner or id do not match.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SwarmCoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -232,6 +248,11 @@ def add_SwarmCoordinatorServicer_to_server(servicer, server):
                     servicer.GetBlobs,
                     request_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.BlobRefs.FromString,
                     response_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.BlobBatch.SerializeToString,
+            ),
+            'SupersedeTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.SupersedeTask,
+                    request_deserializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SupersedeRequest.FromString,
+                    response_serializer=swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SupersedeReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -533,6 +554,33 @@ class SwarmCoordinator:
             '/swarm.v1.SwarmCoordinator/GetBlobs',
             swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.BlobRefs.SerializeToString,
             swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.BlobBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SupersedeTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/swarm.v1.SwarmCoordinator/SupersedeTask',
+            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SupersedeRequest.SerializeToString,
+            swarm__lsp_dot_dispatch_dot_proto_dot_swarm__pb2.SupersedeReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,193 @@
+"""A resubmitted task supersedes its old copy on another peer, and only a mesh peer may ask.
+
+Two coordinators in this process (peers ``a`` and ``b``, each with its host certificate, mTLS on
+loopback, real gRPC) and an in-process echo worker on ``a``. The editor's client credential
+submits to ``a``, then to ``b`` with ``SUPERSEDES`` naming the copy on ``a``, as the LSP server
+does when ``a`` left its view (dispatch/failover.py): ``b`` asks ``a`` over mTLS to supersede.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from swarm_lsp.config import Settings, SwarmSettings
+from swarm_lsp.dispatch import routing
+from swarm_lsp.dispatch.cli_certs import make_credential_cert, make_host_cert
+from swarm_lsp.dispatch.client import DispatchClient
+from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
+from swarm_lsp.dispatch.coordinator.supersede import ADOPTED
+from swarm_lsp.dispatch.failover import SUPERSEDES
+from swarm_lsp.dispatch.proto import swarm_pb2 as pb
+from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
+from swarm_lsp.dispatch.security import open_channel
+from swarm_lsp.workers.runtime import WorkerRuntime
+
+from .conftest import wait_for_workers, wait_state, wait_until
+
+TABLE = """
+[types]
+echo = "echo"
+sleep = "sleep"
+"""
+
+
+@dataclasses.dataclass
+class Peers:
+    coordinators: dict[str, Coordinator]
+    addresses: dict[str, str]
+    creds: dict[str, Settings]
+
+
+def _settings(certs: Path, cert: tuple[Path, Path]) -> Settings:
+    swarm = SwarmSettings()
+    return Settings(
+        swarm=dataclasses.replace(
+            swarm, tls_ca=str(certs / "ca.pem"), tls_cert=str(cert[0]), tls_key=str(cert[1])
+        )
+    )
+
+
+@pytest.fixture
+async def peers(tmp_path: Path) -> AsyncIterator[Peers]:
+    certs = tmp_path / "certs"
+    creds = {
+        "host": _settings(certs, make_host_cert(certs, "peer-host")),
+        "editor": _settings(certs, make_credential_cert(certs, "editor", "client")),
+        "mallory": _settings(certs, make_credential_cert(certs, "mallory", "client")),
+        "worker": _settings(certs, make_credential_cert(certs, "w", "worker", roles=["echo"])),
+    }
+    coordinators, addresses, servers = {}, {}, []
+    for name in ("a", "b"):
+        coordinator = Coordinator(
+            CoordinatorConfig(
+                state_dir=tmp_path / name,
+                routing=routing.parse(TABLE),
+                settings=creds["host"],
+                local_fallback=False,
+            )
+        )
+        server, port = await create_server(coordinator, "127.0.0.1:0")
+        await coordinator.start()
+        await server.start()
+        coordinators[name], addresses[name] = coordinator, f"127.0.0.1:{port}"
+        servers.append(server)
+    yield Peers(coordinators, addresses, creds)
+    for server in servers:
+        await server.stop(None)
+    for coordinator in coordinators.values():
+        await coordinator.stop()
+
+
+async def _superseded(peers: Peers) -> None:
+    """Until ``b`` has had every answer it asked ``a`` for."""
+    await wait_until(lambda: not peers.coordinators["b"].supersedes.tasks)
+
+
+async def test_only_a_mesh_peer_may_supersede_and_only_its_clients_own_copy(
+    peers: Peers,
+) -> None:
+    a, b = peers.addresses["a"], peers.addresses["b"]
+    async with (
+        await DispatchClient.connect(peers.creds["editor"], a) as on_a,
+        await DispatchClient.connect(peers.creds["editor"], b) as on_b,
+        await DispatchClient.connect(peers.creds["mallory"], b) as mallory,
+    ):
+        # No worker for sleep: the editor's tasks stay queued on a.
+        victim = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-victim")
+        # A client (or worker) credential cannot call the peers' RPC, whatever it names.
+        for cred in ("editor", "mallory", "worker"):
+            channel = open_channel(a, peers.creds[cred].swarm)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await pb_grpc.SwarmCoordinatorStub(channel).SupersedeTask(
+                    pb.SupersedeRequest(
+                        task_id=victim.task_id, idempotency_key="k-victim", owner="cert:editor"
+                    ),
+                    timeout=10,
+                )
+            await channel.close()
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, cred
+            assert "mesh peers only" in str(refused.value.details())
+        # Nor through a peer: b asks a on mallory's behalf, and a finds no copy of hers.
+        forged = await mallory.submit(
+            "sleep",
+            {"seconds": 30},
+            idempotency_key="k-victim",
+            metadata={SUPERSEDES: f"{victim.task_id}@{a}"},
+        )
+        await _superseded(peers)
+        assert (await on_a.task_status(victim.task_id)).state == "QUEUED"
+        assert (await mallory.task_status(forged.task_id)).state == "QUEUED"
+        # The editor's own resubmission stops its copy on a; the new copy is queued on b.
+        old = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-own")
+        new = await on_b.submit(
+            "sleep",
+            {"seconds": 30},
+            idempotency_key="k-own",
+            metadata={SUPERSEDES: f"{old.task_id}@{a}"},
+        )
+        await _superseded(peers)
+        status = await on_a.task_status(old.task_id)
+        assert status.state == "CANCELLED", status
+        assert (await on_b.task_status(new.task_id)).state == "QUEUED"
+        assert peers.coordinators["b"].queues.depth_by_role() == {"sleep": 2}
+
+
+async def test_a_finished_old_copy_is_the_answer_and_an_absent_owner_does_not_block(
+    peers: Peers, tmp_path: Path
+) -> None:
+    a, b = peers.addresses["a"], peers.addresses["b"]
+    worker = WorkerRuntime(
+        coordinator=a,
+        roles=["echo"],
+        settings=peers.creds["host"],
+        name="wa",
+        capacity=1,
+        cache_dir=tmp_path / "cache",
+    )
+    running = asyncio.create_task(worker.run())
+    try:
+        async with (
+            await DispatchClient.connect(peers.creds["editor"], a) as on_a,
+            await DispatchClient.connect(peers.creds["editor"], b) as on_b,
+        ):
+            await wait_for_workers(on_a, 1)
+            old = await on_a.submit("echo", {"text": "once"}, idempotency_key="k-done")
+            await wait_state(on_a, old.task_id, {"SUCCEEDED"})
+            # The old copy finished while the editor was cut off from a: b returns its
+            # result for the new copy, with no worker of its own (nothing runs again).
+            new = await on_b.submit(
+                "echo",
+                {"text": "once"},
+                idempotency_key="k-done",
+                metadata={SUPERSEDES: f"{old.task_id}@{a}"},
+            )
+            final = [r async for r in on_b.results(new.task_id) if r.final]
+            assert len(final) == 1 and final[0].kind == "final", final
+            assert final[0].data["text"] == "once" and final[0].worker == "wa", final
+            record = peers.coordinators["b"].store.get(new.task_id)
+            assert record is not None and record.result_stats[ADOPTED] == f"{old.task_id}@{a}"
+            # A submit that died in flight names no id: found by the key, and absent here.
+            lost = await on_b.submit(
+                "sleep", {"seconds": 30}, idempotency_key="k-lost", metadata={SUPERSEDES: f"@{a}"}
+            )
+            # An old owner that does not answer (nothing listens there) does not block the
+            # new copy: it is queued at once, and asked again later.
+            gone = await on_b.submit(
+                "sleep",
+                {"seconds": 30},
+                idempotency_key="k-gone",
+                metadata={SUPERSEDES: "x@127.0.0.1:1"},
+            )
+            queues = peers.coordinators["b"].queues
+            await wait_until(lambda: queues.depth_by_role().get("sleep") == 2)
+            for receipt in (lost, gone):
+                assert (await on_b.task_status(receipt.task_id)).state == "QUEUED"
+    finally:
+        await worker.stop(grace=1)
+        await asyncio.wait_for(running, timeout=10)
