@@ -7,7 +7,9 @@ table sends ``research`` (``swarm.ask``) to ``sleep`` and ``index`` (``swarm.ind
 ``[p1, p3]`` talks to p1, and when p1 is SIGKILLed with tasks accepted (running and queued) it
 moves to p3, resubmits them there with their idempotency keys, and every command still
 answers with its result (no false failure). When p1 comes back with its store, the copies it
-recovers are held and then cancelled by the server: each task completed exactly once.
+recovers are held and then cancelled: each task completed exactly once. A server cut off from
+p1 only (p1 still reaches the other peers) resubmits to p3, which supersedes p1's copies
+peer to peer: each task completes once in the mesh.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -26,6 +30,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from swarm_lsp.dispatch.coordinator.supersede import ADOPTED
 from tests.mesh.netmesh import PORT, ROOT, Mesh, MeshNetwork, tls_env
 from tests.multihost import netns
 from tests.multihost.netns import available
@@ -269,14 +274,18 @@ def _research(status: dict[str, Any], peer: str) -> list[dict[str, Any]]:
     return [t for t in recent if t["type"] == "research"]
 
 
-async def test_a_server_cut_off_from_its_peer_moves_on_and_answers(mesh: Mesh) -> None:
+async def test_a_server_cut_off_from_its_peer_moves_on_and_each_task_completes_once(
+    mesh: Mesh,
+) -> None:
     """No RST this time: packets from the editor to p1 are dropped (a blackhole route in the
     editor's namespace), p1 itself stays up and reachable by the other peers. The server's
-    view loses p1, it follows its tasks on p3 and the user gets every answer once; when the
-    route is back, p1 is in the view again. (p1 may complete its own copies meanwhile: the
-    partition limit in docs/mesh.md; the user still sees one result per command.)"""
+    view loses p1 and it resubmits p1's tasks to p3, which asks p1 (peer to peer) to supersede
+    each old copy: a finished one's result is returned, an unfinished one is cancelled and runs
+    on p3. Every command answers once, and each task completes exactly once in the mesh (the
+    peers' stores); when the route is back, p1 is in the view again."""
     p1, p3 = _address(mesh, "p1"), _address(mesh, "p3")
     ns = mesh.net.namespace("ed")
+    since_ms = int(time.time() * 1000)
     async with _server(mesh, [p1, p3]) as client:
         await _until(
             client,
@@ -284,7 +293,8 @@ async def test_a_server_cut_off_from_its_peer_moves_on_and_answers(mesh: Mesh) -
             60,
             "the server did not use p1 with both working peers",
         )
-        asks = [await _run(client, "swarm.ask", f"cut {i}") for i in range(2)]
+        # p2 runs two 1 s asks at once: two run on p1's behalf, six wait in p1's queue.
+        asks = [await _run(client, "swarm.ask", f"cut {i}") for i in range(8)]
         await _until(
             client,
             lambda s: sum(t["state"] == "RUNNING" and t["owner"] == p1 for t in s["tasks"]) == 2,
@@ -308,4 +318,39 @@ async def test_a_server_cut_off_from_its_peer_moves_on_and_answers(mesh: Mesh) -
         finally:
             netns._ip("-n", ns, "route", "del", "blackhole", mesh.net.address("p1"), check=False)
         await _until(client, lambda s: _peer_addresses(s) == {p1, p3}, 30, "p1 not back in view")
-        assert len(client.editor.results) == 4  # type: ignore[attr-defined]
+        assert len(client.editor.results) == len(asks) + 1  # type: ignore[attr-defined]
+    copies = {host: _stored_research(mesh, host, since_ms) for host in ROLES}
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for host_copies in copies.values():
+        for copy in host_copies:
+            by_key.setdefault(copy["key"], []).append(copy)
+    assert len(by_key) == len(asks), by_key
+    ran = {key: [c for c in found if c["completed"]] for key, found in by_key.items()}
+    assert all(len(completed) == 1 for completed in ran.values()), by_key
+    adopted = sum(c["adopted"] for c in copies["p3"])
+    superseded = [c for c in copies["p1"] if "superseded by" in c["error"]]
+    print(
+        f"old copies on p1: {adopted} finished (their results returned by p3), "
+        f"{len(superseded)} cancelled and run on p3"
+    )
+    assert superseded and all(c["state"] == "CANCELLED" for c in superseded), copies["p1"]
+
+
+def _stored_research(mesh: Mesh, host: str, since_ms: int) -> list[dict[str, Any]]:
+    """``host``'s stored research tasks submitted since ``since_ms``: a completion is a
+    SUCCEEDED copy that did not return another copy's result (``ADOPTED``)."""
+    path = mesh.root / host / "tasks.sqlite3"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        rows = db.execute(
+            "SELECT idempotency_key, state, result_stats, error_message FROM tasks"
+            " WHERE type = 'research' AND submitted_ms >= ?",
+            (since_ms,),
+        ).fetchall()
+    copies = []
+    for key, state, stats, error in rows:
+        adopted = ADOPTED in json.loads(stats or "{}")
+        completed = state == "SUCCEEDED" and not adopted
+        copies.append(
+            {"key": key, "state": state, "adopted": adopted, "completed": completed, "error": error}
+        )
+    return copies
