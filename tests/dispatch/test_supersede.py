@@ -22,7 +22,7 @@ from swarm_lsp.dispatch.cli_certs import make_credential_cert, make_host_cert
 from swarm_lsp.dispatch.client import DispatchClient
 from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
 from swarm_lsp.dispatch.coordinator.supersede import ADOPTED
-from swarm_lsp.dispatch.failover import SUPERSEDES
+from swarm_lsp.dispatch.failover import FAILOVER, SUPERSEDES
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.security import open_channel
@@ -40,8 +40,29 @@ sleep = "sleep"
 @dataclasses.dataclass
 class Peers:
     coordinators: dict[str, Coordinator]
+    servers: dict[str, grpc.aio.Server]
     addresses: dict[str, str]
     creds: dict[str, Settings]
+    root: Path
+
+    async def start(self, name: str, listen: str = "127.0.0.1:0") -> None:
+        coordinator = Coordinator(
+            CoordinatorConfig(
+                state_dir=self.root / name,
+                routing=routing.parse(TABLE),
+                settings=self.creds["host"],
+                local_fallback=False,
+            )
+        )
+        server, port = await create_server(coordinator, listen)
+        await coordinator.start()
+        await server.start()
+        self.coordinators[name], self.servers[name] = coordinator, server
+        self.addresses[name] = f"127.0.0.1:{port}"
+
+    async def stop(self, name: str) -> None:
+        await self.servers.pop(name).stop(None)
+        await self.coordinators.pop(name).stop()
 
 
 def _settings(certs: Path, cert: tuple[Path, Path]) -> Settings:
@@ -62,26 +83,12 @@ async def peers(tmp_path: Path) -> AsyncIterator[Peers]:
         "mallory": _settings(certs, make_credential_cert(certs, "mallory", "client")),
         "worker": _settings(certs, make_credential_cert(certs, "w", "worker", roles=["echo"])),
     }
-    coordinators, addresses, servers = {}, {}, []
+    made = Peers({}, {}, {}, creds, tmp_path)
     for name in ("a", "b"):
-        coordinator = Coordinator(
-            CoordinatorConfig(
-                state_dir=tmp_path / name,
-                routing=routing.parse(TABLE),
-                settings=creds["host"],
-                local_fallback=False,
-            )
-        )
-        server, port = await create_server(coordinator, "127.0.0.1:0")
-        await coordinator.start()
-        await server.start()
-        coordinators[name], addresses[name] = coordinator, f"127.0.0.1:{port}"
-        servers.append(server)
-    yield Peers(coordinators, addresses, creds)
-    for server in servers:
-        await server.stop(None)
-    for coordinator in coordinators.values():
-        await coordinator.stop()
+        await made.start(name)
+    yield made
+    for name in list(made.servers):
+        await made.stop(name)
 
 
 async def _superseded(peers: Peers) -> None:
@@ -191,3 +198,33 @@ async def test_a_finished_old_copy_is_the_answer_and_an_absent_owner_does_not_bl
     finally:
         await worker.stop(grace=1)
         await asyncio.wait_for(running, timeout=10)
+
+
+async def test_an_old_owner_that_comes_back_is_asked_again_and_its_held_copy_cancelled(
+    peers: Peers,
+) -> None:
+    """The old owner was down when the new copy was accepted (it runs at once); back with its
+    store, it holds its recovered copy (``FAILOVER``), and the new owner's repeated ask cancels
+    it: it never runs, whoever watches it."""
+    a, b = peers.addresses["a"], peers.addresses["b"]
+    async with await DispatchClient.connect(peers.creds["editor"], a) as on_a:
+        old = await on_a.submit(
+            "sleep", {"seconds": 30}, idempotency_key="k-back", metadata={FAILOVER: "1"}
+        )
+    await peers.stop("a")
+    async with await DispatchClient.connect(peers.creds["editor"], b) as on_b:
+        new = await on_b.submit(
+            "sleep",
+            {"seconds": 30},
+            idempotency_key="k-back",
+            metadata={FAILOVER: "1", SUPERSEDES: f"{old.task_id}@{a}"},
+        )
+        queues = peers.coordinators["b"].queues
+        await wait_until(lambda: queues.depth_by_role().get("sleep") == 1)  # not blocked
+        assert (await on_b.task_status(new.task_id)).state == "QUEUED"
+    await peers.start("a", listen=a)
+    async with await DispatchClient.connect(peers.creds["editor"], a) as on_a:
+        await wait_state(on_a, old.task_id, {"CANCELLED"})
+        record = peers.coordinators["a"].store.get(old.task_id)
+        assert record is not None and f"superseded by {new.task_id}@" in record.error_message
+    await _superseded(peers)  # asked no more
