@@ -142,6 +142,8 @@ class Supersedes:
         if not self._current(active):
             return
         reply = await self._ask(active, old_id, old_owner)
+        if not self._current(active):
+            return  # cancelled (or at its deadline) while the old owner was asked
         if isinstance(reply, pb.SupersedeReply) and reply.state in ADOPTABLE:
             self._adopt(active, reply.final, f"{old_id}@{old_owner}")
             return
