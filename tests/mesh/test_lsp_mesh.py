@@ -293,8 +293,9 @@ async def test_a_server_cut_off_from_its_peer_moves_on_and_each_task_completes_o
             60,
             "the server did not use p1 with both working peers",
         )
-        # p2 runs two 1 s asks at once: two run on p1's behalf, six wait in p1's queue.
-        asks = [await _run(client, "swarm.ask", f"cut {i}") for i in range(8)]
+        # p2 runs two 1 s asks at once: two run on p1's behalf, eight wait in p1's queue (the
+        # last ones are still there when the cut is noticed, even on a loaded machine).
+        asks = [await _run(client, "swarm.ask", f"cut {i}") for i in range(10)]
         await _until(
             client,
             lambda s: sum(t["state"] == "RUNNING" and t["owner"] == p1 for t in s["tasks"]) == 2,
