@@ -164,7 +164,7 @@ class Supersedes:
             if isinstance(reply, pb.SupersedeReply) and reply.state in ADOPTABLE:
                 if self._current(active):
                     self._adopt(active, reply.final, f"{old_id}@{old_owner}")
-                else:
+                elif record.state == "SUCCEEDED":
                     log.warning(
                         "task %s completed on %s as well as here (it was cut off from every peer)",
                         old_id or record.idempotency_key,
