@@ -19,7 +19,7 @@ import pytest
 from swarm_lsp.config import Settings, SwarmSettings
 from swarm_lsp.dispatch import routing
 from swarm_lsp.dispatch.cli_certs import make_credential_cert, make_host_cert
-from swarm_lsp.dispatch.client import DispatchClient
+from swarm_lsp.dispatch.client import DispatchClient, RpcFailure
 from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
 from swarm_lsp.dispatch.coordinator.supersede import ADOPTED
 from swarm_lsp.dispatch.failover import FAILOVER, SUPERSEDES
@@ -228,3 +228,74 @@ async def test_an_old_owner_that_comes_back_is_asked_again_and_its_held_copy_can
         record = peers.coordinators["a"].store.get(old.task_id)
         assert record is not None and f"superseded by {new.task_id}@" in record.error_message
     await _superseded(peers)  # asked no more
+
+
+async def test_a_malformed_supersedes_is_refused_at_submit(peers: Peers) -> None:
+    """What a client names as the old copy is checked before any peer dials it."""
+    async with await DispatchClient.connect(peers.creds["editor"], peers.addresses["b"]) as on_b:
+        for value, key in (
+            ("no-owner-here", "k1"),
+            ("x@127.0.0.1:99999", "k2"),
+            ("x@:7000", "k3"),
+            ("bad id!@127.0.0.1:7000", "k4"),
+            (f"x@{'h' * 400}:7000", "k5"),
+            ("x@127.0.0.1:7000", ""),  # no idempotency key: nothing to find the copy by
+        ):
+            with pytest.raises(RpcFailure) as refused:
+                await on_b.submit(
+                    "sleep", {"seconds": 30}, idempotency_key=key, metadata={SUPERSEDES: value}
+                )
+            assert refused.value.code == "INVALID_ARGUMENT", value
+            assert SUPERSEDES in str(refused.value), value
+    assert peers.coordinators["b"].queues.depth_by_role() == {}
+
+
+class _Rogue(pb_grpc.SwarmCoordinatorServicer):
+    """A client's own server, with its client certificate (it names 127.0.0.1 too)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[tuple[str, str], ...]] = []
+
+    async def SupersedeTask(
+        self, request: pb.SupersedeRequest, context: object
+    ) -> pb.SupersedeReply:
+        self.asked.append(tuple(context.invocation_metadata() or ()))  # type: ignore[attr-defined]
+        return pb.SupersedeReply(state=pb.CANCELLED)
+
+
+async def test_a_peer_on_a_lan_address_does_not_dial_a_loopback_old_owner(
+    peers: Peers, tmp_path: Path
+) -> None:
+    """A client cannot make a LAN peer call a server of its own on that peer's loopback.
+
+    ``b`` is told it listens on a LAN address (what ``swarm-lsp node --listen`` records; the
+    test cannot give it one on loopback). The client runs a TLS server with its own
+    certificate (valid for 127.0.0.1, signed by the swarm's CA) and names it as the old owner:
+    ``b`` used to call it with its host certificate and ``swarm.token``.
+    """
+    rogue = _Rogue()
+    server = grpc.aio.server()
+    pb_grpc.add_SwarmCoordinatorServicer_to_server(rogue, server)
+    certs = tmp_path / "certs"
+    credentials = grpc.ssl_server_credentials(
+        [((certs / "client-mallory.key").read_bytes(), (certs / "client-mallory.pem").read_bytes())]
+    )
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    await server.start()
+    coordinator = peers.coordinators["b"]
+    coordinator.address = "192.168.77.2:7700"
+    try:
+        async with await DispatchClient.connect(
+            peers.creds["mallory"], peers.addresses["b"]
+        ) as mallory:
+            receipt = await mallory.submit(
+                "sleep",
+                {"seconds": 30},
+                idempotency_key="k-rogue",
+                metadata={SUPERSEDES: f"x@127.0.0.1:{port}"},
+            )
+            await _superseded(peers)
+            assert (await mallory.task_status(receipt.task_id)).state == "QUEUED"
+        assert rogue.asked == []
+    finally:
+        await server.stop(None)

@@ -15,11 +15,13 @@ import grpc
 
 from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.coordinator.model import RequestError, route_dict
+from swarm_lsp.dispatch.failover import SUPERSEDES, superseded_copy
+from swarm_lsp.dispatch.locality import split_host_port
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.routing import Route, RoutingTable
 from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, check_hash, check_manifest
 from swarm_lsp.dispatch.store import TaskRecord, now_ms
-from swarm_lsp.errors import CompressionError, UnknownTaskTypeError
+from swarm_lsp.errors import CompressionError, LocalityError, UnknownTaskTypeError
 
 TASK_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 META_KEY = re.compile(r"^[A-Za-z0-9._/-]{1,128}$")
@@ -65,6 +67,36 @@ def check_metadata(metadata: Mapping[str, str]) -> None:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"metadata value for {name!r} is too long or has control characters",
             )
+
+
+MAX_PEER_ADDRESS = 300
+
+
+def check_supersedes(task: pb.Task) -> None:
+    """``SUPERSEDES`` (``<old id>@<host:port>``) is well formed before anyone dials it."""
+    value = task.metadata.get(SUPERSEDES)
+    if value is None:
+        return
+    old = superseded_copy(value)
+    problem = "" if old is not None else "no '@<old owner host:port>'"
+    if old is not None:
+        old_id, owner = old
+        if old_id and not TASK_ID.match(old_id):
+            problem = "the old task id is not a task id"
+        elif not task.idempotency_key:
+            problem = "a task that supersedes another needs their idempotency key"
+        else:
+            try:
+                host, port = split_host_port(owner)
+            except (LocalityError, ValueError):
+                host, port = "", None
+            bad_port = port is not None and not 0 < port < 65536
+            if len(owner) > MAX_PEER_ADDRESS or not host or bad_port:
+                problem = f"the old owner {owner[:80]!r} is not a host:port"
+    if problem:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT, f"metadata {SUPERSEDES} {value[:120]!r}: {problem}"
+        )
 
 
 def check_snapshot(manifest: Mapping[str, str], blobs: BlobStore, max_bytes: int) -> None:
@@ -157,6 +189,7 @@ def admit(
     route = route_of(routing, task)
     metadata = dict(task.metadata)
     check_metadata(metadata)
+    check_supersedes(task)
     check_context(task, blobs, max_context_bytes)
     manifest = dict(task.snapshot.files)
     check_snapshot(manifest, blobs, max_snapshot_bytes)

@@ -38,6 +38,7 @@ from swarm_lsp.dispatch.coordinator.model import ActiveTask, RequestError
 from swarm_lsp.dispatch.coordinator.results import final_result
 from swarm_lsp.dispatch.credentials import Principal
 from swarm_lsp.dispatch.failover import SUPERSEDES, superseded_copy
+from swarm_lsp.dispatch.locality import check_peer, is_loopback_target
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.security import call_metadata, open_channel
@@ -185,6 +186,15 @@ class Supersedes:
             by=f"{record.id}@{self.c.address}",
         )
         try:
+            problem = await asyncio.wait_for(asyncio.to_thread(self._not_a_peer, old_owner), ASK_S)
+        except TimeoutError:
+            return UNREACHABLE  # its name does not resolve in time: asked again later
+        except SwarmError as err:
+            problem = str(err)
+        if problem:
+            log.warning("task %s: not asking %s to supersede: %s", record.id, old_owner, problem)
+            return None
+        try:
             channel = open_channel(
                 old_owner, swarm, max_message_bytes=self.c.config.max_message_bytes
             )
@@ -212,6 +222,21 @@ class Supersedes:
             return None
         finally:
             await channel.close()
+
+    def _not_a_peer(self, old_owner: str) -> str:
+        """Why ``old_owner`` (named by the client) is not dialled; empty when it may be.
+
+        Run in a thread: resolving a name may take seconds, and it is a client's text. A
+        loopback address names this machine: a peer on a LAN address has no peer there (an
+        editor's ``127.0.0.1:port`` meant its own machine), and whatever listens there (any
+        local process with a certificate of the swarm's CA) would get this peer's call.
+        """
+        if old_owner == self.c.address:
+            return "it is this peer"
+        addresses = check_peer(old_owner, self.c.settings.swarm.allowed_hosts)
+        if any(a.is_loopback for a in addresses) and not is_loopback_target(self.c.address):
+            return "a loopback address, and this peer is not on loopback: no peer is there"
+        return ""
 
     def _adopt(self, active: ActiveTask, final: pb.TaskResult, source: str) -> None:
         """End the new copy with the old copy's final result (stopping it if it runs)."""
