@@ -118,6 +118,7 @@ class Membership:
         self.view: dict[str, Peer] = {}
         self._candidates: dict[str, _Candidate] = {}
         self._ignored: set[str] = set()
+        self.refused: dict[str, str] = {}  # address -> why it is never probed (not owned...)
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._loop_task: asyncio.Task[None] | None = None
@@ -225,6 +226,7 @@ class Membership:
             return
         problem = self._locality_problem(address)
         if problem:
+            self.refused[address] = problem
             self._ignore(address, peer_id, problem)
             return
         self._candidates[address] = _Candidate(address, peer_id, roles, source, name)

@@ -177,12 +177,17 @@ class SwarmBridge:
         mesh = MeshPeers(settings, peers, discover=discover, on_change=self._mesh_changed)
         self.mesh = mesh
         await mesh.start()
+        refused = mesh.refused()
+        why = "; ".join(f"{address}: {problem}" for address, problem in refused.items())
+        if peers and len(refused) == len(set(peers)):
+            raise DispatchError(f"no usable peer in swarm.coordinator ({why})")
         if not await mesh.wait_for_peer(wait):
             if discover:
                 self.mesh = None
                 await mesh.stop()
                 return False
-            raise DispatchError(f"none of the peers {', '.join(peers)} answers (yet)")
+            ignored = f"; ignored {why}" if why else ""
+            raise DispatchError(f"none of the peers {', '.join(peers)} answers (yet){ignored}")
         if self._stopping:
             return True
         await self._connect_mesh()
@@ -209,6 +214,7 @@ class SwarmBridge:
             self._connected.set()
             self._spawn(self.refresh())  # not awaited: a failure there is a new _lost, no loop
             return
+        problems += [f"{address}: {why}" for address, why in mesh.refused().items()]
         raise DispatchError(
             "no live peer of the mesh answers" + (f": {'; '.join(problems)}" if problems else "")
         )

@@ -108,6 +108,11 @@ class MeshPeers:
             if attempt + 1 < tries and self.in_view(owner):
                 await asyncio.sleep(1.0)
 
+    def refused(self) -> dict[str, str]:
+        """The configured peers the membership never probes (garbage, not owned), and why."""
+        refused = self.membership.refused
+        return {a: refused[a] for a in dict.fromkeys(self.configured) if a in refused}
+
     def in_view(self, address: str) -> bool:
         return address in self.membership.view
 

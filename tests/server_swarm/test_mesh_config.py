@@ -1,0 +1,56 @@
+"""``swarm.coordinator`` listing peers that can never be used: the editor is told which and why.
+
+The real LSP server (its own process) with a list of peers the mesh's membership refuses
+before probing them (no address, an address this machine does not own): the swarm is down at
+once, and the message names each entry and its problem (it used to wait 10 s and say only
+that none of them answered).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from .conftest import SERVER_CMD, Editor, capabilities, install_handlers, wait_for
+
+BAD_PEERS = "not-an-address, 8.8.8.8:7700, 8.8.8.8:7700"
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD))
+async def bad_peers(lsp_client: LanguageClient, sample_project: Path) -> AsyncIterator[Any]:
+    editor = Editor()
+    install_handlers(lsp_client, editor)
+    lsp_client.editor = editor  # type: ignore[attr-defined]
+    lsp_client.started = time.monotonic()  # type: ignore[attr-defined]
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities(),
+            root_uri=sample_project.as_uri(),
+            initialization_options={
+                "swarm": {"coordinator": BAD_PEERS, "autostart": False},
+                "context": {"indexOnStart": False},
+            },
+        )
+    )
+    yield lsp_client
+    await lsp_client.shutdown_session()
+
+
+async def test_unusable_peers_are_named_with_their_problem_at_once(bad_peers: Any) -> None:
+    editor: Editor = bad_peers.editor
+
+    def down() -> dict[str, Any] | None:
+        return next((s for s in editor.statuses if s.get("state") == "down"), None)
+
+    status = await wait_for(down, timeout=8.0, what="a down swarm/status")
+    assert time.monotonic() - bad_peers.started < 8.0
+    message = status["message"]
+    assert "not-an-address: not an address" in message, message
+    assert "8.8.8.8:7700: not an address you own" in message, message
+    assert message.count("8.8.8.8:7700") == 1, message  # listed twice, named once
