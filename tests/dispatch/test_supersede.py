@@ -299,3 +299,53 @@ async def test_a_peer_on_a_lan_address_does_not_dial_a_loopback_old_owner(
         assert rogue.asked == []
     finally:
         await server.stop(None)
+
+
+async def test_a_task_back_on_its_first_owner_replaces_its_cancelled_copy_there(
+    peers: Peers,
+) -> None:
+    """Two failovers: ``a`` -> ``b`` (a's copy cancelled by the supersede), then ``b`` leaves
+    the editor's view and the task goes back to ``a``. ``a`` used to answer with its cancelled
+    copy's receipt (same idempotency key): the editor's command ended CANCELLED and nothing
+    ran. Now a new copy runs on ``a``, and it stops ``b``'s copy."""
+    a, b = peers.addresses["a"], peers.addresses["b"]
+    meta = {FAILOVER: "1"}
+    async with (
+        await DispatchClient.connect(peers.creds["editor"], a) as on_a,
+        await DispatchClient.connect(peers.creds["editor"], b) as on_b,
+    ):
+        first = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-2", metadata=meta)
+        second = await on_b.submit(
+            "sleep",
+            {"seconds": 30},
+            idempotency_key="k-2",
+            metadata={**meta, SUPERSEDES: f"{first.task_id}@{a}"},
+        )
+        await _superseded(peers)
+        assert (await on_a.task_status(first.task_id)).state == "CANCELLED"
+        again = {**meta, SUPERSEDES: f"{second.task_id}@{b}"}
+        third = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-2", metadata=again)
+        assert third.task_id not in (first.task_id, second.task_id)
+        assert third.state == "QUEUED", third
+        await wait_until(lambda: not peers.coordinators["a"].supersedes.tasks)
+        assert (await on_b.task_status(second.task_id)).state == "CANCELLED"
+        assert (await on_a.task_status(third.task_id)).state == "QUEUED"
+        # The same resubmission repeated (a submit that died in flight) is the same copy.
+        repeated = await on_a.submit(
+            "sleep", {"seconds": 30}, idempotency_key="k-2", metadata=again
+        )
+        assert repeated.task_id == third.task_id
+        assert peers.coordinators["a"].queues.depth_by_role() == {"sleep": 1}
+        # b's copy may still ask a for the copy it replaced (its ask names no id when its
+        # first submit died in flight): a's newer copy is not the one it replaced.
+        channel = open_channel(a, peers.creds["host"].swarm)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pb_grpc.SwarmCoordinatorStub(channel).SupersedeTask(
+                pb.SupersedeRequest(
+                    idempotency_key="k-2", owner="cert:editor", by=f"{second.task_id}@{b}"
+                ),
+                timeout=10,
+            )
+        await channel.close()
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        assert (await on_a.task_status(third.task_id)).state == "QUEUED"

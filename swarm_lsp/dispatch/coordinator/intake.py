@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from swarm_lsp.dispatch.coordinator import admission, status
+from swarm_lsp.dispatch.coordinator import admission, status, supersede
 from swarm_lsp.dispatch.coordinator.model import ActiveTask, RequestError, blobs_of
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 
@@ -86,13 +86,13 @@ def accept(
     """Check and store a task; a receipt instead when its idempotency key is known."""
     key = task.idempotency_key
     admission.check_idempotency_key(key)
-    if key:
-        existing = c.store.by_idempotency_key(key)
-        if existing is not None and existing.owner != owner:
+    existing = c.store.by_idempotency_key(key) if key else None
+    if existing is not None:
+        if existing.owner != owner:
             raise RequestError(
                 grpc.StatusCode.ALREADY_EXISTS, "another client used this idempotency key"
             )
-        if existing is not None:
+        if not supersede.replaces(existing, task):
             current = c.active.get(existing.id)
             return status.receipt(c, current.record if current else existing, duplicate=True)
     c.keeper.added(len(task.context))
@@ -116,6 +116,8 @@ def accept(
         if task.id and (task.id in c.active or c.store.get(task.id) is not None):
             raise RequestError(grpc.StatusCode.ALREADY_EXISTS, f"task {task.id} exists")
         record.owner = owner
+        if existing is not None:  # an older copy of this task: stopped, its key given up
+            supersede.retire(c, existing, record.id)
         try:
             # Committed here (or by submit_many's transaction): from then on the task
             # survives a coordinator crash.

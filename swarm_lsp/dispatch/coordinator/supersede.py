@@ -42,7 +42,7 @@ from swarm_lsp.dispatch.locality import check_peer, is_loopback_target
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.security import call_metadata, open_channel
-from swarm_lsp.dispatch.store import now_ms
+from swarm_lsp.dispatch.store import TaskRecord, now_ms
 from swarm_lsp.errors import SwarmError
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ def answer(c: Coordinator, request: pb.SupersedeRequest, caller: Principal) -> p
         or record.owner != request.owner
         or (request.task_id and record.id != request.task_id)
         or record.id == new_id
+        or _replaces_copy(record, new_id)  # newer than the asker's copy: it is the one kept
     ):
         # The same answer whether the key is unknown or someone else's.
         raise RequestError(grpc.StatusCode.NOT_FOUND, "no copy of this task here")
@@ -100,6 +101,42 @@ def answer(c: Coordinator, request: pb.SupersedeRequest, caller: Principal) -> p
         return pb.SupersedeReply(state=pb.CANCELLED)
     log.info("task %s superseded by %s: it had ended %s", record.id, request.by, record.state)
     return pb.SupersedeReply(state=pb.TaskState.Value(record.state), final=final_result(record))
+
+
+def _replaces_copy(record: TaskRecord, task_id: str) -> bool:
+    old = superseded_copy(record.metadata.get(SUPERSEDES, ""))
+    return old is not None and bool(old[0]) and old[0] == task_id
+
+
+def replaces(existing: TaskRecord, task: pb.Task) -> bool:
+    """Whether ``task``, a resubmitted copy with ``existing``'s idempotency key, replaces it.
+
+    The editor resubmits only the copy it follows, so a copy here other than the one ``task``
+    supersedes is older than both: this peer owned the task before, then it went to another
+    peer, and now it comes back (the other peer left the editor's view). Unless it finished
+    (its result is the answer) it must not be the answer: it was cancelled by the supersede, or
+    is held, or runs while the other peer's ask may still cancel it. A resubmission repeated
+    (the same ``SUPERSEDES``) is the same copy.
+    """
+    value = task.metadata.get(SUPERSEDES, "")
+    old = superseded_copy(value)
+    return (
+        old is not None
+        and bool(old[0])
+        and old[0] != existing.id
+        and existing.metadata.get(SUPERSEDES) != value
+        and existing.state not in ("SUCCEEDED", "FAILED")
+    )
+
+
+def retire(c: Coordinator, existing: TaskRecord, new_id: str) -> None:
+    """Stop ``existing`` (if unfinished) and give up its idempotency key for ``new_id``."""
+    active = c.active.get(existing.id)
+    if active is not None:
+        log.info("task %s replaced by its newer copy %s: cancelled", existing.id, new_id)
+        outcomes.stop_task(c, active, "CANCELLED", "superseded", f"superseded by {new_id}")
+        active.record.idempotency_key = None
+    c.store.update(existing.id, idempotency_key=None)
 
 
 # -- the new owner's side ----------------------------------------------------------------
