@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import zstandard
@@ -20,7 +21,13 @@ from swarm_lsp.errors import CompressionError
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 _CHUNK = 256 * 1024
 
-_dictionaries: dict[int, zstandard.ZstdCompressionDict] = {}
+# The dictionaries registered, least recently used first. Bounded: each costs ~40 KB once
+# used (digested, and a context per thread), and a client may upload as many as it likes; one
+# that went is registered again from its blob by whoever needs it (admission, the worker).
+MAX_DICTIONARIES = 256
+MAX_CONTEXTS = 16  # (de)compression contexts a thread keeps
+_dictionaries: OrderedDict[int, zstandard.ZstdCompressionDict] = OrderedDict()
+_registry = threading.Lock()
 # Making a (de)compression context costs ~15 µs, far more than a small payload's work:
 # one per thread (they are not thread-safe) and setting, reused.
 _contexts = threading.local()
@@ -36,7 +43,11 @@ def register_dictionary(data: bytes) -> int:
     dict_id = dictionary.dict_id()
     if dict_id == 0:
         raise CompressionError("not a trained zstd dictionary (it has no dictionary id)")
-    _dictionaries[dict_id] = dictionary
+    with _registry:
+        _dictionaries[dict_id] = dictionary
+        _dictionaries.move_to_end(dict_id)
+        while len(_dictionaries) > MAX_DICTIONARIES:
+            _dictionaries.popitem(last=False)
     return int(dict_id)
 
 
@@ -47,10 +58,13 @@ def known_dictionary(dict_id: int) -> bool:
 def _dictionary(dict_id: int) -> zstandard.ZstdCompressionDict | None:
     if dict_id == 0:
         return None
-    try:
-        return _dictionaries[dict_id]
-    except KeyError:
-        raise CompressionError(f"unknown zstd dictionary id {dict_id}") from None
+    with _registry:
+        dictionary = _dictionaries.get(dict_id)
+        if dictionary is not None:
+            _dictionaries.move_to_end(dict_id)
+    if dictionary is None:
+        raise CompressionError(f"unknown zstd dictionary id {dict_id}")
+    return dictionary
 
 
 def _cache(name: str) -> dict[Any, Any]:
@@ -66,6 +80,8 @@ def _compressor(level: int, dict_id: int) -> zstandard.ZstdCompressor:
     cache = _cache("compressors")
     cached = cache.get((level, dict_id))
     if cached is None or cached[0] is not dictionary:  # new, or a dictionary registered again
+        if len(cache) >= MAX_CONTEXTS:
+            cache.clear()
         cctx = (
             zstandard.ZstdCompressor(level=level)
             if dictionary is None
@@ -80,6 +96,8 @@ def _decompressor(dict_id: int) -> zstandard.ZstdDecompressor:
     cache = _cache("decompressors")
     cached = cache.get(dict_id)
     if cached is None or cached[0] is not dictionary:
+        if len(cache) >= MAX_CONTEXTS:
+            cache.clear()
         dctx = (
             zstandard.ZstdDecompressor()
             if dictionary is None

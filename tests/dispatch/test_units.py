@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import sqlite3
 from pathlib import Path
@@ -114,6 +115,34 @@ def test_dictionaries_are_known_by_their_zstd_id() -> None:
         codec.encode_json({}, dict_id=dict_id + 1)
     with pytest.raises(CompressionError, match="not a trained zstd dictionary"):
         codec.register_dictionary(b"raw content, not a dictionary")
+
+
+def test_registered_dictionaries_are_bounded_and_come_back_from_their_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client may upload any number of dictionaries; each costs the coordinator ~40 KB
+    once used (they used to stay forever). The least recently used go, and one that went is
+    registered again from its bytes (its blob), as admission and the worker do."""
+    monkeypatch.setattr(codec, "_dictionaries", collections.OrderedDict())
+    trained = bytearray(_trained_dictionary())
+    ids = []
+    for n in range(1, codec.MAX_DICTIONARIES + 21):
+        trained[4:8] = (100_000 + n).to_bytes(4, "little")  # the dictionary id's bytes
+        ids.append(codec.register_dictionary(bytes(trained)))
+        if n == 2:
+            first = bytes(trained)
+        packed = codec.compress(b'{"n": 1}', dict_id=ids[0])  # the first one stays in use
+        assert codec.decode_payload(packed) == {"n": 1}
+    known = [i for i in ids if codec.known_dictionary(i)]
+    assert len(known) == codec.MAX_DICTIONARIES
+    assert ids[0] in known and ids[1] not in known and ids[-1] in known
+    packed = zstandard.ZstdCompressor(dict_data=zstandard.ZstdCompressionDict(first)).compress(
+        b'{"back": true}'
+    )
+    with pytest.raises(CompressionError, match="unknown zstd dictionary id"):
+        codec.decode_payload(packed)
+    assert codec.register_dictionary(first) == ids[1]
+    assert codec.decode_payload(packed) == {"back": True}
 
 
 # -- routing -----------------------------------------------------------------------------
