@@ -469,7 +469,7 @@ async def main() -> None:
     parser.add_argument(
         "--speculate",
         choices=["on", "off", "both"],
-        default="on",
+        default="off",
         help="swarm-lsp computes the completion after a shown suggestion (completionSpeculate)",
     )
     parser.add_argument("--pause", type=float, default=0.15)

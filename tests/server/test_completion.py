@@ -253,7 +253,9 @@ async def test_the_completion_after_a_shown_suggestion_is_ready_when_it_is_accep
     # Suggestions of 3 tokens end mid-line, where a next one exists (after a finished line
     # the next would start a dedented line: nothing to show).
     client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"models": {"completionMaxTokens": 3}})
+        types.DidChangeConfigurationParams(
+            settings={"models": {"completionMaxTokens": 3, "completionSpeculate": True}}
+        )
     )
     source = "def area(width, height):\n    return "
     uri = open_doc(client, sample_project / "speculate.py", source)
