@@ -79,8 +79,9 @@ class SwarmSettings:
 
     @property
     def coordinators(self) -> tuple[str, ...]:
-        """``coordinator`` as a list: several mesh peers may be listed (docs/mesh.md)."""
-        return tuple(p for p in self.coordinator.replace(",", " ").split() if p)
+        """``coordinator`` as a list: several mesh peers may be listed (docs/mesh.md); one
+        listed twice is one peer (not a mesh of two)."""
+        return tuple(dict.fromkeys(p for p in self.coordinator.replace(",", " ").split() if p))
 
     @property
     def first_coordinator(self) -> str:

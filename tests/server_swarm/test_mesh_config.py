@@ -17,6 +17,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
+from swarm_lsp.config import Settings, merge
+
 from .conftest import SERVER_CMD, Editor, capabilities, install_handlers, wait_for
 
 BAD_PEERS = "not-an-address, 8.8.8.8:7700, 8.8.8.8:7700"
@@ -54,3 +56,12 @@ async def test_unusable_peers_are_named_with_their_problem_at_once(bad_peers: An
     assert "not-an-address: not an address" in message, message
     assert "8.8.8.8:7700: not an address you own" in message, message
     assert message.count("8.8.8.8:7700") == 1, message  # listed twice, named once
+
+
+def test_a_peer_listed_twice_is_one_peer() -> None:
+    settings = merge(Settings(), {"swarm": {"coordinator": "10.0.0.1:1, 10.0.0.1:1"}})
+    assert settings.swarm.coordinators == ("10.0.0.1:1",)  # a star, not a mesh of two
+    listed = merge(
+        Settings(), {"swarm": {"coordinator": ["10.0.0.2:1", "10.0.0.1:1", "10.0.0.2:1"]}}
+    )
+    assert listed.swarm.coordinators == ("10.0.0.2:1", "10.0.0.1:1")
