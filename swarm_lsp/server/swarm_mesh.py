@@ -18,7 +18,7 @@ from typing import Any
 
 from swarm_lsp.config import Settings
 from swarm_lsp.dispatch.client import DispatchClient, RpcFailure
-from swarm_lsp.errors import SwarmError
+from swarm_lsp.errors import DispatchError, SwarmError
 from swarm_lsp.mesh.membership import Membership, Peer
 
 DISCOVER_S = 2.0  # how long an unconfigured server looks for a mesh before starting its own
@@ -49,6 +49,8 @@ class MeshPeers:
         self.clients: dict[str, DispatchClient] = {}
         self.changed = asyncio.Event()
         self._closing: set[asyncio.Future[None]] = set()
+        self._cancelling: set[asyncio.Future[None]] = set()  # _cancel_superseded runs
+        self._stopped = False
         # owner address -> ids of tasks resubmitted elsewhere: cancelled there once it is back
         self.superseded: dict[str, set[str]] = {}
         self.membership = Membership(
@@ -66,6 +68,9 @@ class MeshPeers:
         await self.membership.start()
 
     async def stop(self) -> None:
+        self._stopped = True  # no client is made after this (none would ever be closed)
+        for task in list(self._cancelling):
+            task.cancel()
         await self.membership.stop()
         for address in list(self.clients):
             await self.drop(address)
@@ -75,15 +80,17 @@ class MeshPeers:
             # Closed now: the tasks it owned see CANCELLED and fail over; nothing stays in flight.
             self._spawn(self.drop(peer.address))
         elif peer.address in self.superseded:
-            self._spawn(self._cancel_superseded(peer.address))
+            self._cancelling.add(self._spawn(self._cancel_superseded(peer.address)))
         self.changed.set()
         self.changed = asyncio.Event()
         self._on_change(event, peer)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coro)
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+        task.add_done_callback(self._cancelling.discard)
+        return task
 
     def supersede(self, owner: str, task_id: str) -> None:
         """``task_id`` (owned by ``owner``) was resubmitted elsewhere: cancel it when back."""
@@ -157,7 +164,12 @@ class MeshPeers:
         """The client of ``address`` (connected on first use); DispatchError if unreachable."""
         client = self.clients.get(address)
         if client is None:
+            if self._stopped:
+                raise DispatchError(f"not connecting to {address}: the mesh is stopped")
             client = await DispatchClient.connect(self.settings, address, timeout=PEER_CONNECT_S)
+            if self._stopped:
+                await client.close()
+                raise DispatchError(f"not connecting to {address}: the mesh is stopped")
             if address in self.clients:  # connected twice at once: keep the first
                 await client.close()
                 return self.clients[address]

@@ -13,11 +13,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from swarm_lsp.config import Settings, merge
+from swarm_lsp.dispatch import routing
+from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
+from swarm_lsp.errors import DispatchError
+from swarm_lsp.server.swarm_mesh import MeshPeers
 
 from .conftest import SERVER_CMD, Editor, capabilities, install_handlers, wait_for
 
@@ -65,3 +70,30 @@ def test_a_peer_listed_twice_is_one_peer() -> None:
         Settings(), {"swarm": {"coordinator": ["10.0.0.2:1", "10.0.0.1:1", "10.0.0.2:1"]}}
     )
     assert listed.swarm.coordinators == ("10.0.0.2:1", "10.0.0.1:1")
+
+
+async def test_a_stopped_mesh_makes_no_client(tmp_path: Path) -> None:
+    """The server's mesh stops (its settings changed, or it shuts down): nothing makes a client
+    afterwards (a cancel of superseded copies still retrying used to connect again, and that
+    client was never closed). A real coordinator on loopback is the peer."""
+    coordinator = Coordinator(
+        CoordinatorConfig(state_dir=tmp_path / "peer", routing=routing.load(), local_fallback=False)
+    )
+    server, port = await create_server(coordinator, "127.0.0.1:0")
+    await coordinator.start()
+    await server.start()
+    address = f"127.0.0.1:{port}"
+    mesh = MeshPeers(Settings(), [address], discover=False, on_change=lambda *_: None)
+    try:
+        await mesh.start()
+        assert await mesh.wait_for_peer(10.0)
+        assert (await mesh.client(address)).target == address
+        await mesh.stop()
+        assert mesh.clients == {}
+        with pytest.raises(DispatchError, match="the mesh is stopped"):
+            await mesh.client(address)
+        assert mesh.clients == {}
+    finally:
+        await mesh.stop()
+        await server.stop(None)
+        await coordinator.stop()
