@@ -15,12 +15,12 @@ from swarm_lsp.workers.research.index import Hit
 
 #: What the model reads: the best few sources, each cut short. Prompt evaluation is all of
 #: the time to the first token (SmolLM2-135M evaluates about 230 prompt tokens/s on one busy
-#: core, 4.3 ms each): about 400 tokens keeps it under a second on a quiet machine. A tiny
-#: model gains little from more context; every source retrieval found is still listed under
-#: the answer.
+#: core): 3 sources of 10 lines / 300 characters make prompts of about 380 tokens over the
+#: labelled questions (median; 540 at 15 lines / 700 characters). A tiny model gains little
+#: from more context; every source retrieval found is still listed under the answer.
 PROMPT_SOURCES = 3
-SOURCE_LINES = 12
-SOURCE_CHARS = 400
+SOURCE_LINES = 10
+SOURCE_CHARS = 300
 SYSTEM_PROMPT = (
     "Answer from the numbered sources only, citing them as [1], [2]. Be brief. "
     "If they do not answer the question, say so."
