@@ -237,6 +237,7 @@ async def test_a_malformed_supersedes_is_refused_at_submit(peers: Peers) -> None
             ("no-owner-here", "k1"),
             ("x@127.0.0.1:99999", "k2"),
             ("x@:7000", "k3"),
+            ("x@peer.lan:7000", "k6"),  # a name: mesh peers are known by their addresses
             ("bad id!@127.0.0.1:7000", "k4"),
             (f"x@{'h' * 400}:7000", "k5"),
             ("x@127.0.0.1:7000", ""),  # no idempotency key: nothing to find the copy by

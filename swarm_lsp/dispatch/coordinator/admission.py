@@ -7,6 +7,7 @@ belongs here: a task that fails after acceptance has already taken a queue entry
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ import grpc
 from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.coordinator.model import RequestError, route_dict
 from swarm_lsp.dispatch.failover import SUPERSEDES, superseded_copy
-from swarm_lsp.dispatch.locality import split_host_port
+from swarm_lsp.dispatch.locality import IPAddress, split_host_port
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.routing import Route, RoutingTable
 from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, check_hash, check_manifest
@@ -72,8 +73,19 @@ def check_metadata(metadata: Mapping[str, str]) -> None:
 MAX_PEER_ADDRESS = 300
 
 
+def peer_ip_port(address: str) -> tuple[IPAddress, int] | None:
+    """``ip:port`` / ``[v6]:port`` → (ip, port); None for anything else (names included:
+    mesh peers are known by their addresses, and resolving a client's text takes time)."""
+    try:
+        host, port = split_host_port(address)
+        ip = ipaddress.ip_address(host)
+    except (LocalityError, ValueError):
+        return None
+    return (ip, port) if port is not None and 0 < port < 65536 else None
+
+
 def check_supersedes(task: pb.Task) -> None:
-    """``SUPERSEDES`` (``<old id>@<host:port>``) is well formed before anyone dials it."""
+    """``SUPERSEDES`` (``<old id>@<ip:port>``) is well formed before anyone dials it."""
     value = task.metadata.get(SUPERSEDES)
     if value is None:
         return
@@ -86,13 +98,8 @@ def check_supersedes(task: pb.Task) -> None:
         elif not task.idempotency_key:
             problem = "a task that supersedes another needs their idempotency key"
         else:
-            try:
-                host, port = split_host_port(owner)
-            except (LocalityError, ValueError):
-                host, port = "", None
-            bad_port = port is not None and not 0 < port < 65536
-            if len(owner) > MAX_PEER_ADDRESS or not host or bad_port:
-                problem = f"the old owner {owner[:80]!r} is not a host:port"
+            if len(owner) > MAX_PEER_ADDRESS or peer_ip_port(owner) is None:
+                problem = f"the old owner {owner[:80]!r} is not an ip:port (a mesh peer's)"
     if problem:
         raise RequestError(
             grpc.StatusCode.INVALID_ARGUMENT, f"metadata {SUPERSEDES} {value[:120]!r}: {problem}"

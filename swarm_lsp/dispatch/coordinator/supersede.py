@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from swarm_lsp.dispatch.coordinator import outcomes
+from swarm_lsp.dispatch.coordinator.admission import peer_ip_port
 from swarm_lsp.dispatch.coordinator.model import ActiveTask, RequestError
 from swarm_lsp.dispatch.coordinator.results import final_result
 from swarm_lsp.dispatch.credentials import Principal
@@ -148,6 +149,7 @@ class Supersedes:
     def __init__(self, c: Coordinator) -> None:
         self.c = c
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._loopback: bool | None = None  # whether this peer listens on loopback
 
     def enqueue(self, active: ActiveTask) -> None:
         """Queue ``active``; one that replaces a copy on another peer asks that peer first."""
@@ -222,12 +224,7 @@ class Supersedes:
             owner=record.owner,
             by=f"{record.id}@{self.c.address}",
         )
-        try:
-            problem = await asyncio.wait_for(asyncio.to_thread(self._not_a_peer, old_owner), ASK_S)
-        except TimeoutError:
-            return UNREACHABLE  # its name does not resolve in time: asked again later
-        except SwarmError as err:
-            problem = str(err)
+        problem = self._not_a_peer(old_owner)
         if problem:
             log.warning("task %s: not asking %s to supersede: %s", record.id, old_owner, problem)
             return None
@@ -263,17 +260,28 @@ class Supersedes:
     def _not_a_peer(self, old_owner: str) -> str:
         """Why ``old_owner`` (named by the client) is not dialled; empty when it may be.
 
-        Run in a thread: resolving a name may take seconds, and it is a client's text. A
+        Only an ``ip:port`` (no name is resolved on the event loop: it is a client's text). A
         loopback address names this machine: a peer on a LAN address has no peer there (an
         editor's ``127.0.0.1:port`` meant its own machine), and whatever listens there (any
         local process with a certificate of the swarm's CA) would get this peer's call.
         """
         if old_owner == self.c.address:
             return "it is this peer"
-        addresses = check_peer(old_owner, self.c.settings.swarm.allowed_hosts)
-        if any(a.is_loopback for a in addresses) and not is_loopback_target(self.c.address):
+        named = peer_ip_port(old_owner)
+        if named is None:
+            return "not an ip:port"
+        try:
+            check_peer(old_owner, self.c.settings.swarm.allowed_hosts)
+        except SwarmError as err:
+            return str(err)
+        if named[0].is_loopback and not self._on_loopback():
             return "a loopback address, and this peer is not on loopback: no peer is there"
         return ""
+
+    def _on_loopback(self) -> bool:
+        if self._loopback is None:
+            self._loopback = is_loopback_target(self.c.address)
+        return self._loopback
 
     def _adopt(self, active: ActiveTask, final: pb.TaskResult, source: str) -> None:
         """End the new copy with the old copy's final result (stopping it if it runs)."""
