@@ -350,3 +350,49 @@ async def test_a_task_back_on_its_first_owner_replaces_its_cancelled_copy_there(
         await channel.close()
         assert refused.value.code() == grpc.StatusCode.NOT_FOUND
         assert (await on_a.task_status(third.task_id)).state == "QUEUED"
+
+
+async def test_an_old_copy_that_ran_out_of_runners_is_not_the_answer(
+    peers: Peers, tmp_path: Path
+) -> None:
+    """``a`` gave up on its copy after losing its runners (FAILED, UNAVAILABLE: no answer of
+    the task's own); the new copy on ``b`` runs instead of returning that failure."""
+    a, b = peers.addresses["a"], peers.addresses["b"]
+    peers.coordinators["a"].config.max_attempts = 1
+    worker = WorkerRuntime(
+        coordinator=a,
+        roles=["sleep"],
+        settings=peers.creds["host"],
+        name="wa",
+        capacity=1,
+        cache_dir=tmp_path / "cache",
+    )
+    running = asyncio.create_task(worker.run())
+    async with (
+        await DispatchClient.connect(peers.creds["editor"], a) as on_a,
+        await DispatchClient.connect(peers.creds["editor"], b) as on_b,
+    ):
+        await wait_for_workers(on_a, 1)
+        old = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-lost-runner")
+        await wait_state(on_a, old.task_id, {"RUNNING"})
+        await worker.stop(grace=0)  # its runner is gone: a gives up on it
+        await asyncio.wait_for(running, timeout=10)
+        await wait_state(on_a, old.task_id, {"FAILED"})
+        status = await on_a.task_status(old.task_id)
+        assert (status.state, status.error_code) == ("FAILED", "UNAVAILABLE"), status
+        new = await on_b.submit(
+            "sleep",
+            {"seconds": 30},
+            idempotency_key="k-lost-runner",
+            metadata={SUPERSEDES: f"{old.task_id}@{a}"},
+        )
+        await _superseded(peers)
+        assert (await on_b.task_status(new.task_id)).state == "QUEUED"
+        # Nor is it the answer when the task comes back to a: a new copy runs there.
+        again = await on_a.submit(
+            "sleep",
+            {"seconds": 30},
+            idempotency_key="k-lost-runner",
+            metadata={SUPERSEDES: f"{new.task_id}@{b}"},
+        )
+        assert again.task_id != old.task_id and again.state == "QUEUED", again

@@ -11,7 +11,8 @@ does not queue it at once; it first asks the old owner, peer to peer over the me
   CancelTask), and the new copy runs;
 - it had finished (SUCCEEDED or FAILED): the answer carries its final result, and the new copy
   ends with that result (``ADOPTED`` in its stats names the copy it came from) instead of
-  running again; a cancelled or expired old copy does not count, the new one runs;
+  running again; a cancelled or expired old copy does not count, nor one that failed for want
+  of runners (UNAVAILABLE): the new one runs;
 - no such copy for this key and owner (the submit never reached it): the new copy runs;
 - the old owner does not answer within ``ASK_S``: the new copy runs, and the old owner is
   asked again (every few seconds, until the new copy's deadline) so that its copy is cancelled
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 import grpc
 
@@ -55,8 +56,25 @@ ASK_S = 2.0  # how long a new copy waits for the old owner's answer before it ru
 RETRY_S = (1.0, 2.0, 5.0)  # then the old owner is asked again after these pauses (last repeats)
 ADOPTED = "swarm-lsp.adopted"  # result stat: "<old id>@<old owner>" whose result this is
 PEER_KINDS = ("host", "operator")  # the credentials mesh peers use (docs/mesh.md)
-# The old copy's end states that are the task's one answer (the editor would have had it).
+# The old copy's end states that are the task's one answer (the editor would have had it),
+# except a failure for want of runners (the coordinator gave up on it: UNAVAILABLE).
 ADOPTABLE = (pb.SUCCEEDED, pb.FAILED)
+NO_ANSWER = ("UNAVAILABLE",)
+
+
+def is_answer(state: str, error_code: str) -> bool:
+    """Whether a copy that ended in ``state`` answered the task (so no other copy runs)."""
+    return state == "SUCCEEDED" or (state == "FAILED" and error_code not in NO_ANSWER)
+
+
+def _adoptable(reply: object) -> TypeGuard[pb.SupersedeReply]:
+    return (
+        isinstance(reply, pb.SupersedeReply)
+        and reply.state in ADOPTABLE
+        and is_answer(pb.TaskState.Name(reply.state), reply.final.error_code)
+    )
+
+
 _UNREACHABLE = (
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -126,7 +144,7 @@ def replaces(existing: TaskRecord, task: pb.Task) -> bool:
         and bool(old[0])
         and old[0] != existing.id
         and existing.metadata.get(SUPERSEDES) != value
-        and existing.state not in ("SUCCEEDED", "FAILED")
+        and not is_answer(existing.state, existing.error_code)
     )
 
 
@@ -184,7 +202,7 @@ class Supersedes:
         reply = await self._ask(active, old_id, old_owner)
         if not self._current(active):
             return  # cancelled (or at its deadline) while the old owner was asked
-        if isinstance(reply, pb.SupersedeReply) and reply.state in ADOPTABLE:
+        if _adoptable(reply):
             self._adopt(active, reply.final, f"{old_id}@{old_owner}")
             return
         self._release(active)
@@ -201,7 +219,7 @@ class Supersedes:
             reply = await self._ask(active, old_id, old_owner)
             if reply is UNREACHABLE:
                 continue
-            if isinstance(reply, pb.SupersedeReply) and reply.state in ADOPTABLE:
+            if _adoptable(reply):
                 if self._current(active):
                     self._adopt(active, reply.final, f"{old_id}@{old_owner}")
                 elif record.state == "SUCCEEDED":
