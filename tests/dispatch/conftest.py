@@ -5,21 +5,71 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from swarm_lsp.config import Settings
 from swarm_lsp.dispatch.client import DispatchClient
+from swarm_lsp.dispatch.coordinator import Coordinator, create_server
+from swarm_lsp.dispatch.store import TaskRecord
+from tests.processes import coordinator_args, kill_now, read_log, worker_args
 
 # Short heartbeats so lost workers are noticed quickly in tests.
 HEARTBEAT_MS = 200
 LEASE_TIMEOUT_MS = 1000
+
+# Echo and sleep tasks, each with a 20 s timeout.
+ECHO_SLEEP_ROUTES = """
+[types]
+echo = "echo"
+sleep = "sleep"
+
+[[route]]
+taskType = "echo"
+timeout = 20000
+
+[[route]]
+taskType = "sleep"
+timeout = 20000
+"""
+
+
+def task_record(task_id: str, state: str = "QUEUED", **fields: Any) -> TaskRecord:
+    """A background echo task record; ``fields`` override the rest."""
+    values: dict[str, Any] = {
+        "id": task_id,
+        "idempotency_key": None,
+        "type": "echo",
+        "role": "echo",
+        "priority": "background",
+        "complexity": "simple",
+        "context": b"",
+        "context_dict_id": 0,
+        "metadata": {},
+        "manifest": {},
+        "route": {},
+        "state": state,
+    }
+    return TaskRecord(**{**values, **fields})
+
+
+@contextlib.asynccontextmanager
+async def serving(coordinator: Coordinator, listen: str = "127.0.0.1:0") -> AsyncIterator[str]:
+    """The coordinator started and served on ``listen``; yields its address, stops both after."""
+    server, port = await create_server(coordinator, listen)
+    await coordinator.start()
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(None)
+        await coordinator.stop()
 
 
 class Swarm:
@@ -52,17 +102,7 @@ class Swarm:
         self.coordinator = self._spawn(
             "coordinator",
             [
-                "coordinator",
-                "--listen",
-                listen,
-                "--state-dir",
-                str(self.root / "state"),
-                "--ready-file",
-                str(ready),
-                "--heartbeat-ms",
-                str(HEARTBEAT_MS),
-                "--lease-timeout-ms",
-                str(LEASE_TIMEOUT_MS),
+                *coordinator_args(listen, self.root, ready, HEARTBEAT_MS, LEASE_TIMEOUT_MS),
                 *extra,
             ],
         )
@@ -79,24 +119,11 @@ class Swarm:
         return self.address
 
     def start_worker(self, name: str, roles: list[str], capacity: int = 1) -> None:
-        args = [
-            "worker",
-            "--coordinator",
-            self.address,
-            "--name",
-            name,
-            "--capacity",
-            str(capacity),
-        ]
-        for role in roles:
-            args += ["--role", role]
-        args += ["--cache-dir", str(self.root / f"cache-{name}")]
+        args = worker_args(self.address, name, roles, capacity, self.root / f"cache-{name}")
         self.workers[name] = self._spawn(f"worker-{name}", args)
 
     def kill(self, proc: subprocess.Popen[bytes] | None) -> None:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
+        kill_now(proc)
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -110,8 +137,7 @@ class Swarm:
                 proc.wait(timeout=5)
 
     def log(self, name: str) -> str:
-        path = self.root / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return read_log(self.root, name)
 
 
 @pytest.fixture

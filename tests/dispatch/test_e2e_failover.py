@@ -22,15 +22,21 @@ from .conftest import Swarm, connect, wait_for_workers, wait_state, wait_until
 pytestmark = pytest.mark.slow
 
 
-async def test_worker_killed_mid_task_completes_elsewhere_with_one_result(
-    swarm_factory: Callable[..., Swarm], tmp_path: Path
-) -> None:
+def _two_sleep_workers(swarm_factory: Callable[..., Swarm], tmp_path: Path) -> tuple[Swarm, Path]:
+    """A coordinator and workers alpha and beta (one sleep slot each), and a marker folder."""
     swarm = swarm_factory()
     swarm.start_coordinator()
     swarm.start_worker("alpha", ["sleep"], capacity=1)
     swarm.start_worker("beta", ["sleep"], capacity=1)
     markers = tmp_path / "markers"
     markers.mkdir()
+    return swarm, markers
+
+
+async def test_worker_killed_mid_task_completes_elsewhere_with_one_result(
+    swarm_factory: Callable[..., Swarm], tmp_path: Path
+) -> None:
+    swarm, markers = _two_sleep_workers(swarm_factory, tmp_path)
     async with connect(swarm.address) as client:
         await wait_for_workers(client, 2)
         receipt = await client.submit("sleep", {"seconds": 1.0, "marker_dir": str(markers)})
@@ -111,12 +117,7 @@ async def test_coordinator_restart_loses_no_accepted_task(
 async def test_worker_that_stops_heartbeating_loses_its_task_and_its_late_result_is_ignored(
     swarm_factory: Callable[..., Swarm], tmp_path: Path
 ) -> None:
-    swarm = swarm_factory()
-    swarm.start_coordinator()
-    swarm.start_worker("alpha", ["sleep"], capacity=1)
-    swarm.start_worker("beta", ["sleep"], capacity=1)
-    markers = tmp_path / "markers"
-    markers.mkdir()
+    swarm, markers = _two_sleep_workers(swarm_factory, tmp_path)
     async with connect(swarm.address) as client:
         await wait_for_workers(client, 2)
         receipt = await client.submit("sleep", {"seconds": 1.5, "marker_dir": str(markers)})

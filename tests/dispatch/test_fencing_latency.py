@@ -14,7 +14,7 @@ from swarm_lsp.dispatch.coordinator.fencing import Epochs, fence_ms
 from swarm_lsp.dispatch.coordinator.latency import ServiceEstimates, identity_of
 from swarm_lsp.dispatch.coordinator.scheduler import choose, rank_for
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
-from tests.dispatch.test_limits import TABLE
+from tests.dispatch.conftest import ECHO_SLEEP_ROUTES
 from tests.dispatch.test_scheduler import _task, _worker
 
 
@@ -82,7 +82,7 @@ async def _coordinator(tmp_path: Path, lease_timeout_ms: int = 400) -> Coordinat
     coordinator = Coordinator(
         CoordinatorConfig(
             state_dir=tmp_path / "state",
-            routing=routing.parse(TABLE),
+            routing=routing.parse(ECHO_SLEEP_ROUTES),
             heartbeat_interval_ms=100,
             lease_timeout_ms=lease_timeout_ms,
             local_fallback=False,

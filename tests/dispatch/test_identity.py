@@ -20,27 +20,13 @@ from swarm_lsp.config import Settings, SwarmSettings
 from swarm_lsp.dispatch import routing
 from swarm_lsp.dispatch.cli_certs import make_credential_cert, make_host_cert
 from swarm_lsp.dispatch.client import DispatchClient, RpcFailure
-from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
+from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.security import call_metadata, open_channel
 from swarm_lsp.workers.runtime import WorkerRuntime
 
-from .conftest import wait_for_workers, wait_state, wait_until
-
-TABLE = """
-[types]
-echo = "echo"
-sleep = "sleep"
-
-[[route]]
-taskType = "echo"
-timeout = 20000
-
-[[route]]
-taskType = "sleep"
-timeout = 20000
-"""
+from .conftest import ECHO_SLEEP_ROUTES, serving, wait_for_workers, wait_state, wait_until
 
 
 def _settings(**swarm: Any) -> Settings:
@@ -76,7 +62,7 @@ async def tls(tmp_path: Path) -> AsyncIterator[Deployment]:
     coordinator = Coordinator(
         CoordinatorConfig(
             state_dir=tmp_path / "state",
-            routing=routing.parse(TABLE),
+            routing=routing.parse(ECHO_SLEEP_ROUTES),
             settings=server_settings,
             # Identity, not failover: a lease that a loaded 2-core CI machine cannot miss (with
             # 500 ms the worker fenced itself after 300 ms of silence and re-ran the task).
@@ -85,12 +71,8 @@ async def tls(tmp_path: Path) -> AsyncIterator[Deployment]:
             local_fallback=False,
         )
     )
-    server, port = await create_server(coordinator, "127.0.0.1:0")
-    await coordinator.start()
-    await server.start()
-    yield Deployment(coordinator, f"127.0.0.1:{port}", creds, tmp_path)
-    await server.stop(None)
-    await coordinator.stop()
+    async with serving(coordinator) as address:
+        yield Deployment(coordinator, address, creds, tmp_path)
 
 
 async def _register(
@@ -272,39 +254,34 @@ async def test_per_credential_tokens(tmp_path: Path) -> None:
     coordinator = Coordinator(
         CoordinatorConfig(
             state_dir=state,
-            routing=routing.parse(TABLE),
+            routing=routing.parse(ECHO_SLEEP_ROUTES),
             heartbeat_interval_ms=100,
             lease_timeout_ms=500,
             local_fallback=False,
         )
     )
-    server, port = await create_server(coordinator, "127.0.0.1:0")
-    await coordinator.start()
-    await server.start()
-    address = f"127.0.0.1:{port}"
-    worker = WorkerRuntime(
-        coordinator=address, roles=["echo"], settings=w1, name="w1", cache_dir=tmp_path / "c"
-    )
-    run = asyncio.create_task(worker.run())
-    try:
-        # Tokens are issued: a call without one is refused at the door.
-        async with await DispatchClient.connect(Settings(), address) as nobody:
-            with pytest.raises(RpcFailure, match="UNAUTHENTICATED"):
-                await nobody.status()
-        async with await DispatchClient.connect(alice, address) as client:
-            await wait_for_workers(client, 1)
-            receipt = await client.submit("echo", {"text": "by token"})
-            final = await client.wait(receipt.task_id)
-            assert final.text == "by token" and final.worker == "w1"
-        refused = await _register(address, alice, "alice", ["echo"])
-        assert isinstance(refused, grpc.aio.AioRpcError)
-        assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
-        renamed = await _register(address, w1, "w9", ["echo"])
-        assert isinstance(renamed, grpc.aio.AioRpcError) and "cannot register as 'w9'" in str(
-            renamed.details()
+    async with serving(coordinator) as address:
+        worker = WorkerRuntime(
+            coordinator=address, roles=["echo"], settings=w1, name="w1", cache_dir=tmp_path / "c"
         )
-    finally:
-        await worker.stop(grace=1)
-        await asyncio.wait_for(run, timeout=10)
-        await server.stop(None)
-        await coordinator.stop()
+        run = asyncio.create_task(worker.run())
+        try:
+            # Tokens are issued: a call without one is refused at the door.
+            async with await DispatchClient.connect(Settings(), address) as nobody:
+                with pytest.raises(RpcFailure, match="UNAUTHENTICATED"):
+                    await nobody.status()
+            async with await DispatchClient.connect(alice, address) as client:
+                await wait_for_workers(client, 1)
+                receipt = await client.submit("echo", {"text": "by token"})
+                final = await client.wait(receipt.task_id)
+                assert final.text == "by token" and final.worker == "w1"
+            refused = await _register(address, alice, "alice", ["echo"])
+            assert isinstance(refused, grpc.aio.AioRpcError)
+            assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+            renamed = await _register(address, w1, "w9", ["echo"])
+            assert isinstance(renamed, grpc.aio.AioRpcError) and "cannot register as 'w9'" in str(
+                renamed.details()
+            )
+        finally:
+            await worker.stop(grace=1)
+            await asyncio.wait_for(run, timeout=10)

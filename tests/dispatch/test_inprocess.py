@@ -18,10 +18,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from swarm_lsp.config import Settings
 from swarm_lsp.dispatch import routing
-from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
+from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig
 from swarm_lsp.workers.runtime import WorkerRuntime
 
-from .conftest import connect, wait_for_workers
+from .conftest import connect, serving, wait_for_workers
 
 TABLE = """
 [types]
@@ -56,13 +56,9 @@ async def coordinator(tmp_path: Path) -> AsyncIterator[tuple[Coordinator, str]]:
             lease_timeout_ms=500,
         )
     )
-    server, port = await create_server(coordinator, "127.0.0.1:0")
-    await coordinator.start()
-    await server.start()
-    assert await coordinator.local_worker_ready()  # the fallback: a worker process of its own
-    yield coordinator, f"127.0.0.1:{port}"
-    await server.stop(None)
-    await coordinator.stop()
+    async with serving(coordinator) as address:
+        assert await coordinator.local_worker_ready()  # the fallback: a worker process of its own
+        yield coordinator, address
 
 
 async def _health(address: str, service: str = "") -> int:

@@ -7,6 +7,7 @@ each case is cheap to reach.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -23,30 +24,14 @@ from swarm_lsp.dispatch.coordinator import (
     Coordinator,
     CoordinatorConfig,
     RequestError,
-    create_server,
     results,
 )
 from swarm_lsp.dispatch.coordinator.servicers import Batches
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, blob_hash, materialise
-from swarm_lsp.dispatch.store import TaskRecord
 from swarm_lsp.workers.runtime import WorkerRuntime
 
-from .conftest import connect, wait_for_workers, wait_idle
-
-TABLE = """
-[types]
-echo = "echo"
-sleep = "sleep"
-
-[[route]]
-taskType = "echo"
-timeout = 20000
-
-[[route]]
-taskType = "sleep"
-timeout = 20000
-"""
+from .conftest import ECHO_SLEEP_ROUTES, connect, serving, task_record, wait_for_workers, wait_idle
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -81,31 +66,27 @@ class Swarm:
 
 @pytest.fixture
 async def make_swarm(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    made: list[tuple[Any, Coordinator, Swarm]] = []
+    made: list[Swarm] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def make(**quotas: int) -> Swarm:
-        coordinator = Coordinator(
-            CoordinatorConfig(
-                state_dir=tmp_path / f"state{len(made)}",
-                routing=routing.parse(TABLE),
-                heartbeat_interval_ms=100,
-                lease_timeout_ms=500,
-                local_fallback=False,
-                **quotas,  # type: ignore[arg-type]
+        async def make(**quotas: int) -> Swarm:
+            coordinator = Coordinator(
+                CoordinatorConfig(
+                    state_dir=tmp_path / f"state{len(made)}",
+                    routing=routing.parse(ECHO_SLEEP_ROUTES),
+                    heartbeat_interval_ms=100,
+                    lease_timeout_ms=500,
+                    local_fallback=False,
+                    **quotas,  # type: ignore[arg-type]
+                )
             )
-        )
-        server, port = await create_server(coordinator, "127.0.0.1:0")
-        await coordinator.start()
-        await server.start()
-        swarm = Swarm(coordinator, f"127.0.0.1:{port}", tmp_path)
-        made.append((server, coordinator, swarm))
-        return swarm
+            address = await stack.enter_async_context(serving(coordinator))
+            swarm = Swarm(coordinator, address, tmp_path)
+            stack.push_async_callback(swarm.stop)  # the workers first, then their coordinator
+            made.append(swarm)
+            return swarm
 
-    yield make
-    for server, coordinator, swarm in made:
-        await swarm.stop()
-        await server.stop(None)
-        await coordinator.stop()
+        yield make
 
 
 def _manifest_task(files: dict[str, str]) -> pb.Task:
@@ -336,19 +317,6 @@ def test_finished_results_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(results, "FINISHED_HISTORY_BYTES", 3000)
     log = results.ResultLog()
     for index in range(5):
-        record = TaskRecord(
-            id=f"t{index}",
-            idempotency_key=None,
-            type="echo",
-            role="echo",
-            priority="background",
-            complexity="simple",
-            context=b"",
-            context_dict_id=0,
-            metadata={},
-            manifest={},
-            route={},
-            state="SUCCEEDED",
-        )
+        record = task_record(f"t{index}", "SUCCEEDED")
         log.remember(ActiveTask(record), pb.TaskResult(task_id=record.id, data=b"x" * 1000))
     assert [bool(log.finished(f"t{i}")) for i in range(5)] == [False, False, True, True, True]

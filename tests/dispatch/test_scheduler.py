@@ -8,21 +8,16 @@ from swarm_lsp.dispatch.coordinator.model import WorkerSession
 from swarm_lsp.dispatch.coordinator.scheduler import choose, estimated_wait_ms
 from swarm_lsp.dispatch.store import TaskRecord
 
+from .conftest import task_record
+
 
 def _task(role: str = "echo", machine: str = "any", size: str = "7B", **extra: Any) -> TaskRecord:
-    return TaskRecord(
-        id="t",
-        idempotency_key=None,
+    return task_record(
+        "t",
         type=role,
         role=role,
         priority=extra.get("priority", "background"),
-        complexity="simple",
-        context=b"",
-        context_dict_id=0,
-        metadata={},
-        manifest={},
         route={"role": role, "machine": machine, "model_size": size, "timeout_ms": 1000},
-        state="QUEUED",
     )
 
 

@@ -26,7 +26,7 @@ from swarm_lsp.errors import CompressionError, RoutingTableError, UnknownTaskTyp
 from swarm_lsp.workers import registry
 from swarm_lsp.workers.base import TaskRequest
 
-from .conftest import wait_until
+from .conftest import task_record, wait_until
 
 # -- codec -------------------------------------------------------------------------------
 
@@ -277,23 +277,6 @@ def test_store_round_trip_and_reopen(tmp_path: Path) -> None:
     again.close()
 
 
-def _queued(task_id: str) -> TaskRecord:
-    return TaskRecord(
-        id=task_id,
-        idempotency_key=None,
-        type="echo",
-        role="echo",
-        priority="background",
-        complexity="simple",
-        context=b"",
-        context_dict_id=0,
-        metadata={},
-        manifest={},
-        route={},
-        state="QUEUED",
-    )
-
-
 async def test_store_wal_is_checkpointed_by_a_thread_not_by_commits(tmp_path: Path) -> None:
     path = tmp_path / "tasks.sqlite3"
     store = TaskStore(path)
@@ -307,7 +290,7 @@ async def test_store_wal_is_checkpointed_by_a_thread_not_by_commits(tmp_path: Pa
             except sqlite3.OperationalError:  # not even the table is copied there yet
                 return 0
 
-    store.insert(_queued("a"))
+    store.insert(task_record("a"))
     assert await store.durable()
     await wait_until(lambda: in_database_file() == 1, timeout=10)
     thread = store._checkpointer._thread  # type: ignore[union-attr]
@@ -325,13 +308,13 @@ async def test_store_writes_of_one_loop_pass_share_one_commit(tmp_path: Path) ->
             return {row[0] for row in other.execute("SELECT id FROM tasks")}
 
         seen: list[bool] = []
-        store.insert(_queued("a"))
+        store.insert(task_record("a"))
         store.after_commit(seen.append)
         with pytest.raises(ValueError), store.transaction():  # all or none, inside the group
-            store.insert(_queued("b"))
+            store.insert(task_record("b"))
             raise ValueError
         with store.transaction():
-            store.insert(_queued("c"))
+            store.insert(task_record("c"))
         store.update("a", state="RUNNING")
         assert store.pending() and committed() == set() and seen == []
         assert store.get("a").state == "RUNNING"  # type: ignore[union-attr]
@@ -339,7 +322,7 @@ async def test_store_writes_of_one_loop_pass_share_one_commit(tmp_path: Path) ->
         assert committed() == {"a", "c"} and seen == [True] and not store.pending()
         store.after_commit(seen.append)  # nothing pending: at once
         assert seen == [True, True]
-        store.insert(_queued("d"))
+        store.insert(task_record("d"))
         await asyncio.sleep(0)  # the commit runs on the next pass of the loop by itself
         assert committed() == {"a", "c", "d"}
     store.close()
@@ -393,23 +376,7 @@ def test_store_prunes_only_old_finished_tasks(tmp_path: Path) -> None:
         ("new", "FAILED", 5000),
         ("q", "QUEUED", 0),
     ):
-        store.insert(
-            TaskRecord(
-                id=task_id,
-                idempotency_key=None,
-                type="echo",
-                role="echo",
-                priority="background",
-                complexity="simple",
-                context=b"",
-                context_dict_id=0,
-                metadata={},
-                manifest={},
-                route={},
-                state=state,
-                finished_ms=finished,
-            )
-        )
+        store.insert(task_record(task_id, state, finished_ms=finished))
     assert store.prune(1000) == 1
     assert store.get("old") is None and store.get("new") is not None and store.get("q") is not None
     store.close()

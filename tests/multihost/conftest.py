@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.multihost.netns import Network
+from tests.processes import coordinator_args, kill_now, read_log, worker_args
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 50051
@@ -113,8 +113,7 @@ class MultiHost:
         return proc
 
     def log(self, name: str) -> str:
-        path = self.root / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return read_log(self.root, name)
 
     def start_coordinator(self) -> None:
         ready = self.root / "coordinator.ready"
@@ -125,17 +124,7 @@ class MultiHost:
             [
                 "-m",
                 "swarm_lsp.cli",
-                "coordinator",
-                "--listen",
-                self.target,
-                "--state-dir",
-                str(self.root / "state"),
-                "--ready-file",
-                str(ready),
-                "--heartbeat-ms",
-                str(HEARTBEAT_MS),
-                "--lease-timeout-ms",
-                str(LEASE_TIMEOUT_MS),
+                *coordinator_args(self.target, self.root, ready, HEARTBEAT_MS, LEASE_TIMEOUT_MS),
                 "--no-local-fallback",
             ],
             self.net.address("coord"),
@@ -152,19 +141,13 @@ class MultiHost:
             [
                 "-m",
                 "swarm_lsp.cli",
-                "worker",
-                "--coordinator",
-                target or self.target,
-                "--name",
-                declared or name,
-                "--role",
-                "echo",
-                "--role",
-                "sleep",
-                "--capacity",
-                "1",
-                "--cache-dir",
-                str(self.root / f"cache-{name}"),
+                *worker_args(
+                    target or self.target,
+                    declared or name,
+                    ["echo", "sleep"],
+                    1,
+                    self.root / f"cache-{name}",
+                ),
             ],
             cert,
         )
@@ -193,9 +176,7 @@ class MultiHost:
         return agent
 
     def kill(self, proc: subprocess.Popen[bytes] | None) -> None:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
+        kill_now(proc)
 
     def stop_all(self) -> None:
         for proc in self.procs:

@@ -24,6 +24,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.dispatch.conftest import Swarm
 from tests.server.conftest import open_doc
+from tests.workers.roles_swarm import roles_swarm
 from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
 from tests.workers.test_refactor import GOOD_DIFF
 
@@ -93,22 +94,8 @@ def endpoint() -> Iterator[ScriptedEndpoint]:
 
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory: pytest.TempPathFactory, endpoint: ScriptedEndpoint) -> Iterator[Swarm]:
-    root = tmp_path_factory.mktemp("server-swarm")
-    (root / "routing.toml").write_text(ROUTING)
-    env = {
-        "SWARM_LSP_CACHE": str(root / "cache"),
-        "SWARM_LSP_MODELS__ENDPOINT_URL": endpoint.url,
-        "SWARM_LSP_MODELS__ENDPOINT_MODEL": "scripted-big-coder",
-        "SWARM_LSP_MODELS__CHAT_MAX_TOKENS": "32",
-    }
-    swarm = Swarm(root, env)
-    try:
-        swarm.start_coordinator("--routing-table", str(root / "routing.toml"))
-        swarm.start_worker("thinker", ["refactor", "research"], capacity=2)
-        swarm.start_worker("tester", ["test"], capacity=2)
+    with roles_swarm(tmp_path_factory.mktemp("server-swarm"), ROUTING, endpoint, 32) as swarm:
         yield swarm
-    finally:
-        swarm.stop_all()
 
 
 class Editor:

@@ -23,6 +23,7 @@ from swarm_lsp.dispatch.client import DispatchClient
 from swarm_lsp.workers import diffs
 from swarm_lsp.workers.refactor.validate import syntax_errors
 from tests.dispatch.conftest import Swarm, connect, wait_for_workers
+from tests.workers.roles_swarm import roles_swarm
 from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
 from tests.workers.test_refactor import BAD_CONTEXT_DIFF, GOOD_DIFF, SYNTAX_ERROR_DIFF
 
@@ -84,30 +85,11 @@ def endpoint() -> Iterator[ScriptedEndpoint]:
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory: pytest.TempPathFactory, endpoint: ScriptedEndpoint) -> Iterator[Swarm]:
     root = tmp_path_factory.mktemp("roles-e2e")
-    (root / "routing.toml").write_text(ROUTING)
-    env = {
-        "SWARM_LSP_CACHE": str(root / "cache"),
-        "SWARM_LSP_MODELS__ENDPOINT_URL": endpoint.url,
-        "SWARM_LSP_MODELS__ENDPOINT_MODEL": "scripted-big-coder",
-        "SWARM_LSP_MODELS__CHAT_MAX_TOKENS": "64",
-    }
-    swarm = Swarm(root, env)
-    try:
-        # Model and embedder loading keep a worker busy for seconds on a loaded 2-core
-        # machine: a generous lease, not the dispatch tests' 1 s failover setting.
-        swarm.start_coordinator(
-            "--routing-table",
-            str(root / "routing.toml"),
-            "--heartbeat-ms",
-            "1000",
-            "--lease-timeout-ms",
-            "30000",
-        )
-        swarm.start_worker("thinker", ["refactor", "research"], capacity=2)
-        swarm.start_worker("tester", ["test"], capacity=2)
+    # Model and embedder loading keep a worker busy for seconds on a loaded 2-core
+    # machine: a generous lease, not the dispatch tests' 1 s failover setting.
+    lease = ("--heartbeat-ms", "1000", "--lease-timeout-ms", "30000")
+    with roles_swarm(root, ROUTING, endpoint, 64, *lease) as swarm:
         yield swarm
-    finally:
-        swarm.stop_all()
 
 
 @pytest.fixture
