@@ -8,7 +8,6 @@ by their own modules; this class wires them to one channel.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -23,8 +22,7 @@ from swarm_lsp.dispatch.client.types import (
     RpcFailure,
     SwarmStatus,
     TaskInfo,
-    closed_under,
-    failure,
+    call_failures,
 )
 from swarm_lsp.dispatch.client.uploads import Uploads
 from swarm_lsp.dispatch.client.watch import Watcher
@@ -219,39 +217,21 @@ class DispatchClient:
     # -- asking ----------------------------------------------------------------------------
 
     async def task_status(self, task_id: str) -> TaskInfo:
-        try:
+        with call_failures(f"status of task {task_id}", lambda: self._closed):
             reply = await self._stub.GetTaskStatus(
                 pb.TaskId(id=task_id), metadata=self._metadata, timeout=self._timeout
             )
-        except grpc.aio.AioRpcError as err:
-            raise failure(f"status of task {task_id}", err) from err
-        except asyncio.CancelledError:
-            if (closed := closed_under(f"status of task {task_id}", self._closed)) is None:
-                raise
-            raise closed from None
         return TaskInfo.from_pb(reply)
 
     async def cancel(self, task_id: str) -> None:
-        try:
+        with call_failures(f"cancelling task {task_id}", lambda: self._closed):
             await self._stub.CancelTask(
                 pb.TaskId(id=task_id), metadata=self._metadata, timeout=self._timeout
             )
-        except grpc.aio.AioRpcError as err:
-            raise failure(f"cancelling task {task_id}", err) from err
-        except asyncio.CancelledError:
-            if (closed := closed_under(f"cancelling task {task_id}", self._closed)) is None:
-                raise
-            raise closed from None
 
     async def status(self, recent: int = 20) -> SwarmStatus:
-        try:
+        with call_failures("swarm status", lambda: self._closed):
             reply = await self._stub.GetSwarmStatus(
                 pb.SwarmStatusRequest(recent=recent), metadata=self._metadata, timeout=self._timeout
             )
-        except grpc.aio.AioRpcError as err:
-            raise failure("swarm status", err) from err
-        except asyncio.CancelledError:
-            if (closed := closed_under("swarm status", self._closed)) is None:
-                raise
-            raise closed from None
         return SwarmStatus.from_pb(reply)

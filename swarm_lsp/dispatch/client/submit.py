@@ -14,7 +14,13 @@ from typing import Any
 
 import grpc
 
-from swarm_lsp.dispatch.client.types import Receipt, RpcFailure, closed_under, failure
+from swarm_lsp.dispatch.client.types import (
+    Receipt,
+    RpcFailure,
+    call_failures,
+    failure,
+    read_stream,
+)
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 
@@ -64,29 +70,17 @@ class Submitter:
             receipt = await self._submit_pipelined(task, blobs_uploaded)
             if receipt is not None:
                 return receipt
-        try:
+        with call_failures(f"submitting a {task.type!r} task", lambda: self._closed):
             reply = await self._stub.SubmitTask(
                 task, metadata=self._metadata, timeout=self._timeout
             )
-        except grpc.aio.AioRpcError as err:
-            raise failure(f"submitting a {task.type!r} task", err) from err
-        except asyncio.CancelledError:
-            if (closed := closed_under(f"submitting a {task.type!r} task", self._closed)) is None:
-                raise
-            raise closed from None
         return self._accepted(reply, blobs_uploaded)
 
     async def submit_batch(self, batch: pb.TaskBatch, what: str) -> list[Receipt | RpcFailure]:
-        try:
+        with call_failures(f"submitting {what}", lambda: self._closed):
             reply = await self._stub.SubmitTasks(
                 batch, metadata=self._metadata, timeout=self._timeout
             )
-        except grpc.aio.AioRpcError as err:
-            raise failure(f"submitting {what}", err) from err
-        except asyncio.CancelledError:
-            if (closed := closed_under(f"submitting {what}", self._closed)) is None:
-                raise
-            raise closed from None
         return [
             self._accepted(outcome.receipt)
             if outcome.HasField("receipt")
@@ -153,22 +147,14 @@ class Submitter:
                 return
 
     async def _read(self, call: Any, out: asyncio.Queue[tuple[int, pb.Task] | None]) -> None:
-        error: BaseException
-        try:
-            async for reply in call:
-                for request_id, outcome in zip(reply.request_ids, reply.outcomes, strict=False):
-                    future = self._pending.get(request_id)
-                    if future is not None and not future.done():
-                        future.set_result(outcome)
-            error = RpcFailure("the submit stream ended", "UNAVAILABLE")
-        except grpc.aio.AioRpcError as err:
-            error = err
-        except asyncio.CancelledError:
-            error = RpcFailure("the client was closed", "CANCELLED")
-        except Exception as err:  # anything else: this stream is done, the next submit opens one
-            log.warning("the submit stream failed: %r", err)
-            call.cancel()
-            error = RpcFailure(f"the submit stream failed: {err!r}", "UNAVAILABLE")
+        def deliver(reply: pb.SubmitStreamReply) -> None:
+            for request_id, outcome in zip(reply.request_ids, reply.outcomes, strict=False):
+                future = self._pending.get(request_id)
+                if future is not None and not future.done():
+                    future.set_result(outcome)
+
+        # Anything but a reply ends this stream; the next submit opens one.
+        error = await read_stream(call, deliver, "submit")
         if self._out is out:
             self._out = None
         out.put_nowait(None)

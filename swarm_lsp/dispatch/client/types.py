@@ -7,14 +7,19 @@ error every failed coordinator call becomes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from typing import Any
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import grpc
 
 from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.errors import DispatchError
+
+log = logging.getLogger(__name__)
 
 _KINDS = {
     pb.TaskResult.PARTIAL: "partial",
@@ -51,8 +56,49 @@ def closed_under(what: str, closed: bool) -> RpcFailure | None:
     return None
 
 
+@contextlib.contextmanager
+def call_failures(what: str, closed: Callable[[], bool]) -> Iterator[None]:
+    """A failed coordinator call in the block raised as RpcFailure: a gRPC error, or a call
+    cancelled because ``closed()`` (the caller's own cancellation passes through)."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as err:
+        raise failure(what, err) from err
+    except asyncio.CancelledError:
+        if (closed_failure := closed_under(what, closed())) is None:
+            raise
+        raise closed_failure from None
+
+
+async def read_stream(call: Any, deliver: Callable[[Any], None], what: str) -> BaseException:
+    """Hands each reply of a long-lived stream ``call`` to ``deliver``; returns what ended it."""
+    try:
+        async for reply in call:
+            deliver(reply)
+        return RpcFailure(f"the {what} stream ended", "UNAVAILABLE")
+    except grpc.aio.AioRpcError as err:
+        return err
+    except asyncio.CancelledError:
+        return RpcFailure("the client was closed", "CANCELLED")
+    except Exception as err:  # anything else (gRPC hands up None for a bad message)
+        log.warning("the %s stream failed: %r; the next use opens a new one", what, err)
+        call.cancel()
+        return RpcFailure(f"the {what} stream failed: {err!r}", "UNAVAILABLE")
+
+
 def state_name(value: int) -> str:
     return str(pb.TaskState.Name(value))
+
+
+_Shape = TypeVar("_Shape")
+
+
+def from_message(cls: type[_Shape], message: Any, **converted: Any) -> _Shape:
+    """``cls`` (a dataclass) from the protobuf ``message``'s fields of the same names;
+    ``converted`` gives the fields whose value is not the message's own."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    same = {f.name: getattr(message, f.name) for f in fields if f.name not in converted}
+    return cls(**same, **converted)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -75,21 +121,14 @@ class Receipt:
 
     @classmethod
     def from_pb(cls, receipt: pb.TaskReceipt, blobs_uploaded: int = 0) -> Receipt:
-        return cls(
-            task_id=receipt.task_id,
+        return from_message(
+            cls,
+            receipt,
             state=state_name(receipt.state),
-            queue_position=receipt.queue_position,
-            estimated_wait_ms=receipt.estimated_wait_ms,
             role=receipt.route.role,
             machine=receipt.route.machine,
             model_size=receipt.route.model_size,
             timeout_ms=receipt.route.timeout_ms,
-            deadline_ms=receipt.deadline_ms,
-            duplicate=receipt.duplicate,
-            fallback=receipt.fallback,
-            wait_bound_ms=receipt.wait_bound_ms,
-            exceeds_wait_bound=receipt.exceeds_wait_bound,
-            note=receipt.note,
             blobs_uploaded=blobs_uploaded,
         )
 
@@ -120,18 +159,13 @@ class Result:
             data = codec.loads(result.data)
         except ValueError:
             data = None
-        return cls(
-            task_id=result.task_id,
+        return from_message(
+            cls,
+            result,
             kind=_KINDS.get(result.kind, "partial"),
-            text=result.text,
             data=data,
-            sequence=result.sequence,
-            attempt=result.attempt,
-            worker=result.worker,
-            fallback=result.fallback,
             percentage=None if result.percentage < 0 else result.percentage,
             state=state_name(result.state),
-            error_code=result.error_code,
             stats=dict(result.stats),
             eta_ms=result.eta_ms if result.eta_ms > 0 else None,
         )
@@ -157,23 +191,7 @@ class TaskInfo:
 
     @classmethod
     def from_pb(cls, status: pb.TaskStatus) -> TaskInfo:
-        return cls(
-            task_id=status.task_id,
-            state=state_name(status.state),
-            type=status.type,
-            priority=status.priority,
-            worker=status.worker,
-            attempt=status.attempt,
-            queue_position=status.queue_position,
-            estimated_wait_ms=status.estimated_wait_ms,
-            submitted_ms=status.submitted_ms,
-            started_ms=status.started_ms,
-            finished_ms=status.finished_ms,
-            deadline_ms=status.deadline_ms,
-            error_code=status.error_code,
-            error_message=status.error_message,
-            fallback=status.fallback,
-        )
+        return from_message(cls, status, state=state_name(status.state))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -192,6 +210,10 @@ class Machine:
     completed: int
     service_ms: float = 0.0  # expected time beyond run time (latency-aware routing); 0: unknown
     rtt_ms: float = 0.0  # heartbeat round trip; 0: not measured yet
+
+    @classmethod
+    def from_pb(cls, m: pb.MachineStatus) -> Machine:
+        return from_message(cls, m, roles=tuple(m.roles), model_sizes=tuple(m.model_sizes))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -212,21 +234,7 @@ class TaskSummary:
 
     @classmethod
     def from_pb(cls, t: pb.TaskSummary) -> TaskSummary:
-        return cls(
-            task_id=t.task_id,
-            type=t.type,
-            state=state_name(t.state),
-            worker=t.worker,
-            submitted_ms=t.submitted_ms,
-            duration_ms=t.duration_ms,
-            fallback=t.fallback,
-            role=t.role,
-            priority=t.priority,
-            error_code=t.error_code,
-            error_message=t.error_message,
-            percentage=t.percentage,
-            eta_ms=t.eta_ms,
-        )
+        return from_message(cls, t, state=state_name(t.state))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -257,25 +265,7 @@ class SwarmStatus:
     def from_pb(cls, status: pb.SwarmStatus) -> SwarmStatus:
         return cls(
             coordinator=status.coordinator,
-            machines=tuple(
-                Machine(
-                    worker_id=m.worker_id,
-                    name=m.name,
-                    host=m.host,
-                    roles=tuple(m.roles),
-                    model_sizes=tuple(m.model_sizes),
-                    capacity=m.capacity,
-                    running=m.running,
-                    load=m.load,
-                    last_heartbeat_ms_ago=m.last_heartbeat_ms_ago,
-                    draining=m.draining,
-                    peer=m.peer,
-                    completed=m.completed,
-                    service_ms=m.service_ms,
-                    rtt_ms=m.rtt_ms,
-                )
-                for m in status.machines
-            ),
+            machines=tuple(Machine.from_pb(m) for m in status.machines),
             queues={q.role: q.depth for q in status.queues},
             queue_depth=status.queue_depth,
             recent=tuple(TaskSummary.from_pb(t) for t in status.recent),
@@ -283,18 +273,7 @@ class SwarmStatus:
             local_roles=tuple(status.local_roles),
             uptime_ms=status.uptime_ms,
             active=tuple(TaskSummary.from_pb(t) for t in status.active),
-            routes=tuple(
-                RouteRule(
-                    task_type=r.task_type,
-                    role=r.role,
-                    priority=r.priority,
-                    complexity=r.complexity,
-                    machine=r.machine,
-                    model_size=r.model_size,
-                    timeout_ms=r.timeout_ms,
-                )
-                for r in status.routes
-            ),
+            routes=tuple(from_message(RouteRule, r) for r in status.routes),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 
-import grpc
-
 from swarm_lsp.dispatch import codec
-from swarm_lsp.dispatch.client.types import closed_under, failure
+from swarm_lsp.dispatch.client.types import call_failures
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.snapshot import blob_hash, manifest_of
@@ -38,7 +35,7 @@ class Uploads:
         except SwarmError as err:
             raise DispatchError(f"snapshot: {err}") from err
         by_hash = {digest: files[path] for path, digest in manifest.items()}
-        try:
+        with call_failures("uploading the snapshot", lambda: self.closed):
             missing = await self._stub.HasBlobs(
                 pb.BlobRefs(hashes=list(by_hash)), metadata=self._metadata, timeout=self._timeout
             )
@@ -57,12 +54,6 @@ class Uploads:
                 raw += len(by_hash[digest])
             if batch.blobs:
                 await self._stub.PutBlobs(batch, metadata=self._metadata, timeout=self._timeout)
-        except grpc.aio.AioRpcError as err:
-            raise failure("uploading the snapshot", err) from err
-        except asyncio.CancelledError:
-            if (closed := closed_under("uploading the snapshot", self.closed)) is None:
-                raise
-            raise closed from None
         return manifest, len(missing.hashes)
 
     async def dictionary(self, dictionary: bytes) -> tuple[int, str, int]:

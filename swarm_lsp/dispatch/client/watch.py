@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from swarm_lsp.dispatch.client.types import Result, RpcFailure, failure
+from swarm_lsp.dispatch.client.types import Result, RpcFailure, failure, read_stream
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.errors import DispatchError
@@ -101,21 +101,13 @@ class Watcher:
         return out
 
     async def _read(self, call: Any, out: asyncio.Queue[str | None]) -> None:
-        error: BaseException
-        try:
-            async for response in call:
-                for message in response.results:
-                    for queue in self._followers.get(message.task_id, ()):
-                        queue.put_nowait(message)
-            error = RpcFailure("the results stream ended", "UNAVAILABLE")
-        except grpc.aio.AioRpcError as err:
-            error = err
-        except asyncio.CancelledError:
-            error = RpcFailure("the client was closed", "CANCELLED")
-        except Exception as err:  # anything else (gRPC hands up None for a bad message)
-            log.warning("the results stream failed: %r; following again", err)
-            call.cancel()
-            error = RpcFailure(f"the results stream failed: {err!r}", "UNAVAILABLE")
+        def deliver(response: pb.WatchResponse) -> None:
+            for message in response.results:
+                for queue in self._followers.get(message.task_id, ()):
+                    queue.put_nowait(message)
+
+        # Anything but a reply ends this stream; the followers subscribe again.
+        error = await read_stream(call, deliver, "results")
         if self._out is out:
             self._out = None
         out.put_nowait(None)

@@ -18,7 +18,7 @@ import dataclasses
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -79,6 +79,20 @@ class VectorStore(Protocol):
 def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for first in range(0, len(items), size):
         yield items[first : first + size]
+
+
+def _id_payloads(
+    page: Callable[[Any], tuple[Sequence[Any], Any]],
+) -> list[tuple[int, dict[str, Any]]]:
+    """(id, payload) of every record a scroll returns, ``page(offset)`` after ``page(None)``
+    until it answers no next offset."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    offset: Any = None
+    while True:
+        records, offset = page(offset)
+        out.extend((int(r.id), dict(r.payload or {})) for r in records)
+        if offset is None:
+            return out
 
 
 class EdgeStore:
@@ -166,11 +180,10 @@ class EdgeStore:
 
     def points_of(self, rels: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
         qe = self._qe
-        out: list[tuple[int, dict[str, Any]]] = []
-        offset: Any = None
-        while True:
+
+        def page(offset: Any) -> tuple[Sequence[Any], Any]:
             with self._lock:
-                records, offset = self.shard.scroll(
+                return self.shard.scroll(
                     qe.ScrollRequest(
                         offset=offset,
                         limit=1024,
@@ -179,9 +192,8 @@ class EdgeStore:
                         with_vector=False,
                     )
                 )
-            out.extend((int(r.id), dict(r.payload or {})) for r in records)
-            if offset is None:
-                return out
+
+        return _id_payloads(page)
 
     def count(self, *, path: str | None = None, dense: bool = False) -> int:
         qe = self._qe
@@ -308,10 +320,8 @@ class ServerStore:
             )
 
     def points_of(self, rels: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
-        out: list[tuple[int, dict[str, Any]]] = []
-        offset = None
-        while True:
-            records, offset = self.client.scroll(
+        def page(offset: Any) -> tuple[Sequence[Any], Any]:
+            return self.client.scroll(
                 self.collection,
                 scroll_filter=self._path_filter(rels),
                 limit=1024,
@@ -319,9 +329,8 @@ class ServerStore:
                 with_payload=True,
                 with_vectors=False,
             )
-            out.extend((int(r.id), dict(r.payload or {})) for r in records)
-            if offset is None:
-                return out
+
+        return _id_payloads(page)
 
     def count(self, *, path: str | None = None, dense: bool = False) -> int:
         m = self._models
