@@ -9,8 +9,14 @@ per retry.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+
+import grpc
+
+from swarm_lsp.config import SwarmSettings
+from swarm_lsp.dispatch import tls_probe
 
 FAST_FIRST_S = 0.1
 FAST_CAP_S = 2.0
@@ -82,3 +88,27 @@ class Reconnect:
         self._reason = None
         self.failures = 0
         self._backoff = FAST_FIRST_S
+
+
+def describe(err: BaseException) -> str:
+    """One line about why a call or a session failed."""
+    if isinstance(err, grpc.aio.AioRpcError):
+        return f"{err.code().name}: {err.details()}"
+    return str(err) or type(err).__name__
+
+
+async def explain(
+    err: BaseException, target: str, swarm: SwarmSettings, *, registered: bool
+) -> tuple[str, bool, str]:
+    """(what went wrong, whether the coordinator refused us, a key that stays the same)."""
+    if isinstance(err, grpc.aio.AioRpcError):
+        code = err.code()
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            return describe(err), True, f"{code.name}: {err.details()}"
+        if code == grpc.StatusCode.UNAVAILABLE and not registered:
+            # Never registered: maybe a TLS handshake gRPC does not explain.
+            why = await asyncio.to_thread(tls_probe.diagnose, target, swarm)
+            if why:
+                return why, True, why
+        return describe(err), False, code.name
+    return describe(err), False, type(err).__name__

@@ -12,6 +12,10 @@ stops every task at once (cancelled, no grace: handlers kill their process group
 cancellation) and reconnects. The coordinator re-leases a lost worker's tasks no sooner than
 its lease timeout after the worker's last message, which is later (see
 ``swarm_lsp.dispatch.coordinator.fencing``): a task never runs on two workers at once.
+
+Its parts: ``execution`` runs one task, ``fencing`` keeps the heartbeats' clock, ``outbox``
+batches what the session sends, ``reconnect`` backs off between sessions, ``health`` serves
+the health port. Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +35,40 @@ import grpc
 
 from swarm_lsp import __version__
 from swarm_lsp.config import Settings
-from swarm_lsp.dispatch import codec, tls_probe
+from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.local_token import with_local_token
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
-from swarm_lsp.dispatch.security import DEFAULT_MAX_MESSAGE_BYTES, call_metadata, open_channel
-from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError, materialise
-from swarm_lsp.errors import (
-    CompressionError,
-    ConfigError,
-    LocalityError,
-    ResourceBusy,
-    SwarmError,
-    WorkerError,
+from swarm_lsp.dispatch.security import call_metadata, open_channel
+from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError
+from swarm_lsp.errors import ConfigError, LocalityError, SwarmError, WorkerError
+from swarm_lsp.workers.base import RoleHandler
+from swarm_lsp.workers.execution import (
+    DEFAULT_RESULT_BYTES,
+    FetchBlobs,
+    Send,
+    StreamReporter,
+    TaskFailure,
+    completion_message,
+    execute,
+    failure_message,
 )
-from swarm_lsp.workers.base import RoleHandler, TaskReporter, TaskRequest
+from swarm_lsp.workers.fencing import Contact
+from swarm_lsp.workers.health import serve_health
 from swarm_lsp.workers.machine_slots import MachineSlots
-from swarm_lsp.workers.reconnect import Reconnect
+from swarm_lsp.workers.outbox import BATCH_BYTES, Outbox, outgoing
+from swarm_lsp.workers.reconnect import Reconnect, describe, explain
+
+__all__ = [
+    "BATCH_BYTES",
+    "DEFAULT_RESULT_BYTES",
+    "FetchBlobs",
+    "Send",
+    "StreamReporter",
+    "TaskFailure",
+    "WorkerRuntime",
+    "execute",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,169 +76,7 @@ CANCEL_GRACE_S = 2.0
 BLOB_CALL_TIMEOUT_S = 30.0
 SESSION_TIMEOUT_S = 24 * 3600.0  # a session is long-lived; it still has a deadline
 REGISTER_TIMEOUT_S = 10.0
-DEFAULT_RESULT_BYTES = DEFAULT_MAX_MESSAGE_BYTES // 4  # unless the coordinator says otherwise
-BATCH_BYTES = DEFAULT_MAX_MESSAGE_BYTES // 2  # messages sent together stay under the cap
 SLOTS_POLL_S = 0.05  # how often the machine's shared slots are looked at (when shared)
-
-FetchBlobs = Callable[[list[str]], Awaitable[dict[str, bytes]]]
-Send = Callable[[pb.WorkerMessage], None]
-
-
-class TaskFailure(SwarmError):
-    """A task failed with a gRPC status code name the coordinator records."""
-
-    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retryable = retryable
-
-
-class StreamReporter:
-    """A TaskReporter that sends PartialResult messages through ``send``."""
-
-    def __init__(self, send: Send, task_id: str, attempt: int, epoch: int = 0) -> None:
-        self._send = send
-        self._task_id = task_id
-        self._attempt = attempt
-        self._epoch = epoch
-
-    async def partial(self, text: str, data: dict[str, Any] | None = None) -> None:
-        self._send(
-            pb.WorkerMessage(
-                partial=pb.PartialResult(
-                    task_id=self._task_id,
-                    attempt=self._attempt,
-                    epoch=self._epoch,
-                    kind=pb.TaskResult.PARTIAL,
-                    text=text,
-                    data=codec.dumps(data) if data is not None else b"",
-                    percentage=-1,
-                )
-            )
-        )
-
-    async def progress(self, message: str, percentage: int | None = None) -> None:
-        self._send(
-            pb.WorkerMessage(
-                partial=pb.PartialResult(
-                    task_id=self._task_id,
-                    attempt=self._attempt,
-                    epoch=self._epoch,
-                    kind=pb.TaskResult.PROGRESS,
-                    text=message,
-                    percentage=-1 if percentage is None else max(0, min(100, percentage)),
-                )
-            )
-        )
-
-
-async def _load_dictionary(
-    task: pb.Task, blob_store: BlobStore | None, fetch: FetchBlobs | None
-) -> None:
-    """Fetch (once: it stays in the blob cache) and register the context's dictionary."""
-    digest = task.context_dict_blob
-    if not digest or blob_store is None or fetch is None:
-        raise TaskFailure(
-            "FAILED_PRECONDITION", f"task context needs zstd dictionary {task.context_dict_id}"
-        )
-    try:
-        if not blob_store.has(digest):
-            fetched = await fetch([digest])
-            if digest not in fetched:
-                raise SnapshotError("the coordinator does not have it")
-            blob_store.put(digest, fetched[digest])
-        codec.register_dictionary(blob_store.get(digest))
-    except (SnapshotError, CompressionError) as err:
-        raise TaskFailure("FAILED_PRECONDITION", f"zstd dictionary: {err}") from err
-
-
-async def execute(
-    lease: pb.LeaseTask,
-    handler: RoleHandler,
-    reporter: TaskReporter,
-    *,
-    cancel_event: asyncio.Event,
-    max_payload_bytes: int,
-    blob_store: BlobStore | None,
-    fetch: FetchBlobs | None,
-    work_root: Path,
-    max_result_bytes: int = DEFAULT_RESULT_BYTES,
-) -> tuple[str, bytes, dict[str, str]]:
-    """Run one leased task with ``handler``; return (text, JSON data, stats).
-
-    Raises TaskFailure with a status code name for anything that is not a success (a result
-    larger than ``max_result_bytes`` too: sending it would break the session).
-    """
-    task = lease.task
-    if task.context_dict_id and not codec.known_dictionary(task.context_dict_id):
-        await _load_dictionary(task, blob_store, fetch)
-    try:
-        payload = codec.decode_payload(
-            task.context, max_size=max_payload_bytes, dict_id=task.context_dict_id
-        )
-    except CompressionError as err:
-        raise TaskFailure("INVALID_ARGUMENT", f"task context: {err}") from err
-    stats: dict[str, str] = {}
-    snapshot_dir: Path | None = None
-    manifest = dict(task.snapshot.files)
-    if manifest:
-        if blob_store is None or fetch is None:
-            raise TaskFailure("FAILED_PRECONDITION", "this runner has no blob cache for snapshots")
-        snapshot_dir = work_root / f"{task.id}-{lease.attempt}"
-        try:
-            fetched, files = await materialise(manifest, snapshot_dir, blob_store, fetch)
-        except SnapshotError as err:
-            raise TaskFailure("FAILED_PRECONDITION", f"snapshot: {err}") from err
-        stats["snapshot_files"] = str(files)
-        stats["snapshot_fetched"] = str(fetched)
-    request = TaskRequest(
-        id=task.id,
-        type=task.type,
-        priority=task.priority or "background",
-        complexity=task.complexity or "simple",
-        payload=payload,
-        metadata=dict(task.metadata),
-        snapshot_dir=snapshot_dir,
-        cancel_event=cancel_event,
-    )
-    try:
-        result = await handler.run(request, reporter)
-    except asyncio.CancelledError:
-        if cancel_event.is_set():
-            raise TaskFailure("CANCELLED", "cancelled") from None
-        raise
-    except TaskFailure:
-        raise
-    except ResourceBusy as err:
-        # Another process holds what the task needs: give the task back (not a failure).
-        raise TaskFailure("UNAVAILABLE", str(err), retryable=True) from err
-    except SwarmError as err:
-        raise TaskFailure("INTERNAL", f"{type(err).__name__}: {err}") from err
-    except Exception as err:
-        log.exception("task %s failed in role %s", task.id, lease.role)
-        raise TaskFailure("INTERNAL", f"{type(err).__name__}: {err}") from err
-    finally:
-        if snapshot_dir is not None:
-            await asyncio.to_thread(shutil.rmtree, snapshot_dir, True)
-    if cancel_event.is_set():
-        raise TaskFailure("CANCELLED", "cancelled")
-    if not isinstance(result, dict):
-        raise TaskFailure("INTERNAL", f"role {lease.role!r} returned {type(result).__name__}")
-    try:
-        data = codec.dumps(result)
-    except (TypeError, ValueError) as err:
-        raise TaskFailure("INTERNAL", f"role {lease.role!r} result is not JSON: {err}") from err
-    text = result.get("text")
-    text = text if isinstance(text, str) else ""
-    size = len(text.encode("utf-8", "replace")) + len(data)
-    if size > max_result_bytes:
-        raise TaskFailure(
-            "RESOURCE_EXHAUSTED",
-            f"role {lease.role!r} produced a result of {size} bytes, more than the coordinator "
-            f"accepts ({max_result_bytes}); a task should return less (e.g. write big output "
-            "to a file it names)",
-        )
-    return text, data, stats
 
 
 class WorkerRuntime:
@@ -264,15 +123,10 @@ class WorkerRuntime:
         self._stopping = asyncio.Event()
         self._draining = False
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
-        self._outbox: asyncio.Queue[pb.WorkerMessage | None] | None = None
+        self._outbox: Outbox | None = None
         self._channel: grpc.aio.Channel | None = None
         self._reconnect = Reconnect(coordinator, log)
-        # Fencing and round trips: heartbeat sequence -> when it was sent; the send time of
-        # the last acknowledged one (or of the registration) is the last known contact.
-        self._beat = 0
-        self._beats_sent: dict[int, float] = {}
-        self._contact = 0.0
-        self.rtt_ms = 0
+        self._contact = Contact()  # fencing and round trips, by heartbeat acknowledgements
         self.fenced = 0  # times this worker stopped its tasks for want of the coordinator
         # One capacity for the machine, shared with its other workers (a mesh node's): a task
         # runs while it holds one of the machine's slots (see machine_slots).
@@ -280,6 +134,11 @@ class WorkerRuntime:
         self._elsewhere = 0  # slots the machine's other workers hold, as last told
         self._acknowledged = False  # this session's first heartbeat is (leases start only then)
         self._held: list[pb.LeaseTask] = []  # leases waiting for that acknowledgement
+
+    @property
+    def rtt_ms(self) -> int:
+        """The last acknowledged heartbeat's round trip (0: none yet)."""
+        return self._contact.rtt_ms
 
     def load_handlers(self) -> None:
         """Load every role's handler now, so a missing role fails before we register."""
@@ -301,36 +160,9 @@ class WorkerRuntime:
         SERVING while registered with the coordinator, NOT_SERVING otherwise. Workers dial
         out, so this is the only port a worker opens, and only when asked to.
         """
-        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-
-        from swarm_lsp.dispatch.security import GuardInterceptor, bind, server_options
-
-        server = grpc.aio.server(
-            interceptors=[
-                GuardInterceptor(self.settings.swarm.token, self.settings.swarm.allowed_hosts)
-            ],
-            options=server_options(),
+        server, port, self._health_task = await serve_health(
+            listen, self.settings.swarm, self.connected, self._disconnected
         )
-        servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-        port = bind(server, listen, self.settings.swarm)
-        await server.start()
-        states = {
-            True: health_pb2.HealthCheckResponse.SERVING,
-            False: health_pb2.HealthCheckResponse.NOT_SERVING,
-        }
-
-        async def follow() -> None:
-            while True:
-                up = self.connected.is_set()
-                for service in ("", "swarm.v1.SwarmWorker"):
-                    await servicer.set(service, states[up])
-                if up:
-                    await self._disconnected.wait()
-                else:
-                    await self.connected.wait()
-
-        self._health_task = asyncio.create_task(follow())
         return server, port
 
     async def run(self) -> None:
@@ -349,7 +181,12 @@ class WorkerRuntime:
                 except (LocalityError, ConfigError):
                     raise
                 except (grpc.aio.AioRpcError, SwarmError, OSError) as err:
-                    reason, refused, key = await self._explain(err)
+                    reason, refused, key = await explain(
+                        err,
+                        self.coordinator,
+                        self.settings.swarm,
+                        registered=self.connected.is_set(),
+                    )
                     delay = self._reconnect.failed(
                         reason, refused=refused, key=key, lasted_s=time.monotonic() - started
                     )
@@ -368,22 +205,6 @@ class WorkerRuntime:
         finally:
             shutil.rmtree(self.work_root, ignore_errors=True)
 
-    async def _explain(self, err: BaseException) -> tuple[str, bool, str]:
-        """(what went wrong, whether the coordinator refused us, a key that stays the same)."""
-        if isinstance(err, grpc.aio.AioRpcError):
-            code = err.code()
-            if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                return _describe(err), True, f"{code.name}: {err.details()}"
-            if code == grpc.StatusCode.UNAVAILABLE and not self.connected.is_set():
-                # Never registered: maybe a TLS handshake gRPC does not explain.
-                why = await asyncio.to_thread(
-                    tls_probe.diagnose, self.coordinator, self.settings.swarm
-                )
-                if why:
-                    return why, True, why
-            return _describe(err), False, code.name
-        return _describe(err), False, type(err).__name__
-
     async def stop(self, grace: float = 5.0) -> None:
         """Finish running tasks (up to ``grace`` seconds), then close the session."""
         self._draining = True
@@ -398,7 +219,7 @@ class WorkerRuntime:
     # -- session ---------------------------------------------------------------------------
 
     async def _session(self) -> None:
-        outbox: asyncio.Queue[pb.WorkerMessage | None] = asyncio.Queue()
+        outbox: Outbox = asyncio.Queue()
         self._outbox = outbox
         outbox.put_nowait(
             pb.WorkerMessage(
@@ -414,54 +235,19 @@ class WorkerRuntime:
             )
         )
 
-        async def outgoing() -> AsyncIterator[pb.WorkerMessage]:
-            carry: pb.WorkerMessage | None = None
-            while True:
-                message = carry if carry is not None else await outbox.get()
-                carry = None
-                if message is None:
-                    return
-                if outbox.empty():
-                    await asyncio.sleep(0)  # let what is ready right now join this message
-                if outbox.empty():
-                    yield message
-                    continue
-                # Messages that queued up while the last one was sent go out as one batch,
-                # within half the message cap (a big completion goes on its own).
-                batch = [message]
-                size = message.ByteSize()
-                closing = False
-                while len(batch) < 256 and not outbox.empty():
-                    item = outbox.get_nowait()
-                    if item is None:
-                        closing = True
-                        break
-                    item_size = item.ByteSize()
-                    if size + item_size > BATCH_BYTES:
-                        carry = item
-                        break
-                    batch.append(item)
-                    size += item_size
-                yield (
-                    batch[0]
-                    if len(batch) == 1
-                    else pb.WorkerMessage(batch=pb.WorkerBatch(messages=batch))
-                )
-                if closing:
-                    return
-
         channel = open_channel(self.coordinator, self.settings.swarm)
         self._channel = channel
         heartbeat: asyncio.Task[None] | None = None
         fence: asyncio.Task[None] | None = None
         slots: asyncio.Task[None] | None = None
         fenced = asyncio.Event()
-        self._contact = time.monotonic()
-        self._beats_sent.clear()
+        self._contact.restart()
         try:
             stub = pb_grpc.SwarmWorkerStub(channel)
             call = stub.Connect(
-                outgoing(), metadata=call_metadata(self.settings.swarm), timeout=SESSION_TIMEOUT_S
+                outgoing(outbox),
+                metadata=call_metadata(self.settings.swarm),
+                timeout=SESSION_TIMEOUT_S,
             )
             first = await asyncio.wait_for(call.read(), timeout=REGISTER_TIMEOUT_S)
             if first is grpc.aio.EOF or not first.HasField("registered"):
@@ -478,7 +264,7 @@ class WorkerRuntime:
             # may have taken longer than the fence, e.g. through a healing partition), so the
             # fence's clock starts now, and no lease starts before the first heartbeat is
             # acknowledged: from then on the clock runs on acknowledged send times again.
-            self._contact = time.monotonic()
+            self._contact.heard_now()
             self._acknowledged = False
             self._send_heartbeat()
             heartbeat = asyncio.create_task(self._heartbeats(interval))
@@ -519,8 +305,7 @@ class WorkerRuntime:
 
     async def _fence(self, fence_s: float, call: Any, fenced: asyncio.Event) -> None:
         """Stop every task once the coordinator has been silent for ``fence_s``; end the session."""
-        while (left := self._contact + fence_s - time.monotonic()) > 0:
-            await asyncio.sleep(left)
+        await self._contact.silent_for(fence_s)
         fenced.set()
         self.fenced += 1
         log.warning(
@@ -556,31 +341,23 @@ class WorkerRuntime:
     def _send_heartbeat(self) -> None:
         if self._outbox is None:
             return
-        self._beat += 1
-        self._beats_sent[self._beat] = time.monotonic()
-        while len(self._beats_sent) > 64:  # unanswered for long: the fence ends the session
-            del self._beats_sent[next(iter(self._beats_sent))]
+        sequence = self._contact.next_beat()
         self._send(
             pb.WorkerMessage(
                 heartbeat=pb.Heartbeat(
                     load=len(self._running) / self.capacity,
                     running=list(self._running),
                     draining=self._draining,
-                    sequence=self._beat,
-                    rtt_ms=self.rtt_ms,
+                    sequence=sequence,
+                    rtt_ms=self._contact.rtt_ms,
                     busy_elsewhere=self._elsewhere,
                 )
             )
         )
 
     def _on_ack(self, sequence: int) -> None:
-        sent = self._beats_sent.get(sequence)
-        if sent is None:
+        if not self._contact.acknowledged(sequence):
             return
-        self._contact = max(self._contact, sent)
-        self.rtt_ms = max(1, round((time.monotonic() - sent) * 1000))
-        for beat in [b for b in self._beats_sent if b <= sequence]:
-            del self._beats_sent[beat]
         if not self._acknowledged:
             self._acknowledged = True
             held, self._held = self._held, []
@@ -648,7 +425,7 @@ class WorkerRuntime:
                     timeout=BLOB_CALL_TIMEOUT_S,
                 )
             except grpc.aio.AioRpcError as err:
-                raise SnapshotError(f"cannot fetch blobs: {_describe(err)}") from err
+                raise SnapshotError(f"cannot fetch blobs: {describe(err)}") from err
             if not batch.blobs:
                 break
             for blob in batch.blobs:
@@ -694,7 +471,6 @@ class WorkerRuntime:
             slots.release(index)
 
     async def _run_lease(self, lease: pb.LeaseTask, cancel: asyncio.Event) -> None:
-        task_id, attempt, epoch = lease.task.id, lease.attempt, lease.epoch
         handler = self.handlers.get(lease.role)
         try:
             if handler is None:
@@ -704,60 +480,15 @@ class WorkerRuntime:
                 text, data, stats = await self._execute(lease, handler, cancel)
         except TaskFailure as failure:
             self._send(
-                pb.WorkerMessage(
-                    fail=pb.FailRequest(
-                        task_id=task_id,
-                        attempt=attempt,
-                        epoch=epoch,
-                        code=failure.code,
-                        message=str(failure),
-                        retryable=failure.retryable,
-                    )
-                )
+                failure_message(lease, failure.code, str(failure), retryable=failure.retryable)
             )
             return
         except asyncio.CancelledError:
-            self._send(
-                pb.WorkerMessage(
-                    fail=pb.FailRequest(
-                        task_id=task_id,
-                        attempt=attempt,
-                        epoch=epoch,
-                        code="CANCELLED",
-                        message="cancelled",
-                    )
-                )
-            )
+            self._send(failure_message(lease, "CANCELLED", "cancelled"))
             raise
         except Exception as err:  # a bug must fail the task, not leave its lease unanswered
-            log.exception("task %s failed", task_id)
-            self._send(
-                pb.WorkerMessage(
-                    fail=pb.FailRequest(
-                        task_id=task_id,
-                        attempt=attempt,
-                        code="INTERNAL",
-                        message=f"{type(err).__name__}: {err}",
-                    )
-                )
-            )
+            log.exception("task %s failed", lease.task.id)
+            self._send(failure_message(lease, "INTERNAL", f"{type(err).__name__}: {err}"))
             return
-        self._send(
-            pb.WorkerMessage(
-                complete=pb.CompleteRequest(
-                    task_id=task_id,
-                    attempt=attempt,
-                    epoch=epoch,
-                    text=text,
-                    data=data,
-                    stats=stats,
-                    run_ms=round((time.monotonic() - started) * 1000),
-                )
-            )
-        )
-
-
-def _describe(err: BaseException) -> str:
-    if isinstance(err, grpc.aio.AioRpcError):
-        return f"{err.code().name}: {err.details()}"
-    return str(err) or type(err).__name__
+        run_ms = round((time.monotonic() - started) * 1000)
+        self._send(completion_message(lease, text, data, stats, run_ms))
