@@ -35,8 +35,10 @@ import dataclasses
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -85,6 +87,45 @@ def sandbox_uid() -> int:
     if not as_root():
         return os.getuid()
     return UID_BASE + secrets.randbelow(UID_SPAN)
+
+
+def reap(uid: int, timeout_s: float = 5.0) -> int:
+    """Kill every live process of a run's own ``uid`` and wait until none is left.
+
+    The kernel kills what is left in the run's PID namespace when its first process exits, but
+    not before that exit is reported: a daemon the project started can still be on its way out
+    (or, under load, running) when the run's result is. Only for a root worker's fresh uid,
+    which nothing else uses. Zombies are skipped (they run nothing; their reaper frees them).
+    Returns how many processes were still alive when the run ended.
+    """
+    if uid == os.getuid() or uid < UID_BASE:
+        return 0
+    deadline = time.monotonic() + timeout_s
+    first = -1
+    while True:
+        alive = _live_processes(uid)
+        if first < 0:
+            first = len(alive)
+        if not alive or time.monotonic() > deadline:
+            return first
+        for pid in alive:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+def _live_processes(uid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if os.stat(f"/proc/{entry}").st_uid != uid:
+                continue
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if stat[stat.rindex(")") + 2] not in "ZX":  # not a zombie, not dead
+                found.append(int(entry))
+    return found
 
 
 def _under(path: Path, roots: Iterable[Path]) -> bool:

@@ -404,6 +404,9 @@ async def run_sandboxed(
         )
         if group is not None and group.memory_capped:
             result.oom_kills = group.oom_kills()
+        if built is not None:
+            # Nothing of the run outlives its result (daemons on their way out included).
+            await asyncio.to_thread(jail.reap, built.uid)
         return result
     finally:
         if filter_fd is not None:
