@@ -14,12 +14,12 @@ from typing import Any
 
 import grpc
 
+from swarm_lsp.dispatch.client.shared_stream import SharedStream
 from swarm_lsp.dispatch.client.types import (
     Receipt,
     RpcFailure,
     call_failures,
     failure,
-    read_stream,
 )
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
@@ -31,7 +31,7 @@ COALESCE = True
 MAX_PER_MESSAGE = 256
 
 
-class Submitter:
+class Submitter(SharedStream[tuple[int, pb.Task]]):
     def __init__(
         self,
         stub: pb_grpc.SwarmCoordinatorStub,
@@ -39,26 +39,14 @@ class Submitter:
         timeout: float,
         deadlines: dict[str, int],
     ) -> None:
+        super().__init__()
         self._stub = stub
         self._metadata = metadata
         self._timeout = timeout
         self._deadlines = deadlines  # task id -> deadline (ms), shared with the watcher
         self._stream_submits = True
-        self._out: asyncio.Queue[tuple[int, pb.Task] | None] | None = None
-        self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[pb.SubmitOutcome]] = {}
         self._request_ids = itertools.count(1)
-        self._closed = False
-
-    def close(self) -> None:
-        self._closed = True
-        if self._out is not None:
-            self._out.put_nowait(None)
-            self._out = None
-        if self._reader is not None:
-            # Told here too: a reader cancelled before its first step never runs its body.
-            self._reader.cancel()
-            self._fail_pending(RpcFailure("the client was closed", "CANCELLED"))
 
     def _accepted(self, receipt: pb.TaskReceipt, blobs_uploaded: int = 0) -> Receipt:
         answer = Receipt.from_pb(receipt, blobs_uploaded)
@@ -154,13 +142,9 @@ class Submitter:
                     future.set_result(outcome)
 
         # Anything but a reply ends this stream; the next submit opens one.
-        error = await read_stream(call, deliver, "submit")
-        if self._out is out:
-            self._out = None
-        out.put_nowait(None)
-        self._fail_pending(error)
+        await self._read_until_ended(call, out, deliver, "submit")
 
-    def _fail_pending(self, error: BaseException) -> None:
+    def _tell_waiters(self, error: BaseException) -> None:
         for future in list(self._pending.values()):
             if not future.done():
                 future.set_exception(error)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -18,8 +17,6 @@ import grpc
 from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.errors import DispatchError
-
-log = logging.getLogger(__name__)
 
 _KINDS = {
     pb.TaskResult.PARTIAL: "partial",
@@ -68,22 +65,6 @@ def call_failures(what: str, closed: Callable[[], bool]) -> Iterator[None]:
         if (closed_failure := closed_under(what, closed())) is None:
             raise
         raise closed_failure from None
-
-
-async def read_stream(call: Any, deliver: Callable[[Any], None], what: str) -> BaseException:
-    """Hands each reply of a long-lived stream ``call`` to ``deliver``; returns what ended it."""
-    try:
-        async for reply in call:
-            deliver(reply)
-        return RpcFailure(f"the {what} stream ended", "UNAVAILABLE")
-    except grpc.aio.AioRpcError as err:
-        return err
-    except asyncio.CancelledError:
-        return RpcFailure("the client was closed", "CANCELLED")
-    except Exception as err:  # anything else (gRPC hands up None for a bad message)
-        log.warning("the %s stream failed: %r; the next use opens a new one", what, err)
-        call.cancel()
-        return RpcFailure(f"the {what} stream failed: {err!r}", "UNAVAILABLE")
 
 
 def state_name(value: int) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 
 import grpc
 
-from swarm_lsp.dispatch.client.types import Result, RpcFailure, failure, read_stream
+from swarm_lsp.dispatch.client.shared_stream import SharedStream
+from swarm_lsp.dispatch.client.types import Result, RpcFailure, failure
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.errors import DispatchError
@@ -47,31 +48,18 @@ FINAL_CODES = {
 Follower = asyncio.Queue[pb.TaskResult | BaseException]
 
 
-class Watcher:
+class Watcher(SharedStream[str]):
     def __init__(
         self,
         stub: pb_grpc.SwarmCoordinatorStub,
         metadata: tuple[tuple[str, str], ...],
         deadlines: dict[str, int],
     ) -> None:
+        super().__init__()
         self._stub = stub
         self._metadata = metadata
         self._deadlines = deadlines  # task id -> deadline (ms), filled by the submitter
         self._followers: dict[str, set[Follower]] = {}
-        self._out: asyncio.Queue[str | None] | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._closed = False
-
-    def close(self) -> None:
-        self._closed = True
-        if self._out is not None:
-            self._out.put_nowait(None)
-            self._out = None
-        if self._reader is not None:
-            # Told here, not only by the reader: cancelled before its first step, a task
-            # never runs its body (and the stream may have opened in this very pass).
-            self._reader.cancel()
-            self._tell_all(RpcFailure("the client was closed", "CANCELLED"))
 
     async def _stream(self) -> asyncio.Queue[str | None]:
         """The shared WatchResults stream (opened on first use, reopened after a failure)."""
@@ -107,13 +95,9 @@ class Watcher:
                     queue.put_nowait(message)
 
         # Anything but a reply ends this stream; the followers subscribe again.
-        error = await read_stream(call, deliver, "results")
-        if self._out is out:
-            self._out = None
-        out.put_nowait(None)
-        self._tell_all(error)
+        await self._read_until_ended(call, out, deliver, "results")
 
-    def _tell_all(self, error: BaseException) -> None:
+    def _tell_waiters(self, error: BaseException) -> None:
         for queues in list(self._followers.values()):
             for queue in queues:
                 queue.put_nowait(error)
