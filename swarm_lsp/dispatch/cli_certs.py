@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DAYS = 825
 
@@ -88,6 +89,22 @@ def _write_private(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def _write_pair(cert_path: Path, cert: Any, key_path: Path, key: Any) -> tuple[Path, Path]:
+    """The certificate (PEM) and its private key (PKCS8 PEM, owner-only); their paths."""
+    from cryptography.hazmat.primitives import serialization
+
+    _write_private(
+        key_path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
 def ensure_ca(out: Path, *, days: int = DEFAULT_DAYS, name: str = "") -> tuple[Path, Path]:
     """Make ``ca.pem``/``ca.key`` in ``out`` unless they exist; return their paths.
 
@@ -98,7 +115,7 @@ def ensure_ca(out: Path, *, days: int = DEFAULT_DAYS, name: str = "") -> tuple[P
     import secrets
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
@@ -135,16 +152,7 @@ def ensure_ca(out: Path, *, days: int = DEFAULT_DAYS, name: str = "") -> tuple[P
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
+    return _write_pair(cert_path, cert, key_path, key)
 
 
 def make_credential_cert(
@@ -231,13 +239,4 @@ def make_host_cert(
     )
     safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in file_stem or host)
     cert_path, key_path = out / f"{safe}.pem", out / f"{safe}.key"
-    _write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
+    return _write_pair(cert_path, cert, key_path, key)

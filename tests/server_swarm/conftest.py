@@ -24,7 +24,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.dispatch.conftest import Swarm
 from tests.server.conftest import open_doc
-from tests.workers.roles_swarm import roles_swarm
+from tests.workers.roles_swarm import ROLE_ROUTES, roles_swarm
 from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
 from tests.workers.test_refactor import GOOD_DIFF
 
@@ -34,7 +34,8 @@ SERVER_CMD = [sys.executable, "-m", "swarm_lsp.cli", "serve"]
 
 # ``review`` goes to a role no worker has: the receipt says it would wait forever, so the
 # server asks "Wait" or "Use fast local model".
-ROUTING = """
+ROUTING = (
+    """
 [types]
 refactor = "refactor"
 explain = "refactor"
@@ -49,12 +50,6 @@ background = 60000
 batch = 0
 
 [[route]]
-taskType = "refactor"
-machine = "any"
-modelSize = "70B"
-timeout = 120000
-
-[[route]]
 taskType = "explain"
 machine = "any"
 modelSize = "7B"
@@ -66,24 +61,9 @@ machine = "any"
 modelSize = "70B"
 timeout = 60000
 
-[[route]]
-taskType = "research"
-machine = "any"
-modelSize = "7B"
-timeout = 120000
-
-[[route]]
-taskType = "index"
-machine = "any"
-modelSize = "7B"
-timeout = 120000
-
-[[route]]
-taskType = "test"
-machine = "any"
-modelSize = "7B"
-timeout = 120000
 """
+    + ROLE_ROUTES
+)
 
 
 @pytest.fixture(scope="module")

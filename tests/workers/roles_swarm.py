@@ -9,6 +9,34 @@ from pathlib import Path
 from tests.dispatch.conftest import Swarm
 from tests.workers.scripted_endpoint import ScriptedEndpoint
 
+# The routes of the roles these workers have; a test's table puts its types (and any
+# other routes) before them.
+ROLE_ROUTES = """
+[[route]]
+taskType = "refactor"
+machine = "any"
+modelSize = "70B"
+timeout = 120000
+
+[[route]]
+taskType = "research"
+machine = "any"
+modelSize = "7B"
+timeout = 120000
+
+[[route]]
+taskType = "index"
+machine = "any"
+modelSize = "7B"
+timeout = 120000
+
+[[route]]
+taskType = "test"
+machine = "any"
+modelSize = "7B"
+timeout = 120000
+"""
+
 
 @contextlib.contextmanager
 def roles_swarm(

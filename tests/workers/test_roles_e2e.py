@@ -23,7 +23,7 @@ from swarm_lsp.dispatch.client import DispatchClient
 from swarm_lsp.workers import diffs
 from swarm_lsp.workers.refactor.validate import syntax_errors
 from tests.dispatch.conftest import Swarm, connect, wait_for_workers
-from tests.workers.roles_swarm import roles_swarm
+from tests.workers.roles_swarm import ROLE_ROUTES, roles_swarm
 from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
 from tests.workers.test_refactor import BAD_CONTEXT_DIFF, GOOD_DIFF, SYNTAX_ERROR_DIFF
 
@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow
 
 SAMPLE = Path(demo_init).parent / "sample_project"
 
-ROUTING = """
+ROUTING = (
+    """
 [types]
 refactor = "refactor"
 explain = "refactor"
@@ -42,30 +43,9 @@ test = "test"
 build = "test"
 quality = "test"
 
-[[route]]
-taskType = "refactor"
-machine = "any"
-modelSize = "70B"
-timeout = 120000
-
-[[route]]
-taskType = "research"
-machine = "any"
-modelSize = "7B"
-timeout = 120000
-
-[[route]]
-taskType = "index"
-machine = "any"
-modelSize = "7B"
-timeout = 120000
-
-[[route]]
-taskType = "test"
-machine = "any"
-modelSize = "7B"
-timeout = 120000
 """
+    + ROLE_ROUTES
+)
 
 
 def _files(root: Path) -> dict[str, bytes]:
