@@ -179,6 +179,22 @@ def server_options(swarm: Swarm, endpoint: ScriptedEndpoint) -> dict[str, Any]:
     }
 
 
+async def initialize(
+    client: LanguageClient, root: Path, options: dict[str, Any], *, folder: bool = False
+) -> types.InitializeResult:
+    """The session on ``root`` with these initializationOptions (``folder``: and ``root`` as
+    the one workspace folder)."""
+    folders = [types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if folder else None
+    return await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities(),
+            root_uri=root.as_uri(),
+            workspace_folders=folders,
+            initialization_options=options,
+        )
+    )
+
+
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD))
 async def client(
     lsp_client: LanguageClient, sample_project: Path, swarm: Swarm, endpoint: ScriptedEndpoint
@@ -187,18 +203,29 @@ async def client(
     install_handlers(lsp_client, editor)
     lsp_client.editor = editor  # type: ignore[attr-defined]
     lsp_client.root = sample_project  # type: ignore[attr-defined]
-    lsp_client.init_result = await lsp_client.initialize_session(  # type: ignore[attr-defined]
-        types.InitializeParams(
-            capabilities=capabilities(),
-            root_uri=sample_project.as_uri(),
-            workspace_folders=[
-                types.WorkspaceFolder(uri=sample_project.as_uri(), name=sample_project.name)
-            ],
-            initialization_options=server_options(swarm, endpoint),
-        )
+    lsp_client.init_result = await initialize(  # type: ignore[attr-defined]
+        lsp_client, sample_project, server_options(swarm, endpoint), folder=True
     )
     yield lsp_client
     await lsp_client.shutdown_session()
+
+
+def edits_for(edit: types.WorkspaceEdit, uri: str) -> tuple[int | None, list[dict[str, object]]]:
+    """The document version and the text edits (as LSP JSON) ``edit`` makes to ``uri``."""
+    for change in edit.document_changes or []:
+        if isinstance(change, types.TextDocumentEdit) and change.text_document.uri == uri:
+            edits = [
+                {
+                    "range": {
+                        "start": {"line": e.range.start.line, "character": e.range.start.character},
+                        "end": {"line": e.range.end.line, "character": e.range.end.character},
+                    },
+                    "newText": e.new_text,
+                }
+                for e in change.edits
+            ]
+            return change.text_document.version, edits
+    raise AssertionError(f"no edit for {uri} in {edit}")
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lsprotocol import types
 from pytest_lsp import make_test_lsp_client
 
 from tests.server_swarm.conftest import (
     SERVER_CMD,
     Editor,
-    capabilities,
     command,
+    initialize,
     install_handlers,
     wait_for,
 )
@@ -56,16 +55,7 @@ async def test_local_swarm_of_one_starts_and_stops_with_the_server(sample_projec
         "context": {"indexOnStart": False},
     }
     try:
-        await client.initialize_session(
-            types.InitializeParams(
-                capabilities=capabilities(),
-                root_uri=sample_project.as_uri(),
-                workspace_folders=[
-                    types.WorkspaceFolder(uri=sample_project.as_uri(), name="sample_project")
-                ],
-                initialization_options=options,
-            )
-        )
+        await initialize(client, sample_project, options, folder=True)
         assert editor.statuses == [] or editor.statuses[0]["state"] == "starting"
 
         def ready() -> dict[str, Any] | None:
@@ -108,16 +98,7 @@ async def test_swarm_down_asks_and_answers_with_the_local_model(sample_project: 
         "context": {"indexOnStart": False},
     }
     try:
-        await client.initialize_session(
-            types.InitializeParams(
-                capabilities=capabilities(),
-                root_uri=sample_project.as_uri(),
-                workspace_folders=[
-                    types.WorkspaceFolder(uri=sample_project.as_uri(), name="sample_project")
-                ],
-                initialization_options=options,
-            )
-        )
+        await initialize(client, sample_project, options, folder=True)
         down = await wait_for(
             lambda: [s for s in editor.statuses if s["state"] == "down"], 30, "a down status"
         )

@@ -15,6 +15,7 @@ from tests.server_swarm.conftest import (
     CommandFailed,
     Editor,
     command,
+    edits_for,
     finished,
     open_doc,
     ready,
@@ -45,23 +46,6 @@ TESTS_DIFF = f"""Added a test for the area.
 +    assert Rectangle(2, 3).area() == 6
 ```
 """
-
-
-def _edits_for(edit: types.WorkspaceEdit, uri: str) -> tuple[int | None, list[dict[str, object]]]:
-    for change in edit.document_changes or []:
-        if isinstance(change, types.TextDocumentEdit) and change.text_document.uri == uri:
-            edits = [
-                {
-                    "range": {
-                        "start": {"line": e.range.start.line, "character": e.range.start.character},
-                        "end": {"line": e.range.end.line, "character": e.range.end.character},
-                    },
-                    "newText": e.new_text,
-                }
-                for e in change.edits
-            ]
-            return change.text_document.version, edits
-    raise AssertionError(f"no edit for {uri} in {edit}")
 
 
 async def _actions(client: LanguageClient, uri: str) -> dict[str, types.CodeAction]:
@@ -135,7 +119,7 @@ async def test_refactor_action_resolves_into_an_edit_that_applies(
     action = (await _actions(client, uri))["Swarm: Refactor…"]
     resolved = await asyncio.wait_for(client.code_action_resolve_async(action), timeout=120)
     assert resolved.edit is not None
-    version, edits = _edits_for(resolved.edit, uri)
+    version, edits = edits_for(resolved.edit, uri)
     assert version == 4
     patched = diffs.apply_text_edits(text, edits)
     assert "return 2 * (self.width + self.height)" in patched
@@ -161,7 +145,7 @@ async def test_refactor_command_answers_at_once_and_applies_after_the_user_accep
     (question,) = editor.questions
     assert [a.title for a in question.actions or []] == ["Apply", "Discard"]
     (applied,) = editor.applied
-    version, edits = _edits_for(applied.edit, uri)
+    version, edits = edits_for(applied.edit, uri)
     assert version == 2
     assert "2 * (self.width + self.height)" in diffs.apply_text_edits(text, edits)
     # A server-created progress, cancellable, from begin to end.
@@ -223,7 +207,7 @@ async def test_generate_tests_edits_the_test_file_after_the_user_accepts(
     assert result["file"] == "tests/test_geometry.py"
     (applied,) = editor.applied
     test_uri = (root / "tests/test_geometry.py").as_uri()
-    version, edits = _edits_for(applied.edit, test_uri)
+    version, edits = edits_for(applied.edit, test_uri)
     assert version is None  # not open in the editor: the file on disk
     patched = diffs.apply_text_edits((root / "tests/test_geometry.py").read_text(), edits)
     assert "def test_area():" in patched and "def test_perimeter():" in patched
@@ -271,7 +255,7 @@ async def test_resolve_gives_up_at_its_bound_and_the_refactor_finishes_in_the_ba
         assert "background" in notice[0].message
         # The work went on: Apply is asked, and the edit arrives as workspace/applyEdit.
         (applied,) = await wait_for(lambda: editor.applied, 120, "the background edit")
-        version, _ = _edits_for(applied.edit, uri)
+        version, _ = edits_for(applied.edit, uri)
         assert version == 3
     finally:
         endpoint.delay_s = 0.0

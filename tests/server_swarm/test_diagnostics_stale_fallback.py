@@ -13,7 +13,7 @@ from pytest_lsp import LanguageClient
 
 from swarm_lsp.workers import diffs
 from tests.dispatch.conftest import Swarm, connect
-from tests.server_swarm.conftest import Editor, command, open_doc, ready, wait_for
+from tests.server_swarm.conftest import Editor, command, edits_for, open_doc, ready, wait_for
 from tests.workers.scripted_endpoint import ScriptedEndpoint
 from tests.workers.test_refactor import GOOD_DIFF
 
@@ -34,20 +34,8 @@ def _change(client: LanguageClient, uri: str, version: int, text: str) -> None:
 
 
 def _apply(edit: types.WorkspaceEdit, uri: str, text: str) -> tuple[int | None, str]:
-    for change in edit.document_changes or []:
-        if isinstance(change, types.TextDocumentEdit) and change.text_document.uri == uri:
-            edits = [
-                {
-                    "range": {
-                        "start": {"line": e.range.start.line, "character": e.range.start.character},
-                        "end": {"line": e.range.end.line, "character": e.range.end.character},
-                    },
-                    "newText": e.new_text,
-                }
-                for e in change.edits
-            ]
-            return change.text_document.version, diffs.apply_text_edits(text, edits)
-    raise AssertionError(f"no edit for {uri}")
+    version, edits = edits_for(edit, uri)
+    return version, diffs.apply_text_edits(text, edits)
 
 
 async def test_test_failures_are_published_and_cleared_when_fixed(client: LanguageClient) -> None:

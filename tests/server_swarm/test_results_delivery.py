@@ -19,8 +19,8 @@ from tests.dispatch.conftest import Swarm
 from tests.server_swarm.conftest import (
     SERVER_CMD,
     Editor,
-    capabilities,
     command,
+    initialize,
     install_handlers,
     open_doc,
     server_options,
@@ -53,13 +53,7 @@ async def null_client(
     editor = Editor()
     install_handlers(lsp_client, editor)
     lsp_client.editor = editor  # type: ignore[attr-defined]
-    await lsp_client.initialize_session(
-        types.InitializeParams(
-            capabilities=capabilities(),
-            root_uri=sample_project.as_uri(),
-            initialization_options=server_options(swarm, endpoint),
-        )
-    )
+    await initialize(lsp_client, sample_project, server_options(swarm, endpoint))
     yield lsp_client
     await lsp_client.shutdown_session()
 
