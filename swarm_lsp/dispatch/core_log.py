@@ -23,8 +23,9 @@ import os
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable
+
+from swarm_lsp.dispatch.quiet_log import QuietLog, held_note
 
 log = logging.getLogger("swarm_lsp.dispatch.tls")
 
@@ -134,27 +135,16 @@ class HandshakeLog:
     """One line per failed handshake; the same host failing the same way is summed up."""
 
     def __init__(self, quiet_s: float = 10.0) -> None:
-        self.quiet_s = quiet_s
-        self._last: dict[tuple[str, str], tuple[float, int]] = {}
-        self._lock = threading.Lock()
+        self._quiet = QuietLog(quiet_s)
 
     def __call__(self, peer: str, error: str) -> None:
         from swarm_lsp.dispatch.security import peer_label
 
         label = peer_label(peer)
         cause = server_side_cause(error)
-        key = (label.rsplit(":", 1)[0], cause)
-        now = time.monotonic()
-        with self._lock:
-            logged_at, held = self._last.get(key, (0.0, 0))
-            if logged_at and now - logged_at < self.quiet_s:
-                self._last[key] = (logged_at, held + 1)
-                return
-            if len(self._last) > 4096:
-                self._last.clear()
-            self._last[key] = (now, 0)
-        more = f" ({held} more from this host since the last line)" if held else ""
-        log.warning("TLS handshake with client %s failed: %s%s", label, cause, more)
+        held = self._quiet.due((label.rsplit(":", 1)[0], cause))
+        if held is not None:
+            log.warning("TLS handshake with client %s failed: %s%s", label, cause, held_note(held))
 
 
 def capture(on_handshake_failure: Callable[[str, str], None] | None = None) -> None:

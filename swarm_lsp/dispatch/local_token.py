@@ -18,6 +18,7 @@ from pathlib import Path
 
 from swarm_lsp import paths
 from swarm_lsp.config import Settings
+from swarm_lsp.dispatch.credentials import write_private
 from swarm_lsp.dispatch.locality import is_loopback_target, split_host_port
 from swarm_lsp.errors import LocalityError
 
@@ -47,14 +48,7 @@ def write_token(state_dir: Path, token: str, *, name: str = TOKEN_FILE) -> Path:
     """Write ``token`` to ``state_dir/name`` with mode 0600 (atomically); return the path."""
     private_dir(state_dir)
     path = state_dir / name
-    tmp = state_dir / f".{name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, token.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_private(path, token)
     return path
 
 

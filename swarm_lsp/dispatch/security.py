@@ -16,7 +16,6 @@ import contextlib
 import hmac
 import ipaddress
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +33,7 @@ from swarm_lsp.dispatch.locality import (
     resolve,
     split_host_port,
 )
+from swarm_lsp.dispatch.quiet_log import QuietLog, held_note
 from swarm_lsp.errors import ConfigError, LocalityError
 
 log = logging.getLogger(__name__)
@@ -261,22 +261,13 @@ class RefusalLog:
     """
 
     def __init__(self, quiet_s: float = 10.0) -> None:
-        self.quiet_s = quiet_s
-        self._last: dict[tuple[str, str, str], tuple[float, int]] = {}  # -> (logged at, held)
+        self._quiet = QuietLog(quiet_s)
 
     def note(self, peer: str, method: str, why: str) -> None:
         label = peer_label(peer)
-        key = (label.rsplit(":", 1)[0], method, why)
-        now = time.monotonic()
-        logged_at, held = self._last.get(key, (0.0, 0))
-        if logged_at and now - logged_at < self.quiet_s:
-            self._last[key] = (logged_at, held + 1)
-            return
-        if len(self._last) > 4096:
-            self._last.clear()
-        self._last[key] = (now, 0)
-        more = f" ({held} more from this host since the last line)" if held else ""
-        log.warning("refused %s from %s: %s%s", method, label, why, more)
+        held = self._quiet.due((label.rsplit(":", 1)[0], method, why))
+        if held is not None:
+            log.warning("refused %s from %s: %s%s", method, label, why, held_note(held))
 
 
 class TokenCheck(Protocol):
