@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -219,6 +220,16 @@ def parse_junit(xml_path: Path, root: Path) -> tuple[list[Diagnostic], dict[str,
     return _dedupe(diagnostics), counts
 
 
+def _in_project(
+    pattern: re.Pattern[str], output: str, root: Path
+) -> Iterator[tuple[str, int, re.Match[str]]]:
+    """(project path, 0-based line, match) of each match of ``pattern`` inside the project."""
+    for match in pattern.finditer(output):
+        rel = project_path(match["path"], root)
+        if rel is not None:
+            yield rel, int(match["line"]) - 1, match
+
+
 def parse_text(output: str, root: Path) -> list[Diagnostic]:
     """Diagnostics from plain runner output (tracebacks, compiler-style locations)."""
     diagnostics: list[Diagnostic] = []
@@ -231,55 +242,37 @@ def parse_text(output: str, root: Path) -> list[Diagnostic]:
             )
         )
     for pattern in (_COLON_LOCATION, _TSC_LOCATION):
-        for match in pattern.finditer(output):
-            rel = project_path(match["path"], root)
-            if rel is None:
-                continue
+        for rel, line, match in _in_project(pattern, output, root):
             message = match["msg"].strip()
             severity = "warning" if message.lower().startswith("warning") else "error"
             col = int(match["col"]) - 1 if match["col"] else 0
             diagnostics.append(
-                diagnostic(
-                    rel,
-                    int(match["line"]) - 1,
-                    message,
-                    severity=severity,
-                    character=col,
-                    code="build",
-                )
+                diagnostic(rel, line, message, severity=severity, character=col, code="build")
             )
-    for match in _GO_TEST.finditer(output):
-        rel = project_path(match["path"], root)
-        if rel is not None:
-            diagnostics.append(
-                diagnostic(rel, int(match["line"]) - 1, match["msg"].strip(), code="test-failed")
-            )
+    for rel, line, match in _in_project(_GO_TEST, output, root):
+        diagnostics.append(diagnostic(rel, line, match["msg"].strip(), code="test-failed"))
     diagnostics.extend(_tap_failures(output, root))
-    for match in _JS_FRAME.finditer(output):
-        rel = project_path(match["path"], root)
-        if rel is not None:
-            diagnostics.append(
-                diagnostic(
-                    rel,
-                    int(match["line"]) - 1,
-                    "stack frame of a failure",
-                    severity="information",
-                    character=int(match["col"]) - 1,
-                    code="traceback",
-                )
+    for rel, line, match in _in_project(_JS_FRAME, output, root):
+        diagnostics.append(
+            diagnostic(
+                rel,
+                line,
+                "stack frame of a failure",
+                severity="information",
+                character=int(match["col"]) - 1,
+                code="traceback",
             )
-    for match in _RUST_PANIC.finditer(output):
-        rel = project_path(match["path"], root)
-        if rel is not None:
-            diagnostics.append(
-                diagnostic(
-                    rel,
-                    int(match["line"]) - 1,
-                    f"panicked: {match['msg'].strip()}",
-                    character=int(match["col"]) - 1,
-                    code="panic",
-                )
+        )
+    for rel, line, match in _in_project(_RUST_PANIC, output, root):
+        diagnostics.append(
+            diagnostic(
+                rel,
+                line,
+                f"panicked: {match['msg'].strip()}",
+                character=int(match["col"]) - 1,
+                code="panic",
             )
+        )
     return _dedupe(diagnostics)
 
 
