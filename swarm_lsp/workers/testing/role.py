@@ -204,6 +204,14 @@ class TestRole:
             return detect.Plan(kind, "custom", tuple(command))
         return detect.detect_test(root) if kind == "test" else detect.detect_build(root)
 
+    async def _sandboxed(
+        self, plan: detect.Plan, task: TaskRequest, root: Path, limits: Limits
+    ) -> SandboxResult:
+        """``plan``'s command in the sandbox, stopped when the task is cancelled."""
+        return await run_sandboxed(
+            list(plan.argv), root, limits=limits, cancel_event=task.cancel_event, policy=self.policy
+        )
+
     async def _run_plan(
         self,
         task: TaskRequest,
@@ -215,13 +223,7 @@ class TestRole:
     ) -> dict[str, Any]:
         plan = self._plan(root, kind, payload)
         await reporter.progress(f"running {' '.join(plan.argv[:4])}", 10)
-        run = await run_sandboxed(
-            list(plan.argv),
-            root,
-            limits=limits,
-            cancel_event=task.cancel_event,
-            policy=self.policy,
-        )
+        run = await self._sandboxed(plan, task, root, limits)
         counts: dict[str, int] = {}
         diagnostics: list[results.Diagnostic] = []
         report = _report_file(root, plan.junit) if plan.junit else None
@@ -250,13 +252,7 @@ class TestRole:
             plan = self._plan(root, "quality", payload)
         if plan.runner != "ruff" or await asyncio.to_thread(_python_files, root):
             await reporter.progress("running ruff", 10)
-            run = await run_sandboxed(
-                list(plan.argv),
-                root,
-                limits=limits,
-                cancel_event=task.cancel_event,
-                policy=self.policy,
-            )
+            run = await self._sandboxed(plan, task, root, limits)
             if plan.runner == "ruff":
                 diagnostics.extend(results.parse_ruff(run.output, root))
             else:
