@@ -375,10 +375,18 @@ class Slot:
         if start - self._checked_at < every:
             return 0.0
         self._checked_at = start
+        if not self.interactive_busy():
+            return 0.0
+        self._write(active=False)  # paused: no core of anyone's is taken by this engine now
         waited = 0.0
-        while self.interactive_busy() and waited < longest:
-            time.sleep(every)
-            waited = time.monotonic() - start
+        try:
+            while waited < longest:
+                time.sleep(every)
+                waited = time.monotonic() - start
+                if not self.interactive_busy():
+                    break
+        finally:
+            self._write(active=True)
         return waited
 
     def close(self) -> None:

@@ -210,10 +210,26 @@ def test_a_yielding_background_slot_waits_while_the_editor_runs_a_job(tmp_path: 
     runner.start()
     started.wait(5)
     time.sleep(0.02)  # past the throttle of the first look (at most one look per 10 ms)
-    threading.Timer(0.2, release.set).start()
+    paused = threading.Event()
+
+    def watch() -> None:
+        # While it waits its claim says so (it takes no core, no planner counts it); then
+        # the editor's job ends.
+        for _ in range(1000):
+            if any(c.key == worker.key and not c.active for c in threads.read_claims(tmp_path)):
+                paused.set()
+                break
+            time.sleep(0.005)
+        release.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     waited = worker.yield_to_interactive(every=0.01)
     runner.join()
-    assert 0.1 <= waited < 2.0
+    watcher.join()
+    assert paused.is_set()
+    assert 0.0 < waited < 2.0
+    assert [c.active for c in threads.read_claims(tmp_path) if c.key == worker.key] == [True]
     # A slot that does not yield never waits.
     other = threads.Slot("embedder", BACKGROUND, folder=tmp_path)
     with editor.active():
