@@ -95,11 +95,11 @@
         (cons beg (point))))))
 
 (defun st-coordinators ()
-  "Local coordinators started under this test's cache folder."
+  "Local coordinators (the swarm of one's node) started under this test's cache folder."
   (cl-count-if
    (lambda (pid)
      (let ((args (cdr (assq 'args (process-attributes pid)))))
-       (and args (string-match-p "swarm_lsp.cli coordinator" args)
+       (and args (string-match-p "swarm_lsp.cli \\(?:coordinator\\|node\\) " args)
             (string-match-p (regexp-quote st-cache) args))))
    (list-system-processes)))
 
