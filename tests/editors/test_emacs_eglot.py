@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.server_swarm.test_code_actions import TESTS_DIFF
+from tests.server_swarm.conftest import SWARM_ACTIONS
 from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
 from tests.workers.test_refactor import GOOD_DIFF
 
@@ -35,14 +36,6 @@ EGLOT_REQUEST_TIMEOUT_S = 10.0  # jsonrpc-default-request-timeout, left as it is
 REVIEW = "- `perimeter` adds width and height once (shapes/geometry.py:22)."
 EXPLAIN = "`perimeter` returns width + height; a perimeter counts each side twice."
 RESEARCH = "`Rectangle` is a dataclass in shapes/geometry.py:15 with area and perimeter."
-ACTIONS = [
-    "Swarm: Refactor…",
-    "Swarm: Explain",
-    "Swarm: Review",
-    "Swarm: Generate tests",
-    "Swarm: Research this symbol",
-    "Swarm: Run tests",
-]
 
 
 class ContentEndpoint(ScriptedEndpoint):
@@ -168,10 +161,10 @@ def test_eglot_uses_every_feature_without_timing_out(
     assert r["chat"].strip(), why()
 
     # Every Swarm action offered, found by eglot's exact-match rewrite too, and run to its end.
-    assert set(r["actions"]) == set(ACTIONS), why()
+    assert set(r["actions"]) == set(SWARM_ACTIONS), why()
     assert "Swarm: Refactor…" in r["rewrite-actions"], why()
     runs = {run["title"]: run for run in r["runs"]}
-    assert set(runs) == set(ACTIONS) - set(), why()
+    assert set(runs) == set(SWARM_ACTIONS) - set(), why()
     for title, run in runs.items():
         assert run["error"] is None, f"{title}: {run['error']}\n{why()}"
         assert run["started"] == "started", why()

@@ -14,6 +14,7 @@ import pytest
 
 from tests.dispatch.conftest import Swarm
 from tests.editors.nvim import FAST_SETTINGS, run_nvim
+from tests.server_swarm.conftest import SWARM_ACTIONS
 from tests.workers.scripted_endpoint import ScriptedEndpoint
 
 pytestmark = pytest.mark.slow
@@ -22,15 +23,6 @@ pytestmark = pytest.mark.slow
 PERIMETER = {"start": {"line": 21, "character": 0}, "end": {"line": 24, "character": 0}}
 BUG = "return self.width + self.height"
 FIX = "return 2 * (self.width + self.height)"
-
-SWARM_TITLES = [
-    "Swarm: Refactor…",
-    "Swarm: Explain",
-    "Swarm: Review",
-    "Swarm: Generate tests",
-    "Swarm: Research this symbol",
-    "Swarm: Run tests",
-]
 
 
 def test_code_action_edits_buffer(
@@ -61,7 +53,7 @@ def test_code_action_edits_buffer(
     assert run.ok, run.describe()
     r = run.results
     assert r["code_action_provider"], run.describe()
-    assert [a["title"] for a in r["actions"]] == SWARM_TITLES, run.describe()
+    assert [a["title"] for a in r["actions"]] == SWARM_ACTIONS, run.describe()
     assert all(a["kind"].startswith("refactor") for a in r["actions"])
     # Refactor… as a code action: resolved into an edit that Neovim applied.
     assert r["code_action_edited"], run.describe()

@@ -23,19 +23,12 @@ import pytest
 
 from tests.dispatch.conftest import Swarm
 from tests.editors import vscode
+from tests.server_swarm.conftest import SWARM_ACTIONS
 from tests.workers.scripted_endpoint import ScriptedEndpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 FIX = "return 2 * (self.width + self.height)"
-SWARM_TITLES = [
-    "Swarm: Refactor…",
-    "Swarm: Explain",
-    "Swarm: Review",
-    "Swarm: Generate tests",
-    "Swarm: Research this symbol",
-    "Swarm: Run tests",
-]
 STEP_TIMEOUT_MS = 150_000  # a step's bound on a loaded 2-core machine
 
 
@@ -123,7 +116,7 @@ def test_vscode_end_to_end(
     assert timings["firstGhostTextMs"] > 0
     assert value("completion_item"), run.describe()
     actions = value("code_actions")
-    assert all(title in actions for title in SWARM_TITLES), actions
+    assert all(title in actions for title in SWARM_ACTIONS), actions
     value("revert")
     assert any("perimeter" in row or "assert" in row for row in value("diagnostics_after_save"))
     assert FIX in value("refactor_apply")

@@ -32,6 +32,16 @@ __all__ = ["open_doc"]  # the server tests' helper, re-exported for this package
 
 SERVER_CMD = [sys.executable, "-m", "swarm_lsp.cli", "serve"]
 
+# The swarm's code actions on a selection, in the order the server offers them.
+SWARM_ACTIONS = [
+    "Swarm: Refactor…",
+    "Swarm: Explain",
+    "Swarm: Review",
+    "Swarm: Generate tests",
+    "Swarm: Research this symbol",
+    "Swarm: Run tests",
+]
+
 # ``review`` goes to a role no worker has: the receipt says it would wait forever, so the
 # server asks "Wait" or "Use fast local model".
 ROUTING = (

@@ -12,6 +12,7 @@ from pytest_lsp import LanguageClient
 
 from swarm_lsp.workers import diffs
 from tests.server_swarm.conftest import (
+    SWARM_ACTIONS,
     CommandFailed,
     Editor,
     command,
@@ -64,14 +65,7 @@ async def test_every_swarm_action_is_offered_on_a_selection(client: LanguageClie
     root: Path = client.root  # type: ignore[attr-defined]
     uri = open_doc(client, root / GEOMETRY)
     actions = await _actions(client, uri)
-    assert set(actions) == {
-        "Swarm: Refactor…",
-        "Swarm: Explain",
-        "Swarm: Review",
-        "Swarm: Generate tests",
-        "Swarm: Research this symbol",
-        "Swarm: Run tests",
-    }
+    assert set(actions) == set(SWARM_ACTIONS)
     refactor = actions["Swarm: Refactor…"]
     assert refactor.kind == "refactor.rewrite"  # eglot's exact-match rewrite finds it
     assert refactor.edit is None and refactor.command is None and refactor.data  # resolved lazily
