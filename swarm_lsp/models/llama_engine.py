@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from swarm_lsp import paths, threads
+from swarm_lsp import threads
 from swarm_lsp.errors import ModelError, ModelNotFoundError
-from swarm_lsp.models import fim, greedy, healing, kv_states
+from swarm_lsp.models import fim, greedy, healing, kv_states, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -230,39 +228,7 @@ class LlamaEngine:
             ).start()
 
     def _vocabulary_pieces(self) -> list[str]:
-        try:
-            st = self.model_path.stat()
-            cached = (
-                paths.user_cache_dir()
-                / "vocabulary"
-                / f"{self.model_path.stem}-{st.st_size}-{st.st_mtime_ns}.json"
-            )
-            pieces = json.loads(cached.read_text(encoding="utf-8"))
-            if isinstance(pieces, list) and len(pieces) == self.llm.n_vocab():
-                return [str(p) for p in pieces]
-        except (OSError, ValueError):
-            pass
-        import ctypes
-
-        import llama_cpp
-
-        vocab = self.llm._model.vocab
-        size = 256
-        buffer = (ctypes.c_char * size)()
-        pieces = []
-        for token in range(self.llm.n_vocab()):
-            n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
-            # Byte tokens (half a UTF-8 character) never spell an identifier: "" is fine.
-            piece = buffer.raw[:n].decode("utf-8", "replace") if 0 < n <= size else ""
-            pieces.append("" if "\ufffd" in piece else piece)
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(pieces), encoding="utf-8")
-            os.replace(tmp, cached)
-        except (OSError, UnboundLocalError):
-            pass
-        return pieces
+        return vocabulary.pieces(self.llm, self.model_path)
 
     def warm(self, prompt: str, cancel: threading.Event | None = None) -> int:
         """Evaluate ``prompt`` into the KV cache without generating; returns tokens evaluated.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from swarm_lsp import threads
-from swarm_lsp.models import defaults, greedy
+from swarm_lsp.models import defaults, greedy, vocabulary
 from swarm_lsp.models.kv_states import KvStates
 from swarm_lsp.models.llama_engine import LlamaEngine
 
@@ -83,3 +84,14 @@ def test_typing_inside_a_word_needs_no_decode_before_the_first_pick(
     fresh = engine.complete(PROMPT + "b", max_tokens=4, heal=True)
     assert len(evaluated) == fresh.completion_tokens
     assert fresh.text == again.text
+
+
+def test_the_token_table_is_built_once_and_read_back(
+    engine: LlamaEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWARM_LSP_CACHE", str(tmp_path))
+    built = vocabulary.pieces(engine.llm, engine.model_path)
+    assert len(built) == engine.llm.n_vocab()
+    assert built == engine.vocabulary.pieces  # the same table the engine heals with
+    assert [p.suffix for p in (tmp_path / "vocabulary").iterdir()] == [".json"]
+    assert vocabulary.pieces(engine.llm, engine.model_path) == built  # from the file now
