@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.server_swarm.test_code_actions import TESTS_DIFF
 from tests.server_swarm.conftest import SWARM_ACTIONS
+from tests.server_swarm.test_code_actions import TESTS_DIFF
 from tests.workers.scripted_endpoint import ScriptedEndpoint, serve
 from tests.workers.test_refactor import GOOD_DIFF
 

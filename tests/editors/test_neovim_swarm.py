@@ -25,17 +25,21 @@ BUG = "return self.width + self.height"
 FIX = "return 2 * (self.width + self.height)"
 
 
+def _on_swarm(swarm: Swarm, endpoint: ScriptedEndpoint) -> dict[str, Any]:
+    """Fast settings on the test swarm, with the scripted endpoint as the big model."""
+    return {
+        **FAST_SETTINGS,
+        "models": {**FAST_SETTINGS["models"], "endpointUrl": endpoint.url},
+        "swarm": {"coordinator": swarm.address, "autostart": False},
+    }
+
+
 def test_code_action_edits_buffer(
     nvim: Path, sample_project: Path, swarm: Swarm, endpoint: ScriptedEndpoint
 ) -> None:
     (sample_project / "swarm.toml").write_text("")  # the workspace root
     geometry = sample_project / "shapes" / "geometry.py"
     assert BUG in geometry.read_text().splitlines()[23]
-    settings: dict[str, Any] = {
-        **FAST_SETTINGS,
-        "models": {**FAST_SETTINGS["models"], "endpointUrl": endpoint.url},
-        "swarm": {"coordinator": swarm.address, "autostart": False},
-    }
     run = run_nvim(
         nvim,
         "code_action_edit",
@@ -47,7 +51,7 @@ def test_code_action_edits_buffer(
             "choose": ["^Apply$", "^Wait$"],
             "timeout_ms": 90_000,
         },
-        settings=settings,
+        settings=_on_swarm(swarm, endpoint),
         timeout=300,
     )
     assert run.ok, run.describe()
@@ -106,11 +110,6 @@ def test_index_then_ask(
     nvim: Path, sample_project: Path, swarm: Swarm, endpoint: ScriptedEndpoint
 ) -> None:
     (sample_project / "swarm.toml").write_text("")  # the workspace root
-    settings: dict[str, Any] = {
-        **FAST_SETTINGS,
-        "models": {**FAST_SETTINGS["models"], "endpointUrl": endpoint.url},
-        "swarm": {"coordinator": swarm.address, "autostart": False},
-    }
     run = run_nvim(
         nvim,
         "index_and_ask",
@@ -121,7 +120,7 @@ def test_index_then_ask(
             "choose": ["^Wait$"],
             "timeout_ms": 120_000,
         },
-        settings=settings,
+        settings=_on_swarm(swarm, endpoint),
         timeout=300,
     )
     assert run.ok, run.describe()
