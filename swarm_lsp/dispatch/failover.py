@@ -17,8 +17,11 @@ Why nothing runs twice to completion:
   ``dispatch/coordinator/supersede.py``). An unfinished old copy is cancelled (its runner
   fenced) and the new one runs; a finished one answers with its final result, which the new
   copy returns instead of running again. Either way the key completes once in the mesh.
-- **The old owner is dead** (or unreachable from the new owner too): the new copy runs after
-  the ask fails, and the ask is repeated until the old owner is back. A restarted coordinator
+- **The old owner is dead** (or unreachable from the new owner too): the new copy first asks
+  its own machine's result journal and the live peers of its view whether the old copy
+  finished (the machine that ran it journaled the result before reporting it:
+  ``dispatch/result_journal.py``, ``coordinator/journal_ask.py``); if it did, the new copy
+  returns that result without running. Otherwise the new copy runs after the ask fails, and the ask is repeated until the old owner is back. A restarted coordinator
   recovers its unfinished tasks from its store, but one whose metadata has ``FAILOVER`` is
   *held* (kept, not queued) until a client watches it again (WatchResults) — the server does
   that only if it has *not* resubmitted it (it re-attaches to a peer that came back before it

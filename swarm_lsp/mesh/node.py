@@ -192,9 +192,11 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     else:
         membership = _membership(settings, options, node_id, address, workers, view_path)
         await membership.start()
+        live = membership  # its live peers' result journals (coordinator/journal_ask.py)
+        coordinator.mesh_peers = lambda: [p.address for p in live.peers()]
     write_view(view_path, membership)
     if options.work_for_self:
-        workers.start(address)  # this machine's roles on its own coordinator too
+        workers.start(address, journal=False)  # this machine's roles on its own coordinator
     stop = asyncio.Event()
     on_stop_signals(stop.set)
     parent_watch = asyncio.create_task(watch_parent(stop.set))

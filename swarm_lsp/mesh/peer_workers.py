@@ -14,6 +14,9 @@ of the node's slot files (``swarm_lsp.workers.machine_slots``; the node names th
 ``$SWARM_LSP_MACHINE_SLOTS``, which its workers and its coordinator's local fallback
 inherit), and each worker tells its coordinator how many slots the others hold, so a
 machine never runs more than ``capacity`` tasks at once, whichever peers they are for.
+
+The workers for the other peers journal each success on this machine before reporting it, so
+a result outlives an owner killed before it told anyone (``dispatch/result_journal.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from swarm_lsp.dispatch.result_journal import JOURNAL_FILE
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,12 @@ class PeerWorkers:
         self.state_dir = state_dir
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, address: str) -> None:
-        """A worker for ``address``'s coordinator (no-op without roles or when one runs)."""
+    def start(self, address: str, *, journal: bool = True) -> None:
+        """A worker for ``address``'s coordinator (no-op without roles or when one runs).
+
+        With ``journal`` (a peer's, not this node's own coordinator) it journals each success
+        in this node's state folder before reporting it (``dispatch/result_journal.py``).
+        """
         proc = self.procs.get(address)
         if not self.roles or (proc is not None and proc.poll() is None):
             return
@@ -48,6 +57,8 @@ class PeerWorkers:
         args = [sys.executable, "-m", "swarm_lsp.cli", "worker", "--coordinator", address]
         args += ["--name", self.node_id, "--capacity", str(self.capacity)]
         args += ["--cache-dir", str(folder / "cache")]
+        if journal:
+            args += ["--result-journal", str(self.state_dir / JOURNAL_FILE)]
         for role in self.roles:
             args += ["--role", role]
         # The worker exits within a second when this node dies, even by SIGKILL: no orphan

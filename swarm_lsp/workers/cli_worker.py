@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "files (a mesh node's workers; default: $SWARM_LSP_MACHINE_SLOTS, else not shared)",
     )
     parser.add_argument(
+        "--result-journal",
+        type=Path,
+        help="journal each success here before reporting it (a mesh node's workers for the "
+        "other peers: their node answers from it when the owner died; default: off)",
+    )
+    parser.add_argument(
         "--health-listen",
         default="",
         help="serve grpc.health.v1 here, e.g. 127.0.0.1:0 (default: off; workers dial out)",
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from swarm_lsp.dispatch.locality import check_peer
+    from swarm_lsp.dispatch.result_journal import ResultJournal
     from swarm_lsp.dispatch.server_main import (
         load_settings,
         on_stop_signals,
@@ -96,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         model_sizes=args.model_size,
         cache_dir=args.cache_dir,
         machine_slots=slots,
+        result_journal=ResultJournal(args.result_journal) if args.result_journal else None,
     )
     try:
         # Refuse a target we never dial (public, cloud metadata) before saying we serve it.

@@ -39,6 +39,7 @@ from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.local_token import with_local_token
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
+from swarm_lsp.dispatch.result_journal import ResultJournal, success
 from swarm_lsp.dispatch.security import call_metadata, open_channel
 from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError
 from swarm_lsp.errors import ConfigError, LocalityError, SwarmError, WorkerError
@@ -96,6 +97,7 @@ class WorkerRuntime:
         handlers: dict[str, RoleHandler] | None = None,
         fallback: bool = False,
         machine_slots: MachineSlots | None = None,
+        result_journal: ResultJournal | None = None,
     ) -> None:
         if not roles:
             raise WorkerError("a worker needs at least one role")
@@ -134,6 +136,9 @@ class WorkerRuntime:
         self._elsewhere = 0  # slots the machine's other workers hold, as last told
         self._acknowledged = False  # this session's first heartbeat is (leases start only then)
         self._held: list[pb.LeaseTask] = []  # leases waiting for that acknowledgement
+        # A mesh node's worker for another peer: each success is journaled on this machine
+        # (fsynced) before it is reported, so it outlives an owner killed before it told anyone.
+        self.result_journal = result_journal
 
     @property
     def rtt_ms(self) -> int:
@@ -478,6 +483,10 @@ class WorkerRuntime:
             async with self._machine_slot(cancel):
                 started = time.monotonic()
                 text, data, stats = await self._execute(lease, handler, cancel)
+                run_ms = round((time.monotonic() - started) * 1000)
+            if self.result_journal is not None:  # on this machine's disk before the owner hears
+                result = success(lease, self.name, text, data, stats)
+                await self.result_journal.keep(lease, self.coordinator, result)
         except TaskFailure as failure:
             self._send(
                 failure_message(lease, failure.code, str(failure), retryable=failure.retryable)
@@ -490,5 +499,4 @@ class WorkerRuntime:
             log.exception("task %s failed", lease.task.id)
             self._send(failure_message(lease, "INTERNAL", f"{type(err).__name__}: {err}"))
             return
-        run_ms = round((time.monotonic() - started) * 1000)
         self._send(completion_message(lease, text, data, stats, run_ms))

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -25,6 +26,7 @@ from swarm_lsp.dispatch.coordinator.supersede import ADOPTED
 from swarm_lsp.dispatch.failover import FAILOVER, SUPERSEDES
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
+from swarm_lsp.dispatch.result_journal import JOURNAL_FILE, ResultJournal
 from swarm_lsp.dispatch.security import open_channel
 from swarm_lsp.workers.runtime import WorkerRuntime
 
@@ -396,3 +398,64 @@ async def test_an_old_copy_that_ran_out_of_runners_is_not_the_answer(
             metadata={SUPERSEDES: f"{new.task_id}@{b}"},
         )
         assert again.task_id != old.task_id and again.state == "QUEUED", again
+
+
+async def test_a_result_journaled_by_the_machine_that_ran_it_outlives_its_dead_owner(
+    peers: Peers, tmp_path: Path
+) -> None:
+    """The old owner ``a`` is gone (stopped at once, the in-process stand-in for its SIGKILL:
+    only that it cannot answer matters) after its task finished on machine ``c``'s worker,
+    before any client read the result. ``b`` cannot ask ``a``; it asks the live peers of its
+    view, and ``c``'s node answers from its machine's journal (the worker wrote the result
+    there before reporting it): the new copy ends with that result, and never runs (``b`` has
+    no worker at all). Another client naming the task adopts nothing: its copy is queued."""
+    await peers.start("c")
+    a, b, c = (peers.addresses[n] for n in ("a", "b", "c"))
+    journal = tmp_path / "c" / JOURNAL_FILE  # in c's node (coordinator) state folder
+    worker = WorkerRuntime(
+        coordinator=a,
+        roles=["echo"],
+        settings=peers.creds["host"],
+        name="wc",
+        capacity=1,
+        cache_dir=tmp_path / "cache-c",
+        result_journal=ResultJournal(journal),
+    )
+    running = asyncio.create_task(worker.run())
+    try:
+        async with await DispatchClient.connect(peers.creds["editor"], a) as on_a:
+            await wait_for_workers(on_a, 1)
+            old = await on_a.submit(
+                "echo", {"text": "journaled"}, idempotency_key="k-j", metadata={FAILOVER: "1"}
+            )
+            await wait_state(on_a, old.task_id, {"SUCCEEDED"})
+    finally:
+        await worker.stop(grace=1)
+        await asyncio.wait_for(running, timeout=10)
+    await peers.stop("a")
+    for name in ("b", "c"):
+        peers.coordinators[name].mesh_peers = lambda: [a, b, c]
+    supersedes = {FAILOVER: "1", SUPERSEDES: f"{old.task_id}@{a}"}
+    async with (
+        await DispatchClient.connect(peers.creds["editor"], b) as on_b,
+        await DispatchClient.connect(peers.creds["mallory"], c) as mallory,
+    ):
+        new = await on_b.submit(
+            "echo", {"text": "journaled"}, idempotency_key="k-j", metadata=supersedes
+        )
+        final = await asyncio.wait_for(_finals(on_b.results(new.task_id)), timeout=20)
+        assert len(final) == 1 and final[0].kind == "final", final
+        assert final[0].data["text"] == "journaled" and final[0].worker == "wc", final
+        record = peers.coordinators["b"].store.get(new.task_id)
+        assert record is not None and record.result_stats[ADOPTED] == f"{old.task_id}@{a}"
+        assert record.attempt == 0  # never leased
+        # On c itself (its own journal holds the result), for another client: not hers.
+        forged = await mallory.submit(
+            "echo", {"text": "journaled"}, idempotency_key="k-j", metadata=supersedes
+        )
+        await wait_until(lambda: peers.coordinators["c"].queues.depth_by_role() == {"echo": 1})
+        assert (await mallory.task_status(forged.task_id)).state == "QUEUED"
+
+
+async def _finals(results: AsyncIterator[Any]) -> list[Any]:
+    return [r async for r in results if r.final]

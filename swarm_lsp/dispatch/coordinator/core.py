@@ -18,7 +18,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from swarm_lsp.dispatch.coordinator import intake, outcomes, scheduler, status, worker_events
 from swarm_lsp.dispatch.coordinator.blobs import BlobService
@@ -104,6 +104,9 @@ class Coordinator:
         self.held: set[str] = set()
         # New copies of tasks resubmitted from another peer: its copy is stopped first.
         self.supersedes = Supersedes(self)
+        # The addresses of the live peers in this node's view (set by ``swarm-lsp node``):
+        # a new copy whose old owner is gone asks their result journals (journal_ask).
+        self.mesh_peers: Callable[[], list[str]] = list
         self._reaper: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
 
@@ -267,11 +270,13 @@ class Coordinator:
                 snapshot=pb.SnapshotManifest(files=record.manifest),
                 context_dict_id=record.context_dict_id,
                 context_dict_blob=record.context_dict_blob,
+                idempotency_key=record.idempotency_key or "",
             ),
             attempt=record.attempt,
             role=record.role,
             deadline_ms=record.deadline_ms,
             epoch=active.epoch,
+            owner=record.owner,
         )
         runner.send(pb.CoordinatorMessage(lease=lease))
 

@@ -14,7 +14,10 @@ does not queue it at once; it first asks the old owner, peer to peer over the me
   running again; a cancelled or expired old copy does not count, nor one that failed for want
   of runners (UNAVAILABLE): the new one runs;
 - no such copy for this key and owner (the submit never reached it): the new copy runs;
-- the old owner does not answer within ``ASK_S``: the new copy runs, and the old owner is
+- the old owner does not answer within ``ASK_S``: this machine's result journal and the live
+  peers' are asked whether the old copy finished (``journal_ask``: its result outlives an
+  owner killed before it told anyone); if it did, the new copy ends with that result.
+  Otherwise the new copy runs, and the old owner is
   asked again (every few seconds, until the new copy's deadline) so that its copy is cancelled
   when it is back; if the old copy finished meanwhile while the new one still runs, the new one
   is stopped and returns that result. Only a copy that finished on an owner cut off from every
@@ -34,7 +37,7 @@ from typing import TYPE_CHECKING, TypeGuard
 
 import grpc
 
-from swarm_lsp.dispatch.coordinator import outcomes
+from swarm_lsp.dispatch.coordinator import journal_ask, outcomes
 from swarm_lsp.dispatch.coordinator.admission import peer_ip_port
 from swarm_lsp.dispatch.coordinator.model import ActiveTask, RequestError
 from swarm_lsp.dispatch.coordinator.results import final_result
@@ -102,6 +105,11 @@ def answer(c: Coordinator, request: pb.SupersedeRequest, caller: Principal) -> p
         )
     if not request.idempotency_key or not request.owner:
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "an idempotency key and an owner")
+    if request.journal_of:  # the old owner is gone: did this machine run its copy?
+        found = journal_ask.answer(c, request)
+        if found is None:
+            raise RequestError(grpc.StatusCode.NOT_FOUND, "no journaled result of this task here")
+        return found
     record = c.store.by_idempotency_key(request.idempotency_key)
     new_id = request.by.rpartition("@")[0]
     if (
@@ -205,9 +213,11 @@ class Supersedes:
         if _adoptable(reply):
             self._adopt(active, reply.final, f"{old_id}@{old_owner}")
             return
-        self._release(active)
         if reply is not UNREACHABLE:
+            self._release(active)
             return
+        if not await self._adopt_journaled(active, old_id, old_owner):
+            self._release(active)
         log.warning(
             "task %s: its old copy's owner %s does not answer; running it here, asking again",
             record.id,
@@ -222,13 +232,34 @@ class Supersedes:
             if _adoptable(reply):
                 if self._current(active):
                     self._adopt(active, reply.final, f"{old_id}@{old_owner}")
-                elif record.state == "SUCCEEDED":
+                elif record.state == "SUCCEEDED" and ADOPTED not in record.result_stats:
                     log.warning(
                         "task %s completed on %s as well as here (it was cut off from every peer)",
                         old_id or record.idempotency_key,
                         old_owner,
                     )
             return
+
+    async def _adopt_journaled(self, active: ActiveTask, old_id: str, old_owner: str) -> bool:
+        """End ``active`` with its old copy's result if a machine journaled one (the old owner
+        died before anyone heard it); False when none did (or ``active`` ended meanwhile)."""
+        record = active.record
+        request = pb.SupersedeRequest(
+            task_id=old_id,
+            idempotency_key=record.idempotency_key or "",
+            owner=record.owner,
+            by=f"{record.id}@{self.c.address}",
+            journal_of=old_owner,
+        )
+        found = await journal_ask.find_finished(self.c, request, self._not_a_peer)
+        if found is None or not self._current(active):
+            return False
+        final, where = found
+        log.info(
+            "task %s: its old copy finished for %s (journaled on %s)", record.id, old_owner, where
+        )
+        self._adopt(active, final, f"{old_id}@{old_owner}")
+        return True
 
     async def _ask(
         self, active: ActiveTask, old_id: str, old_owner: str

@@ -29,16 +29,18 @@ class Empty(_message.Message):
     def __init__(self) -> None: ...
 
 class SupersedeRequest(_message.Message):
-    __slots__ = ("task_id", "idempotency_key", "owner", "by")
+    __slots__ = ("task_id", "idempotency_key", "owner", "by", "journal_of")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_OF_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     idempotency_key: str
     owner: str
     by: str
-    def __init__(self, task_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., owner: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
+    journal_of: str
+    def __init__(self, task_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., owner: _Optional[str] = ..., by: _Optional[str] = ..., journal_of: _Optional[str] = ...) -> None: ...
 
 class SupersedeReply(_message.Message):
     __slots__ = ("state", "final")
@@ -519,18 +521,20 @@ class HeartbeatAck(_message.Message):
     def __init__(self, cancel: _Optional[_Iterable[str]] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class LeaseTask(_message.Message):
-    __slots__ = ("task", "attempt", "role", "deadline_ms", "epoch")
+    __slots__ = ("task", "attempt", "role", "deadline_ms", "epoch", "owner")
     TASK_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     task: Task
     attempt: int
     role: str
     deadline_ms: int
     epoch: int
-    def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ..., attempt: _Optional[int] = ..., role: _Optional[str] = ..., deadline_ms: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+    owner: str
+    def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ..., attempt: _Optional[int] = ..., role: _Optional[str] = ..., deadline_ms: _Optional[int] = ..., epoch: _Optional[int] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class CancelRequest(_message.Message):
     __slots__ = ("task_id", "reason")
