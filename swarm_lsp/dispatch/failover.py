@@ -17,23 +17,25 @@ Why nothing runs twice to completion:
   ``dispatch/coordinator/supersede.py``). An unfinished old copy is cancelled (its runner
   fenced) and the new one runs; a finished one answers with its final result, which the new
   copy returns instead of running again. Either way the key completes once in the mesh.
-- **The old owner is dead** (or unreachable from the new owner too): the new copy first asks
-  its own machine's result journal and the live peers of its view whether the old copy
-  finished (the machine that ran it journaled the result before reporting it:
-  ``dispatch/result_journal.py``, ``coordinator/journal_ask.py``); if it did, the new copy
-  returns that result without running. Otherwise the new copy runs after the ask fails, and the ask is repeated until the old owner is back. A restarted coordinator
-  recovers its unfinished tasks from its store, but one whose metadata has ``FAILOVER`` is
-  *held* (kept, not queued) until a client watches it again (WatchResults) — the server does
-  that only if it has *not* resubmitted it (it re-attaches to a peer that came back before it
-  gave up on it), and never after. So a held copy never runs: the repeated ask cancels it (so
-  does the server, once the old owner is in its view again), or it ends at its deadline. A star
-  (one coordinator) keeps its restart behaviour: tasks without ``FAILOVER`` are re-queued at
+- **The old owner is dead** (or unreachable from the new owner too): the new copy first asks its
+  own machine's result journal and the live peers of its view whether the old copy finished (the
+  machine that ran it journaled the result before reporting it: ``dispatch/result_journal.py``,
+  ``coordinator/journal_ask.py``); if it did, the new copy returns that result without running.
+  Otherwise the new copy runs, and the ask is repeated until the old owner is back. A restarted
+  coordinator recovers its unfinished tasks from its store, but one whose metadata has
+  ``FAILOVER`` is *held* (kept, not queued) until a client watches it again (WatchResults) — the
+  server does that only if it has *not* resubmitted it (it re-attaches to a peer that came back
+  before it gave up on it), and never after. So a held copy never runs: the repeated ask cancels
+  it (so does the server, once the old owner is in its view again), or it ends at its deadline. A
+  star (one coordinator) keeps its restart behaviour: tasks without ``FAILOVER`` are re-queued at
   once.
 
 Limit (docs/mesh.md): an owner cut off from *every* peer that finishes its copy on its own
 machine (its local fallback, or a worker on its side of the cut) while the new copy finishes
 too completes the task twice; the editor still gets one result (the copy it follows), and the
-old copy's result is never delivered to it.
+old copy's result is never delivered to it. A copy the dead owner ran on its own machine, a
+failure, or a result the journal does not hold (over 1 MB, older than 10 min, on a machine out
+of the new owner's view) runs again.
 """
 
 from __future__ import annotations
