@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from swarm_lsp import cli
 
@@ -20,35 +21,33 @@ def test_every_command_has_help() -> None:
     assert parser.parse_args(["serve", "--tcp"]).tcp is True
 
 
-def test_doctor_json_reports_checks(tmp_path: Path) -> None:
+def _doctor(workspace: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], int]:
+    """``swarm-lsp doctor --json`` on ``workspace``: the report, its checks by name, exit code."""
     out = subprocess.run(
-        [sys.executable, "-m", "swarm_lsp.cli", "doctor", "--json", "--workspace", str(tmp_path)],
+        [sys.executable, "-m", "swarm_lsp.cli", "doctor", "--json", "--workspace", str(workspace)],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    report = json.loads(out.stdout)
-    names = {c["name"]: c for c in report["checks"]}
+    report: dict[str, Any] = json.loads(out.stdout)
+    return report, {c["name"]: c for c in report["checks"]}, out.returncode
+
+
+def test_doctor_json_reports_checks(tmp_path: Path) -> None:
+    report, names, returncode = _doctor(tmp_path)
     for expected in ("python", "llama.cpp", "completion model", "chat model", "grammars", "config"):
         assert names[expected]["status"] == "ok", names[expected]
-    assert report["ok"] is True and out.returncode == 0
+    assert report["ok"] is True and returncode == 0
 
 
 def test_doctor_flags_a_public_coordinator_and_a_bad_model(tmp_path: Path) -> None:
     (tmp_path / "swarm.toml").write_text(
         '[swarm]\ncoordinator = "8.8.8.8:50051"\n[models]\ncompletion_max_tokens = "lots"\n'
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "swarm_lsp.cli", "doctor", "--json", "--workspace", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    report = json.loads(out.stdout)
-    names = {c["name"]: c for c in report["checks"]}
+    _, names, returncode = _doctor(tmp_path)
     assert names["coordinator"]["status"] == "error"
     assert "not an address you own" in names["coordinator"]["detail"]
     assert (
         names["config"]["status"] == "warn" and "completionMaxTokens" in names["config"]["detail"]
     )
-    assert out.returncode == 1
+    assert returncode == 1
