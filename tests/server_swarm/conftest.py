@@ -114,6 +114,8 @@ def _code_action_or_command(converter: Any) -> Callable[[Any, Any], Any]:
 
 
 def install_handlers(client: LanguageClient, editor: Editor) -> None:
+    """``editor`` answers the server's requests to ``client`` (and is ``client.editor``)."""
+    client.editor = editor  # type: ignore[attr-defined]
     # lsprotocol's converter reads a CodeAction whose ``command`` is a Command object as a
     # Command (stringifying the object); editors tell them apart by the type of ``command``.
     converter = client.protocol._converter
@@ -211,7 +213,6 @@ async def client(
 ) -> AsyncIterator[LanguageClient]:
     editor = Editor()
     install_handlers(lsp_client, editor)
-    lsp_client.editor = editor  # type: ignore[attr-defined]
     lsp_client.root = sample_project  # type: ignore[attr-defined]
     lsp_client.init_result = await initialize(  # type: ignore[attr-defined]
         lsp_client, sample_project, server_options(swarm, endpoint), folder=True

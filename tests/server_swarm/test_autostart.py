@@ -45,7 +45,6 @@ async def test_local_swarm_of_one_starts_and_stops_with_the_server(sample_projec
     client = make_test_lsp_client()
     editor = Editor()
     install_handlers(client, editor)
-    client.editor = editor  # type: ignore[attr-defined]
     await client.start_io(*SERVER_CMD)
     server = client._server
     assert server is not None
@@ -90,7 +89,6 @@ async def test_swarm_down_asks_and_answers_with_the_local_model(sample_project: 
     editor = Editor()
     editor.answer("Use fast local model")
     install_handlers(client, editor)
-    client.editor = editor  # type: ignore[attr-defined]
     await client.start_io(*SERVER_CMD)
     options: dict[str, Any] = {
         "models": {"chatMaxTokens": 16},

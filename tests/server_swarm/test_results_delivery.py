@@ -52,7 +52,6 @@ async def null_client(
 ) -> AsyncIterator[LanguageClient]:
     editor = Editor()
     install_handlers(lsp_client, editor)
-    lsp_client.editor = editor  # type: ignore[attr-defined]
     await initialize(lsp_client, sample_project, server_options(swarm, endpoint))
     yield lsp_client
     await lsp_client.shutdown_session()
