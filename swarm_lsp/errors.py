@@ -10,6 +10,9 @@ from __future__ import annotations
 # extra not installed): a process that starts workers tells it apart from a crash without
 # importing the worker registry itself.
 EXIT_ROLE_UNAVAILABLE = 3
+# `swarm-lsp coordinator` and `swarm-lsp node` exit with this when their task store could not
+# commit (fail-stop): restarted, they recover their tasks from what the store holds.
+EXIT_STORE_FAILED = 4
 
 
 class SwarmError(Exception):

@@ -60,6 +60,19 @@ async def watch_parent(stop: Callable[[], None]) -> None:
     stop()
 
 
+async def until_stopped(stop: asyncio.Event, failed: asyncio.Event) -> int:
+    """Wait for a stop signal (exit code 0) or a failed task store (``EXIT_STORE_FAILED``)."""
+    from swarm_lsp.errors import EXIT_STORE_FAILED
+
+    waits = [asyncio.ensure_future(event.wait()) for event in (stop, failed)]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    return EXIT_STORE_FAILED if failed.is_set() else 0
+
+
 def write_ready(path: Path | None, address: str) -> None:
     if path is None:
         return
@@ -116,8 +129,8 @@ async def serve_coordinator(
             flush=True,
         )
     write_ready(ready_file, coordinator.address)
-    await stop.wait()
+    code = await until_stopped(stop, coordinator.failed)
     parent_watch.cancel()
     await server.stop(grace=1.0)
     await coordinator.stop()
-    return 0
+    return code

@@ -8,6 +8,11 @@ Group commits (:meth:`TaskStore.group_commits`): a commit costs far more than th
 (~100 µs against ~20), so the coordinator has every write of one event-loop pass join one
 transaction, committed at the start of the next pass. What must not be seen before it is
 durable (a receipt, a lease, a final result) waits for it: :meth:`TaskStore.after_commit`.
+
+A failed group commit is fatal (fail-stop): its writes are rolled back but the coordinator's
+memory already holds them, so from then on nothing is committed any more (``failed``), every
+wait for durability answers False, and ``on_failure`` tells the coordinator to stop; a
+restart recovers from what the store does hold.
 """
 
 from __future__ import annotations
@@ -183,9 +188,15 @@ class TaskStore:
         self._after: list[Callable[[bool], None]] = []
         self._committed: asyncio.Future[bool] | None = None  # the open group's outcome
         self._savepoints = 0
+        self.failed = False  # a group commit failed: nothing is committed any more
+        self.on_failure: Callable[[], None] | None = None
 
     def close(self) -> None:
-        self.commit()
+        if self.failed:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        else:
+            self.commit()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._db.close()
@@ -202,6 +213,10 @@ class TaskStore:
             self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
 
     def _join_group(self) -> None:
+        if self.failed:  # writes go on in memory (the coordinator is stopping), never to disk
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
+            return
         if self._loop is None or self._group_open:
             return
         self._db.execute("BEGIN")
@@ -210,16 +225,16 @@ class TaskStore:
 
     def commit(self) -> bool:
         """Commit the open group now (if any); run what waited for it. False if it failed."""
-        ok = True
+        ok = not self.failed
         if self._group_open:
             self._group_open = False
             try:
                 self._db.execute("COMMIT")
-            except sqlite3.Error:
-                log.exception("the task store could not commit; the writes of this pass are lost")
+            except sqlite3.Error as err:
                 ok = False
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
+                self._fail(err)
         waiting, self._after = self._after, []
         future, self._committed = self._committed, None
         if future is not None and not future.done():
@@ -231,12 +246,24 @@ class TaskStore:
                 log.exception("a callback after a task store commit failed")
         return ok
 
+    def _fail(self, err: sqlite3.Error) -> None:
+        if self.failed:
+            return
+        self.failed = True
+        log.critical(
+            "the task store could not commit (%s): this pass's writes are lost and nothing more "
+            "is committed; the coordinator stops (a restart recovers from the store)",
+            err,
+        )
+        if self.on_failure is not None:
+            self.on_failure()
+
     def after_commit(self, callback: Callable[[bool], None]) -> None:
         """Call ``callback(committed)`` once what was written so far is durable (now, if it is)."""
         if self._group_open:
             self._after.append(callback)
         else:
-            callback(True)
+            callback(not self.failed)
 
     def pending(self) -> bool:
         """Whether writes wait for the group commit."""
@@ -244,6 +271,8 @@ class TaskStore:
 
     async def durable(self) -> bool:
         """Wait until every write so far is committed; False if the commit failed."""
+        if self.failed:
+            return False
         if not self._group_open or self._loop is None:
             return True
         if self._committed is None:
@@ -254,7 +283,7 @@ class TaskStore:
     def transaction(self) -> Iterator[None]:
         """Several statements, all or none (one commit: the group's, when grouping)."""
         self._join_group()
-        if not self._group_open:
+        if not self._group_open and not self.failed:
             self._db.execute("BEGIN")
             try:
                 yield

@@ -144,6 +144,7 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     from swarm_lsp.dispatch.server_main import (
         on_stop_signals,
         setup_logging,
+        until_stopped,
         watch_parent,
         write_ready,
     )
@@ -206,7 +207,7 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
         flush=True,
     )
     write_ready(options.ready_file, coordinator.address)
-    await stop.wait()
+    code = await until_stopped(stop, coordinator.failed)
     parent_watch.cancel()
     if not isinstance(membership, MeshOfOne):
         await membership.stop()
@@ -214,7 +215,7 @@ async def serve_node(settings: Settings, options: NodeOptions) -> int:
     await server.stop(grace=1.0)
     await coordinator.stop()
     view_path.unlink(missing_ok=True)
-    return 0
+    return code
 
 
 def _membership(

@@ -63,6 +63,10 @@ class Coordinator:
         self.max_result_bytes = config.max_result_bytes or config.max_message_bytes // 4
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = TaskStore(config.state_dir / "tasks.sqlite3")
+        # Set when a group commit fails (fail-stop, see store): the process serving this
+        # coordinator stops and exits non-zero; a restart recovers from the store.
+        self.failed = asyncio.Event()
+        self.store.on_failure = self.failed.set
         self.keeper = StoreKeeper(
             self.store,
             max_bytes=config.max_store_bytes,

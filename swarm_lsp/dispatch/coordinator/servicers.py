@@ -31,6 +31,9 @@ MAX_BATCH_TASKS = 1000
 
 _BATCH_LIMIT = 256
 _NOT_STORED = "the task store could not commit the task; try again"
+_STORE_FAILED = (
+    "the coordinator's task store could not commit: it is stopping (a restart recovers its tasks)"
+)
 _END = object()
 
 
@@ -73,13 +76,20 @@ class Batches:
                 break
             items.append(item)
             size += item_size
-        if self.durable is not None:
-            await self.durable()
+        if self.durable is not None and not await self.durable():
+            # The store failed (fail-stop): what these say was rolled back; none goes out.
+            raise RequestError(grpc.StatusCode.UNAVAILABLE, _STORE_FAILED)
         return items
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: RequestError) -> None:
     await context.abort(err.code, str(err))
+
+
+async def _durable(c: Coordinator, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    """Wait for the group commit; the call fails if it did (nothing unstored goes out)."""
+    if not await c.durable():
+        await context.abort(grpc.StatusCode.UNAVAILABLE, _STORE_FAILED)
 
 
 def _no_task(task_id: str) -> RequestError:
@@ -158,7 +168,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
 
     async def GetTaskStatus(self, request: pb.TaskId, context: Any) -> pb.TaskStatus:
         await self._reader(context, request.id)
-        await self.c.durable()
+        await _durable(self.c, context)
         try:
             return self.c.task_status(request.id)
         except RequestError as err:
@@ -167,7 +177,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
 
     async def StreamResults(self, request: pb.TaskId, context: Any) -> AsyncIterator[pb.TaskResult]:
         await self._reader(context, request.id)
-        await self.c.durable()  # nothing said about a task before it is stored
+        await _durable(self.c, context)  # nothing said about a task before it is stored
         active = self.c.active.get(request.id)
         if active is None and self.c.finished_results(request.id):
             for result in self.c.finished_results(request.id):
@@ -188,7 +198,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                 yield result
             while True:
                 result = await queue.get()
-                await self.c.durable()
+                await _durable(self.c, context)
                 yield result
                 if result.kind in (pb.TaskResult.FINAL, pb.TaskResult.ERROR):
                     return
@@ -211,7 +221,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
                             continue
                         followed.add(task_id)
                         self.c.follow(task_id, out)
-            except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            except (grpc.aio.AioRpcError, grpc.aio.AbortError, asyncio.CancelledError):
                 pass
             finally:
                 out.put_nowait(None)
@@ -221,6 +231,8 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
         try:
             while (results := await batches.next()) is not None:
                 yield pb.WatchResponse(results=results)
+        except RequestError as err:
+            await _abort(context, err)
         finally:
             reader.cancel()
             for task_id in followed:
@@ -234,7 +246,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
             self.c.cancel(request.id)
         except RequestError as err:
             await _abort(context, err)
-        await self.c.durable()
+        await _durable(self.c, context)
         return pb.Empty()
 
     async def SupersedeTask(self, request: pb.SupersedeRequest, context: Any) -> pb.SupersedeReply:
@@ -244,7 +256,7 @@ class CoordinatorServicer(pb_grpc.SwarmCoordinatorServicer):
         except RequestError as err:
             await _abort(context, err)
             raise  # pragma: no cover - abort raises
-        await self.c.durable()
+        await _durable(self.c, context)
         return reply
 
     async def GetSwarmStatus(self, request: pb.SwarmStatusRequest, context: Any) -> pb.SwarmStatus:
@@ -342,6 +354,8 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
                     yield messages[0]
                 else:
                     yield pb.CoordinatorMessage(batch=pb.CoordinatorBatch(messages=messages))
+        except RequestError as err:
+            await _abort(context, err)
         finally:
             reader.cancel()
             self.c.drop_worker(session, "session closed")
@@ -372,7 +386,7 @@ class WorkerServicer(pb_grpc.SwarmWorkerServicer):
         try:
             async for message in request_iterator:
                 self._handle(session, message)
-        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+        except (grpc.aio.AioRpcError, grpc.aio.AbortError, asyncio.CancelledError):
             pass
         except Exception:
             log.exception("worker %s session failed", session.name)

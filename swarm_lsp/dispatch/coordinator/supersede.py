@@ -204,7 +204,8 @@ class Supersedes:
 
     async def _supersede(self, active: ActiveTask, old_id: str, old_owner: str) -> None:
         record = active.record
-        await self.c.durable()  # nobody hears of the new copy before it is stored
+        if not await self.c.durable():  # nobody hears of the new copy before it is stored
+            return  # the store failed: the coordinator stops
         if not self._current(active):
             return
         reply = await self._ask(active, old_id, old_owner)
