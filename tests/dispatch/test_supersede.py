@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ class Peers:
                 local_fallback=False,
             )
         )
+        # Its mesh view, as a node's membership keeps it: the peers running now.
+        coordinator.mesh_peers = lambda: [self.addresses[n] for n in self.servers]
         server, port = await create_server(coordinator, listen)
         await coordinator.start()
         await server.start()
@@ -266,16 +269,20 @@ class _Rogue(pb_grpc.SwarmCoordinatorServicer):
         return pb.SupersedeReply(state=pb.CANCELLED)
 
 
-async def test_a_peer_on_a_lan_address_does_not_dial_a_loopback_old_owner(
-    peers: Peers, tmp_path: Path
+@pytest.mark.parametrize("lan", [True, False], ids=["peer-on-lan", "peer-on-loopback"])
+async def test_a_peer_does_not_dial_an_old_owner_outside_its_mesh_view(
+    peers: Peers, tmp_path: Path, lan: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A client cannot make a LAN peer call a server of its own on that peer's loopback.
+    """A client cannot make a peer call a server of its own on that peer's loopback.
 
-    ``b`` is told it listens on a LAN address (what ``swarm-lsp node --listen`` records; the
-    test cannot give it one on loopback). The client runs a TLS server with its own
-    certificate (valid for 127.0.0.1, signed by the swarm's CA) and names it as the old owner:
-    ``b`` used to call it with its host certificate and ``swarm.token``.
+    The client runs a TLS server with its own certificate (valid for 127.0.0.1, signed by the
+    swarm's CA) and names it as the old owner: ``b`` used to call it with its host certificate
+    and ``swarm.token``. With ``lan``, ``b`` is told it listens on a LAN address (what
+    ``swarm-lsp node --listen`` records; the test cannot give it one on loopback); without,
+    ``b`` listens on loopback itself, as the rogue server does (it used to be dialled then):
+    only a live peer of ``b``'s mesh view is dialled.
     """
+    caplog.set_level(logging.WARNING, logger="swarm_lsp.dispatch.coordinator.supersede")
     rogue = _Rogue()
     server = grpc.aio.server()
     pb_grpc.add_SwarmCoordinatorServicer_to_server(rogue, server)
@@ -286,7 +293,8 @@ async def test_a_peer_on_a_lan_address_does_not_dial_a_loopback_old_owner(
     port = server.add_secure_port("127.0.0.1:0", credentials)
     await server.start()
     coordinator = peers.coordinators["b"]
-    coordinator.address = "192.168.77.2:7700"
+    if lan:
+        coordinator.address = "192.168.77.2:7700"
     try:
         async with await DispatchClient.connect(
             peers.creds["mallory"], peers.addresses["b"]
@@ -297,9 +305,11 @@ async def test_a_peer_on_a_lan_address_does_not_dial_a_loopback_old_owner(
                 idempotency_key="k-rogue",
                 metadata={SUPERSEDES: f"x@127.0.0.1:{port}"},
             )
-            await _superseded(peers)
+            await wait_until(lambda: coordinator.queues.depth_by_role() == {"sleep": 1})
             assert (await mallory.task_status(receipt.task_id)).state == "QUEUED"
         assert rogue.asked == []
+        if not lan:
+            assert f"127.0.0.1:{port} is no live peer in this node's view" in caplog.text
     finally:
         await server.stop(None)
 

@@ -14,6 +14,10 @@ does not queue it at once; it first asks the old owner, peer to peer over the me
   running again; a cancelled or expired old copy does not count, nor one that failed for want
   of runners (UNAVAILABLE): the new one runs;
 - no such copy for this key and owner (the submit never reached it): the new copy runs;
+- the old owner is no live peer in this node's mesh view (``Coordinator.mesh_peers``): it is not
+  dialled (an address a client names may be anything, say a server of its own on this
+  machine's loopback; a coordinator that is no node has no peers, so it never dials), and the
+  new copy goes on as if the owner did not answer (below), asking it only once it joins;
 - the old owner does not answer within ``ASK_S``: this machine's result journal and the live
   peers' are asked whether the old copy finished (``journal_ask``: its result outlives an
   owner killed before it told anyone); if it did, the new copy ends with that result.
@@ -91,6 +95,14 @@ class _Unreachable:
 
 
 UNREACHABLE = _Unreachable()
+
+
+class _NotInView(_Unreachable):
+    """The old owner is not a live peer of this node's view: not dialled (asked again later,
+    so that it is asked once it joins; a coordinator that is no node has no peers)."""
+
+
+NOT_IN_VIEW = _NotInView()
 
 
 # -- the old owner's side ----------------------------------------------------------------
@@ -214,21 +226,29 @@ class Supersedes:
         if _adoptable(reply):
             self._adopt(active, reply.final, f"{old_id}@{old_owner}")
             return
-        if reply is not UNREACHABLE:
+        if not isinstance(reply, _Unreachable):
             self._release(active)
             return
         if not await self._adopt_journaled(active, old_id, old_owner):
             self._release(active)
-        log.warning(
-            "task %s: its old copy's owner %s does not answer; running it here, asking again",
-            record.id,
-            old_owner,
-        )
+        if reply is NOT_IN_VIEW:
+            log.warning(
+                "task %s: its old copy's owner %s is no live peer in this node's view: not "
+                "dialled; running it here (it is asked if it joins)",
+                record.id,
+                old_owner,
+            )
+        else:
+            log.warning(
+                "task %s: its old copy's owner %s does not answer; running it here, asking again",
+                record.id,
+                old_owner,
+            )
         pauses = iter(RETRY_S)
         while now_ms() < record.deadline_ms:
             await asyncio.sleep(next(pauses, RETRY_S[-1]))
             reply = await self._ask(active, old_id, old_owner)
-            if reply is UNREACHABLE:
+            if isinstance(reply, _Unreachable):
                 continue
             if _adoptable(reply):
                 if self._current(active):
@@ -265,7 +285,8 @@ class Supersedes:
     async def _ask(
         self, active: ActiveTask, old_id: str, old_owner: str
     ) -> pb.SupersedeReply | _Unreachable | None:
-        """The old owner's answer; UNREACHABLE; None when it refused (no such copy)."""
+        """The old owner's answer; UNREACHABLE (or NOT_IN_VIEW: not dialled); None when it
+        refused (no such copy) or may never be dialled."""
         record = active.record
         swarm = self.c.settings.swarm
         request = pb.SupersedeRequest(
@@ -278,6 +299,10 @@ class Supersedes:
         if problem:
             log.warning("task %s: not asking %s to supersede: %s", record.id, old_owner, problem)
             return None
+        if old_owner not in self.c.mesh_peers():
+            # Only a member of the mesh is dialled with this peer's credentials: an address a
+            # client names may be anything (a server of its own on this machine's loopback).
+            return NOT_IN_VIEW
         try:
             channel = open_channel(
                 old_owner, swarm, max_message_bytes=self.c.config.max_message_bytes
