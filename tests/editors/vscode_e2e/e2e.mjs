@@ -214,9 +214,6 @@ async function main() {
       await page.keyboard.press('Control+End');
       await page.keyboard.press('Enter');
       await page.keyboard.type('x = Rect', { delay: 30 });
-      // Let the ghost text for this position arrive first: the server runs one generation per
-      // document, and a later inline request would supersede the list's.
-      await waitForGhost(page, LONG).catch(() => undefined);
       const started = performance.now();
       await page.keyboard.press('Control+Space');
       const row = page.locator('.suggest-widget.visible .monaco-list-row').first();

@@ -43,6 +43,7 @@ export const SETTING_MAPPINGS: readonly SettingMapping[] = [
     'completionMaxTokens',
     'completionMaxLines',
     'completionTimeoutMs',
+    'completionSpeculate',
     'chatMaxTokens',
     'temperature',
     'endpointUrl',
