@@ -23,9 +23,11 @@ import re
 import threading
 import time
 
+from swarm_lsp.context.completion_context import raw_suffix
 from swarm_lsp.context.documents import Document
 from swarm_lsp.context.engine import ContextEngine
 from swarm_lsp.context.packing import TokenCounter, counter_or_estimate, keep_head, keep_tail
+from swarm_lsp.context.preamble import completion_preamble
 from swarm_lsp.context.text import decode, encode
 
 PREAMBLE_SHARE = 0.25  # of the budget, at most, for the preamble
@@ -104,9 +106,7 @@ class CompletionWindows:
         offset = doc.offset_at(line, character)
         cursor_line = doc.lines.position(offset)[0]
         reach = budget * BYTES_PER_TOKEN_MAX
-        suffix_raw = decode(doc.source[offset : offset + reach])
-        if offset + reach < len(doc.source) and "\n" in suffix_raw:
-            suffix_raw = suffix_raw[: suffix_raw.rfind("\n") + 1]
+        suffix_raw = raw_suffix(doc, offset, reach)
         suffix = keep_head(suffix_raw, int(budget * SUFFIX_SHARE), count)
         room = budget - (count(suffix) if suffix_in_prompt else 0)
 
@@ -173,8 +173,16 @@ class CompletionWindows:
             anchor_line = doc.lines.position(anchor_offset)[0]
         anchor_offset = doc.lines.line_start(anchor_line)
         display = engine.display_path(doc.uri, doc)
-        preamble, symbols = engine.completion_preamble(
-            doc, display, offset, head, suffix_raw, anchor_offset, preamble_max, count
+        preamble, symbols = completion_preamble(
+            engine.repomap,
+            doc,
+            display,
+            offset,
+            head,
+            suffix_raw,
+            anchor_offset,
+            preamble_max,
+            count,
         )
         return _Window(anchor_line, preamble, symbols, room - count(preamble))
 

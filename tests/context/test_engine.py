@@ -457,11 +457,12 @@ def test_common_names_need_an_import_to_enter_the_preamble(tmp_path: Path) -> No
 )
 def test_imported_module_matching(module: str, path: str, imported: bool) -> None:
     from swarm_lsp.context.index import FileTags
+    from swarm_lsp.context.preamble import candidate_rank, imported_paths
     from swarm_lsp.context.tags import Tag
 
     own = FileTags(
         "here.py", "python", "x", (), (Tag(module, "module", "import", "here.py", 0, 0, 0),), {}
     )
-    modules = ContextEngine._imported_paths(own)
+    modules = imported_paths(own)
     tag = Tag("f", "function", "def", path, 0, 0, 0)
-    assert (ContextEngine._candidate_rank(tag, "here.py", modules)[0] == 0) is imported
+    assert (candidate_rank(tag, "here.py", modules)[0] == 0) is imported
