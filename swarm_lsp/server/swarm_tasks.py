@@ -346,9 +346,11 @@ async def _owner_lost(
             return
         except SwarmError:  # in the view but not answering yet: it is judged within seconds
             await mesh.wait_lost(owner, PEER_JUDGED_S)
+    # Registered first: an owner back in the view while the resubmit is under way gets its
+    # copy cancelled all the same (its return is what sets the cancel off).
+    mesh.supersede(owner, old)
     client = await bridge.require_client(wait, patient=True)
     receipt, client = await _submit(bridge, client, resubmit, f"{old}@{owner}")
-    mesh.supersede(owner, old)
     bridge.ls.log(f"swarm: task {old} owned by {owner} (gone) resubmitted as {receipt.task_id}")
     progress.report(f"resubmitted to {client.target} (the peer {owner} is gone)")
     followed.client, followed.task_id, followed.deadline_ms = (

@@ -1,0 +1,115 @@
+"""An owner that comes back while its task is being resubmitted still gets its copy cancelled.
+
+Two real coordinators on loopback (``a`` owns the task, ``b`` is the live peer), the server's
+real ``MeshPeers`` following them, real gRPC. ``_owner_lost`` runs as the server runs it when
+``a`` leaves the view; ``a`` comes back (restarted on its address, its copy held) while the
+resubmit to ``b`` is under way. ``b`` has no mesh view, so it never asks ``a`` itself: only the
+server's cancel of superseded copies can stop ``a``'s copy.
+
+The bridge is a stand-in with the three things ``_owner_lost`` uses (its mesh, a client for a
+live peer, a log): the real one belongs to an LSP server, which cannot be held inside this
+window from outside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from swarm_lsp.config import Settings
+from swarm_lsp.dispatch import routing
+from swarm_lsp.dispatch.client import DispatchClient, Receipt
+from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
+from swarm_lsp.dispatch.failover import FAILOVER, SUPERSEDES
+from swarm_lsp.server.progress import ProgressStream
+from swarm_lsp.server.swarm_mesh import MeshPeers
+from swarm_lsp.server.swarm_tasks import _Followed, _owner_lost
+from tests.dispatch.conftest import wait_state, wait_until
+
+TABLE = '[types]\nsleep = "sleep"\n'
+
+
+class _Peer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.address = "127.0.0.1:0"
+        self.parts: tuple[Coordinator, Any] | None = None
+
+    async def start(self) -> None:
+        coordinator = Coordinator(
+            CoordinatorConfig(
+                state_dir=self.root, routing=routing.parse(TABLE), local_fallback=False
+            )
+        )
+        server, port = await create_server(coordinator, self.address)
+        await coordinator.start()
+        await server.start()
+        self.address, self.parts = f"127.0.0.1:{port}", (coordinator, server)
+
+    async def stop(self) -> None:
+        if self.parts is not None:
+            coordinator, server = self.parts
+            self.parts = None
+            await server.stop(None)
+            await coordinator.stop()
+
+
+@dataclasses.dataclass
+class _Log:
+    lines: list[str] = dataclasses.field(default_factory=list)
+
+    def log(self, text: str, *_: object) -> None:
+        self.lines.append(text)
+
+
+@dataclasses.dataclass
+class _Bridge:
+    mesh: MeshPeers
+    live: str
+    ls: _Log = dataclasses.field(default_factory=_Log)
+
+    async def require_client(self, timeout: float, *, patient: bool = False) -> DispatchClient:
+        return await self.mesh.client(self.live)
+
+
+async def test_an_owner_back_during_the_resubmit_gets_its_copy_cancelled(tmp_path: Path) -> None:
+    a, b = _Peer(tmp_path / "a"), _Peer(tmp_path / "b")
+    await a.start()
+    await b.start()
+    mesh = MeshPeers(Settings(), [a.address, b.address], discover=False, on_change=lambda *_: None)
+    await mesh.start()
+    try:
+        await mesh.wait_until(lambda: mesh.in_view(a.address) and mesh.in_view(b.address), 10)
+        metadata: Mapping[str, str] = {FAILOVER: "1"}
+        on_a = await DispatchClient.connect(Settings(), a.address)
+        old = await on_a.submit("sleep", {"seconds": 60}, idempotency_key="k", metadata=metadata)
+        await a.stop()
+        assert await mesh.wait_lost(a.address, 15)
+
+        async def resubmit(client: DispatchClient, supersedes: str) -> Receipt:
+            await a.start()  # back on its address, with its store: the old copy is held
+            await mesh.wait_until(lambda: mesh.in_view(a.address), 10)
+            await asyncio.sleep(0.2)  # the join's cancel of superseded copies has run
+            return await client.submit(
+                "sleep",
+                {"seconds": 60},
+                idempotency_key="k",
+                metadata={**metadata, SUPERSEDES: supersedes},
+            )
+
+        followed = _Followed(on_a, old.task_id, old.deadline_ms)  # the client it followed
+        await on_a.close()
+        bridge = _Bridge(mesh, b.address)
+        progress = ProgressStream(bridge.ls, None)  # type: ignore[arg-type]
+        await _owner_lost(bridge, followed, resubmit, progress, 10.0)  # type: ignore[arg-type]
+        assert followed.client.target == b.address and followed.task_id != old.task_id
+        async with await DispatchClient.connect(Settings(), a.address) as again:
+            await wait_state(again, old.task_id, {"CANCELLED"}, timeout=10)
+        await wait_until(lambda: not mesh.superseded, timeout=10)
+    finally:
+        await mesh.stop()
+        await a.stop()
+        await b.stop()
