@@ -229,9 +229,10 @@ class Supersedes:
         if not isinstance(reply, _Unreachable):
             self._release(active)
             return
-        if not await self._adopt_journaled(active, old_id, old_owner):
+        if await self._adopt_journaled(active, old_id, old_owner):
+            pass  # still asked again below: a copy it held when it is back is cancelled
+        elif reply is NOT_IN_VIEW:
             self._release(active)
-        if reply is NOT_IN_VIEW:
             log.warning(
                 "task %s: its old copy's owner %s is no live peer in this node's view: not "
                 "dialled; running it here (it is asked if it joins)",
@@ -239,6 +240,7 @@ class Supersedes:
                 old_owner,
             )
         else:
+            self._release(active)
             log.warning(
                 "task %s: its old copy's owner %s does not answer; running it here, asking again",
                 record.id,
