@@ -39,6 +39,10 @@ DEFAULT_ROLES = ("refactor", "research", "test")
 PARENT_ENV = "SWARM_LSP_PARENT_PID"
 
 
+class _StartTimeout(DispatchError):
+    """The coordinator did not write its ready file in time."""
+
+
 class LocalSwarm:
     """Start with ``await start()`` (returns the address), stop with ``await stop()``."""
 
@@ -113,13 +117,31 @@ class LocalSwarm:
                 cwd=str(self.state_dir),
             )
 
-    async def start(self, timeout: float = 30.0, *, wait_for_workers: bool = True) -> str:
-        """Start the coordinator, then one worker per available role; return host:port.
+    async def restart_coordinator(self, timeout: float = 30.0) -> str:
+        """Start the coordinator again after it exited: same port, token and state folder.
 
-        With ``wait_for_workers`` (the default) it returns once every worker has registered
-        (or exited, or ``timeout`` passed: see ``skipped``); tasks submitted before a worker
-        registers run on the coordinator's local fallback.
+        Its store is recovered (tasks accepted before the exit keep their ids); the workers,
+        which retry a lost coordinator on their own, find it again on the same address.
         """
+        if self.coordinator is not None and self.coordinator.returncode is None:
+            return self.address
+        if self.address:
+            self.port = int(split_host_port(self.address)[1] or 0)
+        try:
+            starting_token = await self._start_coordinator(time.monotonic() + timeout, timeout)
+        except DispatchError:
+            proc = self.coordinator
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+            raise
+        if starting_token is not None:
+            os.replace(starting_token, self.token_file)
+        return self.address
+
+    async def _start_coordinator(self, deadline: float, timeout: float) -> Path | None:
+        """Spawn the node, wait for its ready file, set ``address``; its start token file."""
         # The coordinator reads its token from a file of this start's own; it becomes the
         # swarm's ``token`` only once the coordinator is up, so a second `up` on a busy port
         # cannot overwrite the token of the swarm already running there.
@@ -157,14 +179,12 @@ class LocalSwarm:
             *mesh_args,
             *token_args,
         )
-        deadline = time.monotonic() + timeout
         try:
             while not ready.exists():
                 if self.coordinator.returncode is not None:
                     raise DispatchError(self._exit_message(self.coordinator.returncode))
                 if time.monotonic() > deadline:
-                    await self.stop()
-                    raise DispatchError(f"the local coordinator did not start within {timeout:g}s")
+                    raise _StartTimeout(f"the local coordinator did not start within {timeout:g}s")
                 await asyncio.sleep(0.05)
         except BaseException:
             if starting_token is not None:
@@ -174,6 +194,23 @@ class LocalSwarm:
         host, port = split_host_port(listening)
         # Local clients and workers dial a wildcard listener on loopback.
         self.address = f"127.0.0.1:{port}" if is_wildcard(host) else listening
+        return starting_token
+
+    async def start(self, timeout: float = 30.0, *, wait_for_workers: bool = True) -> str:
+        """Start the coordinator, then one worker per available role; return host:port.
+
+        With ``wait_for_workers`` (the default) it returns once every worker has registered
+        (or exited, or ``timeout`` passed: see ``skipped``); tasks submitted before a worker
+        registers run on the coordinator's local fallback.
+        """
+        deadline = time.monotonic() + timeout
+        try:
+            starting_token = await self._start_coordinator(deadline, timeout)
+        except _StartTimeout as err:
+            await self.stop()
+            raise DispatchError(str(err)) from None
+        port = split_host_port(self.address)[1]
+        node_state = self.state_dir / "coordinator"
         # Peers may join: the role workers share the machine's capacity with the workers the
         # node runs for them (on loopback each keeps its own, as before).
         shared = ["--machine-slots", str(node_state / "machine-slots")] if self.joinable else []

@@ -7,7 +7,9 @@ it. With several peers listed (or none, when a mesh answers on the LAN and TLS i
 the server follows the mesh's membership (``swarm_mesh``) and talks to the first live peer,
 moving to another the moment it leaves the view. A poller asks the coordinator for its status
 every few seconds and sends ``swarm/status`` when it changes; a lost coordinator turns the
-state to ``down`` and the poller reconnects. The local swarm stops with the server. Nothing
+state to ``down`` and the poller reconnects. A local coordinator this server started that
+exits (crash, kill, a failed store) is restarted on the same port with its store recovered
+(``_watch_local``). The local swarm stops with the server. Nothing
 here blocks a request for long: callers wait for the connection with a bound and get a clear
 error.
 """
@@ -44,6 +46,9 @@ POLL_INTERVAL_S = 2.0
 LOCAL_START_TIMEOUT_S = 90.0
 MESH_WAIT_S = 10.0  # how long the first live peer of a configured list is waited for
 DOWN_GRACE_S = 2.0  # how long a task waits for a swarm that is down before saying so
+RESTARTS = 3  # restarts of an exited local coordinator within RESTART_WINDOW_S, then give up
+RESTART_WINDOW_S = 300.0
+RESTART_BACKOFF_S = 0.5  # before the first restart; doubles with each restart in the window
 
 
 class SwarmUnavailable(DispatchError):
@@ -166,7 +171,45 @@ class SwarmBridge:
             self.ls.log(f"swarm: local workers not running: {skipped}", types.MessageType.Warning)
         self.ls.log(f"swarm: local swarm of one on {address}")
         self._local_target = (local.settings, address)
+        self._spawn(self._watch_local(local))
         await self._connect(local.settings, address)
+
+    async def _watch_local(self, local: LocalSwarm) -> None:
+        """Restart the local coordinator this server started whenever it exits (a crash, a
+        kill, a failed store: exit 4), on the same port with the same token and state folder
+        (its store is recovered, so followed tasks keep their ids); at most ``RESTARTS`` times
+        within ``RESTART_WINDOW_S``, with a doubling backoff. Servers attached to the shared
+        swarm reconnect by themselves: the address and token do not change."""
+        loop = asyncio.get_running_loop()
+        restarts: list[float] = []
+        while (proc := local.coordinator) is not None:
+            code = await proc.wait()
+            if self._stopping or self.local is not local:
+                return
+            restarts = [t for t in restarts if loop.time() - t < RESTART_WINDOW_S]
+            why = f"the local coordinator exited with code {code}"
+            if len(restarts) >= RESTARTS:
+                self._set_state("down", f"{why}; not restarted ({RESTARTS} restarts already)")
+                self.ls.notify_user(f"swarm-lsp: {self.message}", types.MessageType.Error)
+                return
+            await self._lost(why)
+            await asyncio.sleep(RESTART_BACKOFF_S * 2 ** len(restarts))
+            restarts.append(loop.time())
+            if self._stopping or self.local is not local:
+                return
+            try:
+                address = await local.restart_coordinator(timeout=LOCAL_START_TIMEOUT_S)
+                if self._shared is not None and self._state_dir is not None:
+                    pids = [p.pid for p in (local.coordinator, *local.workers.values()) if p]
+                    async with self._shared.locked(timeout=5.0):
+                        self._shared.write(address, local.token_file, pids, self._state_dir)
+            except DispatchError as err:
+                self.ls.log(f"swarm: restarting the local swarm failed: {err}")
+                continue  # counted as one more exit
+            done = f"swarm-lsp: local swarm restarted after it exited with code {code}"
+            self.ls.notify_user(done)
+            with contextlib.suppress(SwarmError):
+                await self._connect(local.settings, address)
 
     async def _start_mesh(
         self, settings: Settings, peers: list[str], *, discover: bool, wait: float
@@ -270,8 +313,11 @@ class SwarmBridge:
         if self._stopping:
             await client.close()
             return
-        self._connection = _Connection(client, address)
+        old, self._connection = self._connection, _Connection(client, address)
         self._connected.set()
+        if old is not None:  # the poller and the local swarm's watcher both reconnected
+            with contextlib.suppress(Exception):
+                await old.client.close()
         await self.refresh()
 
     def wants_switch(self, settings: Settings) -> bool:
