@@ -9,6 +9,7 @@ the worker's pytest process runs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from pytest_lsp import make_test_lsp_client
 
+from swarm_lsp.server.swarm_bridge import RESTARTS
 from tests.server_swarm.conftest import (
     SERVER_CMD,
     Editor,
@@ -66,12 +68,18 @@ def pytest_running(server_pid: int) -> bool:
     return False
 
 
-def coordinator_of(server_pid: int) -> int:
+def coordinator_or_none(server_pid: int) -> int | None:
     for pid in children_of(server_pid):
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if b"node" in args:
-            return pid
-    raise AssertionError("no local coordinator process")
+        with contextlib.suppress(OSError):
+            if b"node" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                return pid
+    return None
+
+
+def coordinator_of(server_pid: int) -> int:
+    pid = coordinator_or_none(server_pid)
+    assert pid is not None, "no local coordinator process"
+    return pid
 
 
 async def test_a_killed_local_coordinator_is_restarted_and_the_task_completes(
@@ -102,10 +110,10 @@ async def test_a_killed_local_coordinator_is_restarted_and_the_task_completes(
         first = coordinator_of(server.pid)
         os.kill(first, signal.SIGKILL)
 
-        def restarted() -> bool:
-            return any("local swarm restarted" in m.message for m in client.log_messages)
+        def restarts() -> int:
+            return sum("local swarm restarted" in m.message for m in client.log_messages)
 
-        await wait_for(restarted, 120, "the restart message")
+        await wait_for(lambda: restarts() == 1, 120, "the restart message")
         message = next(m.message for m in client.log_messages if "restarted" in m.message)
         assert message.endswith(f"exited with code {-signal.SIGKILL}"), message
         second = coordinator_of(server.pid)
@@ -116,6 +124,17 @@ async def test_a_killed_local_coordinator_is_restarted_and_the_task_completes(
         answer = await command(client, "swarm.status")
         assert answer["coordinator"] == address  # same port, same token
         assert answer["state"] == "ready"
+        # A coordinator that keeps exiting is restarted RESTARTS times, then left down.
+        for count in range(2, RESTARTS + 2):
+            pid = await wait_for(lambda: coordinator_or_none(server.pid), 60, "a coordinator")
+            os.kill(pid, signal.SIGKILL)
+            if count <= RESTARTS:
+                await wait_for(lambda: restarts() == count, 60, f"restart {count}")  # noqa: B023
+        gave_up = await wait_for(
+            lambda: [s for s in editor.statuses if "not restarted" in s["message"]], 60, "give-up"
+        )
+        assert gave_up[-1]["state"] == "down"
+        assert coordinator_or_none(server.pid) is None
     finally:
         await asyncio.wait_for(client.shutdown_session(), timeout=60)
         await client.stop()
