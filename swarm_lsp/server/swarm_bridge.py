@@ -193,16 +193,19 @@ class SwarmBridge:
                 self.ls.notify_user(f"swarm-lsp: {self.message}", types.MessageType.Error)
                 return
             await self._lost(why)
-            await asyncio.sleep(RESTART_BACKOFF_S * 2 ** len(restarts))
-            restarts.append(loop.time())
-            if self._stopping or self.local is not local:
-                return
+            shared, state_dir = self._shared, self._state_dir
             try:
-                address = await local.restart_coordinator(timeout=LOCAL_START_TIMEOUT_S)
-                if self._shared is not None and self._state_dir is not None:
-                    pids = [p.pid for p in (local.coordinator, *local.workers.values()) if p]
-                    async with self._shared.locked(timeout=5.0):
-                        self._shared.write(address, local.token_file, pids, self._state_dir)
+                # Under the shared lock: a server arriving meanwhile waits for the new record
+                # instead of taking the dead one's place.
+                async with shared.locked() if shared else contextlib.nullcontext():
+                    await asyncio.sleep(RESTART_BACKOFF_S * 2 ** len(restarts))
+                    restarts.append(loop.time())
+                    if self._stopping or self.local is not local:
+                        return
+                    address = await local.restart_coordinator(timeout=LOCAL_START_TIMEOUT_S)
+                    if shared is not None and state_dir is not None:
+                        pids = [p.pid for p in (local.coordinator, *local.workers.values()) if p]
+                        shared.write(address, local.token_file, pids, state_dir)
             except DispatchError as err:
                 self.ls.log(f"swarm: restarting the local swarm failed: {err}")
                 continue  # counted as one more exit

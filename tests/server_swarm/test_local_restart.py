@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from pathlib import Path
@@ -118,6 +119,12 @@ async def test_a_killed_local_coordinator_is_restarted_and_the_task_completes(
         assert message.endswith(f"exited with code {-signal.SIGKILL}"), message
         second = coordinator_of(server.pid)
         assert second != first
+        # The shared record names the new coordinator (other servers attach to it), in the
+        # same run folder: the store was recovered, not removed.
+        (record_file,) = Path(os.environ["SWARM_LSP_CACHE"]).rglob("local-swarm/swarm.json")
+        record = json.loads(record_file.read_text())
+        assert record["pids"][0] == second and record["address"] == address
+        assert (Path(record["stateDir"]) / "coordinator").is_dir()
         assert any(s["state"] == "down" for s in editor.statuses)
         result = await finished(client, task["taskId"], 120)
         assert "1 failed, 3 passed" in result["summary"]  # its known bug; test_held ran
