@@ -6,6 +6,7 @@ waiting on it is told, and the next use opens a new one.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 from collections.abc import Callable
@@ -36,7 +37,7 @@ async def read_stream(call: Any, deliver: Callable[[Any], None], what: str) -> B
         return RpcFailure(f"the {what} stream failed: {err!r}", "UNAVAILABLE")
 
 
-class SharedStream(Generic[Request]):
+class SharedStream(abc.ABC, Generic[Request]):
     """A request queue feeding the stream and the task reading its replies."""
 
     def __init__(self) -> None:
@@ -44,9 +45,9 @@ class SharedStream(Generic[Request]):
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
 
+    @abc.abstractmethod
     def _tell_waiters(self, error: BaseException) -> None:
         """Every caller waiting on the stream gets ``error``."""
-        raise NotImplementedError
 
     def close(self) -> None:
         self._closed = True
