@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from swarm_lsp.workers.research.index import Hit
+from swarm_lsp.workers.research.records import Hit
 
 #: What the model reads: the best few sources, each cut short. Prompt evaluation is all of
 #: the time to the first token (SmolLM2-135M evaluates about 230 prompt tokens/s on one busy
