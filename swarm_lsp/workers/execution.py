@@ -11,7 +11,7 @@ import logging
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
@@ -37,22 +37,32 @@ class TaskFailure(SwarmError):
         self.retryable = retryable
 
 
+class LeaseFence(TypedDict):
+    """What names one attempt of a leased task in every report about it (the coordinator
+    drops a report whose epoch or attempt is not the lease's)."""
+
+    task_id: str
+    attempt: int
+    epoch: int
+
+
+def lease_fence(lease: pb.LeaseTask) -> LeaseFence:
+    """The lease's task id, attempt and epoch, for a report's request message."""
+    return LeaseFence(task_id=lease.task.id, attempt=lease.attempt, epoch=lease.epoch)
+
+
 class StreamReporter:
     """A TaskReporter that sends PartialResult messages through ``send``."""
 
     def __init__(self, send: Send, task_id: str, attempt: int, epoch: int = 0) -> None:
         self._send = send
-        self._task_id = task_id
-        self._attempt = attempt
-        self._epoch = epoch
+        self._fence = LeaseFence(task_id=task_id, attempt=attempt, epoch=epoch)
 
     async def partial(self, text: str, data: dict[str, Any] | None = None) -> None:
         self._send(
             pb.WorkerMessage(
                 partial=pb.PartialResult(
-                    task_id=self._task_id,
-                    attempt=self._attempt,
-                    epoch=self._epoch,
+                    **self._fence,
                     kind=pb.TaskResult.PARTIAL,
                     text=text,
                     data=codec.dumps(data) if data is not None else b"",
@@ -65,9 +75,7 @@ class StreamReporter:
         self._send(
             pb.WorkerMessage(
                 partial=pb.PartialResult(
-                    task_id=self._task_id,
-                    attempt=self._attempt,
-                    epoch=self._epoch,
+                    **self._fence,
                     kind=pb.TaskResult.PROGRESS,
                     text=message,
                     percentage=-1 if percentage is None else max(0, min(100, percentage)),
@@ -190,14 +198,7 @@ def failure_message(
 ) -> pb.WorkerMessage:
     """The worker's report that the leased task failed with ``code``."""
     return pb.WorkerMessage(
-        fail=pb.FailRequest(
-            task_id=lease.task.id,
-            attempt=lease.attempt,
-            epoch=lease.epoch,
-            code=code,
-            message=message,
-            retryable=retryable,
-        )
+        fail=pb.FailRequest(**lease_fence(lease), code=code, message=message, retryable=retryable)
     )
 
 
@@ -207,12 +208,6 @@ def completion_message(
     """The worker's report that the leased task succeeded."""
     return pb.WorkerMessage(
         complete=pb.CompleteRequest(
-            task_id=lease.task.id,
-            attempt=lease.attempt,
-            epoch=lease.epoch,
-            text=text,
-            data=data,
-            stats=stats,
-            run_ms=run_ms,
+            **lease_fence(lease), text=text, data=data, stats=stats, run_ms=run_ms
         )
     )
