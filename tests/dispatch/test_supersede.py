@@ -9,6 +9,7 @@ does when ``a`` left its view (dispatch/failover.py): ``b`` asks ``a`` over mTLS
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ import pytest
 from swarm_lsp.config import Settings, SwarmSettings
 from swarm_lsp.dispatch import routing
 from swarm_lsp.dispatch.cli_certs import make_credential_cert, make_host_cert
-from swarm_lsp.dispatch.client import DispatchClient, RpcFailure
+from swarm_lsp.dispatch.client import DispatchClient, Receipt, RpcFailure
 from swarm_lsp.dispatch.coordinator import Coordinator, CoordinatorConfig, create_server
 from swarm_lsp.dispatch.coordinator.supersede import ADOPTED
 from swarm_lsp.dispatch.failover import FAILOVER, SUPERSEDES
@@ -101,6 +102,49 @@ async def _superseded(peers: Peers) -> None:
     await wait_until(lambda: not peers.coordinators["b"].supersedes.tasks)
 
 
+async def _sleep(
+    client: DispatchClient, key: str, supersedes: str = "", *, failover: bool = False
+) -> Receipt:
+    """Submit a 30 s sleep under ``key`` (it stays queued unless a test starts a sleep
+    worker); with ``supersedes`` (``id@owner``), as the resubmission that replaces that copy."""
+    metadata = {FAILOVER: "1"} if failover else {}
+    if supersedes:
+        metadata[SUPERSEDES] = supersedes
+    return await client.submit("sleep", {"seconds": 30}, idempotency_key=key, metadata=metadata)
+
+
+@dataclasses.dataclass
+class _Worker:
+    runtime: WorkerRuntime
+    running: asyncio.Task[None]
+
+    async def stop(self, grace: float = 1) -> None:
+        if not self.running.done():
+            await self.runtime.stop(grace=grace)
+        await asyncio.wait_for(self.running, timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def _worker_on_a(
+    peers: Peers, role: str, name: str, cache_dir: Path, journal: ResultJournal | None = None
+) -> AsyncIterator[_Worker]:
+    """A real worker of ``role`` (capacity 1) connected to ``a``, stopped on the way out."""
+    runtime = WorkerRuntime(
+        coordinator=peers.addresses["a"],
+        roles=[role],
+        settings=peers.creds["host"],
+        name=name,
+        capacity=1,
+        cache_dir=cache_dir,
+        result_journal=journal,
+    )
+    worker = _Worker(runtime, asyncio.create_task(runtime.run()))
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+
+
 async def test_only_a_mesh_peer_may_supersede_and_only_its_clients_own_copy(
     peers: Peers,
 ) -> None:
@@ -111,7 +155,7 @@ async def test_only_a_mesh_peer_may_supersede_and_only_its_clients_own_copy(
         await DispatchClient.connect(peers.creds["mallory"], b) as mallory,
     ):
         # No worker for sleep: the editor's tasks stay queued on a.
-        victim = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-victim")
+        victim = await _sleep(on_a, "k-victim")
         # A client (or worker) credential cannot call the peers' RPC, whatever it names.
         for cred in ("editor", "mallory", "worker"):
             channel = open_channel(a, peers.creds[cred].swarm)
@@ -126,23 +170,13 @@ async def test_only_a_mesh_peer_may_supersede_and_only_its_clients_own_copy(
             assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, cred
             assert "mesh peers only" in str(refused.value.details())
         # Nor through a peer: b asks a on mallory's behalf, and a finds no copy of hers.
-        forged = await mallory.submit(
-            "sleep",
-            {"seconds": 30},
-            idempotency_key="k-victim",
-            metadata={SUPERSEDES: f"{victim.task_id}@{a}"},
-        )
+        forged = await _sleep(mallory, "k-victim", f"{victim.task_id}@{a}")
         await _superseded(peers)
         assert (await on_a.task_status(victim.task_id)).state == "QUEUED"
         assert (await mallory.task_status(forged.task_id)).state == "QUEUED"
         # The editor's own resubmission stops its copy on a; the new copy is queued on b.
-        old = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-own")
-        new = await on_b.submit(
-            "sleep",
-            {"seconds": 30},
-            idempotency_key="k-own",
-            metadata={SUPERSEDES: f"{old.task_id}@{a}"},
-        )
+        old = await _sleep(on_a, "k-own")
+        new = await _sleep(on_b, "k-own", f"{old.task_id}@{a}")
         await _superseded(peers)
         status = await on_a.task_status(old.task_id)
         assert status.state == "CANCELLED", status
@@ -154,55 +188,36 @@ async def test_a_finished_old_copy_is_the_answer_and_an_absent_owner_does_not_bl
     peers: Peers, tmp_path: Path
 ) -> None:
     a, b = peers.addresses["a"], peers.addresses["b"]
-    worker = WorkerRuntime(
-        coordinator=a,
-        roles=["echo"],
-        settings=peers.creds["host"],
-        name="wa",
-        capacity=1,
-        cache_dir=tmp_path / "cache",
-    )
-    running = asyncio.create_task(worker.run())
-    try:
-        async with (
-            await DispatchClient.connect(peers.creds["editor"], a) as on_a,
-            await DispatchClient.connect(peers.creds["editor"], b) as on_b,
-        ):
-            await wait_for_workers(on_a, 1)
-            old = await on_a.submit("echo", {"text": "once"}, idempotency_key="k-done")
-            await wait_state(on_a, old.task_id, {"SUCCEEDED"})
-            # The old copy finished while the editor was cut off from a: b returns its
-            # result for the new copy, with no worker of its own (nothing runs again).
-            new = await on_b.submit(
-                "echo",
-                {"text": "once"},
-                idempotency_key="k-done",
-                metadata={SUPERSEDES: f"{old.task_id}@{a}"},
-            )
-            final = [r async for r in on_b.results(new.task_id) if r.final]
-            assert len(final) == 1 and final[0].kind == "final", final
-            assert final[0].data["text"] == "once" and final[0].worker == "wa", final
-            record = peers.coordinators["b"].store.get(new.task_id)
-            assert record is not None and record.result_stats[ADOPTED] == f"{old.task_id}@{a}"
-            # A submit that died in flight names no id: found by the key, and absent here.
-            lost = await on_b.submit(
-                "sleep", {"seconds": 30}, idempotency_key="k-lost", metadata={SUPERSEDES: f"@{a}"}
-            )
-            # An old owner that does not answer (nothing listens there) does not block the
-            # new copy: it is queued at once, and asked again later.
-            gone = await on_b.submit(
-                "sleep",
-                {"seconds": 30},
-                idempotency_key="k-gone",
-                metadata={SUPERSEDES: "x@127.0.0.1:1"},
-            )
-            queues = peers.coordinators["b"].queues
-            await wait_until(lambda: queues.depth_by_role().get("sleep") == 2)
-            for receipt in (lost, gone):
-                assert (await on_b.task_status(receipt.task_id)).state == "QUEUED"
-    finally:
-        await worker.stop(grace=1)
-        await asyncio.wait_for(running, timeout=10)
+    async with (
+        _worker_on_a(peers, "echo", "wa", tmp_path / "cache"),
+        await DispatchClient.connect(peers.creds["editor"], a) as on_a,
+        await DispatchClient.connect(peers.creds["editor"], b) as on_b,
+    ):
+        await wait_for_workers(on_a, 1)
+        old = await on_a.submit("echo", {"text": "once"}, idempotency_key="k-done")
+        await wait_state(on_a, old.task_id, {"SUCCEEDED"})
+        # The old copy finished while the editor was cut off from a: b returns its
+        # result for the new copy, with no worker of its own (nothing runs again).
+        new = await on_b.submit(
+            "echo",
+            {"text": "once"},
+            idempotency_key="k-done",
+            metadata={SUPERSEDES: f"{old.task_id}@{a}"},
+        )
+        final = [r async for r in on_b.results(new.task_id) if r.final]
+        assert len(final) == 1 and final[0].kind == "final", final
+        assert final[0].data["text"] == "once" and final[0].worker == "wa", final
+        record = peers.coordinators["b"].store.get(new.task_id)
+        assert record is not None and record.result_stats[ADOPTED] == f"{old.task_id}@{a}"
+        # A submit that died in flight names no id: found by the key, and absent here.
+        lost = await _sleep(on_b, "k-lost", f"@{a}")
+        # An old owner that does not answer (nothing listens there) does not block the
+        # new copy: it is queued at once, and asked again later.
+        gone = await _sleep(on_b, "k-gone", "x@127.0.0.1:1")
+        queues = peers.coordinators["b"].queues
+        await wait_until(lambda: queues.depth_by_role().get("sleep") == 2)
+        for receipt in (lost, gone):
+            assert (await on_b.task_status(receipt.task_id)).state == "QUEUED"
 
 
 async def test_an_old_owner_that_comes_back_is_asked_again_and_its_held_copy_cancelled(
@@ -213,17 +228,10 @@ async def test_an_old_owner_that_comes_back_is_asked_again_and_its_held_copy_can
     it: it never runs, whoever watches it."""
     a, b = peers.addresses["a"], peers.addresses["b"]
     async with await DispatchClient.connect(peers.creds["editor"], a) as on_a:
-        old = await on_a.submit(
-            "sleep", {"seconds": 30}, idempotency_key="k-back", metadata={FAILOVER: "1"}
-        )
+        old = await _sleep(on_a, "k-back", failover=True)
     await peers.stop("a")
     async with await DispatchClient.connect(peers.creds["editor"], b) as on_b:
-        new = await on_b.submit(
-            "sleep",
-            {"seconds": 30},
-            idempotency_key="k-back",
-            metadata={FAILOVER: "1", SUPERSEDES: f"{old.task_id}@{a}"},
-        )
+        new = await _sleep(on_b, "k-back", f"{old.task_id}@{a}", failover=True)
         queues = peers.coordinators["b"].queues
         await wait_until(lambda: queues.depth_by_role().get("sleep") == 1)  # not blocked
         assert (await on_b.task_status(new.task_id)).state == "QUEUED"
@@ -299,12 +307,7 @@ async def test_a_peer_does_not_dial_an_old_owner_outside_its_mesh_view(
         async with await DispatchClient.connect(
             peers.creds["mallory"], peers.addresses["b"]
         ) as mallory:
-            receipt = await mallory.submit(
-                "sleep",
-                {"seconds": 30},
-                idempotency_key="k-rogue",
-                metadata={SUPERSEDES: f"x@127.0.0.1:{port}"},
-            )
+            receipt = await _sleep(mallory, "k-rogue", f"x@127.0.0.1:{port}")
             await wait_until(lambda: coordinator.queues.depth_by_role() == {"sleep": 1})
             assert (await mallory.task_status(receipt.task_id)).state == "QUEUED"
         assert rogue.asked == []
@@ -322,31 +325,22 @@ async def test_a_task_back_on_its_first_owner_replaces_its_cancelled_copy_there(
     copy's receipt (same idempotency key): the editor's command ended CANCELLED and nothing
     ran. Now a new copy runs on ``a``, and it stops ``b``'s copy."""
     a, b = peers.addresses["a"], peers.addresses["b"]
-    meta = {FAILOVER: "1"}
     async with (
         await DispatchClient.connect(peers.creds["editor"], a) as on_a,
         await DispatchClient.connect(peers.creds["editor"], b) as on_b,
     ):
-        first = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-2", metadata=meta)
-        second = await on_b.submit(
-            "sleep",
-            {"seconds": 30},
-            idempotency_key="k-2",
-            metadata={**meta, SUPERSEDES: f"{first.task_id}@{a}"},
-        )
+        first = await _sleep(on_a, "k-2", failover=True)
+        second = await _sleep(on_b, "k-2", f"{first.task_id}@{a}", failover=True)
         await _superseded(peers)
         assert (await on_a.task_status(first.task_id)).state == "CANCELLED"
-        again = {**meta, SUPERSEDES: f"{second.task_id}@{b}"}
-        third = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-2", metadata=again)
+        third = await _sleep(on_a, "k-2", f"{second.task_id}@{b}", failover=True)
         assert third.task_id not in (first.task_id, second.task_id)
         assert third.state == "QUEUED", third
         await wait_until(lambda: not peers.coordinators["a"].supersedes.tasks)
         assert (await on_b.task_status(second.task_id)).state == "CANCELLED"
         assert (await on_a.task_status(third.task_id)).state == "QUEUED"
         # The same resubmission repeated (a submit that died in flight) is the same copy.
-        repeated = await on_a.submit(
-            "sleep", {"seconds": 30}, idempotency_key="k-2", metadata=again
-        )
+        repeated = await _sleep(on_a, "k-2", f"{second.task_id}@{b}", failover=True)
         assert repeated.task_id == third.task_id
         assert peers.coordinators["a"].queues.depth_by_role() == {"sleep": 1}
         # b's copy may still ask a for the copy it replaced (its ask names no id when its
@@ -371,42 +365,23 @@ async def test_an_old_copy_that_ran_out_of_runners_is_not_the_answer(
     the task's own); the new copy on ``b`` runs instead of returning that failure."""
     a, b = peers.addresses["a"], peers.addresses["b"]
     peers.coordinators["a"].config.max_attempts = 1
-    worker = WorkerRuntime(
-        coordinator=a,
-        roles=["sleep"],
-        settings=peers.creds["host"],
-        name="wa",
-        capacity=1,
-        cache_dir=tmp_path / "cache",
-    )
-    running = asyncio.create_task(worker.run())
     async with (
+        _worker_on_a(peers, "sleep", "wa", tmp_path / "cache") as worker,
         await DispatchClient.connect(peers.creds["editor"], a) as on_a,
         await DispatchClient.connect(peers.creds["editor"], b) as on_b,
     ):
         await wait_for_workers(on_a, 1)
-        old = await on_a.submit("sleep", {"seconds": 30}, idempotency_key="k-lost-runner")
+        old = await _sleep(on_a, "k-lost-runner")
         await wait_state(on_a, old.task_id, {"RUNNING"})
         await worker.stop(grace=0)  # its runner is gone: a gives up on it
-        await asyncio.wait_for(running, timeout=10)
         await wait_state(on_a, old.task_id, {"FAILED"})
         status = await on_a.task_status(old.task_id)
         assert (status.state, status.error_code) == ("FAILED", "UNAVAILABLE"), status
-        new = await on_b.submit(
-            "sleep",
-            {"seconds": 30},
-            idempotency_key="k-lost-runner",
-            metadata={SUPERSEDES: f"{old.task_id}@{a}"},
-        )
+        new = await _sleep(on_b, "k-lost-runner", f"{old.task_id}@{a}")
         await _superseded(peers)
         assert (await on_b.task_status(new.task_id)).state == "QUEUED"
         # Nor is it the answer when the task comes back to a: a new copy runs there.
-        again = await on_a.submit(
-            "sleep",
-            {"seconds": 30},
-            idempotency_key="k-lost-runner",
-            metadata={SUPERSEDES: f"{new.task_id}@{b}"},
-        )
+        again = await _sleep(on_a, "k-lost-runner", f"{new.task_id}@{b}")
         assert again.task_id != old.task_id and again.state == "QUEUED", again
 
 
@@ -422,26 +397,15 @@ async def test_a_result_journaled_by_the_machine_that_ran_it_outlives_its_dead_o
     await peers.start("c")
     a, b, c = (peers.addresses[n] for n in ("a", "b", "c"))
     journal = tmp_path / "c" / JOURNAL_FILE  # in c's node (coordinator) state folder
-    worker = WorkerRuntime(
-        coordinator=a,
-        roles=["echo"],
-        settings=peers.creds["host"],
-        name="wc",
-        capacity=1,
-        cache_dir=tmp_path / "cache-c",
-        result_journal=ResultJournal(journal),
-    )
-    running = asyncio.create_task(worker.run())
-    try:
-        async with await DispatchClient.connect(peers.creds["editor"], a) as on_a:
-            await wait_for_workers(on_a, 1)
-            old = await on_a.submit(
-                "echo", {"text": "journaled"}, idempotency_key="k-j", metadata={FAILOVER: "1"}
-            )
-            await wait_state(on_a, old.task_id, {"SUCCEEDED"})
-    finally:
-        await worker.stop(grace=1)
-        await asyncio.wait_for(running, timeout=10)
+    async with (
+        _worker_on_a(peers, "echo", "wc", tmp_path / "cache-c", ResultJournal(journal)),
+        await DispatchClient.connect(peers.creds["editor"], a) as on_a,
+    ):
+        await wait_for_workers(on_a, 1)
+        old = await on_a.submit(
+            "echo", {"text": "journaled"}, idempotency_key="k-j", metadata={FAILOVER: "1"}
+        )
+        await wait_state(on_a, old.task_id, {"SUCCEEDED"})
     await peers.stop("a")
     for name in ("b", "c"):
         peers.coordinators[name].mesh_peers = lambda: [a, b, c]
