@@ -20,62 +20,25 @@ from tests.server_swarm.conftest import (
     install_handlers,
     wait_for,
 )
+from tests.server_swarm.local_swarm import autostarted_server, children_of, local_swarm_ready
 
 pytestmark = pytest.mark.slow
 
 
-def children_of(server_pid: int) -> list[int]:
-    """Live processes started for this server's local swarm (they carry its pid)."""
-    marker = f"SWARM_LSP_PARENT_PID={server_pid}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().split(")")[-1].split()[0]
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 async def test_local_swarm_of_one_starts_and_stops_with_the_server(sample_project: Path) -> None:
-    client = make_test_lsp_client()
-    editor = Editor()
-    install_handlers(client, editor)
-    await client.start_io(*SERVER_CMD)
-    server = client._server
-    assert server is not None
-    options: dict[str, Any] = {
-        "models": {"chatMaxTokens": 16},
-        "swarm": {"autostart": True},
-        "context": {"indexOnStart": False},
-    }
-    try:
-        await initialize(client, sample_project, options, folder=True)
+    async with autostarted_server(sample_project) as server:
+        editor = server.editor
         assert editor.statuses == [] or editor.statuses[0]["state"] == "starting"
-
-        def ready() -> dict[str, Any] | None:
-            for status in editor.statuses:
-                if status["state"] == "ready" and len(status["machines"]) >= 3:
-                    return status
-            return None
-
-        status = await wait_for(ready, 120, "the local swarm")
+        status = await wait_for(lambda: local_swarm_ready(editor), 120, "the local swarm")
         assert status["coordinator"].startswith("127.0.0.1:")
         assert {"local-refactor", "local-research", "local-test"} <= {
             m["id"] for m in status["machines"]
         }
         assert editor.statuses[0]["state"] == "starting"
-        answer = await command(client, "swarm.status")
+        answer = await command(server.client, "swarm.status")
         assert answer["state"] == "ready"
         children = children_of(server.pid)
         assert len(children) >= 4, children  # coordinator and three workers
-    finally:
-        await asyncio.wait_for(client.shutdown_session(), timeout=60)
-        await client.stop()
     deadline = time.monotonic() + 15
     while (left := children_of(server.pid)) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)

@@ -8,29 +8,22 @@ the worker's pytest process runs it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pytest_lsp import make_test_lsp_client
 
 from swarm_lsp.server.swarm_bridge import RESTARTS
 from tests.server_swarm.conftest import (
-    SERVER_CMD,
-    Editor,
     command,
     finished,
-    initialize,
-    install_handlers,
     start,
     wait_for,
 )
-from tests.server_swarm.test_autostart import children_of
+from tests.server_swarm.local_swarm import autostarted_server, children_of, local_swarm_ready
 
 pytestmark = pytest.mark.slow
 
@@ -87,24 +80,9 @@ async def test_a_killed_local_coordinator_is_restarted_and_the_task_completes(
     sample_project: Path,
 ) -> None:
     (sample_project / "tests" / "test_held.py").write_text(HELD_TEST)
-    client = make_test_lsp_client()
-    editor = Editor()
-    install_handlers(client, editor)
-    await client.start_io(*SERVER_CMD)
-    server = client._server
-    assert server is not None
-    options: dict[str, Any] = {
-        "models": {"chatMaxTokens": 16},
-        "swarm": {"autostart": True},
-        "context": {"indexOnStart": False},
-    }
-    try:
-        await initialize(client, sample_project, options, folder=True)
-
-        def ready() -> bool:
-            return any(s["state"] == "ready" and len(s["machines"]) >= 3 for s in editor.statuses)
-
-        await wait_for(ready, 120, "the local swarm")
+    async with autostarted_server(sample_project) as server:
+        client, editor = server.client, server.editor
+        await wait_for(lambda: local_swarm_ready(editor), 120, "the local swarm")
         address = next(s["coordinator"] for s in editor.statuses if s["state"] == "ready")
         task = await start(client, "swarm.runTests")
         await wait_for(lambda: pytest_running(server.pid), 120, "the worker's pytest")
@@ -142,6 +120,3 @@ async def test_a_killed_local_coordinator_is_restarted_and_the_task_completes(
         )
         assert gave_up[-1]["state"] == "down"
         assert coordinator_or_none(server.pid) is None
-    finally:
-        await asyncio.wait_for(client.shutdown_session(), timeout=60)
-        await client.stop()
