@@ -143,7 +143,9 @@ async def run_task(
             metadata=metadata or None,
         )
 
-    receipt, client = await _submit(bridge, client, send, "")
+    receipt, client, died = await _submit(bridge, client, send, "")
+    if died:
+        ls.log(_failover_note(receipt.task_id, client.target, f"@{died[0]}", died))
     task_id = receipt.task_id
     bound = _bound_ms(ls, receipt.wait_bound_ms)
     too_long = receipt.exceeds_wait_bound or (
@@ -197,27 +199,61 @@ async def run_task(
 
 async def _submit(
     bridge: SwarmBridge, client: DispatchClient, send: Send, supersedes: str
-) -> tuple[Receipt, DispatchClient]:
-    """Submit; in a mesh, a peer that dies under the submit is replaced by a live one.
+) -> tuple[Receipt, DispatchClient, list[str]]:
+    """Submit; in a mesh, a peer that dies under the submit is replaced by a live one. The
+    receipt, the client that got it, and the peers that died under a try (in order).
 
     The same idempotency key goes with every try: a peer that did accept the first try
     answers the second with that task's receipt; the try on another peer supersedes any copy
     the lost one accepted (``SUPERSEDES`` = ``@<lost peer>``: found by the key), so a peer
     cut off from the editor only stops it, and a dead one holds it on recovery, never watched
-    again (dispatch/failover.py).
+    again (dispatch/failover.py). ``SUPERSEDES`` names one copy: the first lost peer's (or the
+    one given); a copy a later lost peer accepted is not superseded (see ``_failover_note``).
     """
+    died: list[str] = []
     while True:
         try:
-            return await send(client, supersedes), client
+            return await send(client, supersedes), client, died
         except RpcFailure as err:
             mesh = bridge.mesh
-            if mesh is None or err.code not in CONNECTION_CODES:
+            lost = (
+                mesh is not None
+                and err.code in CONNECTION_CODES
+                # else the peer is alive and failed the submit: that is the answer
+                and await mesh.wait_lost(client.target, PEER_JUDGED_S)
+            )
+            if not lost:
+                if died:
+                    bridge.ls.log(
+                        f"swarm: the submit failed on {client.target} after {_listed(died)} "
+                        f"died under it: {err}",
+                        types.MessageType.Warning,
+                    )
                 raise
-            if not await mesh.wait_lost(client.target, PEER_JUDGED_S):
-                raise  # the peer is alive and failed the submit: that is the answer
+            died.append(client.target)
             bridge.ls.log(f"swarm: {client.target} died under a submit; trying another peer")
             supersedes = supersedes or f"@{client.target}"
             client = await bridge.require_client(CONNECT_WAIT_S, patient=True)
+
+
+def _listed(peers: list[str]) -> str:
+    return ", ".join(peers[:-1]) + " and " + peers[-1] if len(peers) > 1 else peers[0]
+
+
+def _failover_note(task_id: str, target: str, supersedes: str, died: list[str]) -> str:
+    """The log line for a copy ``target`` accepted after peers died under the submit: the old
+    copy it supersedes (``SUPERSEDES`` names one), and the lost peers' copies it does not."""
+    old_id, _, owner = supersedes.rpartition("@")
+    named = f"task {old_id} on {owner}" if old_id else f"any copy {owner} accepted"
+    note = f"swarm: task {task_id} on {target} supersedes {named}"
+    others = [peer for peer in died if peer != owner]
+    if others:
+        note += (
+            f"; {_listed(others)} also died under the submit: a copy "
+            f"{'they' if len(others) > 1 else 'it'} may hold is not superseded (held if "
+            "restarted, it ends at its deadline)"
+        )
+    return note
 
 
 class _UseLocal(Exception):
@@ -350,9 +386,12 @@ async def _owner_lost(
     # copy cancelled all the same (its return is what sets the cancel off).
     mesh.supersede(owner, old)
     client = await bridge.require_client(wait, patient=True)
-    receipt, client = await _submit(bridge, client, resubmit, f"{old}@{owner}")
+    receipt, client, died = await _submit(bridge, client, resubmit, f"{old}@{owner}")
     bridge.ls.log(f"swarm: task {old} owned by {owner} (gone) resubmitted as {receipt.task_id}")
-    progress.report(f"resubmitted to {client.target} (the peer {owner} is gone)")
+    if died:
+        bridge.ls.log(_failover_note(receipt.task_id, client.target, f"{old}@{owner}", died))
+    gone = f"peers {_listed([owner, *died])} are" if died else f"peer {owner} is"
+    progress.report(f"resubmitted to {client.target} (the {gone} gone)")
     followed.client, followed.task_id, followed.deadline_ms = (
         client,
         receipt.task_id,

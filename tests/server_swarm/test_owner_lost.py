@@ -72,7 +72,8 @@ class _Bridge:
     ls: _Log = dataclasses.field(default_factory=_Log)
 
     async def require_client(self, timeout: float, *, patient: bool = False) -> DispatchClient:
-        return await self.mesh.client(self.live)
+        """``live``'s client; with no ``live``, the first live peer's (as the bridge moves on)."""
+        return await self.mesh.client(self.live or self.mesh.alive()[0].address)
 
 
 async def test_an_owner_back_during_the_resubmit_gets_its_copy_cancelled(tmp_path: Path) -> None:
@@ -113,3 +114,55 @@ async def test_an_owner_back_during_the_resubmit_gets_its_copy_cancelled(tmp_pat
         await mesh.stop()
         await a.stop()
         await b.stop()
+
+
+async def test_a_resubmit_that_outlives_two_peers_names_every_copy_it_left(
+    tmp_path: Path,
+) -> None:
+    """``a`` owns the task and is gone; the resubmit goes to ``b``, which dies under it (its
+    submit fails), then to ``c``. ``c``'s copy supersedes ``a``'s (``SUPERSEDES`` names one
+    copy); the log and the progress line name ``b`` too, whose copy (if it took one) is not
+    superseded. The log used to name only ``a``'s copy."""
+    a, b, c = (_Peer(tmp_path / name) for name in "abc")
+    for peer in (a, b, c):
+        await peer.start()
+    addresses = [a.address, b.address, c.address]
+    mesh = MeshPeers(Settings(), addresses, discover=False, on_change=lambda *_: None)
+    await mesh.start()
+    try:
+        await mesh.wait_until(lambda: all(mesh.in_view(x) for x in addresses), 10)
+        metadata: Mapping[str, str] = {FAILOVER: "1"}
+        on_a = await DispatchClient.connect(Settings(), a.address)
+        old = await on_a.submit("sleep", {"seconds": 60}, idempotency_key="k", metadata=metadata)
+        await a.stop()
+        assert await mesh.wait_lost(a.address, 15)
+
+        async def resubmit(client: DispatchClient, supersedes: str) -> Receipt:
+            if client.target == b.address:
+                await b.stop()  # dies under the submit: the call fails UNAVAILABLE
+            return await client.submit(
+                "sleep",
+                {"seconds": 60},
+                idempotency_key="k",
+                metadata={**metadata, SUPERSEDES: supersedes},
+            )
+
+        followed = _Followed(on_a, old.task_id, old.deadline_ms)
+        await on_a.close()
+        bridge = _Bridge(mesh, "")
+        progress = ProgressStream(bridge.ls, None)  # type: ignore[arg-type]
+        await _owner_lost(bridge, followed, resubmit, progress, 20.0)  # type: ignore[arg-type]
+        assert followed.client.target == c.address
+        assert c.parts is not None
+        record = c.parts[0].store.get(followed.task_id)
+        assert record is not None and record.metadata[SUPERSEDES] == f"{old.task_id}@{a.address}"
+        (note,) = [line for line in bridge.ls.lines if "also died" in line]
+        assert note == (
+            f"swarm: task {followed.task_id} on {c.address} supersedes task {old.task_id} on "
+            f"{a.address}; {b.address} also died under the submit: a copy it may hold is not "
+            "superseded (held if restarted, it ends at its deadline)"
+        )
+    finally:
+        await mesh.stop()
+        for peer in (a, b, c):
+            await peer.stop()
