@@ -15,7 +15,12 @@ Each case is answered by the same model (Gemma 3 270M) in several ways:
   imports and other files' signatures; token healing; first-word candidates from the
   document and the symbol index), through the same functions the server calls;
 - ablations: ``swarm-lsp -names`` (no candidates), ``swarm-lsp -heal`` (no healing, so no
-  candidates either), ``prefix+heal`` (the plain prefix, healed, no preamble, no names).
+  candidates either), ``prefix+heal`` (the plain prefix, healed, no preamble, no names);
+- the extra-context ring (:mod:`swarm_lsp.context.ring`): ``swarm-lsp +ring`` is swarm-lsp
+  with the ring an editing session through the cases would have gathered (the user works on
+  each case's file in turn, so the lines around the previous cases' cursors, the files left);
+  ``swarm-lsp +ring+def`` also has the lines around the hidden name's definition in the ring,
+  as after the user looked at it (go to definition and back): the best case, not the usual.
 
     .venv/bin/python bench/context_lift.py --packages rich click --n 40 [--cut 2] \
         [--write bench/context-lift-results.md]
@@ -42,6 +47,7 @@ from swarm_lsp.context.completion_window import CompletionWindows
 from swarm_lsp.context.documents import path_to_uri
 from swarm_lsp.context.engine import ContextEngine
 from swarm_lsp.context.packing import keep_head, keep_tail
+from swarm_lsp.context.ring import ContextRing
 from swarm_lsp.models.healing import is_ident_char, partial_word
 from swarm_lsp.models.llama_engine import LlamaEngine
 from swarm_lsp.models.local import LocalModels
@@ -54,6 +60,8 @@ VARIANTS = (
     "swarm-lsp -heal",
     "swarm-lsp -names",
     "swarm-lsp",
+    "swarm-lsp +ring",
+    "swarm-lsp +ring+def",
 )
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -152,6 +160,7 @@ async def run_package(
     budget = engine.settings.completion_budget_tokens
     hits: Counter[str] = Counter()
     rows: list[dict] = []
+    left: list[tuple[str, str, int]] = []  # (file, text, cursor line) of the files left
     for case in cases:
         original = (root / case["rel"]).read_text(encoding="utf-8")
         text, line, col = hidden_document(original, case, cut)
@@ -204,6 +213,30 @@ async def run_package(
                 heal=heal,
             )
             answers[variant] = result.raw
+        for variant in ("swarm-lsp +ring", "swarm-lsp +ring+def"):
+            if variant not in variants:
+                continue
+            ring = ContextRing(count=count)
+            for path, old_text, old_line in left:
+                ring.pick(path, old_text, old_line, "python")
+                ring.update()
+            if variant.endswith("+def"):
+                for tag in engine.index.definitions(case["name"])[:1]:
+                    source_text = (root / tag.path).read_text(encoding="utf-8")
+                    ring.pick(tag.path, source_text, tag.line, "python")
+                    ring.update()
+            ring_ctx = CompletionWindows(engine, ring).context(uri, line, col, count_tokens=count)
+            assert ring_ctx is not None
+            ring_names = windows.names_for(word, ring_ctx) if word else []
+            result = await models.complete(
+                key=f"{uri}#{variant}",
+                preamble=ring_ctx.head,
+                prefix=ring_ctx.prefix,
+                suffix=ring_ctx.suffix,
+                names=ring_names,
+            )
+            answers[variant] = result.raw
+        left.append((case["rel"], text, line))
         engine.documents.close(uri)
         row = {"rel": case["rel"], "name": case["name"], "word": word, "names": len(names)}
         for variant, answer in answers.items():

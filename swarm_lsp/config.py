@@ -47,6 +47,12 @@ class ContextSettings:
     """Context engine settings."""
 
     completion_budget_tokens: int = 768
+    # extra context: chunks of code from the files the user left or saved (llama.vim's ring),
+    # sent before a completion's own context; it changes at stable moments only (file switch,
+    # save, typing paused) and is evaluated in the background then. 0 chunks: off.
+    ring_chunks: int = 8
+    ring_chunk_lines: int = 32
+    ring_tokens: int = 512  # the ring's whole budget, on top of completion_budget_tokens
     task_budget_tokens: int = 6000
     max_file_bytes: int = 1_000_000
     max_decompressed_bytes: int = 64 * 1024 * 1024

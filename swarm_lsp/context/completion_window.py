@@ -9,7 +9,10 @@ only append to the prompt. :class:`CompletionWindows` keeps, per open document,
 - a *preamble* (path, imports the window no longer shows, signatures of other files' names
   used near the cursor, enclosing scopes), computed only when the window is anchored and at
   stable moments the server signals with :meth:`mark_stale` (save, typing paused), never on
-  a keystroke.
+  a keystroke;
+- an *extra* section before it: the :class:`~swarm_lsp.context.ring.ContextRing`'s chunks
+  of code from other places, taken when the document's first window is made and at those
+  stable moments only (a window that moves because the prefix outgrew it keeps its extra).
 
 It also collects the names a partial word at the cursor may complete to (identifiers of the
 document and definitions in the workspace index), for the model's first-word candidates.
@@ -28,6 +31,7 @@ from swarm_lsp.context.documents import Document
 from swarm_lsp.context.engine import ContextEngine
 from swarm_lsp.context.packing import TokenCounter, counter_or_estimate, keep_head, keep_tail
 from swarm_lsp.context.preamble import completion_preamble
+from swarm_lsp.context.ring import ContextRing
 from swarm_lsp.context.text import decode, encode
 
 PREAMBLE_SHARE = 0.25  # of the budget, at most, for the preamble
@@ -45,6 +49,8 @@ class _Window:
     preamble: str
     symbols: tuple[str, ...]
     prefix_budget: int
+    extra: str = ""
+    ring_version: int = -1
     stale: bool = False
 
 
@@ -60,13 +66,21 @@ class StableContext:
     anchor_line: int
     moved: bool  # a new window (or preamble) was made for this request
     symbols: tuple[str, ...] = ()
+    extra: str = ""  # the ring's section, sent before the preamble
+    ring_version: int = -1  # the ring's version the extra was rendered from
+
+    @property
+    def head(self) -> str:
+        """What comes before the prefix in the prompt: extra context, then the preamble."""
+        return self.extra + self.preamble
 
 
 class CompletionWindows:
     """Per-document prompt windows over a :class:`ContextEngine`; see the module docstring."""
 
-    def __init__(self, engine: ContextEngine) -> None:
+    def __init__(self, engine: ContextEngine, ring: ContextRing | None = None) -> None:
         self.engine = engine
+        self.ring = ring
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
         self._names: list[str] = []
@@ -118,14 +132,20 @@ class CompletionWindows:
             if not window.stale and count(prefix) <= window.prefix_budget:
                 return self._result(doc, window, prefix, suffix, moved=False)
             if window.stale:
-                # A stable moment: new preamble, and the anchor stays if the prefix still fits.
-                fresh = self._make_window(doc, offset, suffix_raw, room, window.anchor_line, count)
+                # A stable moment: new preamble and extra context, and the anchor stays if
+                # the prefix still fits.
+                fresh = self._make_window(
+                    doc, offset, suffix_raw, room, window.anchor_line, count, None
+                )
                 if count(prefix) <= fresh.prefix_budget:
                     with self._lock:
                         self._windows[uri] = fresh
                     return self._result(doc, fresh, prefix, suffix, moved=True)
 
-        window = self._make_window(doc, offset, suffix_raw, room, None, count)
+        # The prefix outgrew its window (or the cursor went above it): a new anchor, but the
+        # extra context stays what it was unless this is also a stable moment.
+        keep = window if window is not None and not window.stale else None
+        window = self._make_window(doc, offset, suffix_raw, room, None, count, keep)
         with self._lock:
             self._windows[uri] = window
         start = doc.lines.line_start(window.anchor_line)
@@ -146,6 +166,8 @@ class CompletionWindows:
             window.anchor_line,
             moved,
             window.symbols,
+            window.extra,
+            window.ring_version,
         )
 
     def _make_window(
@@ -156,6 +178,7 @@ class CompletionWindows:
         room: int,
         anchor_line: int | None,
         count: TokenCounter,
+        keep_extra: _Window | None,
     ) -> _Window:
         engine = self.engine
         preamble_max = int(room * PREAMBLE_SHARE)
@@ -184,7 +207,21 @@ class CompletionWindows:
             preamble_max,
             count,
         )
-        return _Window(anchor_line, preamble, symbols, room - count(preamble))
+        if keep_extra is not None:
+            extra, version = keep_extra.extra, keep_extra.ring_version
+        else:
+            extra, version = self._extra(doc, anchor_offset, offset)
+        return _Window(anchor_line, preamble, symbols, room - count(preamble), extra, version)
+
+    def _extra(self, doc: Document, anchor_offset: int, offset: int) -> tuple[str, int]:
+        """The ring's section for this document, leaving out chunks the prefix repeats."""
+        ring = self.ring
+        if ring is None or not ring.enabled:
+            return "", -1
+        version = ring.version
+        shown = decode(doc.source[anchor_offset:offset]).split("\n")
+        near = "\n".join(shown[-ring.chunk_lines :])
+        return ring.render(near), version
 
     # -- names for the first word -----------------------------------------------------------
     def names_for(self, word: str, ctx: StableContext, limit: int = NAME_LIMIT) -> list[str]:
@@ -192,7 +229,7 @@ class CompletionWindows:
         if not word:
             return []
         found: dict[str, None] = {}
-        local = ctx.suffix + "\n" + ctx.prefix + "\n" + ctx.preamble
+        local = ctx.suffix + "\n" + ctx.prefix + "\n" + ctx.preamble + "\n" + ctx.extra
         for match in _IDENTIFIER.finditer(local):
             name = match.group()
             if name != word and name.startswith(word):

@@ -130,17 +130,23 @@ class LocalModels:
             return fim_tokens.prompt(preamble, prefix, suffix)
         return fim.continuation_prompt(preamble, prefix)
 
-    async def warm(self, *, key: str, preamble: str, prefix: str, suffix: str) -> int:
+    async def warm(
+        self, *, key: str, preamble: str, prefix: str, suffix: str, background: bool = False
+    ) -> int:
         """Evaluate the prompt a completion at this cursor would use, generating nothing.
 
         Called when a document opens or typing pauses, so the next request finds its prompt
-        in the KV cache. A completion request for the same document supersedes it.
+        in the KV cache. A completion request for the same document supersedes it; a
+        ``background`` warm (typing paused, file saved) gives way to any request and never
+        supersedes one.
         """
 
         def work(engine: LlamaEngine, cancel: threading.Event) -> int:
             self.kv.switch(engine, key)
             return engine.warm(self.prompt_for(engine, preamble, prefix, suffix), cancel)
 
+        if background:
+            return await self.completion.run(work, key=f"{key}\x00warm", background=True)
         return await self.completion.run(work, key=key)
 
     def forget(self, key: str) -> None:

@@ -76,6 +76,11 @@ def register(server: SwarmLanguageServer) -> None:
         """Timings of the last completion, for benchmarks and bug reports."""
         return ls.last_completion_stats
 
+    @server.feature("swarm/debug/ring")
+    def ring(ls: SwarmLanguageServer, params: Any) -> dict[str, Any]:
+        """The extra-context ring (chunks, version) and the session's counts."""
+        return session.ring_stats()
+
     @server.feature("swarm/warm")
     async def warm(ls: SwarmLanguageServer, params: Any) -> None:
         """A client that knows the cursor (BufEnter, CursorHold) asks to warm the cache there."""

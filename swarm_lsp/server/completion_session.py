@@ -6,6 +6,12 @@ stable prompt window (:mod:`swarm_lsp.context.completion_window`) and the model,
 partial word. Between requests, at the moments a person pauses (document opened, typing
 stopped, file saved, ``swarm/warm`` from a client that knows the cursor), the prompt at the
 cursor is evaluated ahead so the next request only appends to it.
+
+Extra context (:mod:`swarm_lsp.context.ring`): when the user leaves a document for another
+(opens one, or asks in one), and when they save one, the lines around its cursor join the
+ring. A document's prompt takes
+the ring in when its window is first made and when typing pauses or it is saved; the warm at
+that pause evaluates the new prompt head in the background (any real request pre-empts it).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 from lsprotocol import types
 
 from swarm_lsp.context.completion_window import CompletionWindows
+from swarm_lsp.context.ring import ContextRing
 from swarm_lsp.errors import GenerationCancelled, ModelError, SwarmError
 from swarm_lsp.models.reuse import CompletionCache
 from swarm_lsp.server.app import SwarmLanguageServer
@@ -43,6 +50,8 @@ class Prompt:
     names: tuple[str, ...]
     anchor_line: int = -1
     moved: bool = True
+    ring_version: int = -1
+    extra_chars: int = 0
 
 
 Key = tuple[str, str, str]  # document, text before the cursor, rest of the line
@@ -63,20 +72,34 @@ class CompletionSession:
         self.ls = ls
         self.cache = CompletionCache()
         self._windows: CompletionWindows | None = None
+        self.ring = ContextRing(count=ls.models.count_tokens)
+        self.active: str | None = None  # the document the user asked in last
         self.cursors: dict[str, types.Position] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.in_flight: dict[str, int] = {}  # requests (completions, asked-for warms) per document
         self.completing: dict[str, int] = {}  # completions in flight per document
         self._shared: dict[Key, _Shared] = {}  # model calls in flight, by cursor
-        self.counts = {"model": 0, "typed-ahead": 0, "cached": 0, "warm": 0, "speculative": 0}
+        self.counts = {
+            "model": 0,
+            "typed-ahead": 0,
+            "cached": 0,
+            "warm": 0,
+            "speculative": 0,
+            "warmedTokens": 0,  # prompt tokens the warms evaluated
+        }
 
     # -- prompt ------------------------------------------------------------------------------
     def windows(self) -> CompletionWindows | None:
         engine = self.ls.context
         if engine is None:
             return None
+        settings = engine.settings
+        ring = self.ring
+        ring.max_chunks = settings.ring_chunks
+        ring.chunk_lines = max(3, settings.ring_chunk_lines)
+        ring.max_tokens = settings.ring_tokens
         if self._windows is None or self._windows.engine is not engine:
-            self._windows = CompletionWindows(engine)
+            self._windows = CompletionWindows(engine, ring)
         return self._windows
 
     def prompt(self, uri: str, position: types.Position, cursor: Cursor) -> Prompt:
@@ -100,7 +123,16 @@ class CompletionSession:
         if ctx is None:
             return Prompt("", cursor.prefix, cursor.suffix, ())
         names = tuple(windows.names_for(cursor.word, ctx)) if cursor.word else ()
-        return Prompt(ctx.preamble, ctx.prefix, ctx.suffix, names, ctx.anchor_line, ctx.moved)
+        return Prompt(
+            ctx.head,
+            ctx.prefix,
+            ctx.suffix,
+            names,
+            ctx.anchor_line,
+            ctx.moved,
+            ctx.ring_version,
+            len(ctx.extra),
+        )
 
     # -- a request ---------------------------------------------------------------------------
     async def complete(self, uri: str, position: types.Position) -> Answer | None:
@@ -112,6 +144,7 @@ class CompletionSession:
         cursor = cursor_at(doc, position)
         if cursor is None:
             return None
+        self.enter(uri)
         self.cursors[uri] = position
         if (timer := self.timers.pop(uri, None)) is not None:
             timer.cancel()  # this request warms the cache itself; a warm would supersede it
@@ -203,6 +236,8 @@ class CompletionSession:
             "restored": gen.restored,
             "anchorLine": prompt.anchor_line,
             "windowMoved": prompt.moved,
+            "ringVersion": prompt.ring_version,
+            "extraChars": prompt.extra_chars,
             "handlerMs": round((time.perf_counter() - started) * 1000, 3),
             "model": result.model,
             "threads": ls.models.completion.engine.budget.threads,
@@ -259,6 +294,39 @@ class CompletionSession:
 
         self.timers[uri] = asyncio.get_running_loop().call_later(delay, fire)
 
+    # -- extra context -----------------------------------------------------------------------
+    def enter(self, uri: str) -> None:
+        """The user asks in ``uri``: when that is a switch, the document left joins the ring."""
+        previous, self.active = self.active, uri
+        if previous is not None and previous != uri:
+            self.pick(previous)
+
+    def pick(self, uri: str) -> bool:
+        """The lines around ``uri``'s last cursor join the ring now (a stable moment)."""
+        ring = self.ring
+        windows = self.windows()
+        position = self.cursors.get(uri)
+        if windows is None or not ring.enabled or position is None:
+            return False
+        doc = windows.engine.document(uri)
+        if doc is None:
+            return False
+        path = windows.engine.display_path(uri, doc)
+        text = doc.source.decode("utf-8", "replace")
+        ring.pick(path, text, position.line, doc.language)
+        return ring.update()
+
+    def ring_stats(self) -> dict[str, Any]:
+        ring = self.ring
+        return {
+            "version": ring.version,
+            "chunks": [f"{c.path}:{c.line + 1}" for c in ring.chunks],
+            "queued": len(ring.queued),
+            "tokens": ring.tokens,
+            "evicted": ring.evicted,
+            "counts": dict(self.counts),
+        }
+
     def _request_started(self, uri: str) -> None:
         self.in_flight[uri] = self.in_flight.get(uri, 0) + 1
 
@@ -281,8 +349,10 @@ class CompletionSession:
             if self.in_flight.get(uri):
                 return 0  # a request in flight warms the cache itself
             position = self.cursors.get(uri)
-        elif (timer := self.timers.pop(uri, None)) is not None:
-            timer.cancel()  # asked for now: a background warm due later would supersede this
+        else:
+            self.enter(uri)  # an editor's warm on entering a buffer is a file switch
+            if (timer := self.timers.pop(uri, None)) is not None:
+                timer.cancel()  # asked for now: a background warm due later would supersede it
         doc = ls.workspace.text_documents.get(uri)
         if doc is None:
             return 0
@@ -307,7 +377,11 @@ class CompletionSession:
                 return 0
             prompt = self.prompt(uri, position, cursor)
             done = await ls.models.warm(
-                key=uri, preamble=prompt.preamble, prefix=prompt.prefix, suffix=prompt.suffix
+                key=uri,
+                preamble=prompt.preamble,
+                prefix=prompt.prefix,
+                suffix=prompt.suffix,
+                background=background,
             )
         except GenerationCancelled:
             return 0  # a real request came first: it does the work
@@ -318,10 +392,13 @@ class CompletionSession:
             if not background:
                 self._request_ended(uri)
         self.counts["warm"] += 1
+        self.counts["warmedTokens"] += done
         return done
 
     # -- document events ---------------------------------------------------------------------
     def opened(self, uri: str) -> None:
+        if self.active is not None and self.active != uri:
+            self.pick(self.active)  # opening a file leaves the one in use: before the warm
         self.schedule_warm(uri, 0.0, stale=False)
 
     def changed(self, uri: str, _version: int) -> None:
@@ -332,8 +409,15 @@ class CompletionSession:
         windows = self.windows()
         if windows is not None:
             windows.mark_stale(uri)
+        self.pick(uri)  # what was just written joins the ring (other documents see it later)
+        if uri in self.cursors:
+            # A stable moment: the new prompt head is evaluated now, in the background.
+            self.schedule_warm(uri, 0.0, stale=True)
 
     def closed(self, uri: str) -> None:
+        if self.active == uri:
+            self.pick(uri)
+            self.active = None
         pending = self.timers.pop(uri, None)
         if pending is not None:
             pending.cancel()

@@ -51,6 +51,9 @@ export const SETTING_MAPPINGS: readonly SettingMapping[] = [
   ]),
   ...section('context', [
     'completionBudgetTokens',
+    'ringChunks',
+    'ringChunkLines',
+    'ringTokens',
     'taskBudgetTokens',
     'maxFileBytes',
     'indexOnStart',
