@@ -9,9 +9,9 @@ moving to another the moment it leaves the view. A poller asks the coordinator f
 every few seconds and sends ``swarm/status`` when it changes; a lost coordinator turns the
 state to ``down`` and the poller reconnects. A local coordinator this server started that
 exits (crash, kill, a failed store) is restarted on the same port with its store recovered
-(``_watch_local``). The local swarm stops with the server. Nothing
-here blocks a request for long: callers wait for the connection with a bound and get a clear
-error.
+(``swarm_shared``); when the server that started it is gone, one of the servers still using it
+does. The local swarm stops with the last server using it. Nothing here blocks a request for
+long: callers wait for the connection with a bound and get a clear error.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-from pathlib import Path
+from collections.abc import Coroutine
 from typing import Any
 
 from lsprotocol import types
@@ -29,12 +28,17 @@ from swarm_lsp import paths
 from swarm_lsp.config import Settings
 from swarm_lsp.dispatch.client import DispatchClient, SwarmStatus
 from swarm_lsp.dispatch.local_swarm import LocalSwarm
-from swarm_lsp.dispatch.shared_swarm import CLIENTS_ENV, SharedSwarmState, terminate
 from swarm_lsp.errors import DispatchError, SwarmError
 from swarm_lsp.mesh.membership import Peer
 from swarm_lsp.server.app import SwarmLanguageServer
-from swarm_lsp.server.swarm_local import ServerLocalSwarm, child_environment, stop_quickly
 from swarm_lsp.server.swarm_mesh import DISCOVER_S, MeshPeers, can_discover
+from swarm_lsp.server.swarm_shared import (  # noqa: F401 - the restart limits, importable here too
+    LOCAL_START_TIMEOUT_S,
+    RESTART_BACKOFF_S,
+    RESTART_WINDOW_S,
+    RESTARTS,
+    SharedLocalSwarm,
+)
 from swarm_lsp.server.swarm_status import (
     STATUS_NOTIFICATION,
     mesh_params,
@@ -43,12 +47,8 @@ from swarm_lsp.server.swarm_status import (
 )
 
 POLL_INTERVAL_S = 2.0
-LOCAL_START_TIMEOUT_S = 90.0
 MESH_WAIT_S = 10.0  # how long the first live peer of a configured list is waited for
 DOWN_GRACE_S = 2.0  # how long a task waits for a swarm that is down before saying so
-RESTARTS = 3  # restarts of an exited local coordinator within RESTART_WINDOW_S, then give up
-RESTART_WINDOW_S = 300.0
-RESTART_BACKOFF_S = 0.5  # before the first restart; doubles with each restart in the window
 
 
 class SwarmUnavailable(DispatchError):
@@ -68,7 +68,7 @@ class SwarmBridge:
         self.ls = ls
         self.state = "starting"
         self.message = ""
-        self.local: LocalSwarm | None = None
+        self.local_swarm: SharedLocalSwarm | None = None  # the project's, when in use
         self._connection: _Connection | None = None
         self._connected = asyncio.Event()
         self._settled = asyncio.Event()  # the first start attempt is over (either way)
@@ -76,9 +76,6 @@ class SwarmBridge:
         self._stopping = False
         self.status: dict[str, Any] = status_params("starting", "", None)
         self._sent: dict[str, Any] | None = None
-        self._state_dir: Path | None = None
-        self._shared: SharedSwarmState | None = None
-        self._local_target: tuple[Settings, str] | None = None  # the local swarm in use
         self.mesh: MeshPeers | None = None  # several peers (or a discovered mesh)
         self._target = ""  # the swarm.coordinator value in use
         self._tasks: set[asyncio.Future[None]] = set()
@@ -92,18 +89,31 @@ class SwarmBridge:
     def address(self) -> str:
         return self._connection.address if self._connection else ""
 
+    @property
+    def local(self) -> LocalSwarm | None:
+        """The local swarm's processes this server runs (started, or taken over)."""
+        return self.local_swarm.local if self.local_swarm else None
+
+    @property
+    def _local_target(self) -> tuple[Settings, str] | None:
+        return self.local_swarm.target if self.local_swarm else None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def start(self) -> None:
         """Connect or start a local swarm; never raises (failures become the ``down`` state)."""
         self._publish()
         try:
             await self._connect_or_start()
         except SwarmError as err:
-            self._set_state("down", str(err))
+            self.set_state("down", str(err))
             self.ls.notify_user(
                 f"swarm-lsp: the swarm is not available: {err}", types.MessageType.Warning
             )
         except Exception as err:  # a bug here must not take the server down
-            self._set_state("down", f"unexpected error: {err}")
+            self.set_state("down", f"unexpected error: {err}")
             self.ls.log(f"swarm: start failed: {err!r}", types.MessageType.Error)
         finally:
             self._settled.set()
@@ -121,98 +131,27 @@ class SwarmBridge:
             await self._start_mesh(settings, peers, discover=False, wait=MESH_WAIT_S)
             return
         if peers:
-            await self._connect(settings, peers[0])
+            await self.connect(settings, peers[0])
             return
         if can_discover(settings) and await self._start_mesh(
             settings, [], discover=True, wait=DISCOVER_S
         ):
             return
         if not settings.swarm.autostart:
-            self._set_state(
+            self.set_state(
                 "down", "no coordinator configured (swarm.coordinator) and swarm.autostart is off"
             )
             return
         await self._start_local(settings)
 
     async def _start_local(self, settings: Settings) -> None:
-        """Attach to the project's shared local swarm, or start it (see ``shared_swarm``)."""
+        """Attach to the project's shared local swarm, or start it (see ``swarm_shared``)."""
         root = self.ls.workspace_root
         base = paths.workspace_cache_dir(root) if root else paths.user_cache_dir()
-        shared = SharedSwarmState(base)
-        self._shared = shared
+        self.local_swarm = SharedLocalSwarm(self, base, settings)
         self.message = "starting a local swarm of one"
         self._publish()
-        async with shared.locked():
-            if self._stopping:
-                return
-            record = shared.read()
-            if record is not None:
-                shared.register(os.getpid())
-                address = str(record["address"])
-                swarm = dataclasses.replace(
-                    settings.swarm, coordinator=address, token=str(record.get("token") or "")
-                )
-                self.ls.log(f"swarm: using the project's local swarm on {address}")
-                self._local_target = (dataclasses.replace(settings, swarm=swarm), address)
-                await self._connect(*self._local_target)
-                return
-            self._state_dir = shared.run_dir(os.getpid())
-            env = child_environment(settings) | {CLIENTS_ENV: str(shared.clients)}
-            local = ServerLocalSwarm(settings, env, state_dir=self._state_dir)
-            self.local = local
-            address = await local.start(timeout=LOCAL_START_TIMEOUT_S)
-            pids = [p.pid for p in (local.coordinator, *local.workers.values()) if p is not None]
-            shared.write(address, local.token_file, pids, self._state_dir)
-            shared.register(os.getpid())
-        if self._stopping:
-            return
-        if local.skipped:
-            skipped = ", ".join(f"{role} ({why})" for role, why in local.skipped.items())
-            self.ls.log(f"swarm: local workers not running: {skipped}", types.MessageType.Warning)
-        self.ls.log(f"swarm: local swarm of one on {address}")
-        self._local_target = (local.settings, address)
-        self._spawn(self._watch_local(local))
-        await self._connect(local.settings, address)
-
-    async def _watch_local(self, local: LocalSwarm) -> None:
-        """Restart the local coordinator this server started whenever it exits (a crash, a
-        kill, a failed store: exit 4), on the same port with the same token and state folder
-        (its store is recovered, so followed tasks keep their ids); at most ``RESTARTS`` times
-        within ``RESTART_WINDOW_S``, with a doubling backoff. Servers attached to the shared
-        swarm reconnect by themselves: the address and token do not change."""
-        loop = asyncio.get_running_loop()
-        restarts: list[float] = []
-        while (proc := local.coordinator) is not None:
-            code = await proc.wait()
-            if self._stopping or self.local is not local:
-                return
-            restarts = [t for t in restarts if loop.time() - t < RESTART_WINDOW_S]
-            why = f"the local coordinator exited with code {code}"
-            if len(restarts) >= RESTARTS:
-                self._set_state("down", f"{why}; not restarted ({RESTARTS} restarts already)")
-                self.ls.notify_user(f"swarm-lsp: {self.message}", types.MessageType.Error)
-                return
-            await self._lost(why)
-            shared, state_dir = self._shared, self._state_dir
-            try:
-                # Under the shared lock: a server arriving meanwhile waits for the new record
-                # instead of taking the dead one's place.
-                async with shared.locked() if shared else contextlib.nullcontext():
-                    await asyncio.sleep(RESTART_BACKOFF_S * 2 ** len(restarts))
-                    restarts.append(loop.time())
-                    if self._stopping or self.local is not local:
-                        return
-                    address = await local.restart_coordinator(timeout=LOCAL_START_TIMEOUT_S)
-                    if shared is not None and state_dir is not None:
-                        pids = [p.pid for p in (local.coordinator, *local.workers.values()) if p]
-                        shared.write(address, local.token_file, pids, state_dir)
-            except DispatchError as err:
-                self.ls.log(f"swarm: restarting the local swarm failed: {err}")
-                continue  # counted as one more exit
-            done = f"swarm-lsp: local swarm restarted after it exited with code {code}"
-            self.ls.notify_user(done)
-            with contextlib.suppress(SwarmError):
-                await self._connect(local.settings, address)
+        await self.local_swarm.attach_or_start()
 
     async def _start_mesh(
         self, settings: Settings, peers: list[str], *, discover: bool, wait: float
@@ -258,7 +197,7 @@ class SwarmBridge:
                 return
             self._connection = _Connection(client, peer.address)
             self._connected.set()
-            self._spawn(self.refresh())  # not awaited: a failure there is a new _lost, no loop
+            self.spawn(self.refresh())  # not awaited: a failure there is a new lost, no loop
             return
         problems += [f"{address}: {why}" for address, why in mesh.refused().items()]
         raise DispatchError(
@@ -271,13 +210,13 @@ class SwarmBridge:
         if event != "joined" and peer.address == self.address:
             self._connection = None
             self._connected.clear()
-            self._spawn(self._reconnect())
+            self.spawn(self._reconnect())
         elif self._connection is None:
-            self._spawn(self._reconnect())
+            self.spawn(self._reconnect())
         else:
-            self._spawn(self.refresh())
+            self.spawn(self.refresh())
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         if self._stopping:
             coro.close()
             return
@@ -287,31 +226,11 @@ class SwarmBridge:
 
     async def _release_local(self) -> None:
         """Detach from the shared local swarm; the last server to leave stops it."""
-        shared, self._shared = self._shared, None
-        local, self.local = self.local, None
-        self._local_target = None
-        if shared is None:
-            if local is not None:
-                await stop_quickly(local)
-            return
-        try:
-            async with shared.locked(timeout=5.0):
-                if shared.unregister(os.getpid()):
-                    self.ls.log(
-                        "swarm: other servers still use the local swarm; leaving it running"
-                    )
-                    return
-                record = shared.read()
-                if local is not None:
-                    await stop_quickly(local)
-                elif record is not None:
-                    terminate([int(p) for p in record.get("pids") or []])
-                shared.remove()
-        except DispatchError as err:  # the lock is busy: our processes follow their parent
-            (shared.clients / str(os.getpid())).unlink(missing_ok=True)
-            self.ls.log(f"swarm: {err}; leaving the local swarm to stop by itself")
+        local_swarm, self.local_swarm = self.local_swarm, None
+        if local_swarm is not None:
+            await local_swarm.release()
 
-    async def _connect(self, settings: Settings, address: str) -> None:
+    async def connect(self, settings: Settings, address: str) -> None:
         client = await DispatchClient.connect(settings, address)
         if self._stopping:
             await client.close()
@@ -419,14 +338,14 @@ class SwarmBridge:
                 except SwarmError as err:
                     answer = err
             if not isinstance(answer, SwarmStatus):
-                await self._lost(str(answer))
+                await self.lost(str(answer))
                 return self.status
             status = answer
         else:
             try:
                 status = await client.status(recent=10)
             except SwarmError as err:
-                await self._lost(str(err))
+                await self.lost(str(err))
                 return self.status
         state = "ready" if status.machines else "degraded"
         self.state = state
@@ -438,7 +357,7 @@ class SwarmBridge:
         self._publish()
         return self.status
 
-    async def _lost(self, why: str) -> None:
+    async def lost(self, why: str) -> None:
         connection, self._connection = self._connection, None
         self._connected.clear()
         if self.mesh is not None:
@@ -449,7 +368,7 @@ class SwarmBridge:
             try:
                 await self._connect_mesh(avoid=failed)
             except SwarmError as err:
-                self._set_state("down", f"{why}; {err}", failed)
+                self.set_state("down", f"{why}; {err}", failed)
             return
         if connection is not None:
             with contextlib.suppress(Exception):
@@ -458,7 +377,7 @@ class SwarmBridge:
                 f"swarm: lost the coordinator {connection.address}: {why}",
                 types.MessageType.Warning,
             )
-        self._set_state("down", why, connection.address if connection else "")
+        self.set_state("down", why, connection.address if connection else "")
 
     async def _poll(self) -> None:
         while not self._stopping:
@@ -475,13 +394,18 @@ class SwarmBridge:
                 if self._connection is None:
                     await self._connect_mesh()
             elif settings.swarm.coordinator:
-                await self._connect(settings, settings.swarm.first_coordinator)
-            elif self._local_target is not None:
-                await self._connect(*self._local_target)
+                await self.connect(settings, settings.swarm.first_coordinator)
+            elif self.local_swarm is not None and self.local_swarm.target is not None:
+                try:
+                    await self.connect(*self.local_swarm.target)
+                except SwarmError:
+                    # Its coordinator may have exited with no server left to restart it.
+                    if not await self.local_swarm.take_over():
+                        raise
         except SwarmError as err:
             self.message = str(err)
 
-    def _set_state(self, state: str, message: str, address: str = "") -> None:
+    def set_state(self, state: str, message: str, address: str = "") -> None:
         self.state = state
         self.message = message
         self.status = status_params(state, address or self.address, None, message)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,12 @@ class LocalServer:
     client: LanguageClient
     editor: Editor
     pid: int
+    killed: bool = False
+
+    def kill(self) -> None:
+        """SIGKILL the server (no shutdown: what a crashed editor leaves)."""
+        os.kill(self.pid, signal.SIGKILL)
+        self.killed = True
 
 
 @contextlib.asynccontextmanager
@@ -38,11 +46,13 @@ async def autostarted_server(project: Path) -> AsyncIterator[LocalServer]:
     await client.start_io(*SERVER_CMD)
     server = client._server
     assert server is not None
+    started = LocalServer(client, editor, server.pid)
     try:
         await initialize(client, project, AUTOSTART_OPTIONS, folder=True)
-        yield LocalServer(client, editor, server.pid)
+        yield started
     finally:
-        await asyncio.wait_for(client.shutdown_session(), timeout=60)
+        if not started.killed:
+            await asyncio.wait_for(client.shutdown_session(), timeout=60)
         await client.stop()
 
 
