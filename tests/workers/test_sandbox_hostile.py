@@ -31,7 +31,7 @@ import pytest
 from swarm_lsp.config import Settings, SwarmSettings
 from swarm_lsp.errors import SandboxError, WorkerError
 from swarm_lsp.workers.base import TaskRequest
-from swarm_lsp.workers.testing import cgroups, coverage, sandbox
+from swarm_lsp.workers.testing import cgroups, coverage, isolation
 from swarm_lsp.workers.testing import role as test_role
 from tests.workers.conftest import RecordingReporter
 from tests.workers.hostile_project import ATTACKS, MEMORY_HOGS
@@ -224,7 +224,7 @@ def test_strict_refuses_without_bubblewrap_unless_weak_is_chosen(
 ) -> None:
     # bubblewrap is installed here: the probe's finding is replaced to see the refusal.
     monkeypatch.setattr(
-        sandbox,
+        isolation,
         "_level_cache",
         {"strict": "bubblewrap (bwrap) is not installed", "level": "env"},
     )

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import platform
 import shutil
 import signal
 import sys
@@ -37,13 +36,28 @@ from pathlib import Path
 
 from swarm_lsp.errors import SandboxError
 from swarm_lsp.workers.testing import cgroups, jail, seccomp
-
-#: Folders never copied into a sandbox: version control, caches and virtual environments.
-SKIP_DIRS = frozenset(
-    {".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv"}
+from swarm_lsp.workers.testing.isolation import (
+    available_level,
+    isolation_level,
+    seccomp_problem,
+    strict_problem,
 )
+from swarm_lsp.workers.testing.workspace import SKIP_DIRS, clean_environment, copy_workspace
 
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
+__all__ = [  # the levels and the workspace copy live in their own modules; importable here too
+    "POLICIES",
+    "REFUSAL",
+    "SKIP_DIRS",
+    "Limits",
+    "SandboxResult",
+    "available_level",
+    "clean_environment",
+    "copy_workspace",
+    "isolation_level",
+    "run_sandboxed",
+    "seccomp_problem",
+    "strict_problem",
+]
 
 #: Why a run is refused when the strict sandbox cannot be had, and what fixes it.
 REFUSAL = (
@@ -92,161 +106,6 @@ class SandboxResult:
             return self.output_head + self.output_tail
         marker = f"\n[... {self.dropped_bytes} bytes of output dropped ...]\n"
         return self.output_head + marker + self.output_tail
-
-
-def isolation_level() -> str:
-    """``bwrap``, ``unshare`` or ``env``: the strongest isolation this machine offers."""
-    if not strict_problem():
-        return "bwrap"
-    if shutil.which("unshare") and not _probe(["unshare", "-n", "true"]):
-        return "unshare"
-    return "env"
-
-
-_level_cache: dict[str, str] = {}
-
-
-def available_level() -> str:
-    """:func:`isolation_level`, probed once per process."""
-    level = _level_cache.get("level")
-    if level is None:
-        level = _level_cache["level"] = isolation_level()
-    return level
-
-
-def strict_problem() -> str:
-    """Why the strict sandbox cannot run here (empty when it can), from a real trial run."""
-    cached = _level_cache.get("strict")
-    if cached is not None:
-        return cached
-    problem = ""
-    if not shutil.which("bwrap"):
-        problem = "bubblewrap (bwrap) is not installed"
-    elif jail.as_root() and not shutil.which("setpriv"):
-        problem = "setpriv (util-linux) is not installed"
-    else:
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="swarm-probe-") as folder:
-            copy = Path(folder) / "project"
-            copy.mkdir()
-            env = clean_environment(copy)
-            trial = jail.prepare(copy, env)
-            # The interpreter, not just ``true``: its folders are the binds most likely missed.
-            problem = _probe(trial.argv([sys.executable, "-c", "pass"]), env)
-            _level_cache["seccomp"] = problem or _seccomp_problem(trial, env)
-            trial.release()
-    _level_cache["strict"] = problem
-    return problem
-
-
-def seccomp_problem() -> str:
-    """Why the strict sandbox runs without its seccomp filter (empty when it has it)."""
-    strict_problem()
-    return _level_cache.get("seccomp", "")
-
-
-def _seccomp_problem(trial: jail.Jail, env: Mapping[str, str]) -> str:
-    if not seccomp.supported():
-        return f"no seccomp filter written for {platform.machine()}"
-    fd = seccomp.open_program()
-    try:
-        # With the filter, a new user namespace must be refused and the rest must work.
-        refused = _probe(trial.argv(["unshare", "-U", "true"], seccomp_fd=fd), env, (fd,))
-        os.lseek(fd, 0, os.SEEK_SET)
-        works = _probe(trial.argv(["true"], seccomp_fd=fd), env, (fd,))
-    finally:
-        os.close(fd)
-    if works:
-        return f"bubblewrap did not take the seccomp filter: {works}"
-    return "" if refused else "the seccomp filter did not refuse a new user namespace"
-
-
-def _probe(
-    argv: list[str], env: Mapping[str, str] | None = None, pass_fds: tuple[int, ...] = ()
-) -> str:
-    """Empty when ``argv`` runs and exits 0, else what went wrong."""
-    import subprocess
-
-    try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            timeout=10,
-            check=False,
-            env=dict(env) if env else None,
-            pass_fds=pass_fds,
-        )
-    except (OSError, subprocess.SubprocessError) as err:
-        return str(err)
-    if done.returncode == 0:
-        return ""
-    said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-    return f"{argv[0]} failed: {said[-1] if said else f'exit code {done.returncode}'}"
-
-
-def copy_workspace(source: Path, dest: Path) -> Path:
-    """Copy ``source`` into ``dest`` (created), skipping caches; symlinks stay links."""
-    if not source.is_dir():
-        raise SandboxError(f"workspace snapshot {source} is not a folder")
-    shutil.copytree(
-        source,
-        dest,
-        symlinks=True,
-        ignore=lambda _dir, names: [n for n in names if n in SKIP_DIRS],
-        dirs_exist_ok=True,
-    )
-    return dest
-
-
-def clean_environment(
-    workdir: Path, extra: Mapping[str, str] | None = None, home: Path | None = None
-) -> dict[str, str]:
-    """A minimal environment: no proxies, no credentials, no inherited Python settings."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "HOME": str(home or workdir),
-        "TMPDIR": "/tmp",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(workdir),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "CI": "1",
-        "NO_COLOR": "1",
-        "SWARM_SANDBOX": "1",
-        "USER": "sandbox",
-        "LOGNAME": "sandbox",
-    }
-    env.update(_toolchain_homes(workdir))
-    if extra:
-        env.update(extra)
-    for name in _PROXY_VARIABLES:
-        env.pop(name, None)
-        env.pop(name.upper(), None)
-    return env
-
-
-def _toolchain_homes(workdir: Path) -> dict[str, str]:
-    """Where rustup/cargo and Go keep their toolchains: HOME moves to the copy, they must not.
-
-    Toolchain folders stay read-only under bubblewrap; caches that must be writable (Go's
-    build cache, cargo's target dir) live in the copy.
-    """
-    home = Path.home()
-    found: dict[str, str] = {}
-    for name, default in (("RUSTUP_HOME", home / ".rustup"), ("CARGO_HOME", home / ".cargo")):
-        value = os.environ.get(name) or (str(default) if default.is_dir() else "")
-        if value:
-            found[name] = value
-    for name in ("GOROOT", "GOPATH", "GOFLAGS", "GOTOOLCHAIN"):
-        if os.environ.get(name):
-            found[name] = os.environ[name]
-    found["GOCACHE"] = str(workdir / ".swarm-report" / "gocache")
-    found["CARGO_TARGET_DIR"] = str(workdir / "target")
-    return found
 
 
 def _wrap(argv: Sequence[str], level: str) -> list[str]:
