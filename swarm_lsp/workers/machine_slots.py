@@ -15,14 +15,18 @@ it with the machine's capacity.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from swarm_lsp.errors import ConfigError
+from swarm_lsp.workers.execution import TaskFailure
 
 ENV = "SWARM_LSP_MACHINE_SLOTS"
+SLOTS_POLL_S = 0.05  # how often the shared slots are looked at (a waiting task, the heartbeat)
 
 
 def prepare(folder: Path, capacity: int) -> Path:
@@ -100,3 +104,23 @@ def from_environment(folder: Path | None = None) -> MachineSlots | None:
     """The slots named by ``folder`` or ``$SWARM_LSP_MACHINE_SLOTS``; None when neither is set."""
     named = folder or (Path(os.environ[ENV]) if os.environ.get(ENV) else None)
     return MachineSlots(named) if named is not None else None
+
+
+@contextlib.asynccontextmanager
+async def holding_slot(slots: MachineSlots | None, cancel: asyncio.Event) -> AsyncIterator[None]:
+    """Hold one of the machine's shared slots (if it has any) while a task runs.
+
+    A lease that arrives while the machine's other workers hold every slot (they took the
+    last one since the worker's last heartbeat) waits here; a cancellation meanwhile ends it.
+    """
+    if slots is None:
+        yield
+        return
+    while (index := slots.try_acquire()) is None:
+        if cancel.is_set():
+            raise TaskFailure("CANCELLED", "cancelled while waiting for a slot of this machine")
+        await asyncio.sleep(SLOTS_POLL_S)
+    try:
+        yield
+    finally:
+        slots.release(index)

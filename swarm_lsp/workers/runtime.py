@@ -15,7 +15,8 @@ its lease timeout after the worker's last message, which is later (see
 
 Its parts: ``execution`` runs one task, ``fencing`` keeps the heartbeats' clock, ``outbox``
 batches what the session sends, ``reconnect`` backs off between sessions, ``health`` serves
-the health port. Their public names are importable from here too.
+the health port, ``blobs`` fetches a snapshot's missing blobs, ``machine_slots`` holds a slot
+of the machine's shared capacity while a task runs. Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,15 @@ import grpc
 
 from swarm_lsp import __version__
 from swarm_lsp.config import Settings
-from swarm_lsp.dispatch import codec
 from swarm_lsp.dispatch.local_token import with_local_token
 from swarm_lsp.dispatch.proto import swarm_pb2 as pb
 from swarm_lsp.dispatch.proto import swarm_pb2_grpc as pb_grpc
 from swarm_lsp.dispatch.result_journal import ResultJournal, success
 from swarm_lsp.dispatch.security import call_metadata, open_channel
-from swarm_lsp.dispatch.snapshot import BlobStore, SnapshotError
+from swarm_lsp.dispatch.snapshot import BlobStore
 from swarm_lsp.errors import ConfigError, LocalityError, SwarmError, WorkerError
 from swarm_lsp.workers.base import RoleHandler
+from swarm_lsp.workers.blobs import fetch_blobs
 from swarm_lsp.workers.execution import (
     DEFAULT_RESULT_BYTES,
     FetchBlobs,
@@ -56,9 +57,9 @@ from swarm_lsp.workers.execution import (
 )
 from swarm_lsp.workers.fencing import Contact
 from swarm_lsp.workers.health import serve_health
-from swarm_lsp.workers.machine_slots import MachineSlots
+from swarm_lsp.workers.machine_slots import SLOTS_POLL_S, MachineSlots, holding_slot
 from swarm_lsp.workers.outbox import BATCH_BYTES, Outbox, outgoing
-from swarm_lsp.workers.reconnect import Reconnect, describe, explain
+from swarm_lsp.workers.reconnect import Reconnect, explain
 
 __all__ = [
     "BATCH_BYTES",
@@ -74,10 +75,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 2.0
-BLOB_CALL_TIMEOUT_S = 30.0
 SESSION_TIMEOUT_S = 24 * 3600.0  # a session is long-lived; it still has a deadline
 REGISTER_TIMEOUT_S = 10.0
-SLOTS_POLL_S = 0.05  # how often the machine's shared slots are looked at (when shared)
 
 
 class WorkerRuntime:
@@ -416,29 +415,7 @@ class WorkerRuntime:
             await asyncio.wait([runner for runner, _ in entries], timeout=CANCEL_GRACE_S)
 
     async def _fetch_blobs(self, hashes: list[str]) -> dict[str, bytes]:
-        channel = self._channel
-        if channel is None:
-            raise SnapshotError("not connected to the coordinator")
-        stub = pb_grpc.SwarmWorkerStub(channel)
-        found: dict[str, bytes] = {}
-        wanted = list(hashes)
-        while wanted:
-            try:
-                batch = await stub.GetBlobs(
-                    pb.BlobRefs(hashes=wanted[:256]),
-                    metadata=call_metadata(self.settings.swarm),
-                    timeout=BLOB_CALL_TIMEOUT_S,
-                )
-            except grpc.aio.AioRpcError as err:
-                raise SnapshotError(f"cannot fetch blobs: {describe(err)}") from err
-            if not batch.blobs:
-                break
-            for blob in batch.blobs:
-                found[blob.hash] = codec.decompress(
-                    blob.data, max_size=self.settings.context.max_decompressed_bytes
-                )
-            wanted = [h for h in wanted if h not in found]
-        return found
+        return await fetch_blobs(self._channel, self.settings, hashes)
 
     async def _execute(
         self, lease: pb.LeaseTask, handler: RoleHandler, cancel: asyncio.Event
@@ -455,32 +432,12 @@ class WorkerRuntime:
             max_result_bytes=self.max_result_bytes,
         )
 
-    @contextlib.asynccontextmanager
-    async def _machine_slot(self, cancel: asyncio.Event) -> AsyncIterator[None]:
-        """Hold one of the machine's shared slots (if any) while the task runs.
-
-        A lease that arrives while the machine's other workers hold every slot (they took the
-        last one since our last heartbeat) waits here; a cancellation meanwhile ends it.
-        """
-        slots = self.machine_slots
-        if slots is None:
-            yield
-            return
-        while (index := slots.try_acquire()) is None:
-            if cancel.is_set():
-                raise TaskFailure("CANCELLED", "cancelled while waiting for a slot of this machine")
-            await asyncio.sleep(SLOTS_POLL_S)
-        try:
-            yield
-        finally:
-            slots.release(index)
-
     async def _run_lease(self, lease: pb.LeaseTask, cancel: asyncio.Event) -> None:
         handler = self.handlers.get(lease.role)
         try:
             if handler is None:
                 raise TaskFailure("FAILED_PRECONDITION", f"this worker has no role {lease.role!r}")
-            async with self._machine_slot(cancel):
+            async with holding_slot(self.machine_slots, cancel):
                 started = time.monotonic()
                 text, data, stats = await self._execute(lease, handler, cancel)
                 run_ms = round((time.monotonic() - started) * 1000)
