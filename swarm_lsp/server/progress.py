@@ -31,34 +31,24 @@ class ProgressStream:
     ) -> ProgressStream:
         """Use the client's token, or create one when the client supports progress."""
         if token is None and client_supports_progress(ls):
-            token = f"swarm-{uuid.uuid4().hex[:12]}"
-            try:
-                await asyncio.wait_for(ls.work_done_progress.create_async(token), timeout=5)
-            except (TimeoutError, Exception):  # a client that won't create tokens: no progress
-                token = None
+            token = await _created(ls, f"swarm-{uuid.uuid4().hex[:12]}")
+        return cls._begun(ls, token, title, cancellable)
+
+    @classmethod
+    async def create(cls, ls: SwarmLanguageServer, token: Any, title: str) -> ProgressStream:
+        """A server-created, cancellable progress on ``token`` (None: no progress at all)."""
+        if token is not None:
+            token = await _created(ls, token)
+        return cls._begun(ls, token, title, True)
+
+    @classmethod
+    def _begun(
+        cls, ls: SwarmLanguageServer, token: Any, title: str, cancellable: bool
+    ) -> ProgressStream:
         stream = cls(ls, token)
         if stream.active:
             ls.work_done_progress.begin(
                 token, types.WorkDoneProgressBegin(title=title, cancellable=cancellable)
-            )
-        return stream
-
-    @classmethod
-    async def create(cls, ls: SwarmLanguageServer, token: Any, title: str) -> ProgressStream:
-        """A server-created, cancellable progress on ``token`` (None: no progress at all).
-
-        The client must accept the token (``window/workDoneProgress/create``) within a few
-        seconds; a client that refuses or does not answer gets no progress, the work goes on.
-        """
-        if token is not None:
-            try:
-                await asyncio.wait_for(ls.work_done_progress.create_async(token), timeout=5)
-            except (TimeoutError, Exception):
-                token = None
-        stream = cls(ls, token)
-        if stream.active:
-            ls.work_done_progress.begin(
-                token, types.WorkDoneProgressBegin(title=title, cancellable=True)
             )
         return stream
 
@@ -77,3 +67,13 @@ class ProgressStream:
             self.active = False
             self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
             self.ls.work_done_progress.tokens.pop(self.token, None)
+
+
+async def _created(ls: SwarmLanguageServer, token: Any) -> Any:
+    """``token`` once the client accepted it (``window/workDoneProgress/create``); None when it
+    refuses or does not answer within a few seconds: no progress then, the work goes on."""
+    try:
+        await asyncio.wait_for(ls.work_done_progress.create_async(token), timeout=5)
+    except (TimeoutError, Exception):
+        return None
+    return token
