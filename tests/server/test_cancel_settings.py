@@ -28,14 +28,20 @@ async def configure(client: LanguageClient, settings: dict) -> None:
     await client.protocol.send_request_async("swarm/chat", {"prompt": "ok"})
 
 
+async def _long_completion_at_the_list(
+    client: LanguageClient, project: Path
+) -> types.CompletionParams:
+    """Long completions configured, ``SOURCE`` open: a completion at its open list."""
+    await configure(client, LONG)
+    uri = open_doc(client, project / "numbers.py", SOURCE)
+    position = types.Position(2, 0)
+    return types.CompletionParams(types.TextDocumentIdentifier(uri=uri), position)
+
+
 async def test_cancelled_completion_answers_request_cancelled_and_frees_model(
     client: LanguageClient, sample_project: Path
 ) -> None:
-    await configure(client, LONG)
-    uri = open_doc(client, sample_project / "numbers.py", SOURCE)
-    params = types.CompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(2, 0)
-    )
+    params = await _long_completion_at_the_list(client, sample_project)
     future = client.protocol.send_request(types.TEXT_DOCUMENT_COMPLETION, params, msg_id="slow-1")
     await asyncio.sleep(1.0)  # generation is under way
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="slow-1"))
@@ -51,11 +57,8 @@ async def test_cancelled_completion_answers_request_cancelled_and_frees_model(
 async def test_newer_completion_supersedes_older_for_same_document(
     client: LanguageClient, sample_project: Path
 ) -> None:
-    await configure(client, LONG)
-    uri = open_doc(client, sample_project / "numbers.py", SOURCE)
-    params = types.CompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(2, 0)
-    )
+    params = await _long_completion_at_the_list(client, sample_project)
+    uri = params.text_document.uri
     await configure(client, {"models": {"completionMaxTokens": 200, "completionMaxLines": 40}})
     # Back to back: the first is still queued or evaluating its prompt when the user types
     # and the second lands (two requests at the same cursor share one model call instead).
