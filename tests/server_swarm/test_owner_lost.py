@@ -14,8 +14,9 @@ window from outside.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,33 +77,64 @@ class _Bridge:
         return await self.mesh.client(self.live or self.mesh.alive()[0].address)
 
 
-async def test_an_owner_back_during_the_resubmit_gets_its_copy_cancelled(tmp_path: Path) -> None:
-    a, b = _Peer(tmp_path / "a"), _Peer(tmp_path / "b")
-    await a.start()
-    await b.start()
-    mesh = MeshPeers(Settings(), [a.address, b.address], discover=False, on_change=lambda *_: None)
+METADATA: Mapping[str, str] = {FAILOVER: "1"}
+
+
+async def _resubmitted(client: DispatchClient, supersedes: str) -> Receipt:
+    """The task again (same key), superseding ``supersedes``, as the server resubmits it."""
+    return await client.submit(
+        "sleep",
+        {"seconds": 60},
+        idempotency_key="k",
+        metadata={**METADATA, SUPERSEDES: supersedes},
+    )
+
+
+@dataclasses.dataclass
+class _OwnerGone:
+    peers: list[_Peer]
+    mesh: MeshPeers
+    old: Receipt  # the copy on the first peer, the owner
+    followed: _Followed  # as the server followed it (its client closed)
+
+
+@contextlib.asynccontextmanager
+async def _owner_gone(tmp_path: Path, names: str) -> AsyncIterator[_OwnerGone]:
+    """A coordinator per name, followed by a real ``MeshPeers``; a task submitted to the first,
+    which is then stopped and judged lost; everything stopped on the way out."""
+    peers = [_Peer(tmp_path / name) for name in names]
+    for peer in peers:
+        await peer.start()
+    addresses = [peer.address for peer in peers]
+    mesh = MeshPeers(Settings(), addresses, discover=False, on_change=lambda *_: None)
     await mesh.start()
     try:
-        await mesh.wait_until(lambda: mesh.in_view(a.address) and mesh.in_view(b.address), 10)
-        metadata: Mapping[str, str] = {FAILOVER: "1"}
-        on_a = await DispatchClient.connect(Settings(), a.address)
-        old = await on_a.submit("sleep", {"seconds": 60}, idempotency_key="k", metadata=metadata)
-        await a.stop()
-        assert await mesh.wait_lost(a.address, 15)
+        await mesh.wait_until(lambda: all(mesh.in_view(x) for x in addresses), 10)
+        on_owner = await DispatchClient.connect(Settings(), addresses[0])
+        old = await on_owner.submit(
+            "sleep", {"seconds": 60}, idempotency_key="k", metadata=METADATA
+        )
+        await peers[0].stop()
+        assert await mesh.wait_lost(addresses[0], 15)
+        followed = _Followed(on_owner, old.task_id, old.deadline_ms)  # the client it followed
+        await on_owner.close()
+        yield _OwnerGone(peers, mesh, old, followed)
+    finally:
+        await mesh.stop()
+        for peer in peers:
+            await peer.stop()
+
+
+async def test_an_owner_back_during_the_resubmit_gets_its_copy_cancelled(tmp_path: Path) -> None:
+    async with _owner_gone(tmp_path, "ab") as gone:
+        (a, b), mesh, old, followed = gone.peers, gone.mesh, gone.old, gone.followed
 
         async def resubmit(client: DispatchClient, supersedes: str) -> Receipt:
             await a.start()  # back on its address, with its store: the old copy is held
             await mesh.wait_until(lambda: mesh.in_view(a.address), 10)
             await asyncio.sleep(0.2)  # the join's cancel of superseded copies has run
-            return await client.submit(
-                "sleep",
-                {"seconds": 60},
-                idempotency_key="k",
-                metadata={**metadata, SUPERSEDES: supersedes},
-            )
+            return await _resubmitted(client, supersedes)
 
-        followed = _Followed(on_a, old.task_id, old.deadline_ms)  # the client it followed
-        await on_a.close()
         bridge = _Bridge(mesh, b.address)
         progress = ProgressStream(bridge.ls, None)  # type: ignore[arg-type]
         await _owner_lost(bridge, followed, resubmit, progress, 10.0)  # type: ignore[arg-type]
@@ -110,10 +142,6 @@ async def test_an_owner_back_during_the_resubmit_gets_its_copy_cancelled(tmp_pat
         async with await DispatchClient.connect(Settings(), a.address) as again:
             await wait_state(again, old.task_id, {"CANCELLED"}, timeout=10)
         await wait_until(lambda: not mesh.superseded, timeout=10)
-    finally:
-        await mesh.stop()
-        await a.stop()
-        await b.stop()
 
 
 async def test_a_resubmit_that_outlives_two_peers_names_every_copy_it_left(
@@ -123,33 +151,15 @@ async def test_a_resubmit_that_outlives_two_peers_names_every_copy_it_left(
     submit fails), then to ``c``. ``c``'s copy supersedes ``a``'s (``SUPERSEDES`` names one
     copy); the log and the progress line name ``b`` too, whose copy (if it took one) is not
     superseded. The log used to name only ``a``'s copy."""
-    a, b, c = (_Peer(tmp_path / name) for name in "abc")
-    for peer in (a, b, c):
-        await peer.start()
-    addresses = [a.address, b.address, c.address]
-    mesh = MeshPeers(Settings(), addresses, discover=False, on_change=lambda *_: None)
-    await mesh.start()
-    try:
-        await mesh.wait_until(lambda: all(mesh.in_view(x) for x in addresses), 10)
-        metadata: Mapping[str, str] = {FAILOVER: "1"}
-        on_a = await DispatchClient.connect(Settings(), a.address)
-        old = await on_a.submit("sleep", {"seconds": 60}, idempotency_key="k", metadata=metadata)
-        await a.stop()
-        assert await mesh.wait_lost(a.address, 15)
+    async with _owner_gone(tmp_path, "abc") as gone:
+        (a, b, c), old, followed = gone.peers, gone.old, gone.followed
 
         async def resubmit(client: DispatchClient, supersedes: str) -> Receipt:
             if client.target == b.address:
                 await b.stop()  # dies under the submit: the call fails UNAVAILABLE
-            return await client.submit(
-                "sleep",
-                {"seconds": 60},
-                idempotency_key="k",
-                metadata={**metadata, SUPERSEDES: supersedes},
-            )
+            return await _resubmitted(client, supersedes)
 
-        followed = _Followed(on_a, old.task_id, old.deadline_ms)
-        await on_a.close()
-        bridge = _Bridge(mesh, "")
+        bridge = _Bridge(gone.mesh, "")
         progress = ProgressStream(bridge.ls, None)  # type: ignore[arg-type]
         await _owner_lost(bridge, followed, resubmit, progress, 20.0)  # type: ignore[arg-type]
         assert followed.client.target == c.address
@@ -162,7 +172,3 @@ async def test_a_resubmit_that_outlives_two_peers_names_every_copy_it_left(
             f"{a.address}; {b.address} also died under the submit: a copy it may hold is not "
             "superseded (held if restarted, it ends at its deadline)"
         )
-    finally:
-        await mesh.stop()
-        for peer in (a, b, c):
-            await peer.stop()
