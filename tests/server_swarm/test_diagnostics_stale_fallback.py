@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -81,27 +83,35 @@ async def test_quality_findings_ride_along_with_test_runs(client: LanguageClient
     assert client.diagnostics.get((root / TESTS).as_uri())
 
 
-async def test_stale_result_is_rebased_over_changes_elsewhere(
-    client: LanguageClient, endpoint: ScriptedEndpoint
-) -> None:
+async def _refactor_while_the_user_types(
+    client: LanguageClient, endpoint: ScriptedEndpoint, edit: Callable[[str], str]
+) -> tuple[dict[str, Any], str, str]:
+    """Refactor ``SPAN`` of ``GEOMETRY``; while the "Apply?" question is open the user changes
+    the file to ``edit(its text)`` (version 2), then answers "Apply". The command's result, the
+    file's uri and its edited text."""
     endpoint.replies = [GOOD_DIFF]
     editor: Editor = client.editor  # type: ignore[attr-defined]
     root: Path = client.root  # type: ignore[attr-defined]
-    original = (root / GEOMETRY).read_text()
     uri = open_doc(client, root / GEOMETRY)
-    edited = (
-        '"""Geometry helpers."""\n# Two lines the user typed\n# while the task ran.\n'
-        + (original.split("\n", 1)[1])
-    )
-
-    def user_types_while_the_question_is_open(params: types.ShowMessageRequestParams) -> None:
-        _change(client, uri, 2, edited)
-
-    editor.before_answer = user_types_while_the_question_is_open
+    edited = edit((root / GEOMETRY).read_text())
+    editor.before_answer = lambda _question: _change(client, uri, 2, edited)
     editor.answer("Apply")
     result = await command(client, "swarm.refactor", uri, SPAN, "Fix perimeter.")
+    return result, uri, edited
+
+
+async def test_stale_result_is_rebased_over_changes_elsewhere(
+    client: LanguageClient, endpoint: ScriptedEndpoint
+) -> None:
+    def types_two_lines_at_the_top(original: str) -> str:
+        typed = '"""Geometry helpers."""\n# Two lines the user typed\n# while the task ran.\n'
+        return typed + original.split("\n", 1)[1]
+
+    result, uri, edited = await _refactor_while_the_user_types(
+        client, endpoint, types_two_lines_at_the_top
+    )
     assert result["applied"] is True and result["rebased"] is True, result
-    (applied,) = editor.applied
+    (applied,) = client.editor.applied  # type: ignore[attr-defined]
     version, patched = _apply(applied.edit, uri, edited)
     assert version == 2
     assert "# Two lines the user typed\n" in patched
@@ -112,23 +122,14 @@ async def test_stale_result_is_rebased_over_changes_elsewhere(
 async def test_stale_result_that_no_longer_applies_is_dropped(
     client: LanguageClient, endpoint: ScriptedEndpoint
 ) -> None:
-    endpoint.replies = [GOOD_DIFF]
-    editor: Editor = client.editor  # type: ignore[attr-defined]
-    root: Path = client.root  # type: ignore[attr-defined]
-    original = (root / GEOMETRY).read_text()
-    uri = open_doc(client, root / GEOMETRY)
-    edited = original.replace(
-        "return self.width + self.height", "return (self.width + self.height) * 2"
-    )
+    def fixes_it_first(original: str) -> str:
+        return original.replace(
+            "return self.width + self.height", "return (self.width + self.height) * 2"
+        )
 
-    def user_fixes_it_first(params: types.ShowMessageRequestParams) -> None:
-        _change(client, uri, 2, edited)
-
-    editor.before_answer = user_fixes_it_first
-    editor.answer("Apply")
-    result = await command(client, "swarm.refactor", uri, SPAN, "Fix perimeter.")
+    result, _, _ = await _refactor_while_the_user_types(client, endpoint, fixes_it_first)
     assert result["applied"] is False and result["stale"] is True, result
-    assert editor.applied == []
+    assert client.editor.applied == []  # type: ignore[attr-defined]
     warning = await wait_for(
         lambda: [m for m in client.messages if "stale" in m.message], 10, "a stale message"
     )
