@@ -102,14 +102,28 @@ def prepare(
     return shared, None
 
 
+_ROWS: dict[tuple[int, int], np.ndarray[Any, Any]] = {}  # (address, vocabulary) → view
+
+
 def logits_row(llm: Any) -> np.ndarray[Any, Any]:
-    """The last decoded token's logits, a view into llama.cpp's buffer (valid until next decode)."""
+    """The last decoded token's logits, a view into llama.cpp's buffer (valid until next decode).
+
+    One decode of one token writes the same row of the same buffer every time: the view over
+    it is made once per address (making it costs a ctypes cast and an array type per call).
+    """
     import llama_cpp
 
     pointer = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-    array: np.ndarray[Any, Any] = np.ctypeslib.as_array(
-        ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(llm.n_vocab(),)
-    )
+    address = ctypes.cast(pointer, ctypes.c_void_p).value or 0
+    key = (address, llm.n_vocab())
+    array = _ROWS.get(key)
+    if array is None:
+        array = np.ctypeslib.as_array(
+            ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(key[1],)
+        )
+        if len(_ROWS) > 64:  # contexts come and go (tests): keep the table small
+            _ROWS.clear()
+        _ROWS[key] = array
     return array
 
 

@@ -187,6 +187,34 @@ def test_the_last_second_of_cpu_use_wins_over_the_minute_long_load_average() -> 
     assert threads.plan(INTERACTIVE, cores=4, load=0.0, others=[worker], busy=1.0).threads == 3
 
 
+def test_a_burst_that_has_ended_leaves_its_cores_to_the_editor() -> None:
+    # Another program ran on both cores in the last second (llama-server answering just
+    # before, a compiler step) but nothing else is runnable now: the editor's engine takes both.
+    assert threads.plan(INTERACTIVE, cores=2, load=0.0, others=[], busy=1.6, running=0).threads == 2
+    # Still running: the core stays taken. And "running now" never adds load the second did
+    # not see (a thread that happens to be runnable for an instant).
+    assert threads.plan(INTERACTIVE, cores=2, load=0.0, others=[], busy=1.6, running=2).threads == 1
+    assert threads.plan(INTERACTIVE, cores=2, load=0.0, others=[], busy=0.1, running=3).threads == 2
+    now = threads.running_elsewhere()
+    assert now is None or now >= 0
+
+
+def test_a_claim_is_rewritten_in_place_at_a_fixed_size(tmp_path: Path) -> None:
+    slot = threads.Slot("completion", INTERACTIVE, folder=tmp_path)
+    inode = slot.path.stat().st_ino
+    with slot.active():
+        (seen,) = threads.read_claims(tmp_path)
+        assert seen.active and seen.key == slot.key
+        assert slot.path.stat().st_size == threads.CLAIM_BYTES
+    assert slot.path.stat().st_ino == inode  # written over, not replaced
+    assert [c.active for c in threads.read_claims(tmp_path)] == [False]
+    slot.path.unlink()  # someone cleaned the folder: the next write puts the claim back
+    with slot.active():
+        assert [c.active for c in threads.read_claims(tmp_path)] == [True]
+    slot.close()
+    assert threads.read_claims(tmp_path) == []
+
+
 def test_a_background_engine_that_yields_leaves_the_editor_every_core() -> None:
     worker = Claim(key="w", pid=os.getpid(), role=BACKGROUND, threads=1, active=True, yields=True)
     assert threads.plan(INTERACTIVE, cores=2, load=0.0, others=[worker]).threads == 2
