@@ -239,6 +239,7 @@ class Swarm:
             "text": text if isinstance(text, str) else "",
             "evaluated": evaluated,
             "reuse": data.get("reuse"),
+            "engine_ms": float(data.get("promptMs", 0.0)) + float(data.get("generationMs", 0.0)),
             "stats": {k: v for k, v in data.items() if isinstance(v, (int, float, str, bool))},
         }
 
@@ -298,7 +299,14 @@ class LlamaServer:
         ms = (time.perf_counter() - start) * 1000
         timings = reply.get("timings", {})
         text = str(reply.get("content", "")).split("\n", 1)[0]
-        return {"ms": ms, "text": text, "evaluated": int(timings.get("prompt_n", 0)), "reuse": None}
+        engine_ms = float(timings.get("prompt_ms", 0.0)) + float(timings.get("predicted_ms", 0.0))
+        return {
+            "ms": ms,
+            "text": text,
+            "evaluated": int(timings.get("prompt_n", 0)),
+            "reuse": None,
+            "engine_ms": engine_ms,
+        }
 
     async def stop(self) -> None:
         await self.http.aclose()
@@ -441,6 +449,25 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
                 f"the request after an acceptance: {free} answered without the model, "
                 f"p50 / p95 {statistics.median(r['ms'] for r in after):,.0f} / "
                 f"{pct([r['ms'] for r in after], 95):,.0f} ms."
+            )
+    lines.append(
+        "\nPer model call (load-independent): tokens evaluated p50 / mean; time outside the "
+        "model (round trip less the engine's own prompt + generation time) p50; swarm-lsp's "
+        "llama.cpp threads p50."
+    )
+    for run in runs:
+        for engine, rows in run["results"].items():
+            model = [r for r in rows[1:] if r["reuse"] is None and "engine_ms" in r]
+            if not model:
+                continue
+            evaluated = [r["evaluated"] for r in model]
+            outside = [r["ms"] - r["engine_ms"] for r in model]
+            threads_used = [r["stats"].get("threads", 0) for r in model if r.get("stats")]
+            lines.append(
+                f"- {engine}, ask {'yes' if run['ask'] else 'no'}: evaluated "
+                f"{statistics.median(evaluated):.0f} / {statistics.mean(evaluated):.1f}; "
+                f"outside the model {statistics.median(outside):.1f} ms"
+                + (f"; threads {statistics.median(threads_used):.0f}" if threads_used else "")
             )
     for run in runs:
         if run["ask_rate"]:
