@@ -132,7 +132,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ttft", type=int, default=0)
     parser.add_argument("--modes", nargs="*", default=["hybrid"])
-    parser.add_argument("--embedder", default="", help="BACKEND:MAX_TOKENS (new pipeline)")
+    parser.add_argument("--embedder", default="", help="BACKEND:MAX_TOKENS[:PIECES] (new pipeline)")
     parser.add_argument(
         "--probe-int8", action="store_true", help="also time int8 question embeddings alone"
     )
@@ -146,8 +146,11 @@ def main() -> int:
     if args.embedder:
         from swarm_lsp.workers.research import embedder
 
-        backend, _, cap = args.embedder.partition(":")
-        embedder.configure(backend=backend, max_tokens=int(cap or embedder.MAX_TOKENS))
+        backend, _, rest = args.embedder.partition(":")
+        cap, _, pieces = rest.partition(":")
+        embedder.configure(
+            backend=backend, max_tokens=int(cap or embedder.MAX_TOKENS), pieces=pieces or None
+        )
     sets = {
         q.stem.removeprefix("research_questions_"): json.loads(q.read_text())["questions"]
         for q in args.questions

@@ -118,16 +118,50 @@ def test_an_index_made_by_the_old_store_is_rebuilt(inventory: Path) -> None:
         assert again.update().files_unchanged == 8  # migrated once, then kept
 
 
+def test_an_index_made_with_another_embedder_is_embedded_again(inventory: Path) -> None:
+    was = embedder.pieces()
+    other = "all" if was == "words" else "words"
+    try:
+        with WorkspaceIndex(inventory, Settings()) as index:
+            first = index.update()
+            assert first.dense_points == first.points == first.chunks > 0
+        embedder.configure(pieces=other)  # another model id: the stored vectors do not fit
+        with WorkspaceIndex(inventory, Settings()) as index:
+            again = index.update()
+            assert again.files_indexed == first.files_indexed and again.files_unchanged == 0
+            assert again.dense_points == again.points == first.points
+            assert index.point_count() == first.points  # replaced, not added
+            assert index.search("discount for large orders", 3)[0].symbol == "apply_bulk_discount"
+    finally:
+        embedder.configure(pieces=was)
+
+
+def test_the_words_pieces_drop_punctuation_within_the_cap() -> None:
+    from swarm_lsp.workers.research.embedder import _Pieces
+
+    pieces = _Pieces(8, words=True)
+    vocab = pieces.tokenizer.get_vocab()
+    [ids] = pieces.ids(["def total(self) -> int: return sum(i.price for i in self.items)"])
+    words = [pieces.tokenizer.id_to_token(int(i)) for i in ids]
+    assert words == ["[CLS]", "def", "total", "self", "int", "return", "sum", "[SEP]"]
+    assert len(ids) == 8 and vocab["("] not in ids
+    [short] = pieces.ids(["a.b"])
+    assert [pieces.tokenizer.id_to_token(int(i)) for i in short] == ["[CLS]", "a", "b", "[SEP]"]
+    # "all" keeps every piece and cuts at the cap.
+    [every] = _Pieces(8, words=False).ids(["def total(self) -> int: return sum(i.price)"])
+    assert len(every) == 8 and vocab["("] in every
+
+
 CRASHING_INDEXER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
     from swarm_lsp.config import Settings
-    from swarm_lsp.workers.research import index
+    from swarm_lsp.workers.research import fill, index
 
     index.BATCH_CHUNKS = 8  # many small writes: the kill lands between (or inside) them
     index.MANIFEST_SAVE_S = 0.0
-    index.DENSE_BATCH_CHUNKS = 8
+    fill.DENSE_BATCH_CHUNKS = 8
     phase = sys.argv[2]
     # After ten manifest saves the manifest stops moving while points are still written:
     # the kill then always leaves points the manifest does not know of (the worst case).

@@ -9,8 +9,8 @@ Two phases, so the index answers in seconds and completes in the background:
 
 1. :meth:`WorkspaceIndex.update` walks the tree and writes every changed file's chunks with
    their sparse BM25 vectors (:mod:`.sparse`, no neural model): the index is searchable now.
-2. :meth:`WorkspaceIndex.fill_dense` adds dense vectors (:mod:`.embedder`), files in the order
-   it is given (see :mod:`.priority`: open, recently edited and central files first).
+2. :meth:`WorkspaceIndex.fill_dense` adds dense vectors (:mod:`.fill`, :mod:`.embedder`), files
+   in the order it is given (see :mod:`.priority`: open, recently edited and central files first).
 
 Search fuses the sparse side with whatever dense vectors exist (reciprocal rank fusion in the
 engine) and says how complete the dense side is (:attr:`Hits.coverage`).
@@ -32,12 +32,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from swarm_lsp import paths
 from swarm_lsp.config import Settings
 from swarm_lsp.errors import WorkerError
-from swarm_lsp.workers.research import chunking, embedder, sparse
+from swarm_lsp.workers.research import chunking, embedder, fill, sparse
+from swarm_lsp.workers.research.fill import DENSE_BATCH_CHUNKS as DENSE_BATCH_CHUNKS
+from swarm_lsp.workers.research.fill import dense_text as dense_text
 from swarm_lsp.workers.research.records import Coverage, FileEntry, Hit, Hits, IndexStats
 from swarm_lsp.workers.research.store import EdgeStore, ServerStore, StoredPoint, VectorStore
 
@@ -61,8 +62,6 @@ SKIP_DIRS = frozenset(
     }
 )
 BATCH_CHUNKS = 512
-# Chunks embedded and written together: sorted by length inside, so batches pad little.
-DENSE_BATCH_CHUNKS = 256
 MAX_LINE_CHARS = 5000  # longer lines mean minified or generated files
 PAYLOAD_TEXT_CHARS = 4000
 MANIFEST_SAVE_S = 1.0
@@ -95,11 +94,6 @@ def point_id(chunk: chunking.Chunk, ordinal: int) -> int:
     """A stable 63-bit id of a chunk (its file's points are replaced together)."""
     key = f"{chunk.path}#{ordinal}#{chunk.start_line}-{chunk.end_line}#{chunk.symbol}"
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") >> 1
-
-
-def dense_text(payload: dict[str, Any]) -> str:
-    """What the embedder sees of a chunk: where it is, its symbol, then its text."""
-    return f"{payload.get('path', '')}: {payload.get('symbol', '')}\n{payload.get('text', '')}"
 
 
 _open_indexes: set[WorkspaceIndex] = set()
@@ -367,15 +361,11 @@ class WorkspaceIndex:
         stats.seconds = time.perf_counter() - start
         return stats
 
-    # -- phase 2: dense -------------------------------------------------------------------
+    # -- phase 2: dense (:mod:`.fill`) -----------------------------------------------------
 
     def missing_dense(self, order: Sequence[str] = ()) -> list[str]:
         """Files whose chunks still lack dense vectors, ``order`` first, then by path."""
-        with self._lock:
-            missing = {rel for rel, e in self._files.items() if not e.dense and e.chunks}
-        first = [rel for rel in dict.fromkeys(order) if rel in missing]
-        chosen = set(first)
-        return first + sorted(missing - chosen)
+        return fill.missing_dense(self, order)
 
     def fill_dense(
         self,
@@ -385,71 +375,9 @@ class WorkspaceIndex:
         cancel: threading.Event | None = None,
         may_run: Callable[[], None] | None = None,
     ) -> int:
-        """Embed every chunk that has no dense vector yet; returns how many were embedded.
-
-        ``order`` (or a function giving it, asked again between batches) puts files first;
-        ``may_run`` is called between batches and may block (the research role pauses the
-        fill while a question is answered).
-        """
-        done = 0
-        total = None
-
-        def between() -> None:  # before each embedding batch: pause, or give up the group
-            if may_run is not None:
-                may_run()
-            if cancel is not None and cancel.is_set():
-                raise _Cancelled
-
-        while True:
-            if cancel is not None and cancel.is_set():
-                break
-            if may_run is not None:
-                may_run()
-            wanted = order() if callable(order) else order
-            missing = self.missing_dense(wanted)
-            if not missing:
-                break
-            cover = self.coverage()
-            if total is None:
-                total = cover.points - cover.dense_points
-            group: list[str] = []
-            size = 0
-            with self._lock:
-                for rel in missing:
-                    group.append(rel)
-                    size += self._files[rel].chunks
-                    if size >= DENSE_BATCH_CHUNKS:
-                        break
-                hashes = {rel: self._files[rel].hash for rel in group}
-            points = self.store.points_of(group)
-            try:
-                vectors = embedder.embed(
-                    [dense_text(payload) for _, payload in points], between=between
-                )
-            except _Cancelled:
-                break
-            with self._lock:
-                current = {
-                    rel
-                    for rel in group
-                    if rel in self._files and self._files[rel].hash == hashes[rel]
-                }
-                self.store.set_dense(
-                    [
-                        (pid, vec)
-                        for (pid, payload), vec in zip(points, vectors, strict=True)
-                        if payload.get("path") in current
-                    ]
-                )
-                for rel in current:
-                    self._files[rel].dense = True
-                self._save_manifest()
-            done += len(points)
-            if progress is not None:
-                progress(min(done, total), max(total, done), group[-1])
-        with self._lock:
-            self._save_manifest(force=True)
-        return done
+        """Embed every chunk that has no dense vector yet; returns how many were embedded
+        (:func:`.fill.fill_dense`)."""
+        return fill.fill_dense(self, order=order, progress=progress, cancel=cancel, may_run=may_run)
 
     def optimize(self) -> None:
         """Build the engine's HNSW index over what is stored (after a big fill)."""
@@ -490,10 +418,6 @@ class WorkspaceIndex:
         )
         hits.coverage = cover.fraction
         return hits
-
-
-class _Cancelled(Exception):
-    """A dense fill was cancelled inside a group (its vectors are not written)."""
 
 
 def _sparse_point(chunk: chunking.Chunk, ordinal: int) -> StoredPoint:

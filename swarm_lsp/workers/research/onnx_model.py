@@ -23,7 +23,7 @@ from typing import Any
 from swarm_lsp import paths
 from swarm_lsp.errors import WorkerError
 
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 OPSET = 17
 
 
@@ -67,7 +67,9 @@ def export(target: Path) -> None:
             "or set SWARM_LSP_EMBEDDER=torch"
         ) from err
     source = embedder.model_dir()
-    bert = AutoModel.from_pretrained(str(source))
+    # Eager attention exports as plain MatMul/Softmax, which ONNX Runtime runs with fewer
+    # nodes than the SDPA export (its mask handling alone was a tenth of the time).
+    bert = AutoModel.from_pretrained(str(source), attn_implementation="eager")
     bert.eval()
 
     class Encoder(torch.nn.Module):
