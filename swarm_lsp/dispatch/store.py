@@ -6,8 +6,15 @@ loop, which is cheaper than a thread hop for statements that take microseconds.
 
 Group commits (:meth:`TaskStore.group_commits`): a commit costs far more than the statement
 (~100 µs against ~20), so the coordinator has every write of one event-loop pass join one
-transaction, committed at the start of the next pass. What must not be seen before it is
-durable (a receipt, a lease, a final result) waits for it: :meth:`TaskStore.after_commit`.
+transaction, committed by a callback scheduled when the group opened (so it runs at the start
+of the next pass, before anything scheduled after that first write). What must not be seen
+before it is durable (a receipt, a lease, a final result) waits for it: :meth:`TaskStore.durable`
+(one yield to the loop: FIFO order puts the commit first) or :meth:`TaskStore.after_commit`.
+
+Durability: WAL with ``synchronous=NORMAL``. A commit is in the WAL (the OS's page cache)
+when it returns, so it survives a crash or SIGKILL of the coordinator; the WAL is fsynced
+only when it is checkpointed (``Checkpointer``, every 0.5 s), so a power cut or kernel crash
+can lose the commits of the last moments (SQLite stays consistent: whole transactions go).
 
 A failed group commit is fatal (fail-stop): its writes are rolled back but the coordinator's
 memory already holds them, so from then on nothing is committed any more (``failed``), every
@@ -185,8 +192,9 @@ class TaskStore:
         self._loop: asyncio.AbstractEventLoop | None = None  # set: group commits
         self._checkpointer: Checkpointer | None = None
         self._group_open = False  # a group transaction is open (commit scheduled)
+        self._group = 0  # groups opened so far (the open one's number, while open)
+        self._commit_call: asyncio.Handle | None = None
         self._after: list[Callable[[bool], None]] = []
-        self._committed: asyncio.Future[bool] | None = None  # the open group's outcome
         self._savepoints = 0
         self.failed = False  # a group commit failed: nothing is committed any more
         self.on_failure: Callable[[], None] | None = None
@@ -221,11 +229,15 @@ class TaskStore:
             return
         self._db.execute("BEGIN")
         self._group_open = True
-        self._loop.call_soon(self.commit)
+        self._group += 1
+        self._commit_call = self._loop.call_soon(self.commit)
 
     def commit(self) -> bool:
         """Commit the open group now (if any); run what waited for it. False if it failed."""
         ok = not self.failed
+        if self._commit_call is not None:
+            self._commit_call.cancel()  # (when called before its turn)
+            self._commit_call = None
         if self._group_open:
             self._group_open = False
             try:
@@ -236,9 +248,6 @@ class TaskStore:
                     self._db.execute("ROLLBACK")
                 self._fail(err)
         waiting, self._after = self._after, []
-        future, self._committed = self._committed, None
-        if future is not None and not future.done():
-            future.set_result(ok)
         for callback in waiting:
             try:
                 callback(ok)
@@ -275,9 +284,13 @@ class TaskStore:
             return False
         if not self._group_open or self._loop is None:
             return True
-        if self._committed is None:
-            self._committed = self._loop.create_future()
-        return await asyncio.shield(self._committed)
+        group = self._group
+        # The commit was scheduled when the group opened, so it is ahead of this task's
+        # wake-up in the loop's FIFO queue: one yield, no future, no extra pass.
+        await asyncio.sleep(0)
+        if self._group_open and self._group == group:  # not expected; never go out unstored
+            return self.commit()
+        return not self.failed
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
