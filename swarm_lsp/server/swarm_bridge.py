@@ -195,6 +195,8 @@ class SwarmBridge:
                 continue
             if self._stopping or self.mesh is not mesh:
                 return
+            if self._connection is not None:  # another try connected meanwhile: keep it
+                return
             self._connection = _Connection(client, peer.address)
             self._connected.set()
             self.spawn(self.refresh())  # not awaited: a failure there is a new lost, no loop
@@ -211,7 +213,9 @@ class SwarmBridge:
             self._connection = None
             self._connected.clear()
             self.spawn(self._reconnect())
-        elif self._connection is None:
+        elif self._connection is None and self._settled.is_set():
+            # (During the start, ``_start_mesh`` connects by itself, to the first configured
+            # peer once it joins: a reconnect set off by another peer's join would race it.)
             self.spawn(self._reconnect())
         else:
             self.spawn(self.refresh())
