@@ -154,9 +154,10 @@ def report(results: dict[str, Any]) -> None:
     print(f"- machine: {results['machine']} (shared with other jobs; load = `uptime` 1-minute)")
     print(
         "\n| pipeline | load at start | chunks | first query answerable | dense index complete "
-        "| chunks/s | query p50 / p95 | recall@5 stdlib (file / symbol) | recall@5 pytest | RSS |"
+        "| CPU s to dense complete | chunks/s | query p50 / p95 | recall@5 stdlib (file / symbol) "
+        "| recall@5 pytest | RSS |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in results.get("mixed", []):
         lat = row["latency"]
         cells = []
@@ -166,6 +167,7 @@ def report(results: dict[str, Any]) -> None:
         print(
             f"| {row['pipeline']} | {row['uptime'][0]:.1f} | {row['chunks']} | "
             f"{row['first_query_s']:.1f} s | {row['dense_s']:.1f} s | "
+            f"{fmt(row, 'dense_cpu_s')} s | "
             f"{row['chunks_per_s']:.1f} | {lat['p50_ms']:.1f} / {lat['p95_ms']:.1f} ms | "
             + " | ".join(cells)
             + f" | {row['max_rss_mib']:.0f} MiB |"

@@ -28,6 +28,12 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
+def _cpu_s() -> float:
+    """CPU seconds this process used so far, all threads (load-independent work done)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def symbol_matches(expected: str, got: str) -> bool:
     """The chunk is the expected symbol, or a part/member of it (``Cache`` ~ ``Cache.get``)."""
     if not expected:
@@ -171,11 +177,13 @@ def main() -> int:
         dense = index.fill_dense()
         index.optimize()
         out["dense_s"] = time.time() - args.t0
+        out["dense_cpu_s"] = _cpu_s()
         out["chunks_per_s"] = dense / max(time.time() - started, 1e-9)
     else:
         started = time.time()
         stats = index.update()
         out["dense_s"] = time.time() - args.t0
+        out["dense_cpu_s"] = _cpu_s()
         index.search(probe, 5)
         out["first_query_s"] = time.time() - args.t0
         out["chunks_per_s"] = stats.chunks / max(time.time() - started, 1e-9)
