@@ -5,7 +5,7 @@ as the index would see them) with each setting in turn, alternating the settings
 rounds so load changes hit them alike; reports the median chunks/s per setting. Recall does not
 depend on batch size or threads; bench/research_run.py measures it per back-end and cap.
 
-    .venv/bin/python bench/research_embed.py [--chunks 512] [--rounds 3]
+    .venv/bin/python bench/research_embed.py [--chunks 512] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -40,31 +40,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="only the first four settings")
     args = parser.parse_args()
     from swarm_lsp.workers.research import embedder
 
     texts = corpus_texts(args.chunks)
-    # (back-end, token cap, batch, threads, order): "files" is the fill before this change
-    # (padded batches of 32 chunks taken file by file), "sorted" the whole group shortest
-    # first; batch 1 is each chunk alone, unpadded, one runner per thread.
+    # (back-end, token cap, batch, threads, order, pieces): "files" is the first session's
+    # fill (padded batches of 32 chunks taken file by file), "sorted" the whole group shortest
+    # first; batch 1 is each chunk alone, unpadded, one runner per thread; pieces "words"
+    # drops punctuation-only word pieces before the cap (the default since this session).
     settings = [
-        ("onnx-int8", 256, 32, 1, "files"),
-        ("onnx-int8", 256, 32, 1, "sorted"),
-        ("onnx-int8", 256, 32, 2, "files"),
-        ("onnx-int8", 256, 32, 2, "sorted"),
-        ("onnx-int8", 256, 64, 2, "sorted"),
-        ("onnx-int8", 256, 1, 1, "sorted"),
-        ("onnx-int8", 256, 1, 2, "sorted"),
-        ("onnx-int8", 192, 1, 2, "sorted"),
-        ("onnx-int8", 128, 1, 2, "sorted"),
-        ("static", 256, 32, 1, "sorted"),
-        ("torch", 256, 32, 2, "sorted"),
+        ("onnx-int8", 192, 1, 2, "sorted", "all"),  # the second session's default
+        ("onnx-int8", 192, 1, 2, "sorted", "words"),
+        ("onnx-int8", 128, 1, 2, "sorted", "all"),
+        ("onnx-int8", 128, 1, 2, "sorted", "words"),  # the default
+        ("onnx-int8", 128, 1, 1, "sorted", "words"),
+        ("onnx-int8", 96, 1, 2, "sorted", "words"),
+        ("onnx-int8", 256, 32, 1, "files", "all"),  # the first session's fill
+        ("torch", 256, 32, 2, "sorted", "all"),  # the old back-end
     ]
-    speeds: dict[tuple[str, int, int, int, str], list[float]] = {s: [] for s in settings}
+    if args.quick:
+        settings = settings[:4]
+    speeds: dict[tuple[str, int, int, int, str, str], list[float]] = {s: [] for s in settings}
+    per_cpu: dict[tuple[str, int, int, int, str, str], list[float]] = {s: [] for s in settings}
     loads = []
     for _ in range(args.rounds):
-        for backend, cap, batch, threads, order in settings:
-            embedder.configure(backend=backend, max_tokens=cap)
+        for setting in settings:
+            backend, cap, batch, threads, order, pieces = setting
+            embedder.configure(backend=backend, max_tokens=cap, pieces=pieces)
             model = embedder.load()
             model.encode(texts[:8], batch, threads)  # warm: sessions, pools
             loads.append(os.getloadavg()[0])
@@ -73,25 +76,31 @@ def main() -> int:
                 if order == "files"
                 else [sorted(texts, key=len)]
             )
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             step = max(batch, embedder.STEP)  # batch 1: one call runs STEP texts side by side
             for group in groups:
                 for first in range(0, len(group), step):
                     model.encode(group[first : first + step], batch, threads)
             elapsed = time.perf_counter() - t0
-            speeds[(backend, cap, batch, threads, order)].append(len(texts) / elapsed)
+            speeds[setting].append(len(texts) / elapsed)
+            per_cpu[setting].append(len(texts) / (time.process_time() - cpu0))
     print(
         f"{len(texts)} real chunks, {args.rounds} alternating rounds, load "
         f"{min(loads):.1f}-{max(loads):.1f}\n"
     )
     base = statistics.median(speeds[settings[0]])
-    print("| back-end | token cap | batch | threads | order | chunks/s (median) | vs first row |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for (backend, cap, batch, threads, order), values in speeds.items():
+    print(
+        "| back-end | token cap | pieces | batch | threads | order | chunks/s (median) "
+        "| vs first row | chunks per CPU-second |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for setting, values in speeds.items():
+        backend, cap, batch, threads, order, pieces = setting
         median = statistics.median(values)
         print(
-            f"| {backend} | {cap} | {batch} | {threads} | {order} | {median:.1f} "
-            f"({min(values):.1f}-{max(values):.1f}) | {median / base:.2f}x |"
+            f"| {backend} | {cap} | {pieces} | {batch} | {threads} | {order} | {median:.1f} "
+            f"({min(values):.1f}-{max(values):.1f}) | {median / base:.2f}x "
+            f"| {statistics.median(per_cpu[setting]):.1f} |"
         )
     return 0
 
