@@ -100,6 +100,21 @@ def _ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def _split(pid: int) -> tuple[int, int, int]:
+    """user ticks, system ticks, context switches (all live threads) of a process."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    switches = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if "ctxt_switches:" in line:
+                    switches += int(line.split()[1])
+        except OSError:  # a thread that ended meanwhile
+            pass
+    return int(fields[11]), int(fields[12]), switches
+
+
 def _client_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -219,6 +234,7 @@ async def _measure(
                 stderr=subprocess.DEVNULL,
             )
             await asyncio.sleep(1)
+        split0 = _split(swarm.pid)
         counts0, (coord0, workers0), client0 = swarm.counts(), swarm.cpu(), _client_cpu()
         start = time.perf_counter()
         if mode == "batched":
@@ -249,6 +265,7 @@ async def _measure(
         elapsed = time.perf_counter() - start
         await asyncio.sleep(0.3)  # the last commits and checkpoint
         counts1, (coord1, workers1), client1 = swarm.counts(), swarm.cpu(), _client_cpu()
+        split1 = _split(swarm.pid)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
@@ -259,6 +276,9 @@ async def _measure(
     figures = {
         "tasks_per_s": tasks / elapsed,
         "coordinator_cpu_us": (coord1 - coord0) / hz / tasks * 1e6,
+        "coordinator_user_us": (split1[0] - split0[0]) / hz / tasks * 1e6,
+        "coordinator_system_us": (split1[1] - split0[1]) / hz / tasks * 1e6,
+        "coordinator_context_switches": (split1[2] - split0[2]) / tasks,
         "workers_cpu_us": (workers1 - workers0) / hz / tasks * 1e6,
         "client_cpu_us": (client1 - client0) / tasks * 1e6,
         **{f"{k}_per_task": (counts1[k] - counts0[k]) / tasks for k in counts1},
