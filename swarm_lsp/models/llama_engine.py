@@ -19,7 +19,7 @@ from typing import Any
 
 from swarm_lsp import threads
 from swarm_lsp.errors import ModelError, ModelNotFoundError
-from swarm_lsp.models import fim, greedy, healing, kv_states, vocabulary
+from swarm_lsp.models import chat_prompt, fim, greedy, healing, kv_states, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class Generation:
     stop_reason: str  # "stop" | "length" | "cancelled" | "deadline"
     healed: str = ""  # the partial word trimmed off the prompt and written again
     restored: bool = False  # the document's saved KV state was put back first
+    threads: int = 0  # llama.cpp's prompt threads, when the engine recorded them
 
     @property
     def total_ms(self) -> float:
@@ -491,10 +492,29 @@ class LlamaEngine:
         on_token: TokenCallback | None = None,
         deadline: float | None = None,
     ) -> Generation:
-        """Answer a conversation with the model's own chat template."""
+        """Answer a conversation with the model's own chat template.
+
+        Greedy (``temperature`` 0) runs in the engine's own decoding loop: only the prompt
+        tokens that differ from the last request's are evaluated (a fixed system prompt is
+        kept), and the generation says how many were reused.
+        """
         llm = self.llm
         if cancel is not None and cancel.is_set():
             return Generation("", 0, 0, 0, 0.0, 0.0, "cancelled")
+        prompt = chat_prompt.render(llm, messages) if temperature <= 0 else None
+        if prompt is not None:
+            tokens = llm.tokenize(prompt.encode("utf-8", "replace"), add_bos=False, special=True)
+            if len(tokens) + max_tokens >= self.n_ctx:
+                max_tokens = self.n_ctx - len(tokens) - 1
+                if max_tokens < 1:
+                    raise ModelError(f"{self.name}: the conversation does not fit {self.n_ctx}")
+            with self._job() as slot:
+                prompt_threads = slot.budget.n_threads_batch
+                generation = self._greedy(
+                    list(tokens), max_tokens, None, None, cancel, on_token, deadline, slot
+                )
+            generation.threads = prompt_threads
+            return generation
         with self._job():
             stream = llm.create_chat_completion(
                 messages=messages,

@@ -120,8 +120,13 @@ async def run_chat(
     temperature: float = 0.0,
     cancel_event: asyncio.Event | None = None,
     on_token: AsyncTokenSink | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> str:
-    """Run ``model.chat`` in a thread; stream tokens to ``on_token``; honour cancellation."""
+    """Run ``model.chat`` in a thread; stream tokens to ``on_token``; honour cancellation.
+
+    ``stats``, when given, receives what the engine reported of the call (prompt tokens, how
+    many were reused from the last request, time to the first token, threads).
+    """
     loop = asyncio.get_running_loop()
     stop = threading.Event()
     queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -159,5 +164,14 @@ async def run_chat(
         loop.call_soon_threadsafe(queue.put_nowait, None)
     with contextlib.suppress(asyncio.CancelledError):
         await forwarder
+    if stats is not None:
+        for field in STAT_FIELDS:
+            value = getattr(result, field, None)
+            if isinstance(value, int | float):
+                stats[field] = value
     text = getattr(result, "text", result)
     return str(text)
+
+
+#: What :func:`run_chat` copies into ``stats`` from an engine's result (``Generation``).
+STAT_FIELDS = ("prompt_tokens", "reused_tokens", "completion_tokens", "prompt_ms", "threads")

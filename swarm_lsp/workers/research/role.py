@@ -15,7 +15,10 @@ the same workspace finds it again.
 
 ``research`` payload: ``{"question": str, "root"?: str, "top_k"?: int (default 5),
 "open_files"?: [str]}`` → ``{"answer": markdown, "citations": [{"path", "line", "end_line",
-"symbol", "score"}], "model": name, "coverage": dense fraction}``. Lines in citations are
+"symbol", "score"}], "model": name, "coverage": dense fraction, "timings": {...}}``, timings
+in ms from the task's start (``sources_ms``, ``first_token_ms``; ``search_ms``) and what the
+engine reported of the answer (``prompt_tokens``, ``reused_tokens`` of them kept from the last
+answer's prompt, ``prompt_ms``, ``threads``). Lines in citations are
 1-based (``path:line`` as people write it). The keyword side of the index is brought up to
 date first (only changed files are read again), the hybrid search fuses it with whatever dense
 vectors exist, the sources stream at once, then the local chat model's tokens; the answer says
@@ -226,14 +229,19 @@ class ResearchRole:
         top_k = payload.get("top_k", DEFAULT_TOP_K)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 50:
             raise WorkerError(f"top_k must be an integer from 1 to 50, got {top_k!r}")
+        started = time.perf_counter()
         workspace, _ = await self._update(task, reporter, False)
+        timings: dict[str, Any] = {"update_ms": (time.perf_counter() - started) * 1000}
         with workspace.paused():
             await reporter.progress("searching", 90)
+            searched = time.perf_counter()
             hits = await asyncio.to_thread(workspace.index.search, question, top_k)
+            timings["search_ms"] = (time.perf_counter() - searched) * 1000
             sources = answer.sources_section(hits)
             # The sources first: where the code is, before the model has said a word.
             await reporter.partial(sources.lstrip() + "\n\n")
-            text, model_name = await self._answer(task, reporter, question, hits)
+            timings["sources_ms"] = (time.perf_counter() - started) * 1000
+            text, model_name = await self._answer(task, reporter, question, hits, timings, started)
         note = hits.note()
         if note:
             text = f"{text}\n\n{note}"
@@ -242,10 +250,17 @@ class ResearchRole:
             "citations": [hit.citation() for hit in hits],
             "model": model_name,
             "coverage": round(hits.coverage, 4),
+            "timings": {k: round(v, 1) for k, v in timings.items()},
         }
 
     async def _answer(
-        self, task: TaskRequest, reporter: TaskReporter, question: str, hits: list[Any]
+        self,
+        task: TaskRequest,
+        reporter: TaskReporter,
+        question: str,
+        hits: list[Any],
+        timings: dict[str, Any],
+        started: float,
     ) -> tuple[str, str]:
         if not hits:
             return answer.extractive_answer(question, hits), "none"
@@ -265,6 +280,7 @@ class ResearchRole:
             if guard.feed(piece):
                 stop.set()  # done: the model went on to a new turn or repeats itself
                 return
+            timings.setdefault("first_token_ms", (time.perf_counter() - started) * 1000)
             await reporter.partial(piece)
 
         async def follow_cancel() -> None:
@@ -281,6 +297,7 @@ class ResearchRole:
                 temperature=self.settings.models.temperature,
                 cancel_event=stop,
                 on_token=on_token,
+                stats=timings,
             )
             text = guard.text if guard.cut is not None else generated
         except ModelError as err:

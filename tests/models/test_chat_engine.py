@@ -1,0 +1,114 @@
+"""The real chat model: its Q8_0 copy, greedy chat in the engine's own loop, prompt reuse."""
+
+from __future__ import annotations
+
+import json.decoder
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from swarm_lsp.models import chat_prompt, defaults, derived
+from swarm_lsp.models.llama_engine import LlamaEngine
+
+SYSTEM = "Answer from the numbered sources only, citing them as [1], [2]. Be brief."
+
+
+def conversation(question: str) -> list[dict[str, str]]:
+    sources = (
+        "Sources:\n\n[1] shapes/geometry.py:7-11 (area_of_circle)\n"
+        "def area_of_circle(radius):\n    return math.pi * radius * radius\n\n"
+    )
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": f"{sources}Question: {question}\nAnswer:"},
+    ]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[LlamaEngine]:
+    engine = LlamaEngine(defaults.chat_model_path(), n_ctx=4096, n_threads=1)
+    engine.load()
+    yield engine
+    engine.close()
+
+
+def count_evals(engine: LlamaEngine) -> list[int]:
+    """Record the size of every batch llama.cpp evaluates from now on (the real engine)."""
+    llm = engine.llm
+    sizes: list[int] = []
+    real = llm.eval
+
+    def counting(tokens: Any) -> None:
+        sizes.append(len(tokens))
+        real(tokens)
+
+    llm.eval = counting
+    return sizes
+
+
+def test_the_chat_model_is_a_q8_0_copy_of_the_packaged_weights(engine: LlamaEngine) -> None:
+    from llama_cpp import Llama
+
+    packaged = defaults.packaged_chat_model_path()
+    assert engine.model_path == derived.q8_path(packaged) != packaged
+    assert engine.llm.metadata["general.file_type"] == str(derived.Q8_0)
+    # The same model: next-token distributions over real code barely move (measured: mean KL
+    # 0.006 nats, the exact F16 copy 0.004; a Q4_0 copy 0.33, 22% of its top tokens differ).
+    text = Path(json.decoder.__file__).read_text()[:1500]
+    log_probs = []
+    for path in (packaged, engine.model_path):
+        llm = Llama(str(path), n_ctx=512, n_threads=1, logits_all=True, verbose=False)
+        tokens = llm.tokenize(text.encode())[:160]
+        llm.eval(tokens)
+        scores = np.array(llm.scores[: len(tokens)], dtype=np.float64)
+        llm.close()
+        scores -= scores.max(axis=1, keepdims=True)
+        log_probs.append(scores - np.log(np.exp(scores).sum(axis=1, keepdims=True)))
+    shipped, copy = log_probs
+    kl = (np.exp(shipped) * (shipped - copy)).sum(axis=1)
+    assert kl.mean() < 0.03
+    assert (shipped.argmax(axis=1) == copy.argmax(axis=1)).mean() >= 0.9
+
+
+def test_greedy_chat_is_llama_cpp_pythons_answer_and_keeps_the_system_prompt(
+    engine: LlamaEngine,
+) -> None:
+    first = engine.chat(
+        conversation("How is the area of a circle computed?"), max_tokens=24, temperature=0
+    )
+    engine.llm.reset()
+    reference = engine.llm.create_chat_completion(
+        messages=conversation("How is the area of a circle computed?"), max_tokens=24, temperature=0
+    )
+    assert first.text == reference["choices"][0]["message"]["content"]
+    assert first.prompt_tokens == reference["usage"]["prompt_tokens"]
+
+    engine.chat(conversation("How is the area of a circle computed?"), max_tokens=4, temperature=0)
+    evaluated = count_evals(engine)
+    second = engine.chat(
+        conversation("Which function gives a circle's area?"), max_tokens=1, temperature=0
+    )
+    # Only what follows the shared head (system prompt, sources) is evaluated again.
+    before, after = (
+        engine.llm.tokenize(chat_prompt.render(engine.llm, conversation(q)).encode(), special=True)
+        for q in ("How is the area of a circle computed?", "Which function gives a circle's area?")
+    )
+    shared = next(i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b)
+    assert shared > len(engine.tokenize(SYSTEM)) + 20  # the system prompt and the sources
+    assert second.prompt_tokens == len(after)
+    assert second.reused_tokens == shared
+    assert sum(evaluated) == len(after) - shared
+    assert second.threads == 1
+
+
+def test_a_q8_0_copy_that_cannot_be_made_falls_back_to_the_shipped_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWARM_LSP_MODELS", str(tmp_path / "models"))
+    broken = tmp_path / "broken.Q4_1.gguf"
+    broken.write_bytes(b"not a model")
+    assert derived.ensure_chat_q8(broken) == broken
+    assert not derived.q8_path(broken).exists()
