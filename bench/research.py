@@ -212,6 +212,22 @@ def report(results: dict[str, Any]) -> None:
                 f"{ends[len(ends) // 2]:.1f} s median; first question after start "
                 f"(models loading): {ttft['warmup']['first_token_ms']:.0f} ms."
             )
+            engine = [r.get("timings", {}) for r in ttft["rows"]]
+            engine = [t for t in engine if t.get("prompt_ms")]
+            if engine:
+                evaluated = sorted(max(1, t["prompt_tokens"] - t["reused_tokens"]) for t in engine)
+                rates = sorted(
+                    max(1, t["prompt_tokens"] - t["reused_tokens"]) / t["prompt_ms"] * 1000
+                    for t in engine
+                )
+                prompts = sorted(t["prompt_tokens"] for t in engine)
+                threads = sorted({t.get("threads", 0) for t in engine})
+                print(
+                    f"The answer model's prompts: {prompts[len(prompts) // 2]} tokens (median), "
+                    f"{evaluated[len(evaluated) // 2]} evaluated per question (the rest kept "
+                    f"from the last prompt), {rates[len(rates) // 2]:.0f} tokens/s with "
+                    f"{'/'.join(map(str, threads))} llama.cpp thread(s)."
+                )
 
 
 if __name__ == "__main__":

@@ -121,6 +121,8 @@ def ttft(root: Path, questions: list[list[str]], count: int) -> dict[str, Any]:
                     "end_s": rec.times[-1] if rec.times else -1,
                     "pieces": tokens,
                     "answer_chars": len(result["answer"]),
+                    # prompt_tokens, reused_tokens, prompt_ms, threads: the engine's account
+                    "timings": result.get("timings", {}),
                 }
             )
         role.close()

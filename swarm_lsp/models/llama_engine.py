@@ -236,8 +236,10 @@ class LlamaEngine:
 
         Stops between batches when ``cancel`` is set (a real request arrived).
         """
+        return self._warm_tokens(self._fit(self.tokenize(prompt), 1), cancel)
+
+    def _warm_tokens(self, tokens: list[int], cancel: threading.Event | None = None) -> int:
         llm = self.llm
-        tokens = self._fit(self.tokenize(prompt), 1)
         shared = self._reusable_prefix(tokens)
         if shared >= len(tokens):
             return 0
@@ -253,6 +255,25 @@ class LlamaEngine:
                     break
                 llm.eval(tokens[start : start + step])
         return llm.n_tokens - shared
+
+    def warm_chat(self, messages: list[dict[str, str]], upto: str) -> int:
+        """Evaluate a conversation's fixed head: its chat prompt up to the text ``upto``
+        (a system prompt and the start of a user turn), so the next chat evaluates only the
+        rest. Returns the tokens evaluated (0 when the head is already in the context)."""
+        llm = self.llm
+        prompt = chat_prompt.render(llm, messages)
+        if prompt is None or upto not in prompt:
+            return 0
+        # Cut the tokens, not the text: "\n\n" alone is one token, "\n\n[" three.
+        tokens = list(llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        end = len(prompt[: prompt.index(upto)].encode("utf-8"))
+        head = 0
+        for token in tokens:
+            end -= len(llm.detokenize([token], special=True))
+            if end < 0:
+                break
+            head += 1
+        return self._warm_tokens(tokens[:head]) if head else 0
 
     def snapshot(self) -> kv_states.KvState | None:
         """The evaluated prompt's KV state, to restore when its document comes back."""

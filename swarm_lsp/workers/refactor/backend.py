@@ -61,6 +61,11 @@ class _LockedEngine:
         with self._lock:
             return self._engine.chat(messages, **kwargs)
 
+    def warm_chat(self, messages: list[dict[str, str]], upto: str) -> int:
+        """Load the model and evaluate a conversation's fixed head (see LlamaEngine)."""
+        with self._lock:
+            return int(self._engine.warm_chat(messages, upto))
+
 
 @atexit.register
 def close_engines() -> None:

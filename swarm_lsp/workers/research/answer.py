@@ -33,6 +33,20 @@ def location(hit: Hit) -> str:
     return f"{hit.path}:{hit.start_line}"
 
 
+#: Where every prompt's question-specific part begins: what comes before it (the system prompt,
+#: the chat template's turn markers, "Sources:") is the same for every question and stays in
+#: the model's context from one answer to the next.
+SOURCES_START = "[1] "
+
+
+def head_messages() -> list[dict[str, str]]:
+    """A conversation whose prompt starts like every answer's, up to :data:`SOURCES_START`."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "Sources:\n\n" + SOURCES_START},
+    ]
+
+
 def build_messages(question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
     """Chat messages: the instructions, the numbered sources, then the question."""
     blocks = []

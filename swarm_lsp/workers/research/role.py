@@ -32,6 +32,7 @@ answered; ``open_files`` go first.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from pathlib import Path
@@ -44,6 +45,8 @@ from swarm_lsp.workers.refactor import backend
 from swarm_lsp.workers.research import answer
 from swarm_lsp.workers.research.index import LOCK_WAIT_S, IndexStats, WorkspaceIndex
 from swarm_lsp.workers.research.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOP_K = 5
 ANSWER_MAX_TOKENS = 768
@@ -230,6 +233,8 @@ class ResearchRole:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 50:
             raise WorkerError(f"top_k must be an integer from 1 to 50, got {top_k!r}")
         started = time.perf_counter()
+        # The chat model loads and reads the prompt's fixed head while the index is searched.
+        warming = asyncio.ensure_future(asyncio.to_thread(self._warm_model))
         workspace, _ = await self._update(task, reporter, False)
         timings: dict[str, Any] = {"update_ms": (time.perf_counter() - started) * 1000}
         with workspace.paused():
@@ -241,6 +246,7 @@ class ResearchRole:
             # The sources first: where the code is, before the model has said a word.
             await reporter.partial(sources.lstrip() + "\n\n")
             timings["sources_ms"] = (time.perf_counter() - started) * 1000
+            timings["warm_tokens"] = await warming
             text, model_name = await self._answer(task, reporter, question, hits, timings, started)
         note = hits.note()
         if note:
@@ -252,6 +258,19 @@ class ResearchRole:
             "coverage": round(hits.coverage, 4),
             "timings": {k: round(v, 1) for k, v in timings.items()},
         }
+
+    def _warm_model(self) -> int:
+        """Load the local chat model and evaluate the answers' fixed head (tokens evaluated:
+        0 once it is in the model's context). Nothing when the model is not local."""
+        try:
+            model = self._model or backend.local_chat_model(self.settings)
+            warm = getattr(model, "warm_chat", None)
+            if warm is None:
+                return 0
+            return int(warm(answer.head_messages(), answer.SOURCES_START))
+        except (ModelError, RuntimeError, ValueError, OSError) as err:
+            log.debug("chat model not warmed: %s", err)  # the answer will say what failed
+            return 0
 
     async def _answer(
         self,
