@@ -34,7 +34,6 @@ async def bad_peers(lsp_client: LanguageClient, sample_project: Path) -> AsyncIt
     editor = Editor()
     install_handlers(lsp_client, editor)
     lsp_client.editor = editor  # type: ignore[attr-defined]
-    lsp_client.started = time.monotonic()  # type: ignore[attr-defined]
     await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities(),
@@ -45,6 +44,9 @@ async def bad_peers(lsp_client: LanguageClient, sample_project: Path) -> AsyncIt
             },
         )
     )
+    # Measured from the end of initialize: the server's own start under a loaded CI machine is
+    # not what this test is about (it took 15-17 s at load 10), the refusal without a probe is.
+    lsp_client.started = time.monotonic()  # type: ignore[attr-defined]
     yield lsp_client
     await lsp_client.shutdown_session()
 
@@ -55,8 +57,9 @@ async def test_unusable_peers_are_named_with_their_problem_at_once(bad_peers: An
     def down() -> dict[str, Any] | None:
         return next((s for s in editor.statuses if s.get("state") == "down"), None)
 
-    status = await wait_for(down, timeout=8.0, what="a down swarm/status")
-    assert time.monotonic() - bad_peers.started < 8.0
+    status = await wait_for(down, timeout=30.0, what="a down swarm/status")
+    # Well inside the 10 s a probe of the peers used to wait before saying they were down.
+    assert time.monotonic() - bad_peers.started < 5.0
     message = status["message"]
     assert "not-an-address: not an address" in message, message
     assert "8.8.8.8:7700: not an address you own" in message, message
