@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import os
 import re
@@ -90,6 +89,12 @@ def main() -> int:
     parser.add_argument("--variant", action="append", default=[])
     parser.add_argument("--work", type=Path, help="keep the corpus and index here between runs")
     parser.add_argument("--json", type=Path, default=Path("/tmp/research-ttft.json"))
+    parser.add_argument(
+        "--sparse-only",
+        action="store_true",
+        help="no dense fill (minutes of CPU): for the load-independent figures alone "
+        "(tokens per ask, answer checks), the hits being the keyword side's",
+    )
     args = parser.parse_args()
     variants = [parse_variant(v) for v in (args.variant or ["default"])]
     work = args.work or Path(tempfile.mkdtemp(prefix="swarm-bench-ttft-"))
@@ -99,10 +104,10 @@ def main() -> int:
     root = corpus(work)
     load_start = os.getloadavg()
 
-    from swarm_lsp.config import ModelSettings, Settings
+    from swarm_lsp.config import Settings
     from swarm_lsp.models import defaults
+    from swarm_lsp.models.llama_engine import LlamaEngine
     from swarm_lsp.workers.base import TaskRequest
-    from swarm_lsp.workers.refactor import backend
     from swarm_lsp.workers.research import answer
     from swarm_lsp.workers.research.index import WorkspaceIndex, close_local_clients
     from swarm_lsp.workers.research.role import ResearchRole
@@ -110,8 +115,9 @@ def main() -> int:
     index = WorkspaceIndex(root, Settings())
     index.update(dense=False)
     filled = time.time()
-    index.fill_dense()
-    index.optimize()
+    if not args.sparse_only:
+        index.fill_dense()
+        index.optimize()
     fill_s = time.time() - filled
     print(f"index: {index.point_count()} points, fill {fill_s:.0f} s", file=sys.stderr)
     index.close()
@@ -119,15 +125,16 @@ def main() -> int:
 
     shape = {"lines": "SOURCE_LINES", "chars": "SOURCE_CHARS", "sources": "PROMPT_SOURCES"}
     base_shape = {key: getattr(answer, attr) for key, attr in shape.items()}
-    # One role (one open index) for all; each variant answers with its own engine.
-    role = ResearchRole(Settings())
+    # One role (one open index) for all; each variant answers with an engine of its own (its
+    # own context: no variant finds another's prompt there), loaded as the worker loads it.
+    role = ResearchRole(Settings(), background_fill=not args.sparse_only)
     engines = []
     for _, options in variants:
         model = options.get("model", "")
         if model == "packaged":
             model = str(defaults.packaged_chat_model_path())
-        models = ModelSettings(chat_model=model, n_threads=int(options.get("threads", 0)))
-        engines.append(backend.local_chat_model(dataclasses.replace(Settings(), models=models)))
+        path = defaults.resolve(model, "chat")
+        engines.append(LlamaEngine(path, n_ctx=4096, n_threads=int(options.get("threads", 0))))
 
     class Recorder:
         def __init__(self) -> None:
@@ -169,6 +176,8 @@ def main() -> int:
                     file=sys.stderr,
                 )
         role.close()
+        for engine in engines:
+            engine.close()
         return rows
 
     rows = asyncio.run(run())

@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from swarm_lsp.workers.research.records import Hit
 
 #: What the model reads: the best few sources, each cut short. Prompt evaluation is all of
-#: the time to the first token (SmolLM2-135M evaluates about 230 prompt tokens/s on one busy
-#: core): 3 sources of 10 lines / 300 characters make prompts of about 380 tokens over the
-#: labelled questions (median; 540 at 15 lines / 700 characters). A tiny model gains little
-#: from more context; every source retrieval found is still listed under the answer.
+#: the time to the first token (SmolLM2-135M as Q8_0: about 200 prompt tokens/s on one core
+#: of a machine at load 4-5, 2.5x the shipped Q4_1): 3 sources of 10 lines / 300 characters
+#: make prompts of about 375 tokens over the labelled questions (median; 540 at 15 lines /
+#: 700 characters), of which the fixed head stays evaluated. 8 lines / 240 characters saved
+#: 12% and lost answer checks (BENCHMARKS.md). Every source retrieval found is still listed
+#: under the answer.
 PROMPT_SOURCES = 3
 SOURCE_LINES = 10
 SOURCE_CHARS = 300
