@@ -93,7 +93,7 @@ class CompletionSession:
         engine = self.ls.context
         if engine is None:
             return None
-        settings = engine.settings
+        settings = self.ls.settings.context
         ring = self.ring
         ring.max_chunks = settings.ring_chunks
         ring.chunk_lines = max(3, settings.ring_chunk_lines)

@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.server.conftest import open_doc
@@ -32,6 +33,9 @@ async def ring(client: LanguageClient) -> Any:
 async def test_a_file_switch_fills_the_ring_and_an_idle_warm_brings_it_in(
     client: LanguageClient, sample_project: Path
 ) -> None:
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"context": {"ringChunks": 8}})
+    )
     alpha_text = ALPHA + "def total(values):\n    return "
     alpha = open_doc(client, sample_project / "alpha.py", alpha_text)
     alpha_end = (alpha_text.count("\n"), len("    return "))
