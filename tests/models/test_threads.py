@@ -250,14 +250,18 @@ def test_a_yielding_background_slot_waits_while_the_editor_runs_a_job(tmp_path: 
             time.sleep(0.005)
         release.set()
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    waited = worker.yield_to_interactive(every=0.01)
-    runner.join()
-    watcher.join()
-    assert paused.is_set()
-    assert 0.0 < waited < 2.0
-    assert [c.active for c in threads.read_claims(tmp_path) if c.key == worker.key] == [True]
+    # The worker is inside a job of its own (its claim says busy), as between two decodes; the
+    # watcher must not see an idle claim before the pause (a new slot's claim is idle: the
+    # watcher used to release the editor before the worker looked, so it never waited).
+    with worker.active():
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        waited = worker.yield_to_interactive(every=0.01)
+        runner.join()
+        watcher.join()
+        assert paused.is_set()
+        assert 0.0 < waited < 2.0
+        assert [c.active for c in threads.read_claims(tmp_path) if c.key == worker.key] == [True]
     # A slot that does not yield never waits.
     other = threads.Slot("embedder", BACKGROUND, folder=tmp_path)
     with editor.active():
