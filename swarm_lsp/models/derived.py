@@ -18,10 +18,8 @@ quantizes a second time (a real loss); F16 is exact but 3x the size and slower.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from swarm_lsp import paths
@@ -37,17 +35,6 @@ def q8_path(source: Path) -> Path:
     stem = source.name.removesuffix(".gguf").replace(".Q4_1", "")
     name = f"{stem}.Q8_0-v{DERIVE_VERSION}-{source.stat().st_size}.gguf"
     return paths.models_dir() / name
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def requantize(source: Path, target: Path, ftype: int = Q8_0) -> None:
@@ -82,7 +69,7 @@ def ensure_chat_q8(source: Path) -> Path:
         target = q8_path(source)
         if target.is_file():
             return target
-        with _exclusive(target.with_suffix(".lock")):
+        with paths.exclusive(target.with_suffix(".lock")):
             if not target.is_file():  # another process may have made it meanwhile
                 requantize(source, target)
                 log.info("made %s from %s", target.name, source.name)

@@ -11,12 +11,9 @@ makes it at set-up.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +28,12 @@ def int8_model_path() -> Path:
     return paths.models_dir() / f"all-MiniLM-L6-v2-int8-v{EXPORT_VERSION}.onnx"
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_int8_model() -> Path:
     """The int8 model's path, exporting it first if this machine has none yet."""
     target = int8_model_path()
     if target.exists():
         return target
-    with _exclusive(target.with_suffix(".lock")):
+    with paths.exclusive(target.with_suffix(".lock")):
         if not target.exists():  # another process may have made it meanwhile
             export(target)
     return target

@@ -28,11 +28,9 @@ def ensure_table() -> Any:
     """The (vocabulary x 384) float32 table, distilled first if this machine has none."""
     import numpy as np
 
-    from swarm_lsp.workers.research import onnx_model
-
     target = table_path()
     if not target.exists():
-        with onnx_model._exclusive(target.with_suffix(".lock")):
+        with paths.exclusive(target.with_suffix(".lock")):
             if not target.exists():
                 table = distill()
                 tmp = target.with_suffix(".tmp.npy")
