@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dispatch_compare import _export  # a sibling script: bench/ is on the path when run
+
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("unary", "pipelined", "batched")
 
@@ -305,18 +307,6 @@ def _child(args: argparse.Namespace) -> int:
             )
     print(json.dumps(out))
     return 0
-
-
-def _export(commit: str, folder: Path, name: str) -> Path:
-    if commit == ".":
-        return REPO
-    tree = folder / name
-    tree.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", commit], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    return tree
 
 
 def main() -> int:
