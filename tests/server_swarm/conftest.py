@@ -225,7 +225,7 @@ def edits_for(edit: types.WorkspaceEdit, uri: str) -> tuple[int | None, list[dic
     """The document version and the text edits (as LSP JSON) ``edit`` makes to ``uri``."""
     for change in edit.document_changes or []:
         if isinstance(change, types.TextDocumentEdit) and change.text_document.uri == uri:
-            edits = [
+            edits: list[dict[str, object]] = [
                 {
                     "range": {
                         "start": {"line": e.range.start.line, "character": e.range.start.character},
@@ -234,7 +234,9 @@ def edits_for(edit: types.WorkspaceEdit, uri: str) -> tuple[int | None, list[dic
                     "newText": e.new_text,
                 }
                 for e in change.edits
+                if not isinstance(e, types.SnippetTextEdit)
             ]
+            assert len(edits) == len(change.edits), "the server sent a snippet edit"
             return change.text_document.version, edits
     raise AssertionError(f"no edit for {uri} in {edit}")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -176,9 +177,13 @@ async def test_a_save_time_run_that_cannot_start_is_shown_once(client: LanguageC
         client.text_document_did_save(
             types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
         )
-        await wait_for(lambda n=saves: len(failed_runs()) >= n, 60, f"save-time run {saves}")
+        await wait_for(partial(_at_least, failed_runs, saves), 60, f"save-time run {saves}")
     assert "no test runner found" in failed_runs()[0]
     shown = [m for m in client.messages if "could not run" in m.message]
     assert len(shown) == 1, [m.message for m in client.messages]
     assert shown[0].type == types.MessageType.Warning
     assert "no test runner found" in shown[0].message
+
+
+def _at_least(count: Callable[[], list[str]], n: int) -> bool:
+    return len(count()) >= n

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pygls.exceptions import JsonRpcInvalidParams
@@ -112,7 +113,7 @@ def test_status_params_match_what_the_clients_parse() -> None:
 
 
 def test_diagnostics_group_per_file_and_never_escape_the_workspace(tmp_path: Path) -> None:
-    found = [
+    found: list[dict[str, Any]] = [
         {"path": "tests/test_a.py", "line": 3, "message": "boom", "severity": "error", "code": "x"},
         {"path": "tests/test_a.py", "line": 7, "end_line": 9, "severity": "warning"},
         {"path": "../outside.py", "line": 1, "message": "no"},
