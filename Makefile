@@ -37,7 +37,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy swarm_lsp
+	$(VENV)/bin/mypy swarm_lsp tests bench
 
 test: $(STAMP) vscode-e2e
 	bash scripts/test.sh

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -183,9 +184,9 @@ async def main() -> int:
             folder = work / "cmd"
             folder.mkdir(exist_ok=True)
             runners: dict[str, Callable[[], Awaitable[object]]] = {
-                "bare": lambda a=argv, f=folder: _bare(a, f),
-                "old": lambda a=argv, f=folder: old_sandbox.run_sandboxed(a, f, isolation="bwrap"),
-                "new": lambda a=argv, f=folder: new_sandbox.run_sandboxed(a, f),
+                "bare": partial(_bare, argv, folder),
+                "old": partial(old_sandbox.run_sandboxed, argv, folder, isolation="bwrap"),
+                "new": partial(new_sandbox.run_sandboxed, argv, folder),
             }
             await _interleaved(runners, 2)  # warm caches and the one-off probes
             _table(f"`{label}`, {args.runs} runs each", await _interleaved(runners, args.runs))

@@ -9,7 +9,7 @@ echo "== ruff"
 ruff check .
 ruff format --check .
 echo "== mypy"
-mypy swarm_lsp
+mypy swarm_lsp tests bench
 echo "== generated protobuf code is current"
 python scripts/check_proto.py
 if [ -f editors/vscode/package.json ]; then

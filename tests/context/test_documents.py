@@ -313,10 +313,10 @@ def test_undoing_random_edits_gives_back_the_fresh_tree(language: str, data: st.
         doc = store.apply_change(uri, *start, *end, removed)
         model = model[:lo] + removed + model[lo + length :]
         assert doc.text == model
-    doc = store.get(uri)
-    assert doc is not None and doc.text == initial and doc.tree is not None
-    assert_consistent(doc.tree, doc.source)
-    assert shape(doc.tree) == shape(fresh(language, initial))
+    final = store.get(uri)
+    assert final is not None and final.text == initial and final.tree is not None
+    assert_consistent(final.tree, final.source)
+    assert shape(final.tree) == shape(fresh(language, initial))
 
 
 @given(text_strategy, st.data())

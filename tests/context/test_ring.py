@@ -29,7 +29,7 @@ def test_a_chunk_is_the_lines_around_the_cursor_and_joins_at_update() -> None:
     ring = ContextRing(chunk_lines=8)
     text = module("alpha")
     assert ring.pick("alpha.py", text, 20, "python")
-    assert ring.chunks == () and len(ring.queued) == 1  # queued, not in the prompt yet
+    assert not ring.chunks and len(ring.queued) == 1  # queued, not in the prompt yet
     assert ring.update() and ring.version == 1
     (chunk,) = ring.chunks
     assert chunk.line == 16 and chunk.text.count("\n") <= 8

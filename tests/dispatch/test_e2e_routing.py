@@ -8,7 +8,7 @@ the coordinator keeps serving.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -40,7 +40,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
 
 
 @pytest.fixture
-async def client(swarm: Swarm) -> DispatchClient:
+async def client(swarm: Swarm) -> AsyncIterator[DispatchClient]:
     async with connect(swarm.address) as client:
         await wait_for_workers(client, 2)
         await wait_idle(client)  # each test starts with both workers free
@@ -202,7 +202,7 @@ async def test_submit_many_accepts_each_good_task_and_refuses_each_bad_one(
 
 
 async def test_payload_compressed_with_a_workspace_dictionary(client: DispatchClient) -> None:
-    samples = [
+    samples: list[bytes | bytearray | memoryview] = [
         f'{{"instruction": "explain", "path": "pkg/m{i}.py", "text": "def g{i}(): pass"}}'.encode()
         for i in range(400)
     ]

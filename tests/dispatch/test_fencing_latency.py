@@ -47,7 +47,8 @@ def test_estimates_are_per_identity_and_weigh_round_trip_and_overhead() -> None:
     assert estimates.get("w2").expected_ms("echo", 0.0) == 210.0
     # A run time longer than the whole lease (clock slack) never makes the overhead negative.
     estimates.completed("w1", "echo", lease_to_complete_ms=5.0, run_ms=50.0)
-    assert estimates.get("w1").overhead_ms is not None and estimates.get("w1").overhead_ms >= 0
+    overhead = estimates.get("w1").overhead_ms
+    assert overhead is not None and overhead >= 0
     estimates.round_trip("w1", 0.0)  # not measured: ignored
     assert estimates.get("w1").rtt_ms == 1.0
 

@@ -102,7 +102,7 @@ async def test_metadata_target_refused_before_any_connect(
 
     monkeypatch.setattr(grpc.aio, "insecure_channel", no_channel)
     monkeypatch.setattr(grpc.aio, "secure_channel", no_channel)
-    settings = Settings(swarm=dataclasses.replace(SwarmSettings(), allowed_hosts=GENEROUS))
+    settings = Settings(swarm=dataclasses.replace(SwarmSettings(), allowed_hosts=tuple(GENEROUS)))
     with pytest.raises(DispatchError, match="cloud metadata service address"):
         await DispatchClient.connect(settings, target, timeout=30)
 

@@ -96,7 +96,7 @@ def test_several_frames_and_a_lying_header_decode_as_before() -> None:
 
 
 def _trained_dictionary() -> bytes:
-    samples = [
+    samples: list[bytes | bytearray | memoryview] = [
         f'{{"path": "src/mod{i}.py", "text": "def f{i}(x): return x * {i} + {i % 7}"}}'.encode()
         for i in range(400)
     ]

@@ -93,7 +93,7 @@ def test_greedy_chat_is_llama_cpp_pythons_answer_and_keeps_the_system_prompt(
     )
     # Only what follows the shared head (system prompt, sources) is evaluated again.
     before, after = (
-        engine.llm.tokenize(chat_prompt.render(engine.llm, conversation(q)).encode(), special=True)
+        engine.llm.tokenize(_rendered(engine, conversation(q)).encode(), special=True)
         for q in ("How is the area of a circle computed?", "Which function gives a circle's area?")
     )
     shared = next(i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b)
@@ -112,3 +112,9 @@ def test_a_q8_0_copy_that_cannot_be_made_falls_back_to_the_shipped_file(
     broken.write_bytes(b"not a model")
     assert derived.ensure_chat_q8(broken) == broken
     assert not derived.q8_path(broken).exists()
+
+
+def _rendered(engine: LlamaEngine, messages: list[dict[str, str]]) -> str:
+    prompt = chat_prompt.render(engine.llm, messages)
+    assert prompt is not None, "the chat model has its own template"
+    return prompt

@@ -73,7 +73,12 @@ def test_typing_inside_a_word_needs_no_decode_before_the_first_pick(
     # picks its first token from the logits the first one computed.
     evaluated: list[int] = []
     real_eval = engine.llm.eval
-    monkeypatch.setattr(engine.llm, "eval", lambda t: (evaluated.append(len(t)), real_eval(t)))
+
+    def counted(tokens: list[int]) -> None:
+        evaluated.append(len(tokens))
+        real_eval(tokens)
+
+    monkeypatch.setattr(engine.llm, "eval", counted)
     engine.complete(PROMPT, max_tokens=4, heal=True)
     evaluated.clear()
     again = engine.complete(PROMPT + "b", max_tokens=4, heal=True)

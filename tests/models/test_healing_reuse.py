@@ -103,7 +103,8 @@ def test_choose_picks_what_the_processor_would_without_the_whole_vocabulary() ->
         steps = [rng.normal(0, 3, len(PIECES)).astype(np.float32) for _ in range(3)]
         by_processor = healing.FirstWordConstraint(VOCAB, len(prompt), heal=" Ta", candidates=names)
         by_choice = healing.FirstWordConstraint(VOCAB, len(prompt), heal=" Ta", candidates=names)
-        ids, generated = list(prompt), []
+        ids: list[int] = list(prompt)
+        generated: list[int] = []
         for row in steps:
             out = by_processor(np.array(ids), row.copy())
             if not np.isfinite(out).any():

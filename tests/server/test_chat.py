@@ -40,7 +40,7 @@ async def test_chat_command(client: LanguageClient) -> None:
     result = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="swarm.chat", arguments=["Name one sorting algorithm."])
     )
-    assert result["text"].strip()
+    assert result is not None and result["text"].strip()
     assert result["model"].lower().startswith("smollm2")
 
 

@@ -65,4 +65,4 @@ async def test_no_folder_takes_the_project_of_the_first_file(
     answer = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="swarm.runTests", arguments=[])
     )
-    assert answer["status"] == "started"
+    assert answer is not None and answer["status"] == "started"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
 from pytest_lsp import LanguageClient
@@ -41,7 +43,7 @@ async def test_unsaved_definition_reaches_workspace_symbols(
             ],
         )
     )
-    found: list = []
+    found: Sequence[Any] = []
     for _ in range(40):  # the refresh is debounced: poll until it lands
         await asyncio.sleep(0.25)
         found = (
@@ -57,17 +59,15 @@ async def test_unsaved_definition_reaches_workspace_symbols(
 async def test_definition_across_files(client: LanguageClient, sample_project: Path) -> None:
     open_doc(client, sample_project / "shapes" / "geometry.py")  # indexed when opened
     uri = open_doc(client, sample_project / "tests" / "test_geometry.py")
-    found: list = []
+    found: Sequence[Any] = []
     for _ in range(40):  # indexing an opened document is debounced
-        found = (
-            await client.text_document_definition_async(
-                types.DefinitionParams(
-                    text_document=types.TextDocumentIdentifier(uri=uri),
-                    position=types.Position(line=2, character=30),  # "Rectangle" in the import
-                )
+        answer = await client.text_document_definition_async(
+            types.DefinitionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=2, character=30),  # "Rectangle" in the import
             )
-            or []
         )
+        found = [answer] if isinstance(answer, types.Location) else list(answer or [])
         if found:
             break
         await asyncio.sleep(0.25)

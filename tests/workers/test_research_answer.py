@@ -22,7 +22,8 @@ async def test_a_second_question_evaluates_only_what_differs_from_the_first(
     sample_project: Path,
 ) -> None:
     role = research_role.create(Settings())
-    engine: Any = backend.local_chat_model(Settings())._engine
+    chat: Any = backend.local_chat_model(Settings())  # the in-process engine behind it
+    engine = chat._engine
     llm = engine.llm
     evaluated: list[int] = []
     real_eval = llm.eval

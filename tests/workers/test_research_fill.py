@@ -101,7 +101,9 @@ def test_an_index_made_by_the_old_store_is_rebuilt(inventory: Path) -> None:
     )
     client.upsert(
         "swarm_code",
-        points=[models.PointStruct(id=1, vector={"dense": [1, 0, 0, 0]}, payload={"path": "x"})],
+        points=[
+            models.PointStruct(id=1, vector={"dense": [1.0, 0.0, 0.0, 0.0]}, payload={"path": "x"})
+        ],
     )
     client.close()
     (old / "manifest-swarm_code.json").write_text('{"version": "old", "files": {"x": "0"}}')
