@@ -415,34 +415,3 @@ def test_default_table_routes_every_task_type_the_server_sends() -> None:
         route = table.route(task_type)
         assert route.timeout_ms > 0, task_type
     assert table.types["index"] == "research"
-
-
-async def test_store_a_wait_for_the_group_commit_takes_one_pass_of_the_loop(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "tasks.sqlite3"
-    store = TaskStore(path)
-    store.group_commits(asyncio.get_running_loop())
-    passes = 0
-
-    async def count() -> None:
-        nonlocal passes
-        while True:
-            await asyncio.sleep(0)
-            passes += 1
-
-    counter = asyncio.create_task(count())
-    await asyncio.sleep(0)
-    with contextlib.closing(sqlite3.connect(path)) as other:
-        store.insert(task_record("a"))
-        before = passes
-        assert await store.durable()
-        assert passes - before <= 1  # the commit ran first in the next pass, then this waiter
-        assert {row[0] for row in other.execute("SELECT id FROM tasks")} == {"a"}
-        store.insert(task_record("b"))
-        assert store.commit() and not store.pending()  # early, by hand: its scheduled call is off
-        store.insert(task_record("c"))  # a new group, committed by its own call
-        assert store.pending() and await store.durable()
-        assert {row[0] for row in other.execute("SELECT id FROM tasks")} == {"a", "b", "c"}
-    counter.cancel()
-    store.close()
