@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -301,9 +301,46 @@ def test_each_chunk_gets_the_vector_it_gets_alone() -> None:
     assert calls == [1]  # before each step: where a fill pauses or stops
     for mine, single in zip(together, alone, strict=True):
         assert sum(a * b for a, b in zip(mine, single, strict=True)) > 0.9999
-    # Padded batches (asked for): int8 activations are quantized per batch, so a batch's
-    # vectors move a little (cosine 0.97-1.0); each still stays its own.
-    padded = embedder.embed(texts, batch_size=2)
-    for n, mine in enumerate(padded):
+    # Batches (asked for) group texts of the same length, never padded; int8 activations are
+    # quantized per batch, so a batch's vectors move a little (cosine 0.97-1.0).
+    texts += ["z = 3"]  # as long as "y = 2": the two run together
+    alone.append(embedder.embed([texts[-1]])[0])
+    batched = embedder.embed(texts, batch_size=2)
+    for n, mine in enumerate(batched):
         cosines = [sum(a * b for a, b in zip(mine, single, strict=True)) for single in alone]
         assert cosines[n] > 0.95 and cosines[n] == max(cosines)
+
+
+def test_a_stream_hands_over_groups_in_order_and_a_cancel_drops_what_is_queued() -> None:
+    from swarm_lsp.workers.research.fill import Cancelled
+    from swarm_lsp.workers.research.stream import STEP, EmbedStream
+
+    seen: list[tuple[int, list[list[float]]]] = []
+    stream = EmbedStream()
+    groups = [["def a(): pass", "x = 1", "class B: pass"], [f"text {n}" for n in range(40)], []]
+
+    def keep(n: int) -> Callable[[list[list[float]]], None]:
+        return lambda vectors: seen.append((n, vectors))
+
+    for n, group in enumerate(groups):
+        stream.add(group, keep(n))
+    stream.finish()
+    assert [(n, len(vectors)) for n, vectors in seen] == [(0, 3), (1, 40), (2, 0)]
+    # Each text gets the vector it gets alone, whatever its group and step.
+    assert embedder.embed(["x = 1"])[0] == seen[0][1][1]
+    assert embedder.embed(["text 39"])[0] == seen[1][1][39]
+
+    steps = 0
+
+    def between() -> None:
+        nonlocal steps
+        steps += 1
+        if steps == 3:
+            raise Cancelled
+
+    handed: list[list[list[float]]] = []
+    stream = EmbedStream(between)
+    with pytest.raises(Cancelled):
+        stream.add([f"chunk {n}" for n in range(5 * STEP)], handed.append)
+    stream.abort()
+    assert steps == 3 and handed == []

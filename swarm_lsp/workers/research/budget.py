@@ -33,6 +33,16 @@ def embedding() -> Iterator[int]:
         yield max(1, budget.torch_threads)
 
 
+def step() -> int:
+    """Before one step of an embedding stream: re-plan, show the engine busy; its threads."""
+    return max(1, _embedder_slot().refresh(active=True).torch_threads)
+
+
+def idle() -> None:
+    """The stream is paused or done: the engine shows idle."""
+    _embedder_slot().refresh(active=False)
+
+
 def background_thread() -> None:
     """Lower the calling thread's priority (a dense fill; threads it starts inherit it)."""
     threads.lower_priority(threads.BACKGROUND_NICE)

@@ -32,7 +32,7 @@ from swarm_lsp.errors import WorkerError
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 128
-BATCH_SIZE = 32  # padded batches (torch, and the int8 model when asked)
+BATCH_SIZE = 32  # padded batches (torch); the int8 model batches only equal lengths
 STEP = 32  # texts per thread-budget step of :func:`embed`
 # Which word pieces the encoder sees: "all", or "words" (punctuation-only pieces dropped).
 PIECES = ("all", "words")
@@ -178,6 +178,10 @@ class _Pieces:
 
 
 class _OnnxBackend:
+    """The int8 graph of :mod:`.onnx_graph`: ``input_ids`` in, the mean-pooled hidden state out.
+    It has no attention mask, so it never pads: texts run alone, or (``batch_size`` > 1) with
+    texts of exactly the same length."""
+
     batch = 1  # each text alone (see :func:`embed`)
 
     def __init__(self, cap: int, words: bool = False) -> None:
@@ -189,47 +193,67 @@ class _OnnxBackend:
         self.pool: Any = None
         self.pool_size = 0
         self._lock = threading.Lock()
-        self.token_types = "token_type_ids" in {i.name for i in self.session(1).get_inputs()}
+        self.session(1)
 
     def session(self, threads: int) -> Any:
         with self._lock:
             if threads not in self.sessions:
                 import onnxruntime as ort
 
+                from swarm_lsp.workers.research import onnx_model
+
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
                 options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                self.sessions[threads] = ort.InferenceSession(
-                    str(self.path), options, providers=["CPUExecutionProvider"]
-                )
+                self.sessions[threads] = onnx_model.session(self.path, options)
             return self.sessions[threads]
 
     def encode(self, texts: list[str], batch_size: int, threads: int) -> Any:
-        """``batch_size`` 1 (the default, :data:`ONNX_BATCH`): each text alone, unpadded, on
-        ``threads`` one-thread runners side by side; larger: padded batches of that size."""
+        """``batch_size`` 1 (the default): each text alone on ``threads`` one-thread runners
+        side by side; larger: up to that many texts of the same length in one run."""
         import numpy as np
 
-        if batch_size > 1:
-            return self._encode_padded(texts, batch_size, threads)
         session = self.session(1)
         encodings = self.pieces.ids(texts)
+        groups: list[list[int]] = [[n] for n in range(len(texts))]
+        if batch_size > 1:
+            by_length: dict[int, list[int]] = {}
+            for n, encoding in enumerate(encodings):
+                by_length.setdefault(len(encoding), []).append(n)
+            groups = [
+                same[first : first + batch_size]
+                for same in by_length.values()
+                for first in range(0, len(same), batch_size)
+            ]
+        result = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
 
-        def one(index: int) -> Any:
-            ids = encodings[index][None, :]
-            feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-            if self.token_types:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            return session.run(None, feeds)[0][0].mean(axis=0)
+        def run(group: list[int]) -> None:
+            ids = np.stack([encodings[n] for n in group])
+            result[group] = session.run(None, {"input_ids": ids})[0]
 
-        if threads > 1 and len(texts) > 1:
-            pooled = list(self._pool(threads).map(one, range(len(texts))))
+        if threads > 1 and len(groups) > 1:
+            list(self._pool(threads).map(run, groups))
         else:
-            pooled = [one(index) for index in range(len(texts))]
-        result = np.array(pooled, dtype=np.float32).reshape(len(texts), DIMENSIONS)
+            for group in groups:
+                run(group)
         result /= np.clip(np.linalg.norm(result, axis=1, keepdims=True), 1e-12, None)
         return result
+
+    def submit(self, texts: list[str], rows: list[int], out: Any, threads: int) -> list[Any]:
+        """Queue each text on ``threads`` one-thread runners; its mean-pooled (not yet unit)
+        vector lands in ``out[row]``. Returns the futures (:mod:`.stream`)."""
+        session = self.session(1)
+        pool = self._pool(threads)
+
+        def one(row: int, ids: Any) -> None:
+            out[row] = session.run(None, {"input_ids": ids[None, :]})[0][0]
+
+        return [
+            pool.submit(one, row, ids)
+            for row, ids in zip(rows, self.pieces.ids(texts), strict=True)
+        ]
 
     def _pool(self, threads: int) -> Any:
         from concurrent.futures import ThreadPoolExecutor
@@ -241,35 +265,6 @@ class _OnnxBackend:
                 self.pool = ThreadPoolExecutor(threads, thread_name_prefix="research-embed")
                 self.pool_size = threads
             return self.pool
-
-    def _encode_padded(self, texts: list[str], batch_size: int, threads: int) -> Any:
-        import numpy as np
-
-        session = self.session(threads)
-        out = []
-        # Similar lengths together: less padding in each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for first in range(0, len(order), batch_size):
-            picked = order[first : first + batch_size]
-            encodings = self.pieces.ids([texts[i] for i in picked])
-            width = max(len(e) for e in encodings)
-            ids = np.zeros((len(picked), width), dtype=np.int64)
-            mask = np.zeros((len(picked), width), dtype=np.int64)
-            for row, encoding in enumerate(encodings):
-                ids[row, : len(encoding)] = encoding
-                mask[row, : len(encoding)] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if self.token_types:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = session.run(None, feeds)[0]
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            out.append((picked, pooled))
-        result = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        for picked, pooled in out:
-            result[picked] = pooled
-        return result
 
 
 class _StaticBackend:
@@ -325,9 +320,11 @@ def embed(
 ) -> list[list[float]]:
     """Unit-length embeddings of ``texts`` (cosine similarity is a dot product).
 
-    The texts go :data:`STEP` at a time, shortest first; each step takes its thread count
-    from the machine's budget at the time, and ``between`` runs before every step and may
-    block (a paused fill) or raise (a cancelled one). ``batch_size`` is the back-end's unless
+    The texts go a step at a time, shortest first (the int8 runners through
+    :class:`.stream.EmbedStream`, which queues the next step while one runs); each step takes
+    its thread count from the machine's budget at the time, and ``between`` runs before every
+    step and may block (a paused fill) or raise (a cancelled one). ``batch_size`` is the
+    back-end's unless
     given: the int8 model embeds each text alone, unpadded, with one runner per thread, which
     on this machine embeds more chunks per second than padded batches and gives every chunk the
     vector it gets alone (int8 activations are quantized per batch: a batch's neighbours and
@@ -337,10 +334,12 @@ def embed(
         return []
     import numpy as np
 
-    from swarm_lsp.workers.research import budget
+    from swarm_lsp.workers.research import budget, stream
 
     backend = load()
     batch = batch_size or backend.batch
+    if batch == 1 and hasattr(backend, "submit"):
+        return stream.embed(texts, between)
     items = list(texts)
     order = sorted(range(len(items)), key=lambda i: len(items[i]))
     result = np.zeros((len(items), DIMENSIONS), dtype=np.float32)

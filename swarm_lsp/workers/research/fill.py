@@ -2,9 +2,11 @@
 
 :func:`fill_dense` embeds every chunk of a :class:`~.index.WorkspaceIndex` that has no dense
 vector yet, files in the order it is given (:mod:`.priority`: open, recently edited and central
-files first), :data:`DENSE_BATCH_CHUNKS` chunks at a time. A file whose content changed while its
-group was being embedded keeps no vector (the next fill does it again); the manifest is saved
-after the vectors it describes, so after a crash a group is at worst embedded again.
+files first), :data:`DENSE_BATCH_CHUNKS` chunks at a time, through one
+:class:`~.stream.EmbedStream` (the next group is read and queued while the last is embedded). A
+file whose content changed while its group was being embedded keeps no vector (the next fill
+does it again); the manifest is saved after the vectors it describes, so after a crash a group
+is at worst embedded again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from swarm_lsp.workers.research import embedder
+from swarm_lsp.workers.research.stream import EmbedStream, GroupDone
 
 if TYPE_CHECKING:
     from swarm_lsp.workers.research.index import WorkspaceIndex
@@ -92,10 +94,13 @@ def fill_dense(
 
     ``order`` (or a function giving it, asked again between groups) puts files first;
     ``may_run`` is called before every embedding step and may block (the research role pauses
-    the fill while a question is answered).
+    the fill while a question is answered). The groups go through one
+    :class:`~.stream.EmbedStream`: the next group is read and queued while the last one is
+    embedded, and a group's vectors are written as soon as its last step is done.
     """
     done = 0
-    total = None
+    total = 0
+    queued: set[str] = set()  # files of groups queued and not written yet
 
     def between() -> None:  # before each embedding step: pause, or give up the group
         if may_run is not None:
@@ -103,30 +108,45 @@ def fill_dense(
         if cancel is not None and cancel.is_set():
             raise Cancelled
 
-    while True:
-        if cancel is not None and cancel.is_set():
-            break
-        if may_run is not None:
-            may_run()
-        wanted = order() if callable(order) else order
-        missing = missing_dense(index, wanted)
-        if not missing:
-            break
-        if total is None:
-            cover = index.coverage()
-            total = cover.points - cover.dense_points
-        group, hashes = _next_group(index, missing)
-        points = index.store.points_of(group)
-        try:
-            vectors = embedder.embed(
-                [dense_text(payload) for _, payload in points], between=between
+    def writer(
+        group: list[str], points: list[tuple[int, dict[str, Any]]], hashes: dict[str, str]
+    ) -> GroupDone:
+        def write(vectors: list[list[float]]) -> None:
+            nonlocal done
+            _write(index, points, vectors, hashes)
+            queued.difference_update(group)
+            done += len(points)
+            if progress is not None:
+                progress(min(done, total), max(total, done), group[-1])
+
+        return write
+
+    stream = EmbedStream(between)
+    try:
+        while not (cancel is not None and cancel.is_set()):
+            wanted = order() if callable(order) else order
+            missing = [rel for rel in missing_dense(index, wanted) if rel not in queued]
+            if not missing:
+                if not queued:
+                    break
+                stream.finish()  # the files in flight are written: look again
+                continue
+            if not total:
+                cover = index.coverage()
+                total = cover.points - cover.dense_points
+            group, hashes = _next_group(index, missing)
+            points = index.store.points_of(group)
+            queued.update(group)
+            stream.add(
+                [dense_text(payload) for _, payload in points], writer(group, points, hashes)
             )
-        except Cancelled:
-            break
-        _write(index, points, vectors, hashes)
-        done += len(points)
-        if progress is not None:
-            progress(min(done, total), max(total, done), group[-1])
-    with index._lock:
-        index._save_manifest(force=True)
+        stream.finish()
+    except Cancelled:
+        stream.abort()
+    except BaseException:
+        stream.abort()
+        raise
+    finally:
+        with index._lock:
+            index._save_manifest(force=True)
     return done

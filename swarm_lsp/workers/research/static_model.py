@@ -52,20 +52,13 @@ def distill() -> Any:
     size = max(vocab.values()) + 1
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    session = ort.InferenceSession(
-        str(onnx_model.ensure_int8_model()), options, providers=["CPUExecutionProvider"]
-    )
+    session = onnx_model.session(onnx_model.ensure_int8_model(), options)
     cls, sep = vocab["[CLS]"], vocab["[SEP]"]
     table = np.zeros((size, embedder.DIMENSIONS), dtype=np.float32)
     for first in range(0, size, DISTILL_BATCH):
         ids = np.arange(first, min(size, first + DISTILL_BATCH), dtype=np.int64)
         batch = np.stack([np.full_like(ids, cls), ids, np.full_like(ids, sep)], axis=1)
-        mask = np.ones_like(batch)
-        hidden = session.run(
-            None,
-            {"input_ids": batch, "attention_mask": mask, "token_type_ids": np.zeros_like(batch)},
-        )[0]
-        table[ids] = hidden.mean(axis=1)
+        table[ids] = session.run(None, {"input_ids": batch})[0]  # mean over the 3 pieces
     # Word-piece ids grow roughly with rarity: weigh common pieces down (Zipf, as model2vec).
     weights = np.array([math.log(1 + rank) for rank in range(size)], dtype=np.float32)
     table *= weights[:, None] / weights.max()
