@@ -283,27 +283,3 @@ async def test_a_failing_model_still_gives_the_sources(
     role.close()
     assert "(the model crashed)" in result["answer"] and result["model"] == "none"
     assert "shapes/geometry.py:27-29 `scale`" in result["answer"]
-
-
-def test_answers_stop_when_the_model_is_done_but_goes_on() -> None:
-    from swarm_lsp.workers.research.answer import StopWhenDone
-
-    # A loop, as the 135M model produced it: stopped at the sentence that repeats.
-    loop = (
-        "The scale function is defined in tests/test_geometry.py. It is defined in "
-        "tests/test_geometry.py, which is a module that contains tests. The function is "
-        "defined in tests/test_geometry.py, which is a module that contains tests. The"
-    )
-    guard = StopWhenDone()
-    stopped = [guard.feed(loop[i : i + 4]) for i in range(0, len(loop), 4)]
-    assert any(stopped)
-    assert guard.text.endswith("which is a module that contains tests.")
-    assert guard.text.count("module that contains") == 1
-    # A new turn ends the answer; an answer without either is left whole.
-    turn = StopWhenDone()
-    assert not turn.feed("The area is pi r^2 [1].")
-    assert turn.feed("\n\nQuestion: and the") and turn.text == "The area is pi r^2 [1]."
-    plain = StopWhenDone()
-    text = "Rectangle.perimeter returns 2 * (width + height) [2]; area multiplies them [2]."
-    assert not any(plain.feed(piece + " ") for piece in text.split())
-    assert plain.text.strip() == text

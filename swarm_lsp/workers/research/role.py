@@ -42,7 +42,7 @@ from swarm_lsp.config import Settings
 from swarm_lsp.errors import ModelError, WorkerError
 from swarm_lsp.workers.base import TaskReporter, TaskRequest
 from swarm_lsp.workers.refactor import backend
-from swarm_lsp.workers.research import answer
+from swarm_lsp.workers.research import answer, stopping
 from swarm_lsp.workers.research.index import LOCK_WAIT_S, IndexStats, WorkspaceIndex
 from swarm_lsp.workers.research.workspace import Workspace
 
@@ -290,7 +290,7 @@ class ResearchRole:
             text = answer.extractive_answer(question, hits) + f"\n\n({err})"
             await reporter.partial(text)
             return text, "none"
-        guard = answer.StopWhenDone()
+        guard = stopping.StopWhenDone()
         stop = asyncio.Event()
 
         async def on_token(piece: str) -> None:
