@@ -14,9 +14,12 @@ The rules (:func:`plan`, a pure function):
 - an interactive engine (completion, chat in the editor) takes the free cores left over by the
   background engines that are running a job right now, shared with the other interactive
   engines that are busy;
-- a background engine (a swarm worker's model, the embedder) takes one thread and a lower
-  priority (``nice`` +10) while any interactive engine lives on this machine, otherwise the
-  free cores left over by the other busy background engines;
+- a background engine (a swarm worker's model, the embedder) runs at a lower priority
+  (``nice`` +10) and takes the free cores left over by the other busy background engines,
+  except: one thread while an interactive engine runs a job; and one thread while any
+  interactive engine lives on this machine if it cannot pause between decodes (an embedder
+  inside torch). One that yields (a llama.cpp model: it pauses between decodes while the
+  editor's engine runs a job) takes the free cores of a machine whose editor is idle;
 - each engine gets at least one thread and at most :data:`MAX_THREADS`, so with fewer cores
   than busy engines the sum can exceed the cores by the engines beyond the cores, never more.
 
@@ -196,6 +199,7 @@ def plan(
     busy: float | None = None,
     pid: int = 0,
     running: int | None = None,
+    yields: bool = False,
 ) -> Budget:
     """The budget for a ``role`` engine given the machine and the other engines' claims.
 
@@ -207,7 +211,8 @@ def plan(
     burst that has ended leaves its cores free. ``fixed`` > 0 is a user's
     explicit thread count: it wins, but a background engine still gets its lower priority.
     Background engines that yield (pause while an interactive engine runs a job) leave an
-    interactive engine every free core.
+    interactive engine every free core; ``yields`` says the caller is one, so an idle
+    interactive engine does not hold it to one thread.
     """
     if role not in ROLES:
         raise ValueError(f"unknown inference role {role!r}; expected one of {ROLES}")
@@ -239,8 +244,10 @@ def plan(
             f"{free} of {cores} cores free ({source}), {busy_background} to busy "
             f"background engines, shared by {peers} interactive"
         )
-    elif any(c.role == INTERACTIVE for c in claims):
-        n, reason = 1, "an interactive engine runs on this machine: background keeps 1 thread"
+    elif any(c.role == INTERACTIVE and c.active for c in claims):
+        n, reason = 1, "an interactive engine is running a job: background keeps 1 thread"
+    elif not yields and any(c.role == INTERACTIVE for c in claims):
+        n, reason = 1, "an interactive engine lives and this engine cannot pause: 1 thread"
     else:
         n = max(1, free - busy_background)
         reason = (
@@ -346,6 +353,7 @@ class Slot:
             busy=METER.busy_elsewhere(),
             pid=os.getpid(),
             running=running_elsewhere(),
+            yields=self.yields,
         )
 
     def _write(self, *, active: bool) -> None:

@@ -223,6 +223,34 @@ def test_a_background_engine_that_yields_leaves_the_editor_every_core() -> None:
     assert threads.plan(INTERACTIVE, cores=2, load=0.0, others=[worker, embedder]).threads == 1
 
 
+def test_an_answer_takes_the_free_cores_while_the_editor_engine_is_idle(tmp_path: Path) -> None:
+    # The real claims of a machine with an editor's completion engine, a research answer's
+    # model (pauses between decodes) and an embedder (cannot pause inside torch).
+    editor = threads.Slot("completion", INTERACTIVE, folder=tmp_path)
+    answer = threads.Slot("answer", BACKGROUND, folder=tmp_path, yields=True)
+    embedder = threads.Slot("embedder", BACKGROUND, folder=tmp_path)
+
+    def on_quiet_two_cores(slot: threads.Slot) -> threads.Budget:
+        others = threads.read_claims(tmp_path, exclude=slot.key)
+        return threads.plan(slot.role, cores=2, load=0.0, others=others, yields=slot.yields)
+
+    # The editor's engine lives but is idle: the answer takes both cores; the embedder keeps one.
+    assert on_quiet_two_cores(answer).threads == 2
+    assert on_quiet_two_cores(embedder).threads == 1
+    assert "interactive" not in answer.refresh(active=False).reason  # the machine as it is
+    with answer.active():
+        # A completion that starts meanwhile still takes every free core (the answer pauses
+        # between its decodes, test below), and the answer re-plans to one thread.
+        with editor.active():
+            assert on_quiet_two_cores(editor).threads == 2
+            assert on_quiet_two_cores(answer).threads == 1
+            assert answer.refresh(active=True).threads == 1
+            assert "running a job" in answer.budget.reason
+        assert on_quiet_two_cores(answer).threads == 2  # the completion is done
+    for slot in (editor, answer, embedder):
+        slot.close()
+
+
 def test_a_yielding_background_slot_waits_while_the_editor_runs_a_job(tmp_path: Path) -> None:
     editor = threads.Slot("completion", INTERACTIVE, folder=tmp_path)
     worker = threads.Slot("ask", BACKGROUND, folder=tmp_path, yields=True)
