@@ -68,13 +68,20 @@ class PromptLogits:
 
 
 def prepare(
-    llm: Any, tokens: Sequence[int], saved: PromptLogits | None = None
+    llm: Any,
+    tokens: Sequence[int],
+    saved: PromptLogits | None = None,
+    *,
+    chunk: int = 0,
+    between: Callable[[], None] | None = None,
 ) -> tuple[int, np.ndarray[Any, Any] | None]:
     """Make the context hold ``tokens`` with the last one's logits ready.
 
     Returns the tokens reused and, when they came from ``saved`` rather than a decode, the
     logits to pick the first token from. Only what differs from the evaluated prompt is
     evaluated; when the whole prompt is there and its logits are known, nothing is.
+    ``chunk`` > 0 evaluates at most that many tokens per decode and runs ``between`` before
+    each (a background engine pauses there for the editor's request).
     """
     n = len(tokens)
     previous = llm.input_ids
@@ -96,7 +103,13 @@ def prepare(
         llm.reset()
         keep = 0
     llm._requires_eval = True
-    llm.eval(list(tokens[keep:]))
+    rest = list(tokens[keep:])
+    pieces = max(1, -(-len(rest) // chunk)) if chunk > 0 else 1
+    step = max(1, -(-len(rest) // pieces))  # even chunks: no decode of a last token or two alone
+    for start in range(0, len(rest), step):
+        if between is not None:
+            between()
+        llm.eval(rest[start : start + step])
     if saved is not None:
         saved.put(tokens, logits_row(llm))
     return shared, None
@@ -139,17 +152,19 @@ def decode(
     deadline: float | None = None,
     between: Callable[[], None] | None = None,
     saved: PromptLogits | None = None,
+    chunk: int = 0,
 ) -> Decoded:
     """Evaluate ``tokens`` (reusing the cache) and greedily generate up to ``max_tokens``.
 
     Stops at an end-of-generation token, at the first of ``stop`` (the text is cut there),
     when ``cancel`` is set, or at ``deadline``. ``between`` runs between decodes (thread
-    re-planning). ``saved`` keeps the prompt's logits from one call to the next.
+    re-planning). ``saved`` keeps the prompt's logits from one call to the next. ``chunk``
+    > 0 evaluates the prompt that many tokens at a time, with ``between`` before each.
     """
     import llama_cpp
 
     start = time.perf_counter()
-    reused, first_row = prepare(llm, tokens, saved)
+    reused, first_row = prepare(llm, tokens, saved, chunk=chunk, between=between)
     vocab = llm._model.vocab
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     text = ""

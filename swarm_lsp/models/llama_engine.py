@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 TokenCallback = Callable[[str], None]
 
 RETUNE_EVERY_S = 0.5  # how often a running generation re-reads the machine's budget
+#: A background engine evaluates its prompt this many tokens per decode and can pause between
+#: them: an editor's request that arrives meanwhile waits for one chunk, not a whole prompt.
+PAUSABLE_BATCH = 64
 
 # llama.cpp's backend and model loading are not safe to run on two threads at once.
 _LOAD_LOCK = threading.Lock()
@@ -454,6 +457,7 @@ class LlamaEngine:
                 on_token=on_token,
                 deadline=deadline,
                 between=between,
+                chunk=PAUSABLE_BATCH if slot.yields else 0,
             )
         except (RuntimeError, ValueError) as err:
             raise ModelError(f"{self.name}: generation failed: {err}") from err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json.decoder
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from swarm_lsp import threads
 from swarm_lsp.models import chat_prompt, defaults, derived
 from swarm_lsp.models.llama_engine import LlamaEngine
 
@@ -102,6 +105,52 @@ def test_greedy_chat_is_llama_cpp_pythons_answer_and_keeps_the_system_prompt(
     assert second.reused_tokens == shared
     assert sum(evaluated) == len(after) - shared
     assert second.threads == 1
+
+
+def test_a_background_engine_pauses_its_prompt_for_the_editors_request(
+    engine: LlamaEngine,
+) -> None:
+    # The answer's engine (background: it yields) evaluates a long prompt in pieces of at most
+    # 64 tokens and looks for the editor's engine before each: an editor's job running when the
+    # answer starts is waited for, so the two never run at once.
+    assert engine.budget.role == threads.BACKGROUND
+    sources = Path(json.decoder.__file__).read_text()[:1200]
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": sources}]
+    evals: list[tuple[float, int]] = []
+    llm = engine.llm
+    real = llm.eval
+
+    def timed(tokens: Any) -> None:
+        evals.append((time.perf_counter(), len(tokens)))
+        real(tokens)
+
+    editor = threads.Slot("completion", threads.INTERACTIVE, folder=engine._slot().folder)
+    started, ended = threading.Event(), threading.Event()
+    ended_at: list[float] = []
+
+    def editor_job() -> None:
+        with editor.active():
+            started.set()
+            time.sleep(0.3)
+            ended_at.append(time.perf_counter())
+        ended.set()
+
+    llm.reset()
+    llm.eval = timed
+    runner = threading.Thread(target=editor_job)
+    try:
+        runner.start()
+        assert started.wait(5)
+        time.sleep(0.03)  # past the engine's throttle on looking at the claims
+        generation = engine.chat(messages, max_tokens=1, temperature=0)
+    finally:
+        llm.eval = real
+        runner.join()
+        editor.close()
+    prompt = [n for _, n in evals if n > 1]
+    assert sum(prompt) == generation.prompt_tokens
+    assert len(prompt) >= 4 and max(prompt) <= 64
+    assert ended.is_set() and evals[0][0] >= ended_at[0]
 
 
 def test_a_q8_0_copy_that_cannot_be_made_falls_back_to_the_shipped_file(
