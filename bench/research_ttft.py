@@ -90,6 +90,12 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="keep the corpus and index here between runs")
     parser.add_argument("--json", type=Path, default=Path("/tmp/research-ttft.json"))
     parser.add_argument(
+        "--idle-editor",
+        action="store_true",
+        help="register an idle editor (interactive) engine on this machine's budget for the "
+        "run, as the LSP server's loaded completion model does",
+    )
+    parser.add_argument(
         "--sparse-only",
         action="store_true",
         help="no dense fill (minutes of CPU): for the load-independent figures alone "
@@ -103,6 +109,11 @@ def main() -> int:
     os.environ["SWARM_LSP_CACHE"] = str(work / "cache")
     root = corpus(work)
     load_start = os.getloadavg()
+    if args.idle_editor:
+        from swarm_lsp import threads
+
+        editor = threads.Slot("bench-editor-completion", threads.INTERACTIVE)
+        print(f"idle editor engine: {editor.path}", file=sys.stderr)
 
     from swarm_lsp.config import Settings
     from swarm_lsp.models import defaults
@@ -199,10 +210,10 @@ def report(rows: dict[str, list[dict[str, Any]]], start: Any, end: Any) -> None:
     print(f"{end[0]:.2f} / {end[1]:.2f} / {end[2]:.2f} at the end\n")
     print(
         "| variant | questions | sources p50 | first token p50 / p95 (min-max) | prompt tokens "
-        "| evaluated per ask | prompt tok/s | threads | cites [path:line] | right file "
-        "| names symbol |"
+        "| evaluated per ask | prompt tok/s | answer tok/s | threads | cites [path:line] "
+        "| right file | names symbol |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, all_rows in rows.items():
         asked = [r for r in all_rows if not r["warmup"]]
         firsts = [r["first_token_ms"] for r in asked]
@@ -215,6 +226,11 @@ def report(rows: dict[str, list[dict[str, Any]]], start: Any, end: Any) -> None:
             for t in timings
             if t.get("prompt_ms")
         ]
+        answer_rates = [
+            (t["completion_tokens"] - 1) / (t["generation_ms"] / 1000)
+            for t in timings
+            if t.get("generation_ms") and t.get("completion_tokens", 0) > 1
+        ]
         threads = sorted({t.get("threads", 0) for t in timings})
         med = statistics.median
         n = len(asked)
@@ -225,7 +241,8 @@ def report(rows: dict[str, list[dict[str, Any]]], start: Any, end: Any) -> None:
             f"({min(firsts):.0f}-{max(firsts):.0f}) "
             f"| {med(t.get('prompt_tokens', 0) for t in timings):.0f} "
             f"| {med(evaluated) if evaluated else 0:.0f} "
-            f"| {med(rates) if rates else 0:.0f} | {','.join(map(str, threads))} "
+            f"| {med(rates) if rates else 0:.0f} "
+            f"| {med(answer_rates) if answer_rates else 0:.0f} | {','.join(map(str, threads))} "
             f"| {good['cites']}/{n} | {good['file']}/{n} | {good['symbol']}/{n} |"
         )
 

@@ -179,4 +179,11 @@ async def run_chat(
 
 
 #: What :func:`run_chat` copies into ``stats`` from an engine's result (``Generation``).
-STAT_FIELDS = ("prompt_tokens", "reused_tokens", "completion_tokens", "prompt_ms", "threads")
+STAT_FIELDS = (
+    "prompt_tokens",
+    "reused_tokens",
+    "completion_tokens",
+    "prompt_ms",
+    "generation_ms",
+    "threads",
+)
