@@ -20,6 +20,7 @@ and the hub is switched off.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -41,6 +42,7 @@ PIECES_DEFAULT = "words"
 _lock = threading.Lock()
 _backend: Any = None
 _settings: dict[str, Any] = {}
+_preloading: threading.Thread | None = None
 
 
 def configure(
@@ -48,9 +50,10 @@ def configure(
 ) -> None:
     """Choose the back-end, token cap and pieces (benchmarks compare them); drops a loaded
     model."""
-    global _backend
+    global _backend, _preloading
     with _lock:
         _backend = None
+        _preloading = None
         if backend is not None:
             _settings["backend"] = backend
         if max_tokens is not None:
@@ -310,6 +313,22 @@ def load() -> Any:
             else:
                 raise WorkerError(f"unknown embedder back-end {name!r} (onnx-int8, torch, static)")
     return _backend
+
+
+def preload() -> None:
+    """Load the back-end in a background thread, once: a dense fill follows, and the model
+    loads (0.3-0.5 s) while the caller writes the sparse side. A failure shows at the fill's
+    own :func:`load`."""
+    global _preloading
+    if _backend is not None or _preloading is not None:
+        return
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            load()
+
+    _preloading = threading.Thread(target=run, name="research-embedder-load", daemon=True)
+    _preloading.start()
 
 
 def embed(

@@ -275,6 +275,8 @@ class WorkspaceIndex:
                 self._files = {}
                 self._save_manifest(force=True)
             known = dict(self._files)
+        if not known or not all(entry.dense for entry in known.values()):
+            embedder.preload()  # a dense fill follows: the model loads while this walks
 
         candidates: list[tuple[Path, str]] = []
         for path in self.walk():
@@ -290,6 +292,7 @@ class WorkspaceIndex:
         def flush() -> None:
             if not pending:
                 return
+            embedder.preload()  # new chunks: a dense fill follows
             with self._lock:
                 # Every pending file, known or not: a run killed after writing points but
                 # before saving the manifest left points the manifest does not know of.
