@@ -19,7 +19,8 @@ The rules (:func:`plan`, a pure function):
   except: one thread while an interactive engine runs a job; and one thread while any
   interactive engine lives on this machine if it cannot pause between decodes (an embedder
   inside torch). One that yields (a llama.cpp model: it pauses between decodes while the
-  editor's engine runs a job) takes the free cores of a machine whose editor is idle;
+  editor's engine runs a job) takes the free cores of a machine whose editor is idle for its
+  prompt, and one thread for its generation;
 - each engine gets at least one thread and at most :data:`MAX_THREADS`, so with fewer cores
   than busy engines the sum can exceed the cores by the engines beyond the cores, never more.
 
@@ -235,6 +236,7 @@ def plan(
         if c.role == BACKGROUND and c.active and not (role == INTERACTIVE and c.yields)
     )
     nice = 0 if role == INTERACTIVE else BACKGROUND_NICE
+    generation = MAX_THREADS  # llama.cpp's threads for one-token decodes: n unless said here
     if fixed > 0:
         n, reason = fixed, f"fixed at {fixed} by settings"
     elif role == INTERACTIVE:
@@ -254,8 +256,15 @@ def plan(
             f"{free} of {cores} cores free ({source}), {busy_background} to other "
             "busy background engines"
         )
+        if n > 1 and any(c.role == INTERACTIVE for c in claims):
+            # Prompt batches are compute-bound and take the free cores; one-token decodes
+            # synchronise the threads at every layer and collapse when anything else wants a
+            # core (an answer at load 2: 45 tokens/s on 2 threads, 78 on 1).
+            generation = 1
+            reason += "; 1 for generation while an editor's engine lives"
     n = min(n, MAX_THREADS)
-    return Budget(role, n, n, n, n, nice, reason)
+    generation = min(generation, n)
+    return Budget(role, generation, n, n, n, nice, reason)
 
 
 # -- claims ---------------------------------------------------------------------------------

@@ -234,9 +234,14 @@ def test_an_answer_takes_the_free_cores_while_the_editor_engine_is_idle(tmp_path
         others = threads.read_claims(tmp_path, exclude=slot.key)
         return threads.plan(slot.role, cores=2, load=0.0, others=others, yields=slot.yields)
 
-    # The editor's engine lives but is idle: the answer takes both cores; the embedder keeps one.
-    assert on_quiet_two_cores(answer).threads == 2
+    # The editor's engine lives but is idle: the answer's prompt takes both cores (its one-token
+    # decodes keep one thread: they collapse as soon as anything else wants a core); the
+    # embedder keeps one.
+    budget = on_quiet_two_cores(answer)
+    assert (budget.n_threads_batch, budget.n_threads) == (2, 1)
     assert on_quiet_two_cores(embedder).threads == 1
+    alone = threads.plan(BACKGROUND, cores=2, load=0.0, others=[], yields=True)
+    assert (alone.n_threads_batch, alone.n_threads) == (2, 2)  # no editor: unchanged
     assert "interactive" not in answer.refresh(active=False).reason  # the machine as it is
     with answer.active():
         # A completion that starts meanwhile still takes every free core (the answer pauses
