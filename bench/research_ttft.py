@@ -13,7 +13,8 @@ a cited or named file is the labelled one; the labelled symbol is named.
 
 Variants are ``name`` or ``name:key=value,...`` with keys ``model`` (a GGUF path; ``packaged``:
 the wheel's Q4_1 file; empty: the default), ``threads`` (llama.cpp threads, 0: the machine's
-budget), ``lines`` / ``chars`` / ``sources`` (the prompt's sources, answer.py's settings).
+budget), ``lines`` / ``chars`` / ``sources`` (the prompt's sources, answer.py's settings),
+``chunk`` (the tokens per decode of a background engine's prompt, llama_engine.py's).
 
     flock /work/bench.lock .venv/bin/python bench/research_ttft.py --questions 12 \
         --variant q4_1:model=packaged --variant default
@@ -116,7 +117,7 @@ def main() -> int:
         print(f"idle editor engine: {editor.path}", file=sys.stderr)
 
     from swarm_lsp.config import Settings
-    from swarm_lsp.models import defaults
+    from swarm_lsp.models import defaults, llama_engine
     from swarm_lsp.models.llama_engine import LlamaEngine
     from swarm_lsp.workers.base import TaskRequest
     from swarm_lsp.workers.research import answer
@@ -136,6 +137,7 @@ def main() -> int:
 
     shape = {"lines": "SOURCE_LINES", "chars": "SOURCE_CHARS", "sources": "PROMPT_SOURCES"}
     base_shape = {key: getattr(answer, attr) for key, attr in shape.items()}
+    base_chunk = getattr(llama_engine, "PAUSABLE_BATCH", 0)
     # One role (one open index) for all; each variant answers with an engine of its own (its
     # own context: no variant finds another's prompt there), loaded as the worker loads it.
     role = ResearchRole(Settings(), background_fill=not args.sparse_only)
@@ -162,6 +164,8 @@ def main() -> int:
         role._model = engine
         for key, attr in shape.items():
             setattr(answer, attr, int(options.get(key, base_shape[key])))
+        if hasattr(llama_engine, "PAUSABLE_BATCH"):
+            llama_engine.PAUSABLE_BATCH = int(options.get("chunk", base_chunk))
         rec = Recorder()
         task = TaskRequest(id=f"q{n}", type="research", payload={"root": str(root), "question": q})
         result = await role.run(task, rec)
@@ -169,6 +173,10 @@ def main() -> int:
             "sources_ms": rec.times[0],
             "first_token_ms": rec.times[1] if len(rec.times) > 1 else -1.0,
             "end_ms": rec.times[-1],
+            # Pieces streamed per second after the first token (any tree's role reports this).
+            "stream_tok_s": (len(rec.times) - 2) / ((rec.times[-1] - rec.times[1]) / 1000)
+            if len(rec.times) > 3 and rec.times[-1] > rec.times[1]
+            else 0.0,
             "timings": result.get("timings", {}),
             "answer": result["answer"],
         }
@@ -226,11 +234,7 @@ def report(rows: dict[str, list[dict[str, Any]]], start: Any, end: Any) -> None:
             for t in timings
             if t.get("prompt_ms")
         ]
-        answer_rates = [
-            (t["completion_tokens"] - 1) / (t["generation_ms"] / 1000)
-            for t in timings
-            if t.get("generation_ms") and t.get("completion_tokens", 0) > 1
-        ]
+        answer_rates = [r["stream_tok_s"] for r in asked if r.get("stream_tok_s")]
         threads = sorted({t.get("threads", 0) for t in timings})
         med = statistics.median
         n = len(asked)
