@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -283,3 +283,48 @@ async def test_a_failing_model_still_gives_the_sources(
     role.close()
     assert "(the model crashed)" in result["answer"] and result["model"] == "none"
     assert "shapes/geometry.py:27-29 `scale`" in result["answer"]
+
+
+class _LoopingModel:
+    """Streams an answer that turns into one endless hyphenated word, as SmolLM2 did on some
+    questions (bench/research_stops.py); the real model loops only on particular prompts."""
+
+    name = "looping"
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        on_token: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        **kwargs: object,
+    ) -> str:
+        pieces = ["The", " scale", " function", " is", " defined", " in", " shapes"]
+        pieces += ["-scale"] * 300
+        sent = []
+        for piece in pieces:
+            if cancel is not None and cancel.is_set():
+                break
+            sent.append(piece)
+            if on_token is not None:
+                on_token(piece)
+        return "".join(sent)
+
+
+async def test_a_word_that_never_ends_is_neither_streamed_nor_kept(
+    sample_project: Path, reporter: RecordingReporter
+) -> None:
+    role = research_role.ResearchRole(Settings(), model=_LoopingModel())
+    task = TaskRequest(
+        id="r4",
+        type="research",
+        payload={"question": "Where is scale defined?"},
+        snapshot_dir=sample_project,
+    )
+    result = await role.run(task, reporter)
+    role.close()
+    streamed = "".join(text for text, _ in reporter.partials[1:])  # after the sources
+    assert streamed == "The scale function is defined in "  # whole words only
+    assert result["answer"].startswith("The scale function is defined in\n\n")
+    assert "-scale" not in result["answer"]
+    assert result["model"] == "looping"

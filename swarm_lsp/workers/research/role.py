@@ -292,15 +292,24 @@ class ResearchRole:
             return text, "none"
         guard = stopping.StopWhenDone()
         stop = asyncio.Event()
+        shown = 0  # how much of the answer has been streamed
+
+        async def show(upto: int) -> None:
+            nonlocal shown
+            if upto > shown:
+                timings.setdefault("first_token_ms", (time.perf_counter() - started) * 1000)
+                await reporter.partial(guard.raw[shown:upto])
+                shown = upto
 
         async def on_token(piece: str) -> None:
             if stop.is_set():
                 return
             if guard.feed(piece):
                 stop.set()  # done: the model went on to a new turn or repeats itself
+                await show(guard.cut or 0)
                 return
-            timings.setdefault("first_token_ms", (time.perf_counter() - started) * 1000)
-            await reporter.partial(piece)
+            # Whole words only: a word that never ends (a loop inside one word) is never shown.
+            await show(max(guard.raw.rfind(" "), guard.raw.rfind("\n")) + 1)
 
         async def follow_cancel() -> None:
             await task.cancel_event.wait()
@@ -319,6 +328,8 @@ class ResearchRole:
                 stats=timings,
             )
             text = guard.text if guard.cut is not None else generated
+            if guard.cut is None:
+                await show(len(guard.raw))  # the last word
         except ModelError as err:
             # Retrieval worked: still answer with where the code is, and say what failed.
             text = answer.extractive_answer(question, hits) + f"\n\n({err})"
