@@ -12,6 +12,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from swarm_lsp.cli import main as cli_main
 from swarm_lsp.config import ResearchSettings, Settings
 from swarm_lsp.errors import LocalityError, ModelError, WorkerError
 from swarm_lsp.workers.base import TaskRequest
+from swarm_lsp.workers.refactor.backend import ChatModel
 from swarm_lsp.workers.research import chunking, embedder, sparse
 from swarm_lsp.workers.research import role as research_role
 from swarm_lsp.workers.research.index import WorkspaceIndex, close_local_clients
@@ -260,6 +262,23 @@ def test_two_users_of_one_local_index_take_turns(inventory: Path) -> None:
     timer.join()
 
 
+async def _ask_where_scale_is(
+    model: ChatModel, task_id: str, project: Path, reporter: RecordingReporter
+) -> dict[str, Any]:
+    """The research role with ``model`` answers one question about the sample project."""
+    role = research_role.ResearchRole(Settings(), model=model)
+    task = TaskRequest(
+        id=task_id,
+        type="research",
+        payload={"question": "Where is scale defined?"},
+        snapshot_dir=project,
+    )
+    try:
+        return await role.run(task, reporter)
+    finally:
+        role.close()
+
+
 class _BrokenModel:
     """Stands in for a model that fails mid-answer (a crashed llama.cpp cannot be staged)."""
 
@@ -272,15 +291,7 @@ class _BrokenModel:
 async def test_a_failing_model_still_gives_the_sources(
     sample_project: Path, reporter: RecordingReporter
 ) -> None:
-    role = research_role.ResearchRole(Settings(), model=_BrokenModel())
-    task = TaskRequest(
-        id="r3",
-        type="research",
-        payload={"question": "Where is scale defined?"},
-        snapshot_dir=sample_project,
-    )
-    result = await role.run(task, reporter)
-    role.close()
+    result = await _ask_where_scale_is(_BrokenModel(), "r3", sample_project, reporter)
     assert "(the model crashed)" in result["answer"] and result["model"] == "none"
     assert "shapes/geometry.py:27-29 `scale`" in result["answer"]
 
@@ -314,15 +325,7 @@ class _LoopingModel:
 async def test_a_word_that_never_ends_is_neither_streamed_nor_kept(
     sample_project: Path, reporter: RecordingReporter
 ) -> None:
-    role = research_role.ResearchRole(Settings(), model=_LoopingModel())
-    task = TaskRequest(
-        id="r4",
-        type="research",
-        payload={"question": "Where is scale defined?"},
-        snapshot_dir=sample_project,
-    )
-    result = await role.run(task, reporter)
-    role.close()
+    result = await _ask_where_scale_is(_LoopingModel(), "r4", sample_project, reporter)
     streamed = "".join(text for text, _ in reporter.partials[1:])  # after the sources
     assert streamed == "The scale function is defined in "  # whole words only
     assert result["answer"].startswith("The scale function is defined in\n\n")
