@@ -77,7 +77,7 @@ def main() -> int:
                 else [sorted(texts, key=len)]
             )
             t0, cpu0 = time.perf_counter(), time.process_time()
-            step = max(batch, embedder.STEP)  # batch 1: one call runs STEP texts side by side
+            step = max(batch, 32)  # batch 1: one call runs 32 texts side by side
             for group in groups:
                 for first in range(0, len(group), step):
                     model.encode(group[first : first + step], batch, threads)

@@ -8,9 +8,7 @@ batch, so a long dense fill follows how busy the machine is. (The answer model i
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 
 from swarm_lsp import threads
 
@@ -24,13 +22,6 @@ def _embedder_slot() -> threads.Slot:
         if _slot is None:
             _slot = threads.Slot("research-embedder", threads.BACKGROUND)
         return _slot
-
-
-@contextlib.contextmanager
-def embedding() -> Iterator[int]:
-    """Run one embedding batch: yields its thread count; the engine shows busy meanwhile."""
-    with _embedder_slot().active() as budget:
-        yield max(1, budget.torch_threads)
 
 
 def step() -> int:

@@ -34,7 +34,6 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 128
 BATCH_SIZE = 32  # padded batches (torch); the int8 model batches only equal lengths
-STEP = 32  # texts per thread-budget step of :func:`embed`
 # Which word pieces the encoder sees: "all", or "words" (punctuation-only pieces dropped).
 PIECES = ("all", "words")
 PIECES_DEFAULT = "words"
@@ -339,8 +338,8 @@ def embed(
 ) -> list[list[float]]:
     """Unit-length embeddings of ``texts`` (cosine similarity is a dot product).
 
-    The texts go a step at a time, shortest first (the int8 runners through
-    :class:`.stream.EmbedStream`, which queues the next step while one runs); each step takes
+    The texts go a step at a time, shortest first, through :class:`.stream.EmbedStream` (which
+    queues the int8 runners' next step while one runs); each step takes
     its thread count from the machine's budget at the time, and ``between`` runs before every
     step and may block (a paused fill) or raise (a cancelled one). ``batch_size`` is the
     back-end's unless
@@ -351,24 +350,9 @@ def embed(
     """
     if not texts:
         return []
-    import numpy as np
+    from swarm_lsp.workers.research import stream
 
-    from swarm_lsp.workers.research import budget, stream
-
-    backend = load()
-    batch = batch_size or backend.batch
-    if batch == 1 and hasattr(backend, "submit"):
-        return stream.embed(texts, between)
-    items = list(texts)
-    order = sorted(range(len(items)), key=lambda i: len(items[i]))
-    result = np.zeros((len(items), DIMENSIONS), dtype=np.float32)
-    for first in range(0, len(order), STEP):
-        if between is not None:
-            between()
-        picked = order[first : first + STEP]
-        with budget.embedding() as threads:
-            result[picked] = backend.encode([items[i] for i in picked], batch, threads)
-    return [[float(x) for x in row] for row in result]
+    return stream.embed(texts, between, batch_size)
 
 
 def embed_query(text: str) -> list[float]:

@@ -9,7 +9,8 @@ and once a group's last step is done it hands the group's vectors to the group's
 the caller's thread. So tokenizing, planning, reading the next group from the store and writing
 the last group's vectors all happen while the runners embed (before, the runners sat idle for
 each of them: an eighth of the fill). At most one step is queued ahead, so a pause or a cancel
-waits for one step at most. Back-ends without runners (torch, static) embed each step at once.
+waits for one step at most. Back-ends without runners (torch, static), or a ``batch`` above 1,
+embed each step at once (a step is then at least ``batch`` texts).
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ GroupDone = Callable[[list[list[float]]], None]
 class EmbedStream:
     """Embeds groups of texts in order; see the module's docstring."""
 
-    def __init__(self, between: Callable[[], None] | None = None) -> None:
+    def __init__(self, between: Callable[[], None] | None = None, batch: int | None = None) -> None:
         self.backend = embedder.load()
         self.between = between
+        self.batch = batch or self.backend.batch
+        self.runners = self.batch == 1 and hasattr(self.backend, "submit")
+        self.step = STEP if self.runners else max(STEP, self.batch)
         self._queued: deque[tuple[list[Future[None]], Callable[[], None] | None]] = deque()
 
     def add(self, texts: Sequence[str], done: GroupDone) -> None:
@@ -48,7 +52,7 @@ class EmbedStream:
             done([[float(x) for x in row] for row in result])
 
         order = sorted(range(len(items)), key=lambda i: len(items[i]))
-        steps = [order[first : first + STEP] for first in range(0, len(order), STEP)]
+        steps = [order[first : first + self.step] for first in range(0, len(order), self.step)]
         if not steps:
             self._queued.append(([], finished))
         for n, picked in enumerate(steps):
@@ -63,11 +67,10 @@ class EmbedStream:
     def _submit(
         self, texts: list[str], rows: list[int], result: Any, threads: int
     ) -> list[Future[None]]:
-        submit = getattr(self.backend, "submit", None)
-        if submit is not None:
-            futures: list[Future[None]] = submit(texts, rows, result, threads)
+        if self.runners:
+            futures: list[Future[None]] = self.backend.submit(texts, rows, result, threads)
             return futures
-        result[rows] = self.backend.encode(texts, self.backend.batch, threads)
+        result[rows] = self.backend.encode(texts, self.batch, threads)
         return []
 
     def _drain(self, keep: int) -> None:
@@ -97,10 +100,14 @@ class EmbedStream:
         budget.idle()
 
 
-def embed(texts: Sequence[str], between: Callable[[], None] | None = None) -> list[list[float]]:
+def embed(
+    texts: Sequence[str],
+    between: Callable[[], None] | None = None,
+    batch: int | None = None,
+) -> list[list[float]]:
     """One group through a stream of its own (:func:`.embedder.embed`)."""
     out: list[list[list[float]]] = []
-    stream = EmbedStream(between)
+    stream = EmbedStream(between, batch)
     try:
         stream.add(texts, out.append)
         stream.finish()
