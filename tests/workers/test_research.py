@@ -66,6 +66,16 @@ def test_big_classes_split_into_methods_and_docs_into_sections() -> None:
     symbols = [c.symbol for c in chunking.chunk_file("big.py", source)]
     assert symbols[0] == "Big"
     assert "Big.method_0" in symbols and "Big.method_5" in symbols
+    # Decorated, the class and its members keep their names (the decorator is in the header).
+    decorated = [c for c in chunking.chunk_file("big.py", f"@dataclass\n{source}")]
+    assert [c.symbol for c in decorated] == symbols
+    assert decorated[0].text.startswith("@dataclass\nclass Big:")
+    nested = "\n".join(f"        def step_{i}():\n" + "            pass\n" * 20 for i in range(4))
+    source = f"@cache\ndef build():\n{nested}"
+    assert [c.symbol for c in chunking.chunk_file("build.py", source)] == [
+        "build",
+        *(f"build.step_{i}" for i in range(4)),
+    ]
 
     md = chunking.chunk_file(
         "docs/operations.md", (FIXTURES / "inventory/docs/operations.md").read_text()

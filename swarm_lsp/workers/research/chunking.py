@@ -21,7 +21,7 @@ from swarm_lsp.context.languages import get_parser, language_for_path
 
 MAX_LINES = 80
 WINDOW_LINES = 60
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2  # 2: members of a big decorated definition no longer repeat its name
 
 DOC_SUFFIXES = frozenset({".md", ".markdown", ".rst"})
 TEXT_SUFFIXES = frozenset(
@@ -158,11 +158,19 @@ def _collect(node: Node, prefix: str, out: list[_Span]) -> None:
         start, end = child.start_point[0], child.end_point[0]
         if child.end_point[1] == 0 and end > start:
             end -= 1
+        # A decorated definition's members are inside the definition it decorates (its own
+        # children are the decorators and that definition, which would repeat the name).
+        body = (
+            child.child_by_field_name("definition")
+            if child.type == "decorated_definition"
+            else None
+        )
+        body = body or child
         if end - start + 1 <= MAX_LINES:
             out.append(_Span(start, end, symbol, _kind(child)))
-        elif _has_nested_definitions(child):
+        elif _has_nested_definitions(body):
             before = len(out)
-            _collect(child, f"{symbol}.", out)
+            _collect(body, f"{symbol}.", out)
             members = out[before:]
             header_end = min((s.start for s in members), default=end + 1) - 1
             if header_end >= start:
