@@ -4,7 +4,9 @@ Each run is a fresh process (bench/research_run.py) on a fresh cache, so imports
 loading count. The corpus is a copy of real code, over 3,000 chunks: ``json`` + ``email`` +
 ``asyncio`` from the Python standard library (labelled set 1, 22 questions) and the installed
 ``_pytest`` package (labelled set 2, 50 questions, symbol-level), in one index so each set has
-the other codebase as distractors. The old and the new pipeline run alternately (``--pairs``),
+the other codebase as distractors. A third set (55 questions over the installed ``click`` and
+``jinja2``, written after the pipeline's choices were made) checks recall once per pipeline on
+a codebase neither was tuned on. The old and the new pipeline run alternately (``--pairs``),
 with the load average recorded next to every figure. A larger corpus (stdlib packages and
 modules plus networkx, over 20,000 chunks) measures the new pipeline's query latency there.
 
@@ -102,6 +104,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=Path("/tmp/research-bench.json"))
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument(
+        "--skip-heldout", action="store_true", help="skip the third (click + jinja2) set"
+    )
+    parser.add_argument(
         "--big-embedder",
         default="",
         help="BACKEND:CAP for the big corpus (static fills 20,000 chunks in minutes on a busy "
@@ -135,6 +140,21 @@ def main() -> int:
         print(f"new: {json.dumps(new)[:400]}", file=sys.stderr)
         args.json.write_text(json.dumps(results | {"mixed": rows}, indent=1))
     results["mixed"] = rows
+    if not args.skip_heldout:
+        # The third labelled set, over a codebase neither pipeline was tuned on: once each.
+        import click
+        import jinja2
+
+        heldout = _copy(
+            work / "heldout", [Path(click.__file__).parent, Path(jinja2.__file__).parent]
+        )
+        held = ["--questions", str(HERE / "data/research_questions_click_jinja2.json"), *modes]
+        results["heldout"] = []
+        for pipeline, tree in (("old", args.old), ("new", REPO)):
+            if tree is not None:
+                row = run(tree, heldout, None, work, held) | {"pipeline": pipeline}
+                results["heldout"].append(row)
+                print(f"held-out {pipeline}: {json.dumps(row)[:300]}", file=sys.stderr)
     if not args.skip_big:
         import networkx  # a big pure-Python package to pass 20,000 chunks
 
@@ -182,6 +202,22 @@ def report(results: dict[str, Any]) -> None:
                 r = row["recall"].get(name, {}).get(mode)
                 cells.append("-" if r is None else f"{r['file']:.2f} / {r['symbol']:.2f}")
             print(f"| {name} | {row['pipeline']} | " + " | ".join(cells) + " |")
+    if results.get("heldout"):
+        print("\nHeld-out set (click + jinja2, 55 questions), recall@5 (file / symbol):\n")
+        print(
+            "| pipeline | load at start | chunks | dense index complete | hybrid | dense only "
+            "| sparse only |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for row in results["heldout"]:
+            cells = []
+            for mode in ("hybrid", "dense", "sparse"):
+                r = row["recall"].get("click_jinja2", {}).get(mode)
+                cells.append("-" if r is None else f"{r['file']:.2f} / {r['symbol']:.2f}")
+            print(
+                f"| {row['pipeline']} | {row['uptime'][0]:.1f} | {row['chunks']} | "
+                f"{row['dense_s']:.1f} s | " + " | ".join(cells) + " |"
+            )
     big = results.get("big")
     if big:
         lat = big["latency"]
