@@ -58,3 +58,27 @@ def test_the_lean_graph_gives_the_packaged_models_vectors(tmp_path: Any) -> None
     # The texts stay apart: each int8 vector is nearest its own reference.
     similarity = _run(onnx_model.ensure_int8_model(), ids) @ reference.T
     assert list(similarity.argmax(axis=1)) == list(range(len(TEXTS)))
+
+
+def test_the_export_quiets_only_its_own_notes(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import threading
+
+    root = logging.getLogger()
+    level = root.level
+    with caplog.at_level(logging.INFO), onnx_model._quiet_root_logger():
+        assert root.level == caplog.handler.level == logging.INFO  # nobody's level changed
+        logging.warning("quantizer note")  # the export's own thread: dropped
+        logging.error("quantizer failure")  # errors still show
+        other = threading.Thread(target=logging.warning, args=("another thread's warning",))
+        other.start()
+        other.join()
+        logging.getLogger("swarm_lsp.elsewhere").warning("a named logger's warning")
+    logging.warning("after the export")
+    assert [r.getMessage() for r in caplog.records] == [
+        "quantizer failure",
+        "another thread's warning",
+        "a named logger's warning",
+        "after the export",
+    ]
+    assert root.level == level

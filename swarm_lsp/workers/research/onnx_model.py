@@ -13,10 +13,13 @@ makes it at set-up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +80,27 @@ def export(target: Path) -> None:
         fp32 = Path(work) / "model-fp32.onnx"
         onnx.save(model, str(fp32))
         partial = Path(work) / "model-int8.onnx"
-        quiet = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)  # the quantizer's notes on contrib ops
-        try:
+        with _quiet_root_logger():  # the quantizer's notes on contrib ops
             _quantize(fp32, partial)
-        finally:
-            logging.getLogger().setLevel(quiet)
         os.replace(partial, target)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """Drop the records below ERROR that this thread logs straight on the root logger (the
+    quantizer's ``logging.warning(...)`` calls); other threads' records and the root logger's
+    level are left alone."""
+    thread = threading.get_ident()
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.thread != thread or record.levelno >= logging.ERROR
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def _quantize(fp32: Path, partial: Path) -> None:
