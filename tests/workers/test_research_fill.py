@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -344,3 +345,17 @@ def test_a_stream_hands_over_groups_in_order_and_a_cancel_drops_what_is_queued()
         stream.add([f"chunk {n}" for n in range(5 * STEP)], handed.append)
     stream.abort()
     assert steps == 3 and handed == []
+
+
+def test_a_fill_after_the_sparse_side_plans_from_the_last_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from swarm_lsp import threads
+
+    monkeypatch.setattr(threads, "METER", threads.CpuMeter())  # no samples yet
+    # Without a sample a quarter second old, a plan falls back to the minute's load average.
+    assert threads.METER.busy_elsewhere() is None
+    monkeypatch.setattr(threads, "METER", threads.CpuMeter())
+    embedder.preload()  # the sparse writer's first step, even with the model loaded already
+    time.sleep(threads.CpuMeter.MIN_WINDOW_S)  # the sparse side being written
+    assert threads.METER.busy_elsewhere() is not None  # the fill's first step plans from it

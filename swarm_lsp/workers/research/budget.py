@@ -24,6 +24,14 @@ def _embedder_slot() -> threads.Slot:
         return _slot
 
 
+def prepare() -> None:
+    """A fill is coming: take the machine's CPU sample now, so the fill's first step plans
+    from the time since (the sparse side being written) instead of the minute-long load
+    average (after a build that says the cores are taken, and the first quarter second of
+    the fill ran on one thread)."""
+    threads.METER.busy_elsewhere()
+
+
 def step() -> int:
     """Before one step of an embedding stream: re-plan, show the engine busy; its threads."""
     return max(1, _embedder_slot().refresh(active=True).torch_threads)

@@ -316,9 +316,13 @@ def load() -> Any:
 
 def preload() -> None:
     """Load the back-end in a background thread, once: a dense fill follows, and the model
-    loads (0.3-0.5 s) while the caller writes the sparse side. A failure shows at the fill's
-    own :func:`load`."""
+    loads (0.3-0.5 s) while the caller writes the sparse side (and the fill's thread budget
+    takes its first sample: :func:`.budget.prepare`). A failure shows at the fill's own
+    :func:`load`."""
     global _preloading
+    from swarm_lsp.workers.research import budget
+
+    budget.prepare()
     if _backend is not None or _preloading is not None:
         return
 
