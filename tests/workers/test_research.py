@@ -71,11 +71,20 @@ def test_big_classes_split_into_methods_and_docs_into_sections() -> None:
     assert [c.symbol for c in decorated] == symbols
     assert decorated[0].text.startswith("@dataclass\nclass Big:")
     nested = "\n".join(f"        def step_{i}():\n" + "            pass\n" * 20 for i in range(4))
-    source = f"@cache\ndef build():\n{nested}"
-    assert [c.symbol for c in chunking.chunk_file("build.py", source)] == [
-        "build",
-        *(f"build.step_{i}" for i in range(4)),
+    source = f"@cache\ndef build():\n{nested}\n        return step_0\n\nDONE = True\n"
+    chunks = chunking.chunk_file("build.py", source)
+    assert [(c.symbol, c.kind) for c in chunks] == [
+        ("build", "function"),
+        *((f"build.step_{i}", "function") for i in range(4)),
+        ("build", "function"),  # its last line, after the nested definitions
+        ("<module>", "module"),
     ]
+    assert (chunks[-2].text.strip(), chunks[-1].text) == ("return step_0", "DONE = True")
+    # A big class's attributes between its methods are the class's, not the module's.
+    others = methods.replace("method_", "other_")
+    between = f"class Big:\n{methods}\n    limit = 10\n\n{others}"
+    labelled = {c.text.strip(): c.symbol for c in chunking.chunk_file("big.py", between)}
+    assert labelled["limit = 10"] == "Big"
 
     md = chunking.chunk_file(
         "docs/operations.md", (FIXTURES / "inventory/docs/operations.md").read_text()

@@ -21,7 +21,7 @@ from swarm_lsp.context.languages import get_parser, language_for_path
 
 MAX_LINES = 80
 WINDOW_LINES = 60
-CHUNKER_VERSION = 2  # 2: members of a big decorated definition no longer repeat its name
+CHUNKER_VERSION = 3  # 2: a decorated definition's members; 3: a split definition's other lines
 
 DOC_SUFFIXES = frozenset({".md", ".markdown", ".rst"})
 TEXT_SUFFIXES = frozenset(
@@ -149,10 +149,13 @@ class _Span:
     kind: str
 
 
-def _collect(node: Node, prefix: str, out: list[_Span]) -> None:
+def _collect(node: Node, prefix: str, out: list[_Span], owners: list[_Span]) -> None:
+    """Spans of the definitions under ``node`` into ``out``; a definition too big for one
+    chunk that is split into its members goes into ``owners`` too (its other lines, such as
+    class attributes between methods or a function's last lines, are chunked under its name)."""
     for child in node.children:
         if child.type not in DEFINITION_TYPES:
-            _collect(child, prefix, out)
+            _collect(child, prefix, out, owners)
             continue
         symbol = f"{prefix}{_name(child)}"
         start, end = child.start_point[0], child.end_point[0]
@@ -169,8 +172,9 @@ def _collect(node: Node, prefix: str, out: list[_Span]) -> None:
         if end - start + 1 <= MAX_LINES:
             out.append(_Span(start, end, symbol, _kind(child)))
         elif _has_nested_definitions(body):
+            owners.append(_Span(start, end, symbol, _kind(child)))
             before = len(out)
-            _collect(body, f"{symbol}.", out)
+            _collect(body, f"{symbol}.", out, owners)
             members = out[before:]
             header_end = min((s.start for s in members), default=end + 1) - 1
             if header_end >= start:
@@ -214,22 +218,30 @@ def chunk_code(path: str, source: str, language: str) -> list[Chunk]:
     tree = get_parser(language).parse(data)
     lines = source.splitlines()
     spans: list[_Span] = []
-    _collect(tree.root_node, "", spans)
+    owners: list[_Span] = []
+    _collect(tree.root_node, "", spans, owners)
     covered = [False] * (len(lines) + 1)
     for span in spans:
         for index in range(span.start, min(span.end, len(lines) - 1) + 1):
             covered[index] = True
-    module_spans: list[_Span] = []
+    # The lines no span covers belong to the innermost split definition around them, or to
+    # the module (owners are listed outer first, so a later one is inner).
+    module = _Span(0, len(lines), "<module>", "module")
+    owner = [module] * len(lines)
+    for outer in owners:
+        for index in range(outer.start, min(outer.end, len(lines) - 1) + 1):
+            owner[index] = outer
+    rest: list[_Span] = []
     index = 0
     while index < len(lines):
         if covered[index]:
             index += 1
             continue
-        first = index
-        while index < len(lines) and not covered[index]:
+        first, whose = index, owner[index]
+        while index < len(lines) and not covered[index] and owner[index] is whose:
             index += 1
-        module_spans.extend(_windows(lines, first, index - 1, "<module>", "module", MAX_LINES))
-    return _to_chunks(path, language, lines, spans + module_spans)
+        rest.extend(_windows(lines, first, index - 1, whose.symbol, whose.kind, MAX_LINES))
+    return _to_chunks(path, language, lines, spans + rest)
 
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
